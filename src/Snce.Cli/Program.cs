@@ -1,0 +1,1 @@
+return Snce.Cli.SnceCli.Run(args);

@@ -1,0 +1,47 @@
+using System.Diagnostics;
+
+namespace Snce.Tests.Support;
+
+/// <summary>Runs the <c>snce</c> command line in-process (fast) or as a fresh process (for native loading).</summary>
+public static class CliRunner
+{
+    public sealed record Result(int ExitCode, string Stdout, string Stderr);
+
+    static readonly object ConsoleGate = new();
+
+    public static Result Run(params string[] args)
+    {
+        lock (ConsoleGate)
+        {
+            var (oldOut, oldErr) = (Console.Out, Console.Error);
+            var (o, e) = (new StringWriter(), new StringWriter());
+            Console.SetOut(o);
+            Console.SetError(e);
+            try
+            {
+                var code = Snce.Cli.SnceCli.Run(args);
+                return new Result(code, o.ToString(), e.ToString());
+            }
+            finally
+            {
+                Console.SetOut(oldOut);
+                Console.SetError(oldErr);
+            }
+        }
+    }
+
+    /// <summary>Runs <c>dotnet snce.dll</c> from the test output folder in a new process with extra environment variables.</summary>
+    public static Result RunProcess(IDictionary<string, string>? env, params string[] args)
+    {
+        var dll = Path.Combine(AppContext.BaseDirectory, "snce.dll");
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add(dll);
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        if (env is not null) foreach (var (k, v) in env) psi.Environment[k] = v;
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(TimeSpan.FromMinutes(3))) { p.Kill(true); throw new TimeoutException($"snce {string.Join(' ', args)} did not finish in 3 minutes"); }
+        return new Result(p.ExitCode, stdout.Result, stderr.Result);
+    }
+}
