@@ -38,7 +38,7 @@ public sealed class LabelSmoothingLoss : ITokenLoss, IDenseTargets
     {
         using var scope = NewDisposeScope();
         var offTarget = 1 - snce.TargetMassOnTokens(sample);
-        return LossInputs.Mean(offTarget, sample).item<double>();
+        return LossInputs.Mean(offTarget, sample).to_type(ScalarType.Float64).item<double>();
     }
 
     /// <inheritdoc/>

@@ -82,9 +82,10 @@ public static class LossFactory
         var isIds = a.dim() == 1 && !a.is_floating_point() && a.dtype != ScalarType.Bool;
         if (isIds && anchor == NeighborAnchor.Code)
         {
-            if (a.numel() == 0 || a.min().item<long>() < 0 || a.max().item<long>() >= codebook.shape[0])
+            var ids = a.to_type(ScalarType.Int64);
+            if (ids.numel() == 0 || ids.min().item<long>() < 0 || ids.max().item<long>() >= codebook.shape[0])
                 throw new ArgumentException($"calibration token ids must be non-empty and in [0, {codebook.shape[0]})");
-            return codebook.index_select(0, a.to_type(ScalarType.Int64));
+            return codebook.index_select(0, ids);
         }
         throw new ArgumentException(
             $"calibration anchors must be vectors [M, D] ({(anchor == NeighborAnchor.Code ? "or token ids [M] for code anchors" : "latents, for latent anchors")}), got {LossInputs.Shape(a)} {a.dtype}");

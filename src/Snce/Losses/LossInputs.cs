@@ -31,10 +31,11 @@ internal static class LossInputs
             throw new ArgumentException($"{loss}: tokens must be [N] with N = {n} (the logits' rows), got {Shape(tokens)}");
         if (tokens.is_floating_point() || tokens.dtype == ScalarType.Bool)
             throw new ArgumentException($"{loss}: tokens must be integer ids (int64), got {tokens.dtype}");
+        var ids = tokens.to_type(ScalarType.Int64);
         if (n > 0)
         {
             using var scope = NewDisposeScope();
-            var (lo, hi) = (tokens.min().item<long>(), tokens.max().item<long>());
+            var (lo, hi) = (ids.min().item<long>(), ids.max().item<long>());
             if (lo < 0 || hi >= numCodes)
                 throw new ArgumentException($"{loss}: token ids must be in [0, {numCodes}) for a codebook of K = {numCodes}, found {(lo < 0 ? lo : hi)}");
             if (!logits.detach().isfinite().all().item<bool>())
@@ -53,7 +54,7 @@ internal static class LossInputs
             throw new ArgumentException($"{loss}: mask must be [N] = [{n}] bool, got {Shape(m)} {m.dtype}");
         if (targets.Weights is { } w && (w.dim() != 1 || w.shape[0] != n || !w.is_floating_point()))
             throw new ArgumentException($"{loss}: weights must be [N] = [{n}] float, got {Shape(w)} {w.dtype}");
-        return tokens.to_type(ScalarType.Int64);
+        return ids;
     }
 
     /// <summary>The documented loss: Σ_i m_i w_i ℓ_i / Σ_i m_i (0 when no row is supervised). Unsupervised rows get no gradient.</summary>

@@ -146,4 +146,18 @@ public class LossFactoryTests
         (loss as IDisposable)?.Dispose();
         (code as IDisposable)?.Dispose();
     }
+
+    [Fact]
+    public void Int32TokensAndFloat32InputsWork()
+    {
+        using var scope = NewDisposeScope();
+        var z = randn(6, 4);
+        var tokens = Metric.L2.Quantize(z, Codebook).to_type(ScalarType.Int32);
+        using var snce = (SnceLoss)LossFactory.Create(new LossOptions { Name = "snce", Perplexity = 2, Anchor = "code" }, Codebook, Metric.L2, tokens);
+        var targets = new TokenTargets(tokens, z);
+        Assert.True(snce.Forward(randn(6, 10), targets).Loss.isfinite().item<bool>());
+        Assert.InRange(LabelSmoothingLoss.EpsilonMatching(snce, targets), 0, 1);
+        foreach (var name in new[] { "ce", "label-smoothing", "stochastic" })
+            Assert.True(Create(name).Forward(randn(6, 10, dtype: ScalarType.BFloat16), targets).Loss.isfinite().item<bool>(), name);
+    }
 }
