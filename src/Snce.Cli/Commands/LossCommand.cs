@@ -14,7 +14,7 @@ public static class LossCommand
 {
     /// <summary>What info.json holds.</summary>
     public sealed record LossInfo(
-        string Loss, string Metric, string Anchor, double Value, double HardCe, double? TargetEntropy, double? Kl,
+        string LossName, string Metric, string Anchor, double Loss, double HardCe, double? TargetEntropy, double? Kl,
         double? Tau, int? TopK, double? Epsilon, PerplexityStats Perplexity, TauCalibrationResult? Calibration,
         long N, long K, string Dtype, string Device);
 
@@ -49,7 +49,7 @@ public static class LossCommand
             request.Validate();
             var info = Run(request, device.Resolve(parse));
             Console.WriteLine(
-                $"{info.Loss} loss {info.Value:G10} (hard CE {info.HardCe:G6}" +
+                $"{info.LossName} loss {info.Loss:G10} (hard CE {info.HardCe:G6}" +
                 (info.Tau is { } t ? $", τ = {t:G6}" : "") +
                 $", target perplexity {info.Perplexity.Mean:G4} ± {info.Perplexity.Std:G3}) over N = {info.N}, K = {info.K}; " +
                 $"wrote loss.npy, grad_logits.npy, targets.npy, info.json to {request.Out}");

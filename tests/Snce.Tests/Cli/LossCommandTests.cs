@@ -66,11 +66,11 @@ public class LossCommandTests
 
         using var info = JsonDocument.Parse(File.ReadAllText(dir["out/info.json"]));
         var root = info.RootElement;
-        Assert.Equal(loss, root.GetProperty("loss").GetString());
+        Assert.Equal(loss, root.GetProperty("loss_name").GetString());
         Assert.Equal(7, root.GetProperty("n").GetInt64());
         Assert.Equal(13, root.GetProperty("k").GetInt64());
         Assert.Equal(dtype == ScalarType.Float64 ? "float64" : "float32", root.GetProperty("dtype").GetString());
-        Assert.Equal(value.to_type(ScalarType.Float64).item<double>(), root.GetProperty("value").GetDouble(), 1e-9);
+        Assert.Equal(value.to_type(ScalarType.Float64).item<double>(), root.GetProperty("loss").GetDouble(), 1e-9);
         Assert.True(root.GetProperty("hard_ce").GetDouble() > 0);
         var ppl = root.GetProperty("perplexity").GetProperty("mean").GetDouble();
         if (loss == "ce") Assert.Equal(1, ppl, 1e-9);
