@@ -17,7 +17,7 @@ public sealed record StochasticDraw(Tensor Tokens, Tensor Replaced) : IDisposabl
 /// actually changes with probability α(δ − 1)/δ), then hard CE on the drawn token. Its expectation is the CE
 /// against (1 − α)·onehot(t_i) + α·uniform(top-δ), which <see cref="DenseTargets"/> returns: SNCE computes
 /// such an expectation exactly, with a geometry-weighted target, instead of sampling it.
-/// Randomness comes only from the <see cref="Generator"/> given at construction.
+/// Randomness comes only from the (CPU) <see cref="Generator"/> given at construction.
 /// </summary>
 public sealed class StochasticQuantizationLoss : ITokenLoss, IDenseTargets, IDisposable
 {
@@ -66,9 +66,9 @@ public sealed class StochasticQuantizationLoss : ITokenLoss, IDenseTargets, IDis
         var tokens = targets.Tokens.to_type(ScalarType.Int64);
         var neighbors = Neighbors(tokens, targets.Latents); // [N, δ]
         var n = tokens.shape[0];
-        // Draw on the generator's device, then move: a CPU generator can drive a CUDA loss.
-        var replaced = (rand([n], dtype: ScalarType.Float64, device: Generator.device, generator: Generator) < Alpha).to(tokens.device);
-        var pick = randint(0, Delta, [n], dtype: ScalarType.Int64, device: Generator.device, generator: Generator).to(tokens.device);
+        // Draw on the CPU, then move: TorchSharp 0.107 generators are CPU-only (docs/torchsharp-notes.md); 2N numbers per step.
+        var replaced = (rand([n], dtype: ScalarType.Float64, generator: Generator) < Alpha).to(tokens.device);
+        var pick = randint(0, Delta, [n], dtype: ScalarType.Int64, generator: Generator).to(tokens.device);
         var drawn = where(replaced, neighbors.gather(1, pick.unsqueeze(1)).squeeze(1), tokens);
         return new StochasticDraw(drawn.MoveToOuterDisposeScope(), replaced.MoveToOuterDisposeScope());
     }
