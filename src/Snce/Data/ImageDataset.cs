@@ -1,0 +1,45 @@
+using static TorchSharp.torch;
+
+namespace Snce.Data;
+
+/// <summary>
+/// Images held in memory as uint8 [M, C, H, W] with labels and a fixed train/validation split.
+/// Every verb that reads images gets one of these (built-in data sets and image folders alike).
+/// </summary>
+public sealed class ImageDataset : IDisposable
+{
+    public const byte TrainSplit = 0, ValidationSplit = 1;
+
+    /// <summary>Data set name (mnist, fashion-mnist, emoji-twitter, ...) or the image folder's path.</summary>
+    public required string Name { get; init; }
+    /// <summary>uint8 [M, C, H, W], C = 1 (gray) or 3 (RGB), values 0..255.</summary>
+    public required Tensor Images { get; init; }
+    /// <summary>int64 [M]: class index into <see cref="Classes"/>, −1 when unlabeled.</summary>
+    public required Tensor Labels { get; init; }
+    /// <summary>uint8 [M]: 0 = train, 1 = validation; fixed by a seed and stored with the cache.</summary>
+    public required Tensor Split { get; init; }
+    /// <summary>Class names, index = label.</summary>
+    public required string[] Classes { get; init; }
+    /// <summary>Optional per-image string attributes (e.g. emoji name, keywords, code point, vendor); keys map to arrays of length M.</summary>
+    public IReadOnlyDictionary<string, string[]> Attributes { get; init; } = new Dictionary<string, string[]>();
+
+    public int Count => (int)Images.shape[0];
+    public int Channels => (int)Images.shape[1];
+    public int Size => (int)Images.shape[2];
+
+    /// <summary>Row indices (int64) of one split.</summary>
+    public Tensor IndicesOf(byte split) => nonzero(Split == split).squeeze(1);
+
+    /// <summary>uint8 [.., C, H, W] → float32 in [−1, 1] (the tokenizer's input range).</summary>
+    public static Tensor ToModelRange(Tensor uint8Images) => uint8Images.to(ScalarType.Float32).div(127.5).sub(1.0);
+
+    /// <summary>float in [−1, 1] → uint8 [0, 255] (rounded, clamped).</summary>
+    public static Tensor FromModelRange(Tensor images) => images.add(1.0).mul(127.5).round().clamp(0, 255).to(ScalarType.Byte);
+
+    public void Dispose()
+    {
+        Images.Dispose();
+        Labels.Dispose();
+        Split.Dispose();
+    }
+}
