@@ -32,7 +32,7 @@ public static class LossCommand
         var metric = new Option<string>("--metric") { Description = $"The tokenizer's dissimilarity: {Metric.Allowed}.", DefaultValueFactory = _ => "l2", HelpName = "l2|dot|cosine" };
         var tau = new Option<double?>("--tau") { Description = "SNCE temperature τ > 0 (or give --perplexity).", HelpName = "X" };
         var perplexity = new Option<double?>("--perplexity") { Description = "Calibrate τ so that the mean perplexity 2^H(q) over the rows' anchors is P (1 < P < K, or < k with --top-k).", HelpName = "P" };
-        var topK = new Option<int?>("--top-k") { Description = "Truncate SNCE targets to the k nearest codes, renormalized.", HelpName = "K" };
+        var topK = new Option<int?>("--top-k") { Description = "Truncate SNCE targets to the k nearest codes, renormalized (1 ≤ k ≤ K).", HelpName = "k" };
         var epsilon = new Option<double?>("--epsilon") { Description = "Label smoothing: mass ε in [0, 1) moved off the true token, ε/(K−1) on each other code (default 0.1).", HelpName = "E" };
         var output = new Option<string>("--out") { Description = "Folder for loss.npy, grad_logits.npy, targets.npy and info.json.", Required = true, HelpName = "DIR" };
 
