@@ -26,9 +26,9 @@ public sealed class MaskedObjective(ObjectiveOptions options) : ITrainingObjecti
     {
         using var scope = NewDisposeScope();
         var (b, t) = (tokens.shape[0], tokens.shape[1]);
-        var r = rand(b, generator: generator, device: tokens.device) * (1 - options.MinProgress);   // [B]
+        var r = DeviceRandom.Uniform(generator, [b], tokens.device) * (1 - options.MinProgress);   // [B]
         var count = (options.Schedule.MaskRatio(r) * t).ceil_().clamp_(1, t).to_type(ScalarType.Int64);
-        var rank = rand(b, t, generator: generator, device: tokens.device).argsort(1).argsort(1);   // a uniform random order
+        var rank = DeviceRandom.Uniform(generator, [b, t], tokens.device).argsort(1).argsort(1);   // a uniform random order
         var mask = rank < count.unsqueeze(1);
         var input = tokens.masked_fill(mask, maskToken);
         return (input.MoveToOuterDisposeScope(), mask.MoveToOuterDisposeScope(), r.MoveToOuterDisposeScope());

@@ -48,7 +48,7 @@ public static class ObjectiveFactory
     internal static Tensor DropConditions(IConditioning conditioning, Tensor condition, double p, Generator generator)
     {
         if (p <= 0) return condition.alias();
-        var drop = rand(condition.shape[0], generator: generator, device: condition.device) < p;
+        var drop = DeviceRandom.Uniform(generator, [condition.shape[0]], condition.device) < p;
         return conditioning.Drop(condition, drop);
     }
 

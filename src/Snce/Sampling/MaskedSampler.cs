@@ -50,7 +50,7 @@ public static class MaskedSampler
             if (keepMasked > 0)
             {
                 var logp = flat.to_type(ScalarType.Float32).log_softmax(-1).gather(-1, sampled.view(-1, 1)).view(b, length);
-                var gumbel = -(-rand(b, length, generator: generator, device: tokens.device).clamp_(1e-20, 1).log_()).log_();
+                var gumbel = -(-DeviceRandom.Uniform(generator, [b, length], tokens.device).clamp_(1e-20, 1).log_()).log_();
                 var confidence = logp + options.ChoiceTemperature * (1 - r) * gumbel;
                 confidence = confidence.masked_fill(isMasked.logical_not(), double.PositiveInfinity);   // revealed tokens stay
                 var remask = zeros_like(isMasked).scatter_(1, confidence.topk((int)keepMasked, dim: 1, largest: false).indexes, ones_like(isMasked));

@@ -50,14 +50,19 @@ public static class TokenSampling
         return x.MoveToOuterDisposeScope();
     }
 
-    /// <summary>Draws one token per row of logits [N, K] → [N] (int64), after <see cref="Filter"/>.</summary>
+    /// <summary>
+    /// Draws one token per row of logits [N, K] → [N] (int64), after <see cref="Filter"/>, by inverse CDF with one
+    /// uniform per row from the (CPU) generator: the first id whose cumulative probability exceeds u·total.
+    /// </summary>
     public static Tensor Sample(Tensor logits, TokenSamplingOptions o, Generator generator)
     {
         using var scope = NewDisposeScope();
         var x = Filter(logits, o);
-        var ids = o.Temperature == 0
-            ? x.argmax(-1)
-            : x.softmax(-1).multinomial(1, generator: generator).squeeze(-1);
+        if (o.Temperature == 0) return x.argmax(-1).MoveToOuterDisposeScope();
+        var cdf = x.softmax(-1).cumsum(-1);                                                   // [N, K]
+        var u = DeviceRandom.Uniform(generator, [x.shape[0], 1], x.device);
+        var ids = searchsorted(cdf, u * cdf.narrow(-1, x.shape[^1] - 1, 1), right: true)      // zero-probability ids are never chosen
+            .clamp_max_(x.shape[^1] - 1).squeeze(-1);
         return ids.MoveToOuterDisposeScope();
     }
 }

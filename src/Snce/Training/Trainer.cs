@@ -103,12 +103,12 @@ public sealed class Trainer : IDisposable
         sync = setup.Sync ?? SingleProcess.Instance;
         cfg.Precision.Apply(setup.Device);
         random.manual_seed(cfg.Seed);
-        Model = new TokenGenerator(setup.Model, setup.Device);
+        Model = new TokenGenerator(setup.Model).to(setup.Device);                         // initialized on the CPU: the same weights on every device
         if (cfg.Precision == Precision.Bf16) Model.bfloat16();
         flat = new FlatParameters(Model.ParameterGroups());
         optimizer = new FlatAdamW(flat, cfg.AdamW);
         ema = new Ema(flat.Master, cfg.EmaDecay);
-        generator = new Generator((ulong)cfg.Seed + 1, setup.Device);
+        generator = new Generator((ulong)cfg.Seed + 1);                  // CPU: TorchSharp's generators are CPU-only (DeviceRandom)
         order = new BatchOrder(setup.Train.Count, cfg.Batch, cfg.Seed, setup.Device, sync.Rank, sync.WorldSize);
         objective = ObjectiveFactory.Create(setup.Model.Kind, cfg.Objective);
         loss = setup.CreateLoss(generator);
@@ -268,7 +268,7 @@ public sealed class Trainer : IDisposable
         var data = setup.Validation ?? throw new InvalidOperationException("no validation split");
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        using var g = new Generator((ulong)cfg.Seed + 2, setup.Device);
+        using var g = new Generator((ulong)cfg.Seed + 2);
         var sums = zeros(6, dtype: ScalarType.Float64, device: setup.Device);                   // loss·n, ce·n, top1, top5, H·n, n
         var batches = Math.Min((data.Count + cfg.Batch - 1) / cfg.Batch, cfg.ValidationBatches);
         var hasEntropy = false;
