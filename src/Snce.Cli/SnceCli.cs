@@ -30,6 +30,7 @@ public static class SnceCli
     [
         InfoCommand.Create(),
         LossCommand.Create(),
+        TrainCommand.Create(),
     ];
 
     public static int Run(string[] args)

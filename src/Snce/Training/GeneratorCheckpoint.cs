@@ -52,6 +52,8 @@ public sealed record CheckpointManifest
     [JsonPropertyName("training")] public required TrainingConfig Training { get; init; }
     /// <summary>The loss, as given on the command line.</summary>
     [JsonPropertyName("loss")] public required LossOptions Loss { get; init; }
+    /// <summary>The SNCE τ in use (calibrated from the perplexity, or as given); null for other losses. Resumed runs reuse it.</summary>
+    [JsonPropertyName("loss_tau")] public double? LossTau { get; init; }
     /// <summary>The data.</summary>
     [JsonPropertyName("data")] public required GeneratorDataInfo Data { get; init; }
     /// <summary>The step and data position.</summary>

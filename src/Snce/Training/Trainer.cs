@@ -19,6 +19,7 @@ namespace Snce.Training;
 /// <param name="RunDir">Where checkpoint/, metrics.jsonl and tb/ go.</param>
 /// <param name="Device">The device everything runs on.</param>
 /// <param name="Sync">Gradient synchronization (data parallel); null = one process.</param>
+/// <param name="LossTau">The SNCE τ in use, recorded in checkpoints (null for other losses).</param>
 public sealed record TrainerSetup(
     GeneratorConfig Model,
     TrainingConfig Training,
@@ -29,7 +30,8 @@ public sealed record TrainerSetup(
     GeneratorDataInfo Data,
     string RunDir,
     Device Device,
-    IGradientSync? Sync = null);
+    IGradientSync? Sync = null,
+    double? LossTau = null);
 
 /// <summary>Why <see cref="Trainer.Run"/> returned.</summary>
 public enum StopReason
@@ -307,6 +309,7 @@ public sealed class Trainer : IDisposable
             Model = setup.Model,
             Training = cfg,
             Loss = setup.LossOptions,
+            LossTau = setup.LossTau,
             Data = setup.Data,
             State = new TrainerState { Step = Step, Epoch = order.Epoch, Position = order.Position, ElapsedSeconds = elapsedBefore + invocationSeconds },
         };
