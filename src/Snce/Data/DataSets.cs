@@ -126,7 +126,7 @@ public static class DataSets
         var dst = new byte[(long)m * channels * size * size];
         Parallel.For(0, m, i =>
         {
-            var img = RawImage.FromPlanar(src.AsSpan(i * c * h * w, c * h * w), c, h, w).WithChannels(channels).CenterCropResize(size);
+            var img = RawImage.FromPlanar(src.AsSpan(i * c * h * w, c * h * w), c, h, w).To(channels, size);
             img.CopyPlanarTo(dst.AsSpan(i * channels * size * size, channels * size * size));
         });
         return tensor(dst, [m, channels, size, size], ScalarType.Byte);
