@@ -30,6 +30,7 @@ public static class SnceCli
     [
         InfoCommand.Create(),
         DataCommand.Create(),
+        LossCommand.Create(),
     ];
 
     public static int Run(string[] args)
