@@ -38,7 +38,7 @@ public sealed class Rotary2d : IDisposable
         var quarter = headDim / 4;
         var freqs = exp(arange(quarter, dtype: ScalarType.Float64) * (-Math.Log(ropeBase) / quarter)); // [d_h/4]
         var cell = arange(gridHeight * gridWidth, dtype: ScalarType.Int64);
-        var rows = (cell / gridWidth).to_type(ScalarType.Float64);
+        var rows = cell.div(gridWidth, RoundingMode.floor).to_type(ScalarType.Float64);
         var cols = (cell % gridWidth).to_type(ScalarType.Float64);
         var angles = cat([rows.outer(freqs), cols.outer(freqs)], 1);                             // [T, d_h/2]
         angles = cat([zeros(prefix, headDim / 2, dtype: ScalarType.Float64), angles], 0);          // [P+T, d_h/2]

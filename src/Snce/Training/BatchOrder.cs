@@ -50,7 +50,7 @@ public sealed class BatchOrder : IDisposable
         {
             permutation?.Dispose();
             using var g = new Generator((ulong)unchecked(seed * 1_000_003L + Epoch));
-            using var perm = randperm(count, generator: g);
+            using var perm = randperm(count, generator: g, dtype: ScalarType.Int64);
             permutation = perm.to(device).DetachFromDisposeScope();
             permutationEpoch = Epoch;
         }

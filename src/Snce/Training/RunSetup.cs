@@ -165,8 +165,8 @@ public static class RunSetup
         var t = shards.Info.SequenceLength;
         var total = rows.shape[0] * t;
         using var g = new Generator((ulong)seed + 7);
-        var pick = randperm(total, generator: g).narrow(0, 0, Math.Min(count, total));
-        var row = rows.index_select(0, pick / t);
+        var pick = randperm(total, generator: g, dtype: ScalarType.Int64).narrow(0, 0, Math.Min(count, total));
+        var row = rows.index_select(0, pick.div(t, RoundingMode.floor));
         var col = pick % t;
         var result = latents
             ? shards.Latents!.index([row, col]).to_type(ScalarType.Float32)
