@@ -32,6 +32,7 @@ public static class SnceCli
         DataCommand.Create(),
         LossCommand.Create(),
         TrainCommand.Create(),
+        SampleCommand.Create(),
     ];
 
     public static int Run(string[] args)

@@ -150,7 +150,7 @@ public static class TrainCommand
     }
 
     /// <summary>90s, 20m, 2h, 1h30m, or plain seconds.</summary>
-    internal static TimeSpan? ParseDuration(string? text)
+    public static TimeSpan? ParseDuration(string? text)
     {
         if (string.IsNullOrWhiteSpace(text)) return null;
         var t = text.Trim().ToLowerInvariant();
