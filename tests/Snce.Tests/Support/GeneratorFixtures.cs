@@ -40,7 +40,7 @@ public static class GeneratorFixtures
     /// Learnable synthetic token images: image m of class c has x_i = (3c + i + noise) mod K, noise ∈ {0, 1}
     /// with probability 0.1. 64 train rows, 16 validation rows.
     /// </summary>
-    public static TokenShards Shards(int count = 80, int k = K, long seed = 5)
+    public static TokenShards Shards(int count = 80, int k = K, long seed = 5, bool latents = false)
     {
         var g = new Generator((ulong)seed);
         var t = Grid * Grid;
@@ -49,17 +49,23 @@ public static class GeneratorFixtures
         var noise = (rand([count, t], generator: g) < 0.1).to_type(ScalarType.Int64);
         var tokens = ((labels.unsqueeze(1) * 3 + pos + noise) % k).to_type(ScalarType.Int32);
         var split = (arange(count) >= count - 16).to_type(ScalarType.Byte);
+        var codebook = randn([k, 4], generator: g);
+        // Latents: each token's code plus a little noise (the tokens stay their nearest codes for this noise level).
+        var z = latents ? (codebook.index_select(0, tokens.reshape(-1).to_type(ScalarType.Int64)) + 0.05 * randn([count * t, 4], generator: g))
+            .view(count, t, 4).to_type(ScalarType.Float16) : null;
         return new TokenShards
         {
             Info = new TokenShardsInfo
             {
                 Tokenizer = "/nonexistent/tokenizer", Data = "synthetic", CodebookSize = k, CodeDim = 4, Metric = "l2",
                 Grid = [Grid, Grid], ImageSize = 16, Channels = 3, Classes = ["a", "b", "c", "d"], Count = count,
+                Latents = latents ? "full" : "none",
             },
             Tokens = tokens,
             Labels = labels,
             Split = split,
-            Codebook = randn([k, 4], generator: g),
+            Codebook = codebook,
+            Latents = z,
         };
     }
 

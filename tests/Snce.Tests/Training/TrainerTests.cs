@@ -173,3 +173,33 @@ public class TrainerTests
         Assert.Contains("exceeds", Assert.Throws<ArgumentException>(() => new BatchOrder(5, 3, 1, CPU, 0, 2)).Message);
     }
 }
+
+public class RunSetupTests
+{
+    [Theory]
+    [InlineData(GeneratorKind.Autoregressive, "snce", "latent")]
+    [InlineData(GeneratorKind.Masked, "snce", "code")]
+    [InlineData(GeneratorKind.Autoregressive, "stochastic", "latent")]
+    [InlineData(GeneratorKind.Masked, "label-smoothing", "auto")]
+    public void TrainsWithTheProductLosses(GeneratorKind kind, string loss, string anchor)
+    {
+        using var dir = new TempDir();
+        using (var s = GeneratorFixtures.Shards(latents: true)) s.Save(dir["tokens"]);
+        var options = new LossOptions { Name = loss, Perplexity = loss == "snce" ? 3 : null, Anchor = anchor };
+        using var run = RunSetup.New(new NewRun(kind, dir["tokens"], "tiny", options, GeneratorFixtures.Training(steps: 4) with { ValidateEvery = 4 }, dir["run"]), CPU);
+        using var trainer = new Trainer(run.Setup);
+        var r = trainer.Run(new RunLimits());
+        Assert.Equal(StopReason.Completed, r.Reason);
+        var m = GeneratorCheckpoint.ReadManifest(dir["run"]);
+        if (loss == "snce")
+        {
+            Assert.NotNull(run.Calibration);
+            Assert.Equal(3, run.Calibration!.MeanPerplexity, 1);
+            Assert.Equal(run.Setup.LossTau, m.LossTau);
+            var v = trainer.Validate();
+            Assert.NotNull(v.TargetEntropy);
+            Assert.True(v.Loss > v.TargetEntropy);                       // SNCE = KL + H(q) ≥ H(q)
+        }
+        Assert.Equal(anchor == "auto" ? "latent" : anchor, m.Loss.Anchor);
+    }
+}
