@@ -59,7 +59,7 @@ public static class SampleCommand
                 KvCache: !parse.GetValue(noCache), BatchSize: parse.GetValue(batch));
             options.Tokens.Validate();
             var dev = device.Resolve(parse);
-            ITokenDecoder? decoder = ext == ".png" ? LoadDecoder(parse.GetValue(tokenizer) ?? manifest.Data.Tokenizer, dev) : null;
+            ITokenDecoder? decoder = ext == ".png" ? LoadDecoder(parse.GetValue(tokenizer) ?? manifest.Data.Tokenizer, manifest.Model, dev) : null;
             using (decoder)
             {
                 if (decoder is not null && decoder.CodebookSize != manifest.Model.CodebookSize)
@@ -124,7 +124,15 @@ public static class SampleCommand
         return Enumerable.Range(0, n).Select(i => list[i % list.Length]).ToArray();
     }
 
-    /// <summary>The tokenizer's decoder. Decoding lands with the tokenizer; until then images cannot be written.</summary>
-    static ITokenDecoder LoadDecoder(string tokenizerDir, Device device) =>
-        throw new NotSupportedException($"decoding tokens to images needs the tokenizer's decoder ('{tokenizerDir}'), which this build does not include yet; write token ids with --out FILE.npy");
+    /// <summary>The tokenizer's decoder; its grid must be the generator's.</summary>
+    static ITokenDecoder LoadDecoder(string tokenizerDir, GeneratorConfig model, Device device)
+    {
+        var decoder = new TokenizerDecoder(tokenizerDir, device);
+        if (decoder.GridSize != model.GridHeight || decoder.GridSize != model.GridWidth)
+        {
+            decoder.Dispose();
+            throw new ArgumentException($"token grid mismatch: the tokenizer '{tokenizerDir}' decodes {decoder.GridSize}x{decoder.GridSize} tokens, the generator makes {model.GridHeight}x{model.GridWidth}");
+        }
+        return decoder;
+    }
 }

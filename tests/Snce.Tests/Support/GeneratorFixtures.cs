@@ -40,7 +40,7 @@ public static class GeneratorFixtures
     /// Learnable synthetic token images: image m of class c has x_i = (3c + i + noise) mod K, noise ∈ {0, 1}
     /// with probability 0.1. 64 train rows, 16 validation rows.
     /// </summary>
-    public static TokenShards Shards(int count = 80, int k = K, long seed = 5, bool latents = false)
+    public static TokenShards Shards(int count = 80, int k = K, long seed = 5, bool latents = false, string tokenizer = "/nonexistent/tokenizer")
     {
         var g = new Generator((ulong)seed);
         var t = Grid * Grid;
@@ -57,7 +57,7 @@ public static class GeneratorFixtures
         {
             Info = new TokenShardsInfo
             {
-                Tokenizer = "/nonexistent/tokenizer", Data = "synthetic", CodebookSize = k, CodeDim = 4, Metric = "l2",
+                Tokenizer = tokenizer, Data = "synthetic", CodebookSize = k, CodeDim = 4, Metric = "l2",
                 Grid = [Grid, Grid], ImageSize = 16, Channels = 3, Classes = ["a", "b", "c", "d"], Count = count,
                 Latents = latents ? "full" : "none",
             },
