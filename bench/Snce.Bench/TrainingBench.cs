@@ -34,7 +34,7 @@ public static class TrainingBench
         var kinds = a.List("kinds", "ar");
         var precisions = a.List("precisions", cuda ? "bf16,tf32" : "fp32");
         var optimizers = a.List("optimizers", "flat,torchsharp");
-        var steps = a.Int("steps", quick ? 3 : 20);
+        var steps = a.Int("steps", quick ? 10 : 20);
         var warmup = a.Int("warmup", quick ? 1 : 5);
         var peak = double.Parse(a.Get("peak-tflops", "989"), System.Globalization.CultureInfo.InvariantCulture);
         var sampling = a.Get("sampling", "true") == "true";
@@ -46,6 +46,7 @@ public static class TrainingBench
         var report = new BenchReport("training", "snce-bench training " + string.Join(' ', argv));
         var sys = SystemReport.Collect(device);
         report.Machine = cuda && sys.Gpus.Count > 0 ? sys.Gpus[0].Name : $"CPU, {sys.CpuThreads} threads";
+        if (File.Exists("/proc/loadavg")) report.Notes.Add($"load average at start: {File.ReadAllText("/proc/loadavg").Trim()} (other work on the machine slows CPU timings)");
         var transformer = GeneratorPresets.Get(preset);
         report.Notes.Add($"preset {preset} (d {transformer.Dim}, {transformer.Layers} layers), batch {batch}, {grid}x{grid} = {grid * grid} tokens, K = {k}, {classes} classes, CE loss from LossFactory");
         report.Notes.Add($"model FLOPs = tokens·(6·N_matmul + 12·L·d·S) (PaLM, S = attended slots); MFU against {peak} TFLOP/s");
