@@ -177,7 +177,15 @@ public sealed class Trainer : IDisposable
             if (Step >= maxSteps) { reason = StopReason.MaxSteps; break; }
             if (cancel.IsCancellationRequested) { reason = StopReason.Cancelled; break; }
             if (limits.TimeLimit is { } tl && clock.Elapsed >= tl) { reason = StopReason.TimeLimit; break; }
-            TrainStep();
+            try
+            {
+                TrainStep();
+            }
+            catch (Exception e) when (e is ArgumentException or System.Runtime.InteropServices.ExternalException && !WeightsFinite())
+            {
+                // A loss that validates its input refuses NaN logits: the weights went bad in an earlier update.
+                return Diverged(BadStep() ?? Step, $" (the loss refused the step: {e.Message.Split('\n')[0]})");
+            }
             double? meanLoss = null;
             ValidationMetrics? val = null;
             var last = Step == cfg.Steps;
@@ -219,11 +227,17 @@ public sealed class Trainer : IDisposable
         return s >= 0 ? s : null;
     }
 
-    TrainResult Diverged(long badStep)
+    bool WeightsFinite()
+    {
+        using var scope = NewDisposeScope();
+        return flat.Master.isfinite().all().item<bool>();
+    }
+
+    TrainResult Diverged(long badStep, string detail = "")
     {
         var kept = lastCheckpoint is { } c ? $"the last good checkpoint (step {c}) is kept in {CheckpointDir}" : "no checkpoint was written before it";
         var message =
-            $"the training loss became NaN/Inf at step {badStep + 1}; stopped without saving ({kept}). " +
+            $"the training loss became NaN/Inf at step {badStep + 1}{detail}; stopped without saving ({kept}). " +
             "Likely causes: learning rate too high (lower --lr or lengthen --warmup), SNCE temperature too small " +
             "(raise --tau or --perplexity), or bad data (token ids or latents out of range: re-run 'snce tokenize').";
         return new TrainResult(StopReason.NonFinite, Step, message, lastCheckpoint);
