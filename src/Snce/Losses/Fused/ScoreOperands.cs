@@ -43,7 +43,9 @@ internal sealed class ScoreOperands
             case "l2":
             {
                 var ct = c.index_select(0, tokens);
-                var cn = c.pow(2).sum(1);
+                // ‖c‖² of the codes as the matmul sees them (rounded to the compute dtype), so that with bf16 operands
+                // 2z·c − ‖c‖² is still −‖z − c‖² + ‖z‖² for the rounded vectors.
+                var cn = c.to(dtype).to(wd).pow(2).sum(1);
                 var o = 2 * (z * ct).sum(1) - cn.index_select(0, tokens);
                 var cnHi = cn.to(dtype).to(wd);
                 var cnLo = cn - cnHi;

@@ -20,7 +20,7 @@ sealed class FusedCase : IDisposable
     FusedCase(DisposeScope scope) => this.scope = scope;
 
     public static FusedCase Make(string metric, long n = 13, long h = 10, long d = 6, long k = 37, bool masked = true, bool weighted = true,
-        ScalarType dtype = ScalarType.Float32, double tau = 0.5, double scale = 1.0, int seed = 1)
+        ScalarType dtype = ScalarType.Float32, double? tau = null, double scale = 1.0, int seed = 1)
     {
         var scope = NewDisposeScope();
         var g = new Generator((ulong)seed);
@@ -39,7 +39,8 @@ sealed class FusedCase : IDisposable
             Anchors = z.to(dtype), Codebook = c.to(dtype), Tokens = tokens,
             Mask = mask,
             RowWeights = weighted ? (rand([n], generator: g, dtype: ScalarType.Float64) + 0.5).to(dtype) : null,
-            Metric = m, Tau = tau,
+            // Default τ per metric gives a spread target (mean H(q) ≈ 1.5–2.5 nats here), not a one-hot one.
+            Metric = m, Tau = tau ?? metric switch { "l2" => 2.0, "dot" => 1.0, _ => 0.2 },
         };
     }
 
