@@ -13,7 +13,7 @@ namespace Snce.Bench;
 /// </summary>
 static class LossCheck
 {
-    /// <summary>One comparison; errors are max |Δ| over loss and gradients, relative to max |reference|.</summary>
+    /// <summary>One comparison; errors as in <see cref="Error"/>.</summary>
     public sealed record Row(string Dtype, string Form, string Target, string Metric, long K, double VsReference, double? VsTorchBackend, bool Passed);
 
     public static (List<Row> Rows, List<string> KernelInfo) Run(Device device, string backend)
@@ -111,18 +111,22 @@ static class LossCheck
             vsTorch = Error(tl, tg, loss, grads);
         }
         var f32 = dtype == ScalarType.Float32;
-        var passed = vsRef <= (f32 ? 1e-4 : 5e-2) && (vsTorch is null || vsTorch <= (f32 ? 1e-4 : 2e-2)) && !double.IsNaN(vsRef);
+        // bf16 top-k: rounding may swap the k-th and (k+1)-th neighbor of a few rows (a jump of the target), hence 0.1.
+        var refTol = f32 ? 1e-4 : target == "snce-topk" ? 1e-1 : 3e-2;
+        var passed = vsRef <= refTol && (vsTorch is null || vsTorch <= (f32 ? 1e-4 : 1e-2)) && !double.IsNaN(vsRef) && vsTorch is not double.NaN;
         return new Row(f32 ? "fp32" : "bf16", form, target, metricName, k, vsRef, vsTorch, passed);
     }
 
+    /// <summary>max(|Δloss| / max(1, |loss|), ‖Δg‖ / ‖g‖ over the gradients): relative norms, as top-k boundaries may swap
+    /// a neighbor under bf16 rounding (a discontinuity of the target, not an error of the loss).</summary>
     static double Error(double refLoss, Tensor[] refGrads, double loss, Tensor[] grads)
     {
         var e = Math.Abs(loss - refLoss) / Math.Max(1, Math.Abs(refLoss));
         for (var i = 0; i < refGrads.Length; i++)
         {
             var r = refGrads[i].to(ScalarType.Float64);
-            var diff = (grads[i].to(ScalarType.Float64) - r).abs().max().item<double>() / Math.Max(1e-30, r.abs().max().item<double>());
-            e = double.IsNaN(diff) ? double.NaN : Math.Max(e, diff);
+            var diff = (grads[i].to(ScalarType.Float64) - r).norm().item<double>() / Math.Max(1e-300, r.norm().item<double>());
+            e = double.IsNaN(diff) || double.IsNaN(e) ? double.NaN : Math.Max(e, diff);
         }
         return e;
     }
