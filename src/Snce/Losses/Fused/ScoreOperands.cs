@@ -33,6 +33,7 @@ internal sealed class ScoreOperands
     /// <summary>Builds the operands (no autograd) in <paramref name="dtype"/>; intermediate math in fp32 (fp64 for fp64).</summary>
     public static ScoreOperands Build(Tensor anchors, Tensor codebook, Tensor tokens, Metric metric, ScalarType dtype)
     {
+        using var scope = NewDisposeScope(); // fp32 intermediates ([K, D]-sized) are freed before the row blocks start
         var wd = dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
         var z = anchors.detach().to(wd);
         var c = codebook.detach().to(wd);
@@ -76,7 +77,7 @@ internal sealed class ScoreOperands
             a = cat([a, zeros(n, pad, dtype: wd, device: a.device)], 1);
             b = cat([b, zeros(k, pad, dtype: wd, device: b.device)], 1);
         }
-        return new ScoreOperands(a.to(dtype).contiguous(), b.to(dtype).contiguous());
+        return new ScoreOperands(a.to(dtype).contiguous().MoveToOuterDisposeScope(), b.to(dtype).contiguous().MoveToOuterDisposeScope());
     }
 }
 
@@ -93,18 +94,21 @@ internal static class NeighborTopK
         Tensor? vals = null, idx = null;
         for (long c0 = 0; c0 < kk; c0 += codeChunk)
         {
+            using var scope = NewDisposeScope(); // one chunk of scores alive at a time
             var len = Math.Min(codeChunk, kk - c0);
-            var raw = ops.Raw(r0, rows, c0, len);
-            var (v, i) = raw.topk((int)Math.Min(k, len), dim: 1);
+            var (v, i) = ops.Raw(r0, rows, c0, len).topk((int)Math.Min(k, len), dim: 1);
             i = i + c0;
-            if (vals is null) (vals, idx) = (v, i);
-            else
+            if (vals is not null)
             {
                 var allV = cat([vals, v], 1);
                 var allI = cat([idx!, i], 1);
                 var (v2, j) = allV.topk((int)Math.Min(k, allV.shape[1]), dim: 1);
-                (vals, idx) = (v2, allI.gather(1, j));
+                (v, i) = (v2, allI.gather(1, j));
+                vals.Dispose();
+                idx!.Dispose();
             }
+            vals = v.MoveToOuterDisposeScope();
+            idx = i.MoveToOuterDisposeScope();
         }
         var q = (vals!.to(mathDtype) * (1.0 / tau)).softmax(1);
         return (idx!.contiguous(), q.contiguous());

@@ -343,8 +343,9 @@ __device__ inline void snce_rows(const RowArgs& a) {
 }
 
 // TL = logits/gradient element type, TS = raw score element type (mode 1 only). V = codes per vector access:
-// 16 bytes of the wider of the two.
-extern "C" __global__ void __launch_bounds__(512) snce_rows_bf16_bf16(RowArgs a) { snce_rows<bf16_t, bf16_t, 8>(a); }
-extern "C" __global__ void __launch_bounds__(512) snce_rows_bf16_f32(RowArgs a) { snce_rows<bf16_t, float, 4>(a); }
-extern "C" __global__ void __launch_bounds__(512) snce_rows_f32_bf16(RowArgs a) { snce_rows<float, bf16_t, 4>(a); }
-extern "C" __global__ void __launch_bounds__(512) snce_rows_f32_f32(RowArgs a) { snce_rows<float, float, 4>(a); }
+// 16 bytes of the wider of the two. Launch bounds: at most 512 threads, and registers capped (64) so that two
+// blocks of 512 fit on a multiprocessor (32 warps in flight to hide memory latency).
+extern "C" __global__ void __launch_bounds__(512, 2) snce_rows_bf16_bf16(RowArgs a) { snce_rows<bf16_t, bf16_t, 8>(a); }
+extern "C" __global__ void __launch_bounds__(512, 2) snce_rows_bf16_f32(RowArgs a) { snce_rows<bf16_t, float, 4>(a); }
+extern "C" __global__ void __launch_bounds__(512, 2) snce_rows_f32_bf16(RowArgs a) { snce_rows<float, bf16_t, 4>(a); }
+extern "C" __global__ void __launch_bounds__(512, 2) snce_rows_f32_f32(RowArgs a) { snce_rows<float, float, 4>(a); }

@@ -14,7 +14,7 @@
 #define __global__
 #define __device__
 #define __shared__ static
-#define __launch_bounds__(n)
+#define __launch_bounds__(...)
 
 struct EmuDim3 { unsigned int x, y, z; };
 extern thread_local EmuDim3 threadIdx;
