@@ -29,8 +29,7 @@ public static class LossBench
         if (s.Child == "case") return LossBenchChild.RunAndPrint(Case(s, s.Methods[0], s.Dtypes[0], s.Ks[0]), device);
         if (s.Child == "check")
         {
-            var (rows, info) = LossCheck.Run(device, s.Backend);
-            Console.WriteLine("RESULT " + JsonSerializer.Serialize(new { rows, info }));
+            Console.WriteLine("RESULT " + CheckJson(device, s.Backend));
             return 0;
         }
         return Parent(s, device, argv);
@@ -70,15 +69,13 @@ public static class LossBench
 
         // 1. Correctness on this device before any timing.
         var backend = s.Backend;
-        var check = Spawn(s, ["--child", "check"], s.ChildTimeoutS, inProcess: !cuda || s.InProcess, () =>
-        {
-            var (rows, info) = LossCheck.Run(device, s.Backend);
-            return JsonSerializer.Serialize(new { rows, info });
-        });
-        var checkRows = check.Json is { } cj ? JsonSerializer.Deserialize<CheckResult>(cj, JsonOptions)! : null;
+        var check = Spawn(s, ["--child", "check"], s.ChildTimeoutS, inProcess: !cuda || s.InProcess, () => CheckJson(device, s.Backend));
+        var checkResult = check.Json is { } cj ? JsonSerializer.Deserialize<CheckResult>(cj, JsonOptions)! : null;
+        var checkRows = checkResult is { Error: null } ? checkResult : null;
         var checkPassed = checkRows is not null && checkRows.Rows.All(r => r.Passed);
+        var kernelOk = checkRows is not null && checkRows.Rows.All(r => r.KernelOk);
         report.Notes.Add(checkRows is null
-            ? $"CHECK FAILED TO RUN ({check.Error}); fused rows use the libtorch backend."
+            ? $"CHECK FAILED TO RUN: {checkResult?.Error ?? check.Error}"
             : $"Check before timing (N=300, H=64, D=32, τ = 10 (l2), 5 (dot), 0.1 (cosine), top-k 7, masked rows and weights, row blocks of 128): fused vs the dense float64 reference" +
               (cuda && s.Backend == "cuda" ? " and the CUDA kernel vs the libtorch backend" : "") +
               $"; error = max(|Δloss| / max(1, |loss|), ‖Δgrad‖ / ‖grad‖) (pass: fp32 ≤ 1e-4; bf16 ≤ 3e-2 vs reference (top-k ≤ 0.1: rounding can swap the k-th neighbor), ≤ 1e-2 kernel vs libtorch); {(checkPassed ? "all passed" : "SOME FAILED")}.");
@@ -89,7 +86,7 @@ public static class LossBench
                     (r.VsTorchBackend is double t ? $", kernel vs libtorch backend {t:G3}" : "") + (r.Passed ? "" : " — FAILED"));
             report.Notes.AddRange(checkRows.Info);
         }
-        if (cuda && s.Backend == "cuda" && !checkPassed)
+        if (cuda && s.Backend == "cuda" && !kernelOk)
         {
             backend = "torch";
             report.Notes.Add("The CUDA kernel did not pass the check: it is NOT timed; fused rows below use the libtorch backend.");
@@ -156,7 +153,21 @@ public static class LossBench
         };
     }
 
-    sealed record CheckResult(List<LossCheck.Row> Rows, List<string> Info);
+    sealed record CheckResult(List<LossCheck.Row> Rows, List<string> Info, string? Error);
+
+    /// <summary>The check as JSON; an exception (e.g. NVRTC's compile log, a CUDA fault) becomes its full text in "error".</summary>
+    static string CheckJson(torch.Device device, string backend)
+    {
+        try
+        {
+            var (rows, info) = LossCheck.Run(device, backend);
+            return JsonSerializer.Serialize(new CheckResult(rows, info, null));
+        }
+        catch (Exception e)
+        {
+            return JsonSerializer.Serialize(new CheckResult([], [], $"{e.GetType().Name}: {e.Message}\n{e.StackTrace}"));
+        }
+    }
 
     static readonly JsonSerializerOptions JsonOptions = new() { PropertyNameCaseInsensitive = true };
 

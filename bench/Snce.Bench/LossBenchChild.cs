@@ -162,7 +162,11 @@ public static class LossBenchChild
     {
         LossResult r;
         try { r = Run(c, device); }
-        catch (Exception e) { r = new LossResult("error", Message: $"{e.GetType().Name}: {FirstLine(e.Message)}"); }
+        catch (Exception e)
+        {
+            var text = $"{e.GetType().Name}: {e.Message}".ReplaceLineEndings(" | ");
+            r = new LossResult("error", Message: text.Length > 600 ? text[..600] + "…" : text);
+        }
         Console.WriteLine("RESULT " + JsonSerializer.Serialize(r));
         return 0;
     }
