@@ -43,8 +43,6 @@ internal sealed record FusedProblem
 /// </remarks>
 internal static class FusedEngine
 {
-    const double MinTau = 0;
-
     public static LossOutput Run(FusedProblem p, IRowKernel? rowsOverride = null)
     {
         var linear = p.Hidden is not null;
@@ -133,7 +131,8 @@ internal static class FusedEngine
                 stats.narrow(0, r0, r).copy_(st);
                 if (!linear || blockGrad is null) continue;
                 if (gH is not null) gH.narrow(0, r0, r).copy_(blockGrad.mm(w!));
-                gW?.addmm_(blockGrad.t(), hBlock, beta: r0 == 0 ? 0 : 1, alpha: 1); // beta 0 ignores the empty buffer
+                // Accumulated in the compute dtype (bf16: one rounding per block); beta 0 ignores the empty buffer.
+                gW?.addmm_(blockGrad.t(), hBlock, beta: r0 == 0 ? 0 : 1, alpha: 1);
                 gB?.add_(blockGrad.sum(0, type: md));
             }
 
@@ -242,7 +241,7 @@ internal static class FusedEngine
         if (z.dim() != 2 || c.dim() != 2 || z.shape[1] != c.shape[1] || z.shape[0] != n || c.shape[0] != k)
             throw new ArgumentException($"expected anchors [{n}, D] and codebook [{k}, D], got [{Shape(z)}] and [{Shape(c)}]");
         SameDevice(device, z, "anchors"); SameDevice(device, c, "codebook");
-        if (!(p.Tau > MinTau) || double.IsInfinity(p.Tau)) throw new ArgumentException($"tau must be a positive finite number, got {p.Tau}");
+        if (!(p.Tau > 0) || double.IsInfinity(p.Tau)) throw new ArgumentException($"tau must be a positive finite number, got {p.Tau}");
         if (p.Kind == TargetKind.TopK && (p.TopK < 1 || p.TopK > k)) throw new ArgumentException($"top-k must lie in [1, {k}] (K), got {p.TopK}");
         return (n, k, device);
     }
