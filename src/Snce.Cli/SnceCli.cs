@@ -29,6 +29,8 @@ public static class SnceCli
     static IEnumerable<Command> Verbs() =>
     [
         InfoCommand.Create(),
+        DataCommand.Create(),
+        LossCommand.Create(),
     ];
 
     public static int Run(string[] args)
