@@ -34,7 +34,11 @@ public sealed record TokenizeResult(TokenShards Shards, double Seconds, double T
 /// </summary>
 public static class DatasetTokenizer
 {
-    public static TokenizeResult Tokenize(VqTokenizer model, ImageDataset data, string tokenizerDir, TokenizeOptions options)
+    /// <summary>
+    /// Tokenizes every image of <paramref name="data"/>; <paramref name="dataReference"/> is what shards.json records as the
+    /// data (default: the data set's name).
+    /// </summary>
+    public static TokenizeResult Tokenize(VqTokenizer model, ImageDataset data, string tokenizerDir, TokenizeOptions options, string? dataReference = null)
     {
         var c = model.Config;
         if (data.Size != c.ImageSize || data.Channels != c.Channels)
@@ -84,7 +88,7 @@ public static class DatasetTokenizer
         var info = new TokenShardsInfo
         {
             Tokenizer = Path.GetFullPath(tokenizerDir),
-            Data = data.Name,
+            Data = dataReference ?? data.Name,
             CodebookSize = c.CodebookSize,
             CodeDim = d,
             Metric = c.Metric,
