@@ -31,6 +31,10 @@ public static class SnceCli
         InfoCommand.Create(),
         DataCommand.Create(),
         LossCommand.Create(),
+        TokenizerCommand.Create(),
+        TokenizeCommand.Create(),
+        TrainCommand.Create(),
+        SampleCommand.Create(),
     ];
 
     public static int Run(string[] args)
