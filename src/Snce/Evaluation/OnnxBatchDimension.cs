@@ -5,12 +5,12 @@ namespace Snce.Evaluation;
 /// <summary>
 /// Makes the batch dimension of an ONNX graph's inputs and outputs dynamic. The CNTK export of ResNet-18 fixes
 /// it to 1 (<c>dim_value: 1</c>), which would force one image per call; this rewrites the first dimension of
-/// every graph input and output to <c>dim_param: "batch"</c>. Nothing else in the graph (convolutions,
+/// every graph input, output and intermediate value_info to <c>dim_param: "batch"</c>. Nothing else in the graph (convolutions,
 /// batch norms, pools, broadcasting Sub) depends on the batch size.
 /// </summary>
 /// <remarks>
 /// Operates on the protobuf wire format directly (no ONNX library is needed): ModelProto.graph (7) →
-/// GraphProto.input (11) / output (12) → ValueInfoProto.type (2) → TypeProto.tensor_type (1) →
+/// GraphProto.input (11) / output (12) / value_info (13) → ValueInfoProto.type (2) → TypeProto.tensor_type (1) →
 /// TypeProto.Tensor.shape (2) → TensorShapeProto.dim (1, the first one) → Dimension.dim_value (1) / dim_param (2).
 /// Field numbers from onnx/onnx.proto3.
 /// </remarks>
@@ -23,7 +23,7 @@ static class OnnxBatchDimension
     {
         var changed = 0;
         var result = Rewrite(model, (field, payload) => field == 7
-            ? Rewrite(payload, (f, p) => f is 11 or 12 ? Rewrite(p, (f2, p2) => f2 == 2
+            ? Rewrite(payload, (f, p) => f is 11 or 12 or 13 ? Rewrite(p, (f2, p2) => f2 == 2
                 ? Rewrite(p2, (f3, p3) => f3 == 1
                     ? Rewrite(p3, (f4, p4) => f4 == 2 ? FirstDimToBatch(p4, ref changed) : null)
                     : null)

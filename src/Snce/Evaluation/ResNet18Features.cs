@@ -46,7 +46,12 @@ public sealed class ResNet18Features : IDisposable
         if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "must be at least 1");
         BatchSize = batchSize;
         ModelDir = modelDir ?? LocateModelDir();
-        using var options = new SessionOptions { IntraOpNumThreads = threads, GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
+        using var options = new SessionOptions
+        {
+            IntraOpNumThreads = threads,
+            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+            LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR,
+        };
         _preprocess = Open(Path.Combine(ModelDir, PreprocessFile), options);
         _network = Open(Path.Combine(ModelDir, ModelFile), options);
         (_preprocessInput, _preprocessOutput) = (_preprocess.InputNames.Single(), _preprocess.OutputNames.Single());
