@@ -15,7 +15,7 @@ public sealed class ProgressBar : IDisposable
     readonly bool interactive = !Console.IsErrorRedirected;
     readonly TimeSpan logEvery;
     readonly long startStep;
-    TimeSpan lastDraw = TimeSpan.MinValue;
+    TimeSpan? lastDraw; // null until the first draw (TimeSpan.MinValue would overflow in now − lastDraw)
     string lastLine = "";
 
     public ProgressBar(string label, long total, long startStep = 0, TimeSpan? logEvery = null)
@@ -30,7 +30,7 @@ public sealed class ProgressBar : IDisposable
     public void Report(long step, string metrics = "")
     {
         var now = clock.Elapsed;
-        var due = interactive ? now - lastDraw > TimeSpan.FromMilliseconds(100) : now - lastDraw >= logEvery;
+        var due = lastDraw is not { } last || (interactive ? now - last > TimeSpan.FromMilliseconds(100) : now - last >= logEvery);
         if (!due && step < total) return;
         lastDraw = now;
         var done = step - startStep;

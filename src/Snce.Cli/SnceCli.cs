@@ -29,6 +29,7 @@ public static class SnceCli
     static IEnumerable<Command> Verbs() =>
     [
         InfoCommand.Create(),
+        DataCommand.Create(),
     ];
 
     public static int Run(string[] args)

@@ -22,6 +22,12 @@ public sealed class ImageDataset : IDisposable
     public required string[] Classes { get; init; }
     /// <summary>Optional per-image string attributes (e.g. emoji name, keywords, code point, vendor); keys map to arrays of length M.</summary>
     public IReadOnlyDictionary<string, string[]> Attributes { get; init; } = new Dictionary<string, string[]>();
+    /// <summary>Credit line to show with these images or samples trained on them (e.g. the emoji artwork's licence); null when none is asked.</summary>
+    public string? Credit { get; init; }
+    /// <summary>A usage restriction to print whenever the images are used (e.g. not licensed for commercial use); null when none.</summary>
+    public string? Notice { get; init; }
+    /// <summary>Files an image folder held that could not be used (corrupt, not an image, outside a class folder), with the reason.</summary>
+    public IReadOnlyList<SkippedFile> Skipped { get; init; } = [];
 
     public int Count => (int)Images.shape[0];
     public int Channels => (int)Images.shape[1];
@@ -36,6 +42,17 @@ public sealed class ImageDataset : IDisposable
     /// <summary>float in [−1, 1] → uint8 [0, 255] (rounded, clamped).</summary>
     public static Tensor FromModelRange(Tensor images) => images.add(1.0).mul(127.5).round().clamp(0, 255).to(ScalarType.Byte);
 
+    /// <summary>Images per class in one split (index = label; unlabeled images are not counted).</summary>
+    public int[] CountPerClass(byte split)
+    {
+        var counts = new int[Classes.Length];
+        var splits = Split.data<byte>();
+        var labels = Labels.data<long>();
+        for (var i = 0; i < Count; i++)
+            if (splits[i] == split && labels[i] >= 0 && labels[i] < counts.Length) counts[labels[i]]++;
+        return counts;
+    }
+
     public void Dispose()
     {
         Images.Dispose();
@@ -43,3 +60,6 @@ public sealed class ImageDataset : IDisposable
         Split.Dispose();
     }
 }
+
+/// <summary>A file that was left out of a data set, and why.</summary>
+public sealed record SkippedFile(string Path, string Reason);

@@ -1,0 +1,55 @@
+using System.Text.Json;
+using StbImageWriteSharp;
+using static TorchSharp.torch;
+
+namespace Snce.Data;
+
+/// <summary>PNG grids of images (samples, reconstructions) for people to look at.</summary>
+public static class ImageGrid
+{
+    /// <summary>Pixels between cells and around the grid.</summary>
+    public const int Gutter = 2;
+    /// <summary>Gutter gray level: mid-gray separates both dark (MNIST) and white-background (emoji) cells.</summary>
+    public const byte GutterLevel = 128;
+
+    /// <summary>
+    /// Writes uint8 [B, C, H, W] images (C = 1 or 3) as one PNG, row by row, <paramref name="columns"/> per row, with
+    /// <see cref="Gutter"/>-pixel gutters; image b sits at x = 2 + (b % columns)·(W + 2), y = 2 + (b / columns)·(H + 2).
+    /// With <paramref name="captions"/> (one per image) a sidecar <c>NAME.captions.json</c> lists each cell's row, column
+    /// and caption (no text is drawn). Both files are written atomically.
+    /// </summary>
+    public static void SavePng(string path, Tensor uint8Images, int columns, string[]? captions = null)
+    {
+        if (uint8Images.dtype != ScalarType.Byte || uint8Images.dim() != 4 || uint8Images.shape[1] is not (1 or 3))
+            throw new ArgumentException($"ImageGrid wants uint8 [B, 1|3, H, W] images, got {uint8Images.dtype} [{string.Join(", ", uint8Images.shape)}]");
+        var (b, c, h, w) = ((int)uint8Images.shape[0], (int)uint8Images.shape[1], (int)uint8Images.shape[2], (int)uint8Images.shape[3]);
+        if (b < 1) throw new ArgumentException("ImageGrid needs at least one image");
+        if (columns < 1) throw new ArgumentException($"columns must be at least 1, got {columns}");
+        if (captions is not null && captions.Length != b) throw new ArgumentException($"{captions.Length} captions for {b} images");
+        columns = Math.Min(columns, b);
+        var rows = (b + columns - 1) / columns;
+        int width = Gutter + columns * (w + Gutter), height = Gutter + rows * (h + Gutter);
+
+        byte[] src;
+        using (var cpu = uint8Images.detach().cpu().contiguous()) src = cpu.bytes.ToArray();
+        var grid = new byte[width * height * c];
+        Array.Fill(grid, GutterLevel);
+        for (var i = 0; i < b; i++)
+        {
+            var img = RawImage.FromPlanar(src.AsSpan(i * c * h * w, c * h * w), c, h, w);
+            int x0 = Gutter + i % columns * (w + Gutter), y0 = Gutter + i / columns * (h + Gutter);
+            for (var y = 0; y < h; y++)
+                Array.Copy(img.Pixels, y * w * c, grid, ((y0 + y) * width + x0) * c, w * c);
+        }
+        AtomicFile.Write(path, tmp =>
+        {
+            using var fs = File.Create(tmp);
+            new ImageWriter().WritePng(grid, width, height, c == 1 ? ColorComponents.Grey : ColorComponents.RedGreenBlue, fs);
+        });
+        if (captions is null) return;
+        var cells = captions.Select((text, i) => new { index = i, row = i / columns, column = i % columns, caption = text });
+        AtomicFile.WriteAllText(Path.ChangeExtension(path, null) + ".captions.json",
+            JsonSerializer.Serialize(new { image = Path.GetFileName(path), columns, rows, cell_width = w, cell_height = h, gutter = Gutter, cells },
+                new JsonSerializerOptions { WriteIndented = true }));
+    }
+}
