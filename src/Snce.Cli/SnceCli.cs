@@ -30,6 +30,9 @@ public static class SnceCli
     [
         InfoCommand.Create(),
         DataCommand.Create(),
+        ClassifierCommand.Create(),
+        EvalCommand.Create(),
+        ReportCommand.Create(),
     ];
 
     public static int Run(string[] args)
