@@ -25,6 +25,12 @@ public static class EvalCommand
         var n = new Option<int?>("--n") { Description = "Evaluate only the first N images (default: all). Compare FD-ResNet18 values only at equal N.", HelpName = "N" };
         var k = new Option<int>("--k") { Description = "Neighbourhood size of precision and recall.", DefaultValueFactory = _ => PrecisionRecall.DefaultK };
         var batch = new Option<int>("--feature-batch") { Description = "Images per ResNet-18 call.", DefaultValueFactory = _ => 32 };
+        var backend = new Option<string>("--features")
+        {
+            Description = "How ResNet-18 runs: onnx (ONNX Runtime, CPU), torch (TorchSharp on --device, same weights), or auto (torch on CUDA, else onnx).",
+            DefaultValueFactory = _ => "auto", HelpName = "auto|onnx|torch",
+        };
+        backend.AcceptOnlyFromAmong("auto", "onnx", "torch");
         var threads = new Option<int>("--threads") { Description = "ONNX Runtime CPU threads (0: one per physical core).", DefaultValueFactory = _ => 0 };
         var cacheDir = new Option<string?>("--cache-dir") { Description = $"Where real-image statistics are cached (default: {RealFeatureCache.DefaultDir}).", HelpName = "DIR" };
         var logTo = new Option<string?>("--log-to") { Description = "Also append the result as a record {step, split: \"eval\", fd, ...} to RUN/metrics.jsonl (needs --step).", HelpName = "RUN" };
@@ -34,7 +40,7 @@ public static class EvalCommand
         cmd.Options.Add(images);
         cmd.Options.Add(labels);
         data.AddTo(cmd);
-        foreach (var o in new Option[] { classifier, n, k, batch, threads, cacheDir, logTo, step, json }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { classifier, n, k, backend, batch, threads, cacheDir, logTo, step, json }) cmd.Options.Add(o);
         device.AddTo(cmd);
         cmd.SetAction(parse =>
         {
@@ -54,7 +60,13 @@ public static class EvalCommand
                 throw new SnceUserException($"the classifier was trained on {clf.Info.DataSet} with classes [{string.Join(", ", clf.Info.Classes)}], not the classes of {real.Name}");
             if (conditioning is not null && clf is null)
                 Console.Error.WriteLine("note: labels given but no --classifier; class accuracy is skipped");
-            using var extractor = new ResNet18Features(parse.GetValue(batch), parse.GetValue(threads));
+            var chosen = parse.GetValue(backend) switch
+            {
+                "onnx" => FeatureBackend.Onnx,
+                "torch" => FeatureBackend.Torch,
+                _ => dev.type == TorchSharp.DeviceType.CUDA ? FeatureBackend.Torch : FeatureBackend.Onnx,
+            };
+            using var extractor = new ResNet18Features(chosen, parse.GetValue(batch), parse.GetValue(threads), chosen == FeatureBackend.Torch ? dev : null);
             RealReference reference;
             using (var bar = new ProgressBar("real features (cached after)", real.IndicesOf(Snce.Data.ImageDataset.ValidationSplit).shape[0]))
                 reference = RealFeatureCache.GetOrCompute(real, extractor, parse.GetValue(cacheDir), new CountProgress(bar));

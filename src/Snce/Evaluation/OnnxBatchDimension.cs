@@ -60,15 +60,15 @@ static class OnnxBatchDimension
         while (pos < message.Length)
         {
             var start = pos;
-            var key = ReadVarint(message, ref pos);
+            var key = Protobuf.ReadVarint(message, ref pos);
             var field = (int)(key >> 3);
             switch ((int)(key & 7))
             {
-                case WireVarint: ReadVarint(message, ref pos); break;
+                case WireVarint: Protobuf.ReadVarint(message, ref pos); break;
                 case Wire64: pos += 8; break;
                 case Wire32: pos += 4; break;
                 case WireLength:
-                    var len = (int)ReadVarint(message, ref pos);
+                    var len = (int)Protobuf.ReadVarint(message, ref pos);
                     var payloadStart = pos;
                     pos += len;
                     if (pos > message.Length) throw new InvalidDataException("truncated ONNX protobuf");
@@ -83,19 +83,6 @@ static class OnnxBatchDimension
             output.Write(message.AsSpan(start, pos - start));
         }
         return output.WrittenSpan.ToArray();
-    }
-
-    static ulong ReadVarint(byte[] b, ref int pos)
-    {
-        ulong value = 0;
-        for (var shift = 0; shift < 64; shift += 7)
-        {
-            if (pos >= b.Length) throw new InvalidDataException("truncated ONNX protobuf varint");
-            var c = b[pos++];
-            value |= (ulong)(c & 0x7f) << shift;
-            if (c < 0x80) return value;
-        }
-        throw new InvalidDataException("malformed ONNX protobuf varint");
     }
 
     static void WriteVarint(ArrayBufferWriter<byte> output, ulong value)
