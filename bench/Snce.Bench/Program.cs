@@ -11,6 +11,7 @@ public static class Program
     static readonly Dictionary<string, (string Description, Func<string[], int> Run)> Benchmarks = new()
     {
         ["matmul"] = ("fp32 vs bf16 matmul throughput on the chosen device (sanity baseline)", MatmulBench.Run),
+        ["training"] = ("generator training step time (Snce trainer vs plain TorchSharp), MFU, sampling images/s", TrainingBench.Run),
     };
 
     public static int Main(string[] args)

@@ -30,6 +30,9 @@ public static class SnceCli
     [
         InfoCommand.Create(),
         DataCommand.Create(),
+        LossCommand.Create(),
+        TrainCommand.Create(),
+        SampleCommand.Create(),
         ClassifierCommand.Create(),
         EvalCommand.Create(),
         ReportCommand.Create(),

@@ -122,11 +122,12 @@ public static class DataSets
     static Tensor Transform(Tensor images, int channels, int size)
     {
         var (m, c, h, w) = ((int)images.shape[0], (int)images.shape[1], (int)images.shape[2], (int)images.shape[3]);
-        var src = images.contiguous().bytes.ToArray();
+        byte[] src;
+        using (var contiguous = images.contiguous()) src = contiguous.bytes.ToArray();
         var dst = new byte[(long)m * channels * size * size];
         Parallel.For(0, m, i =>
         {
-            var img = RawImage.FromPlanar(src.AsSpan(i * c * h * w, c * h * w), c, h, w).WithChannels(channels).CenterCropResize(size);
+            var img = RawImage.FromPlanar(src.AsSpan(i * c * h * w, c * h * w), c, h, w).To(channels, size);
             img.CopyPlanarTo(dst.AsSpan(i * channels * size * size, channels * size * size));
         });
         return tensor(dst, [m, channels, size, size], ScalarType.Byte);

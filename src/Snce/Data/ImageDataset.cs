@@ -34,7 +34,12 @@ public sealed class ImageDataset : IDisposable
     public int Size => (int)Images.shape[2];
 
     /// <summary>Row indices (int64) of one split.</summary>
-    public Tensor IndicesOf(byte split) => nonzero(Split == split).squeeze(1);
+    public Tensor IndicesOf(byte split)
+    {
+        using var mask = Split == split;
+        using var rows = nonzero(mask);
+        return rows.squeeze(1);
+    }
 
     /// <summary>uint8 [.., C, H, W] → float32 in [−1, 1] (the tokenizer's input range).</summary>
     public static Tensor ToModelRange(Tensor uint8Images) => uint8Images.to(ScalarType.Float32).div(127.5).sub(1.0);

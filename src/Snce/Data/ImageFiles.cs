@@ -16,8 +16,8 @@ public static class ImageFiles
     public static Tensor Load(string path, int? channels = null, int? size = null)
     {
         var img = Read(path);
-        if (channels is { } c) img = img.WithChannels(c);
-        if (size is { } s) img = img.CenterCropResize(s);
+        if (size is { } s) img = img.To(channels ?? img.Channels, s);
+        else if (channels is { } c) img = img.WithChannels(c);
         var chw = new byte[img.Pixels.Length];
         img.CopyPlanarTo(chw);
         return tensor(chw, [img.Channels, img.Height, img.Width], ScalarType.Byte);

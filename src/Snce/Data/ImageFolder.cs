@@ -50,7 +50,7 @@ public static class ImageFolder
             var cand = candidates[readable[j]];
             try
             {
-                var img = ImageFiles.Read(cand.Path).WithChannels(channels).CenterCropResize(size);
+                var img = ImageFiles.Read(cand.Path).To(channels, size);
                 pixels[j] = new byte[img.Pixels.Length];
                 img.CopyPlanarTo(pixels[j]);
             }

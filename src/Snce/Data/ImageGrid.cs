@@ -31,7 +31,7 @@ public static class ImageGrid
         int width = Gutter + columns * (w + Gutter), height = Gutter + rows * (h + Gutter);
 
         byte[] src;
-        using (var cpu = uint8Images.detach().cpu().contiguous()) src = cpu.bytes.ToArray();
+        using (var scope = NewDisposeScope()) src = uint8Images.detach().cpu().contiguous().bytes.ToArray();
         var grid = new byte[width * height * c];
         Array.Fill(grid, GutterLevel);
         for (var i = 0; i < b; i++)

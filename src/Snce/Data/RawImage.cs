@@ -21,6 +21,13 @@ public sealed record RawImage(byte[] Pixels, int Width, int Height, int Channels
         return new RawImage(px, width, height, c);
     }
 
+    /// <summary>
+    /// <see cref="WithChannels"/> and <see cref="CenterCropResize"/> in the cheaper order (gray before resizing,
+    /// RGB after); the result is the same up to rounding.
+    /// </summary>
+    public RawImage To(int channels, int size) =>
+        channels < Channels ? WithChannels(channels).CenterCropResize(size) : CenterCropResize(size).WithChannels(channels);
+
     /// <summary>Same image with 1 or 3 channels: gray → RGB repeats the value; RGB → gray is ITU-R BT.601 luma (0.299 R + 0.587 G + 0.114 B).</summary>
     public RawImage WithChannels(int channels)
     {
@@ -47,7 +54,7 @@ public sealed record RawImage(byte[] Pixels, int Width, int Height, int Channels
         var side = Math.Min(Width, Height);
         int x0 = (Width - side) / 2, y0 = (Height - side) / 2;
         if (side == size && Width == Height) return this;
-        var taps = Taps(side, size);
+        var taps = TapCache.GetOrAdd((side, size), k => Taps(k.In, k.Out));
         // Horizontal pass: [H_src rows of the crop, size, C] in float, then vertical: [size, size, C].
         var c = Channels;
         var tmp = new float[side * size * c];
@@ -88,6 +95,8 @@ public sealed record RawImage(byte[] Pixels, int Width, int Height, int Channels
             for (var i = 0; i < n; i++) px[i * channels + k] = chw[k * n + i];
         return new RawImage(px, width, height, channels);
     }
+
+    static readonly System.Collections.Concurrent.ConcurrentDictionary<(int In, int Out), (int Src, float W)[][]> TapCache = new();
 
     /// <summary>For each output index along one axis, the source indices and weights (summing to 1).</summary>
     static (int Src, float W)[][] Taps(int inLen, int outLen)

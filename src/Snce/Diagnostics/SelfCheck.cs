@@ -24,9 +24,10 @@ public static class SelfCheck
     public static SelfCheckResult Run(Device device, int size = 512, int repeats = 5)
     {
         using var scope = NewDisposeScope();
-        var gen = new Generator(1234, device);
-        var a = randn([size, size], generator: gen, device: device);
-        var b = randn([size, size], generator: gen, device: device);
+        // TorchSharp 0.107 creates CPU generators only (THSGenerator_new ignores the device): draw on the CPU, then move.
+        var gen = new Generator(1234);
+        var a = randn([size, size], generator: gen).to(device);
+        var b = randn([size, size], generator: gen).to(device);
 
         // Autograd against the closed form.
         var aLeaf = a.clone().requires_grad_(true);

@@ -28,7 +28,7 @@ public static partial class Npy
         var (dtype, shape) = ReadHeader(fs, path);
         var t = empty(shape, dtype);
         var total = t.numel() * t.element_size();
-        var flat = t.view(-1);
+        using var flat = t.view(-1); // a view: disposing it frees the handle, not the data
         const long chunkElems = 1L << 28;
         var elemSize = t.element_size();
         for (long e0 = 0; e0 < t.numel(); e0 += chunkElems)

@@ -96,8 +96,9 @@ public static class BuiltInDataSets
             return true;
         }
         if (n == "emoji") { set = Emoji(vendor ?? EmojiVendor.Twitter); return true; }
-        if (!n.StartsWith("emoji-", StringComparison.Ordinal) || !Enum.TryParse<EmojiVendor>(n["emoji-".Length..], ignoreCase: true, out var named)
-            || n["emoji-".Length..].Any(char.IsDigit))
+        var suffix = n.StartsWith("emoji-", StringComparison.Ordinal) ? n["emoji-".Length..] : "";
+        // Enum.TryParse also accepts numbers ("emoji-2"): only vendor names count.
+        if (suffix.Length == 0 || suffix.Any(char.IsDigit) || !Enum.TryParse<EmojiVendor>(suffix, ignoreCase: true, out var named))
             return false;
         if (vendor is { } v && v != named)
             throw new ArgumentException($"'{name}' names the {named.ToString().ToLowerInvariant()} emoji but --vendor says {v.ToString().ToLowerInvariant()}");

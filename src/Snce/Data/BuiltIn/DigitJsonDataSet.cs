@@ -47,7 +47,8 @@ public sealed record DigitJsonDataSet : BuiltInDataSet
                 labels.Add(label);
             }
             if (empty > 0) notes.Add($"skipped {empty} empty entr{(empty == 1 ? "y" : "ies")} in {path}");
-            progress?.Report(new DataProgress("convert", ++done, paths.Length));
+            done++; // not inside progress?.Report(...): a null progress would skip the increment
+            progress?.Report(new DataProgress("convert", done, paths.Length));
         });
         if (done != paths.Length)
             throw new InvalidDataException($"{package} has {done} of the {paths.Length} class files {Folder}/0..{paths.Length - 1}.json: not the expected package layout");

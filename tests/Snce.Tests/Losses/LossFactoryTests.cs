@@ -1,0 +1,163 @@
+using Snce.Losses;
+using Snce.Tests.Support;
+using static TorchSharp.torch;
+
+namespace Snce.Tests.Losses;
+
+public class LossFactoryTests
+{
+    static readonly Tensor Codebook = randn([10, 4], generator: new Generator(61)).DetachFromDisposeScope();
+
+    static string Error(LossOptions options, Tensor? anchors = null, Generator? generator = null) =>
+        Assert.Throws<ArgumentException>(() => LossFactory.Create(options, Codebook, Metric.L2, anchors, generator)).Message;
+
+    [Theory]
+    [InlineData("ce", typeof(CrossEntropyLoss))]
+    [InlineData("label-smoothing", typeof(LabelSmoothingLoss))]
+    [InlineData("SNCE", typeof(SnceLoss))]
+    [InlineData("stochastic", typeof(StochasticQuantizationLoss))]
+    public void BuildsEveryNamedLoss(string name, Type type)
+    {
+        var loss = LossFactory.Create(new LossOptions { Name = name, Tau = 1 }, Codebook, Metric.L2, generator: new Generator(1));
+        Assert.IsType(type, loss);
+        Assert.Equal(name.ToLowerInvariant(), loss.Name);
+        (loss as IDisposable)?.Dispose();
+    }
+
+    [Fact]
+    public void CalibratedSnceExposesTauAndTheCalibration()
+    {
+        using var scope = NewDisposeScope();
+        var z = randn([64, 4], generator: new Generator(62));
+        using var loss = (SnceLoss)LossFactory.Create(new LossOptions { Name = "snce", Perplexity = 3, TopK = 6 }, Codebook, Metric.L2, z);
+        Assert.NotNull(loss.Calibration);
+        Assert.Equal(loss.Tau, loss.Calibration!.Tau);
+        Assert.True(Math.Abs(loss.Calibration.MeanPerplexity / 3 - 1) < 0.02);
+        Assert.Equal(6, loss.Calibration.TopK);
+        // Code anchors calibrate on token ids (their code vectors) as well as on vectors.
+        using var byIds = (SnceLoss)LossFactory.Create(new LossOptions { Name = "snce", Perplexity = 3, Anchor = "code" }, Codebook, Metric.L2, tensor(new long[] { 0, 1, 1, 9 }));
+        using var byVectors = (SnceLoss)LossFactory.Create(new LossOptions { Name = "snce", Perplexity = 3, Anchor = "code" }, Codebook, Metric.L2, Codebook.index_select(0, tensor(new long[] { 0, 1, 1, 9 })));
+        Assert.Equal(byVectors.Tau, byIds.Tau);
+        using var given = (SnceLoss)LossFactory.Create(new LossOptions { Name = "snce", Tau = 0.25 }, Codebook, Metric.L2);
+        Assert.Null(given.Calibration);
+        Assert.Equal(0.25, given.Tau);
+    }
+
+    [Fact]
+    public void EveryInvalidOptionFailsAtConstructionNamingTheValue()
+    {
+        Assert.Contains("unknown loss 'focal'; use one of ce, label-smoothing, snce, stochastic", Error(new() { Name = "focal" }));
+        Assert.Contains("got -0.5", Error(new() { Name = "snce", Tau = -0.5 }));
+        Assert.Contains("got 0", Error(new() { Name = "snce", Tau = 0 }));
+        Assert.Contains("not both", Error(new() { Name = "snce", Tau = 1, Perplexity = 4 }));
+        Assert.Contains("neither", Error(new() { Name = "snce" }));
+        Assert.Contains("[1, K = 10], got k = 11", Error(new() { Name = "snce", Tau = 1, TopK = 11 }));
+        Assert.Contains("got k = 0", Error(new() { Name = "snce", Tau = 1, TopK = 0 }));
+        Assert.Contains("[0, 1), got 1", Error(new() { Name = "label-smoothing", Epsilon = 1 }));
+        Assert.Contains("[0, 1), got -0.1", Error(new() { Name = "label-smoothing", Epsilon = -0.1 }));
+        var g = new Generator(1);
+        Assert.Contains("[0, 1], got 1.5", Error(new() { Name = "stochastic", Alpha = 1.5 }, generator: g));
+        Assert.Contains("[2, K = 10]", Error(new() { Name = "stochastic", Delta = 1 }, generator: g));
+        Assert.Contains("got 11", Error(new() { Name = "stochastic", Delta = 11 }, generator: g));
+        Assert.Contains("torch.Generator", Error(new() { Name = "stochastic" }));
+        Assert.Contains("unknown anchor 'pixel'; use one of latent, code", Error(new() { Name = "snce", Tau = 1, Anchor = "pixel" }));
+        Assert.Contains("calibrationAnchors", Error(new() { Name = "snce", Perplexity = 4 }));
+        using var z = randn(20, 4);
+        Assert.Contains("(1, 10)", Error(new() { Name = "snce", Perplexity = 10 }, z));
+        Assert.Contains("(1, 3)", Error(new() { Name = "snce", Perplexity = 4, TopK = 3 }, z));
+        Assert.Contains("unknown loss implementation 'cuda'", Error(new() { Name = "ce", Implementation = "cuda" }));
+        var fused = Assert.Throws<NotSupportedException>(() => LossFactory.Create(new LossOptions { Name = "snce", Tau = 1, Implementation = "fused" }, Codebook, Metric.L2));
+        Assert.StartsWith("fused SNCE is not built yet", fused.Message);
+        using var flat = zeros(10);
+        Assert.Contains("[K, D]", Assert.Throws<ArgumentException>(() => LossFactory.Create(new LossOptions(), flat, Metric.L2)).Message);
+        // The defaults of options a loss does not use are not checked (δ = 8 with K = 4 is fine for CE).
+        using var small = randn(4, 2);
+        Assert.IsType<CrossEntropyLoss>(LossFactory.Create(new LossOptions { Name = "ce" }, small, Metric.L2));
+        foreach (var impl in new[] { "auto", "reference" })
+            Assert.IsType<SnceLoss>(LossFactory.Create(new LossOptions { Name = "snce", Tau = 1, Implementation = impl }, Codebook, Metric.L2));
+    }
+
+    public static TheoryData<string> AllLosses => ["ce", "label-smoothing", "snce", "stochastic"];
+
+    /// <summary>Latent-anchored full SNCE; the code-anchored variant uses SNCE's precomputed top-k table.</summary>
+    static ITokenLoss Create(string name, string anchor = "latent") =>
+        LossFactory.Create(new LossOptions { Name = name, Tau = 0.5, TopK = name == "snce" && anchor == "code" ? 4 : null, Delta = 3, Anchor = anchor },
+            Codebook, Metric.L2, generator: new Generator(3));
+
+    [Theory]
+    [MemberData(nameof(AllLosses))]
+    public void BadInputsFailPerCallWithTheShapes(string name)
+    {
+        using var scope = NewDisposeScope();
+        var loss = Create(name);
+        var logits = randn(5, 10);
+        var z = randn(5, 4);
+        var tokens = tensor(new long[] { 0, 1, 2, 3, 9 });
+        string Fail(Tensor x, TokenTargets t) => Assert.Throws<ArgumentException>(() => loss.Forward(x, t)).Message;
+        Assert.Contains("[5, 9]", Fail(randn(5, 9), new(tokens, z)));
+        Assert.Contains("K = 10", Fail(randn(5, 9), new(tokens, z)));
+        Assert.Contains("[5, 10, 1]", Fail(randn(5, 10, 1), new(tokens, z)));
+        Assert.Contains("found 10", Fail(logits, new(tensor(new long[] { 0, 1, 2, 3, 10 }), z)));
+        Assert.Contains("found -1", Fail(logits, new(tensor(new long[] { 0, -1, 2, 3, 4 }), z)));
+        Assert.Contains("[4]", Fail(logits, new(tensor(new long[] { 0, 1, 2, 3 }), z)));
+        Assert.Contains("Float32", Fail(logits, new(tokens.to_type(ScalarType.Float32), z)));
+        Assert.Contains("NaN or Inf", Fail(logits.index_put_(float.NaN, 2, 3), new(tokens, z)));
+        Assert.Contains("NaN or Inf", Fail(randn(5, 10).index_put_(float.NegativeInfinity, 0, 0), new(tokens, z)));
+        Assert.Contains("mask must be [N] = [5] bool", Fail(randn(5, 10), new(tokens, z, Mask: ones(5))));
+        Assert.Contains("weights must be [N] = [5] float", Fail(randn(5, 10), new(tokens, z, Weights: ones(4))));
+        if (name is "snce" or "stochastic")
+        {
+            Assert.Contains("Latents is null", Fail(randn(5, 10), new(tokens)));
+            Assert.Contains("[5, 4]", Fail(randn(5, 10), new(tokens, randn(5, 3))));
+            Assert.Contains("got [4, 4]", Fail(randn(5, 10), new(tokens, randn(4, 4))));
+            // Code-anchored losses need no latents.
+            var code = Create(name, "code");
+            Assert.True(code.Forward(randn(5, 10), new(tokens)).Loss.isfinite().item<bool>());
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(AllLosses))]
+    public void RepeatedForwardAndBackwardLeakNoTensors(string name)
+    {
+        using var scope = NewDisposeScope();
+        var loss = Create(name);
+        var logits = randn(6, 10).requires_grad_(true);
+        var z = randn(6, 4);
+        var targets = new TokenTargets(Metric.L2.Quantize(z, Codebook), z, ones(6, dtype: ScalarType.Bool), rand(6));
+        LeakCheck.AssertNoLeak(() =>
+        {
+            using var s = NewDisposeScope();
+            var output = loss.Forward(logits, targets);
+            output.Loss.backward();
+            logits.grad!.zero_();
+        }, what: $"{name} Forward+backward in a caller's scope");
+        LeakCheck.AssertNoLeak(() =>
+        {
+            var output = loss.Forward(logits, targets);
+            output.Loss.Dispose(); output.HardCe.Dispose(); output.TargetEntropy?.Dispose();
+        }, what: $"{name} Forward returns exactly its outputs");
+        var code = Create(name, "code");
+        LeakCheck.AssertNoLeak(() =>
+        {
+            var output = code.Forward(logits, targets);
+            output.Loss.Dispose(); output.HardCe.Dispose(); output.TargetEntropy?.Dispose();
+        }, what: $"code-anchored {name}");
+        (loss as IDisposable)?.Dispose();
+        (code as IDisposable)?.Dispose();
+    }
+
+    [Fact]
+    public void Int32TokensAndFloat32InputsWork()
+    {
+        using var scope = NewDisposeScope();
+        var z = randn(6, 4);
+        var tokens = Metric.L2.Quantize(z, Codebook).to_type(ScalarType.Int32);
+        using var snce = (SnceLoss)LossFactory.Create(new LossOptions { Name = "snce", Perplexity = 2, Anchor = "code" }, Codebook, Metric.L2, tokens);
+        var targets = new TokenTargets(tokens, z);
+        Assert.True(snce.Forward(randn(6, 10), targets).Loss.isfinite().item<bool>());
+        Assert.InRange(LabelSmoothingLoss.EpsilonMatching(snce, targets), 0, 1);
+        foreach (var name in new[] { "ce", "label-smoothing", "stochastic" })
+            Assert.True(Create(name).Forward(randn(6, 10, dtype: ScalarType.BFloat16), targets).Loss.isfinite().item<bool>(), name);
+    }
+}
