@@ -8,8 +8,8 @@ using static TorchSharp.torch;
 namespace Snce.Cli.Commands;
 
 /// <summary>
-/// <c>snce eval</c>: FD-ResNet18, precision/recall and class accuracy of a set of generated images against the
-/// real validation split of a data set.
+/// <c>snce eval</c>: FD-ResNet18, precision/recall, class accuracy (and, for a generator run, its logged validation CE)
+/// of generated images against the real validation split of a data set.
 /// </summary>
 public static class EvalCommand
 {
@@ -45,10 +45,10 @@ public static class EvalCommand
         backend.AcceptOnlyFromAmong("auto", "onnx", "torch");
         var threads = new Option<int>("--threads") { Description = "ONNX Runtime CPU threads (0: one per physical core).", DefaultValueFactory = _ => 0 };
         var cacheDir = new Option<string?>("--cache-dir") { Description = $"Where real-image statistics are cached (default: {RealFeatureCache.DefaultDir}).", HelpName = "DIR" };
-        var logTo = new Option<string?>("--log-to") { Description = "Also append the result as a record {step, split: \"eval\", fd, ...} to RUN/metrics.jsonl (needs --step).", HelpName = "RUN" };
-        var step = new Option<long?>("--step") { Description = "Training step of the images, for --log-to.", HelpName = "STEP" };
+        var logTo = new Option<string?>("--log-to") { Description = "Also append the result as a record {step, split: \"eval\", fd, ...} to RUN/metrics.jsonl, at the checkpoint's step or, for --images, at --step.", HelpName = "RUN" };
+        var step = new Option<long?>("--step") { Description = "With --images and --log-to: the training step the images come from.", HelpName = "STEP" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object." };
-        var cmd = new Command("eval", "Score generated images against a data set's real validation split: FD-ResNet18, precision, recall, class accuracy.");
+        var cmd = new Command("eval", "Score a generator run (--checkpoint) or a set of images (--images) against a data set's real validation split: FD-ResNet18, precision, recall, class accuracy, validation CE.");
         foreach (var o in new Option[] { images, labels, checkpoint, cfg, samplingSteps, temperature, seed, sampleBatch, weights, tokenizer }) cmd.Options.Add(o);
         data.AddTo(cmd);
         foreach (var o in new Option[] { classifier, n, k, backend, batch, threads, cacheDir, logTo, step, json }) cmd.Options.Add(o);
