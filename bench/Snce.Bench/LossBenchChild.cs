@@ -49,7 +49,9 @@ public static class LossBenchChild
         var z = randn([c.N, c.D], device: device);
         var codebook = randn([c.K, c.D], device: device);
         var tokens = metric.Quantize(z, codebook);
-        using (NewDisposeScope()) { var t = hidden.detach().mm(hidden.detach().t()); Sync(device); } // cuBLAS handle and workspace
+        // cuBLAS handle and workspace, with a tiny product: a large one would leave a block in libtorch's cache that
+        // the step then reuses unseen (the first GPU run did [N, N] here and read ~0 GiB for small K).
+        using (NewDisposeScope()) { hidden.detach().narrow(0, 0, 64).mm(weight.detach().narrow(0, 0, 64).t()); Sync(device); }
         var options = new FusedOptions
         {
             ComputeDtype = dtype,

@@ -31,6 +31,8 @@ public static class SnceCli
         InfoCommand.Create(),
         DataCommand.Create(),
         LossCommand.Create(),
+        TokenizerCommand.Create(),
+        TokenizeCommand.Create(),
         TrainCommand.Create(),
         SampleCommand.Create(),
         ClassifierCommand.Create(),

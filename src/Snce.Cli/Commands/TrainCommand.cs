@@ -75,6 +75,10 @@ public static class TrainCommand
             PreparedRun run;
             if (resumeDir is not null)
             {
+                var ignored = new Option[] { preset, loss, tau, perplexity, topK, epsilon, alpha, delta, anchor, steps, batch, lr, warmup, minLr, wd, beta2, clip, ema, cfgDrop, schedule, weighting, precision, seed, ckptEvery, valEvery, valBatches, logEvery }
+                    .Where(o => parse.GetResult(o) is { Implicit: false }).Select(o => o.Name).ToList();
+                if (ignored.Count > 0)
+                    Console.Error.WriteLine($"snce: note: a resumed run keeps its own settings; ignoring {string.Join(", ", ignored)}");
                 run = RunSetup.Resume(resumeDir, dev, parse.GetValue(tokens));
                 if (parsedKind is { } k && k != run.Setup.Model.Kind)
                     throw new ArgumentException($"--resume {resumeDir} is a {run.Setup.Model.Kind.Name()} run, not {k.Name()}");

@@ -41,15 +41,6 @@ public sealed class ClassConditioning : nn.Module, IConditioning
     /// <inheritdoc/>
     public Tensor Drop(Tensor labels, Tensor drop) => labels.masked_fill(drop, NullClass);
 
-    /// <summary>Checks that every label is a class id or −1; throws naming the bad value.</summary>
-    public void CheckLabels(Tensor labels)
-    {
-        if (labels.numel() == 0) return;
-        var (lo, hi) = (labels.min().item<long>(), labels.max().item<long>());
-        if (lo < -1 || hi >= Math.Max(numClasses, 1) && hi != NullClass)
-            throw new ArgumentException($"class labels span [{lo}, {hi}] but the generator has {numClasses} classes (ids 0..{numClasses - 1}, −1 or {NullClass} = none)");
-    }
-
     /// <inheritdoc/>
     protected override void Dispose(bool disposing)
     {

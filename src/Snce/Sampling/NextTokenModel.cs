@@ -53,7 +53,7 @@ public static class GeneratorFunctions
             var next = soFar is null ? tokens.clone() : cat([soFar, tokens], 1);
             soFar?.Dispose();
             soFar = next.DetachFromDisposeScope();
-            return model.Forward(condition, soFar).select(1, -1).MoveToOuterDisposeScope();
+            return model.Logits(model.ForwardHidden(condition, soFar).select(1, -1)).MoveToOuterDisposeScope();   // head on the last row only
         }
 
         public void Dispose() => soFar?.Dispose();

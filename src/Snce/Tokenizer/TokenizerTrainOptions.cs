@@ -1,5 +1,3 @@
-using System.Text.Json.Serialization;
-
 namespace Snce.Tokenizer;
 
 /// <summary>Pixel loss between reconstruction and input (no perceptual or GAN term: this is a perceptual-free VQ autoencoder).</summary>
@@ -20,12 +18,12 @@ public sealed record TokenizerTrainOptions
     public int BatchSize { get; init; } = 64;
     /// <summary>Peak AdamW learning rate (after warmup; cosine decay to <see cref="MinLearningRateRatio"/> × this at the last step).</summary>
     public double LearningRate { get; init; } = 1e-3;
+    /// <summary>Linear warmup steps (at most a fifth of <see cref="Steps"/>).</summary>
     public int WarmupSteps { get; init; } = 100;
     public double MinLearningRateRatio { get; init; } = 0.1;
     public double WeightDecay { get; init; }
     public double Beta1 { get; init; } = 0.9;
     public double Beta2 { get; init; } = 0.99;
-    [JsonConverter(typeof(JsonStringEnumConverter))]
     public ReconstructionLossKind Loss { get; init; } = ReconstructionLossKind.L2;
     /// <summary>Seeds the initial weights and every step's sampling (step s uses a generator seeded from (Seed, s), so a resumed run draws the same batches).</summary>
     public long Seed { get; init; }
@@ -50,11 +48,15 @@ public sealed record TokenizerTrainOptions
         return this;
     }
 
-    /// <summary>Learning rate at a 1-based step: linear warmup, then cosine decay to MinLearningRateRatio × LearningRate at <see cref="Steps"/>.</summary>
+    /// <summary>
+    /// Learning rate at a 1-based step: linear warmup over min(WarmupSteps, Steps/5) steps, then cosine decay to
+    /// MinLearningRateRatio × LearningRate at <see cref="Steps"/>.
+    /// </summary>
     public double LearningRateAt(long step)
     {
-        if (step <= WarmupSteps) return LearningRate * step / Math.Max(1, WarmupSteps);
-        var progress = Math.Clamp((double)(step - WarmupSteps) / Math.Max(1, Steps - WarmupSteps), 0, 1);
+        var warmup = Math.Min(WarmupSteps, Steps / 5);
+        if (step <= warmup) return LearningRate * step / Math.Max(1, warmup);
+        var progress = Math.Clamp((double)(step - warmup) / Math.Max(1, Steps - warmup), 0, 1);
         return LearningRate * (MinLearningRateRatio + (1 - MinLearningRateRatio) * 0.5 * (1 + Math.Cos(Math.PI * progress)));
     }
 }

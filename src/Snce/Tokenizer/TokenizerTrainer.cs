@@ -66,10 +66,11 @@ public sealed class TokenizerTrainer : IDisposable
 
     /// <summary>
     /// Trains on <paramref name="images"/> (uint8 [M, C, H, W], the training split) from <see cref="Step"/> + 1 up to
-    /// <see cref="TokenizerTrainOptions.Steps"/>. Writes checkpoints to <paramref name="checkpointDir"/> when given.
+    /// <see cref="TokenizerTrainOptions.Steps"/> (or <paramref name="untilStep"/> if smaller). Writes checkpoints to
+    /// <paramref name="checkpointDir"/> when given.
     /// </summary>
     public TokenizerTrainSummary Train(Tensor images, string dataName, string? checkpointDir = null,
-        Action<TokenizerProgress>? onProgress = null, CancellationToken cancel = default)
+        Action<TokenizerProgress>? onProgress = null, CancellationToken cancel = default, long? untilStep = null)
     {
         if (images.dtype != ScalarType.Byte || images.dim() != 4)
             throw new ArgumentException($"expected uint8 images [M, C, H, W], got {images.dtype} [{string.Join(", ", images.shape)}]");
@@ -77,6 +78,7 @@ public sealed class TokenizerTrainer : IDisposable
         var o = Options;
         var device = Device;
         var first = Step + 1;
+        var end = Math.Min(o.Steps, untilStep ?? long.MaxValue);
         var clock = Stopwatch.StartNew();
         var window = Model.Quantizer.UsageWindow((long)o.BatchSize * Model.TokensPerImage);
         TokenizerProgress? last = null;
@@ -89,7 +91,7 @@ public sealed class TokenizerTrainer : IDisposable
             var sums = zeros(4, device: device);                           // loss, reconstruction, quantizer, MSE on [0, 1]
             var firstBad = full(1, long.MaxValue, dtype: ScalarType.Int64, device: device);
             var (lastLogStep, lastLogTime) = (Step, 0.0);
-            for (var step = first; step <= o.Steps; step++)
+            for (var step = first; step <= end; step++)
             {
                 var lr = o.LearningRateAt(step);
                 using (var scope = NewDisposeScope())
@@ -118,8 +120,8 @@ public sealed class TokenizerTrainer : IDisposable
                 if (cancel.IsCancellationRequested) stop = TrainingStop.Cancelled;
                 else if (o.MaxSeconds is { } max && elapsed >= max) stop = TrainingStop.TimeLimit;
                 var checkpointDue = checkpointDir is not null &&
-                    (step == o.Steps || stop != TrainingStop.Completed || (o.CheckpointEvery > 0 && step % o.CheckpointEvery == 0));
-                if (step % o.LogEvery == 0 || step == o.Steps || checkpointDue || stop != TrainingStop.Completed)
+                    (step == end || stop != TrainingStop.Completed || (o.CheckpointEvery > 0 && step % o.CheckpointEvery == 0));
+                if (step % o.LogEvery == 0 || step == end || checkpointDue || stop != TrainingStop.Completed)
                 {
                     var bad = firstBad.item<long>();
                     if (bad != long.MaxValue) throw new TrainingDivergedException(bad, lastCheckpointStep);

@@ -8,70 +8,6 @@ using static TorchSharp.torch;
 
 namespace Snce.Training;
 
-/// <summary>Everything a <see cref="Trainer"/> needs.</summary>
-/// <param name="Model">The network to build.</param>
-/// <param name="Training">Schedule, optimizer, cadence, seed.</param>
-/// <param name="LossOptions">Recorded in checkpoints so a resumed run rebuilds the same loss.</param>
-/// <param name="CreateLoss">Builds the loss; gets the trainer's random generator (for stochastic losses).</param>
-/// <param name="Train">The training split.</param>
-/// <param name="Validation">The held-out split, or null.</param>
-/// <param name="Data">Recorded in checkpoints.</param>
-/// <param name="RunDir">Where checkpoint/, metrics.jsonl and tb/ go.</param>
-/// <param name="Device">The device everything runs on.</param>
-/// <param name="Sync">Gradient synchronization (data parallel); null = one process.</param>
-/// <param name="LossTau">The SNCE τ in use, recorded in checkpoints (null for other losses).</param>
-public sealed record TrainerSetup(
-    GeneratorConfig Model,
-    TrainingConfig Training,
-    LossOptions LossOptions,
-    Func<Generator, ITokenLoss> CreateLoss,
-    TokenDataset Train,
-    TokenDataset? Validation,
-    GeneratorDataInfo Data,
-    string RunDir,
-    Device Device,
-    IGradientSync? Sync = null,
-    double? LossTau = null);
-
-/// <summary>Why <see cref="Trainer.Run"/> returned.</summary>
-public enum StopReason
-{
-    /// <summary>All configured steps are done.</summary>
-    Completed,
-    /// <summary>The invocation's --max-steps was reached.</summary>
-    MaxSteps,
-    /// <summary>The invocation's --time-limit passed.</summary>
-    TimeLimit,
-    /// <summary>Cancelled (Ctrl-C): the step in flight finished and a checkpoint was saved.</summary>
-    Cancelled,
-    /// <summary>The loss became NaN or ±Inf; nothing was saved after it.</summary>
-    NonFinite,
-}
-
-/// <summary>Progress reported after each step (metrics are null between log steps, which avoids device syncs).</summary>
-/// <param name="Step">Steps done.</param>
-/// <param name="TotalSteps">Configured steps.</param>
-/// <param name="Lr">Learning rate of the step.</param>
-/// <param name="Loss">Mean training loss since the last log, at log steps.</param>
-/// <param name="Validation">Validation metrics, at validation steps.</param>
-public sealed record TrainProgress(long Step, long TotalSteps, double Lr, double? Loss, ValidationMetrics? Validation);
-
-/// <summary>The held-out metrics, over supervised positions.</summary>
-/// <param name="Loss">The training loss (e.g. SNCE).</param>
-/// <param name="HardCe">CE on the ground-truth token (nats).</param>
-/// <param name="Accuracy">Top-1 token accuracy.</param>
-/// <param name="Top5">Top-5 token accuracy.</param>
-/// <param name="TargetEntropy">Mean H(q) of soft targets (so KL = Loss − H), or null for hard targets.</param>
-/// <param name="Positions">Supervised positions evaluated.</param>
-public sealed record ValidationMetrics(double Loss, double HardCe, double Accuracy, double Top5, double? TargetEntropy, long Positions);
-
-/// <summary>How a run ended.</summary>
-/// <param name="Reason">Why it stopped.</param>
-/// <param name="Step">Steps done when it stopped.</param>
-/// <param name="Message">What happened, for the user (e.g. the NaN diagnosis).</param>
-/// <param name="LastCheckpointStep">Step of the checkpoint on disk, or null if none.</param>
-public sealed record TrainResult(StopReason Reason, long Step, string Message, long? LastCheckpointStep);
-
 /// <summary>
 /// The training loop: for each step, gather a batch, run the objective and the loss, backward, synchronize
 /// gradients, clip + AdamW (flat buffers), EMA; log, validate and checkpoint on their cadence. One dispose scope
@@ -177,7 +113,15 @@ public sealed class Trainer : IDisposable
             if (Step >= maxSteps) { reason = StopReason.MaxSteps; break; }
             if (cancel.IsCancellationRequested) { reason = StopReason.Cancelled; break; }
             if (limits.TimeLimit is { } tl && clock.Elapsed >= tl) { reason = StopReason.TimeLimit; break; }
-            TrainStep();
+            try
+            {
+                TrainStep();
+            }
+            catch (Exception e) when (e is ArgumentException or System.Runtime.InteropServices.ExternalException && !WeightsFinite())
+            {
+                // A loss that validates its input refuses NaN logits: the weights went bad in an earlier update.
+                return Diverged(BadStep() ?? Step, $" (the loss refused the step: {e.Message.Split('\n')[0]})");
+            }
             double? meanLoss = null;
             ValidationMetrics? val = null;
             var last = Step == cfg.Steps;
@@ -219,11 +163,17 @@ public sealed class Trainer : IDisposable
         return s >= 0 ? s : null;
     }
 
-    TrainResult Diverged(long badStep)
+    bool WeightsFinite()
+    {
+        using var scope = NewDisposeScope();
+        return flat.Master.isfinite().all().item<bool>();
+    }
+
+    TrainResult Diverged(long badStep, string detail = "")
     {
         var kept = lastCheckpoint is { } c ? $"the last good checkpoint (step {c}) is kept in {CheckpointDir}" : "no checkpoint was written before it";
         var message =
-            $"the training loss became NaN/Inf at step {badStep + 1}; stopped without saving ({kept}). " +
+            $"the training loss became NaN/Inf at step {badStep + 1}{detail}; stopped without saving ({kept}). " +
             "Likely causes: learning rate too high (lower --lr or lengthen --warmup), SNCE temperature too small " +
             "(raise --tau or --perplexity), or bad data (token ids or latents out of range: re-run 'snce tokenize').";
         return new TrainResult(StopReason.NonFinite, Step, message, lastCheckpoint);

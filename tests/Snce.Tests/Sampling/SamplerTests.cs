@@ -117,6 +117,19 @@ public class SamplerTests
     }
 
     [Fact]
+    public void SamplersLeaveNoTensorsBehind()
+    {
+        using var ar = Model(GeneratorKind.Autoregressive);
+        using var mk = Model(GeneratorKind.Masked);
+        using var cond = tensor(new long[] { 0, 1 });
+        using var uncond = ar.Conditioning.NullLike(cond);
+        using var g = new Generator(1);
+        LeakCheck.AssertNoLeak(() => ArSampler.Sample(GeneratorFunctions.KvCached(ar), cond, uncond, 16, new ArSamplingOptions(new(TopK: 4, TopP: 0.9), 2.0), g).Dispose(), 3, "AR sampling");
+        LeakCheck.AssertNoLeak(() => ArSampler.Sample(GeneratorFunctions.Recompute(ar), cond, uncond, 16, new ArSamplingOptions(Plain, 2.0), g).Dispose(), 3, "AR sampling without cache");
+        LeakCheck.AssertNoLeak(() => MaskedSampler.Sample(GeneratorFunctions.Masked(mk), cond, uncond, 16, 16, new MaskedSamplingOptions(4, Plain, CfgScale: 2.0), g).Dispose(), 3, "masked sampling");
+    }
+
+    [Fact]
     public void BadOptionsFailClearly()
     {
         Assert.Contains("top-p", Assert.Throws<ArgumentException>(() => new TokenSamplingOptions(TopP: 0).Validate()).Message);

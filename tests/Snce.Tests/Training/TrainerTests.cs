@@ -112,6 +112,27 @@ public class TrainerTests
     }
 
     [Fact]
+    public void NonFiniteWeightsStopTheRunEvenWhenTheLossRefusesNanLogits()
+    {
+        using var dir = new TempDir();
+        using var shards = GeneratorFixtures.Shards();
+        using var codebook = shards.Codebook.clone();
+        var cfg = GeneratorFixtures.Training(steps: 40) with { CheckpointEvery = 3, LogEvery = 100 };
+        var setup = GeneratorFixtures.Setup(GeneratorKind.Autoregressive, shards, dir.Path, cfg) with
+        {
+            CreateLoss = _ => LossFactory.Create(new LossOptions { Name = "ce" }, codebook, Metric.L2),   // checks its logits
+        };
+        using var trainer = new Trainer(setup);
+        Assert.Equal(StopReason.MaxSteps, trainer.Run(new RunLimits(MaxSteps: 4)).Reason);
+        using (no_grad()) trainer.Parameters.Master.narrow(0, 0, 1).fill_(double.NaN);     // a bad update
+        var r = trainer.Run(new RunLimits());
+        Assert.Equal(StopReason.NonFinite, r.Reason);
+        Assert.Contains("step 5", r.Message);
+        Assert.Equal(4, r.LastCheckpointStep);
+        Assert.Equal(4, GeneratorCheckpoint.ReadManifest(dir.Path).State.Step);
+    }
+
+    [Fact]
     public void CancellationFinishesTheStepAndSaves()
     {
         using var dir = new TempDir();

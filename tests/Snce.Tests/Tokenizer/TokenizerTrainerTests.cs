@@ -1,0 +1,98 @@
+using Snce.Tests.Support;
+using Snce.Tokenizer;
+using static TorchSharp.torch;
+
+namespace Snce.Tests.Tokenizer;
+
+public class TokenizerTrainerTests
+{
+    [Theory]
+    [InlineData(QuantizerKind.Ibq, "dot")]
+    [InlineData(QuantizerKind.Ema, "cosine")]
+    public void CheckpointRebuildsAnIdenticalModel(QuantizerKind kind, string metric)
+    {
+        using var dir = new TempDir();
+        using var images = TokenizerTestModels.TrainImages();
+        using var trainer = TokenizerTrainer.Create(TokenizerTestModels.Micro(kind, metric), TokenizerTestModels.FewSteps(2), CPU);
+        trainer.Train(images, "mnist-sample");                             // EMA buffers and usage counters move too
+        trainer.SaveCheckpoint(dir["tok"], "mnist-sample");
+        using var loaded = TokenizerCheckpoint.Load(dir["tok"]);
+        Assert.Equal(trainer.Model.Config, loaded.Config);
+        using var scope = NewDisposeScope();
+        var expected = trainer.Model.state_dict();
+        foreach (var (name, t) in loaded.state_dict())
+            Assert.True(t.eq(expected[name]).all().item<bool>(), $"{name} differs after the round trip");
+        trainer.Model.eval();
+        var x = Snce.Data.ImageDataset.ToModelRange(images.narrow(0, 0, 6));
+        Assert.True(loaded.Tokenize(x).eq(trainer.Model.Tokenize(x)).all().item<bool>());
+        using (no_grad())
+            Assert.True(loaded.forward(x, null).Reconstruction.eq(trainer.Model.forward(x, null).Reconstruction).all().item<bool>());
+    }
+
+    [Fact]
+    public void ResumeContinuesExactlyWhereTheRunStopped()
+    {
+        using var dir = new TempDir();
+        using var images = TokenizerTestModels.TrainImages();
+        var config = TokenizerTestModels.Micro(QuantizerKind.Ibq, "dot");
+        var options = TokenizerTestModels.FewSteps(4);
+        Dictionary<string, Tensor> straight;
+        using (var a = TokenizerTrainer.Create(config, options, CPU))
+        {
+            a.Train(images, "mnist-sample");
+            straight = TokenizerTestModels.Snapshot(a.Model);
+        }
+        using (var b = TokenizerTrainer.Create(config, options, CPU))
+        {
+            var first = b.Train(images, "mnist-sample", dir["tok"], untilStep: 2);
+            Assert.Equal((1L, 2L), (first.FirstStep, first.LastStep));
+        }
+        Assert.Equal(2L, TokenizerCheckpoint.LoadState(dir["tok"])!.Step);
+        using var resumed = TokenizerTrainer.Resume(dir["tok"], CPU);
+        Assert.Equal(2L, resumed.Step);
+        var second = resumed.Train(images, "mnist-sample", dir["tok"]);
+        Assert.Equal((3L, 4L), (second.FirstStep, second.LastStep));
+        Assert.Equal(4L, TokenizerCheckpoint.LoadState(dir["tok"])!.Step);
+        foreach (var (name, t) in resumed.Model.state_dict())
+            Assert.True(t.allclose(straight[name], rtol: 1e-5, atol: 1e-6), $"{name}: 2 + 2 resumed steps differ from 4 straight steps");
+        foreach (var t in straight.Values) t.Dispose();
+    }
+
+    [Fact]
+    public void NonFiniteLossStopsNamingTheStepAndKeepsTheLastGoodCheckpoint()
+    {
+        using var dir = new TempDir();
+        using var images = TokenizerTestModels.TrainImages();
+        using var trainer = TokenizerTrainer.Create(TokenizerTestModels.Micro(), TokenizerTestModels.FewSteps(5) with { CheckpointEvery = 2, LogEvery = 2 }, CPU);
+        trainer.Train(images, "mnist-sample", dir["tok"], untilStep: 2);
+        using (no_grad()) trainer.Model.named_parameters().First(p => p.name.EndsWith("conv_in.weight")).parameter.fill_(float.NaN);
+        var e = Assert.Throws<TrainingDivergedException>(() => trainer.Train(images, "mnist-sample", dir["tok"]));
+        Assert.Equal(3L, e.Step);
+        Assert.Equal(2L, e.LastCheckpointStep);
+        Assert.Contains("step 3", e.Message);
+        Assert.Equal(2L, TokenizerCheckpoint.LoadState(dir["tok"])!.Step);
+        using var kept = TokenizerCheckpoint.Load(dir["tok"]);
+        Assert.All(kept.parameters(), p => Assert.True(p.isfinite().all().item<bool>()));
+    }
+
+    [Fact]
+    public void TrainingStepsLeakNoTensors()
+    {
+        using var images = TokenizerTestModels.TrainImages();
+        foreach (var kind in new[] { QuantizerKind.Ibq, QuantizerKind.Ema })
+        {
+            using var trainer = TokenizerTrainer.Create(TokenizerTestModels.Micro(kind), TokenizerTestModels.FewSteps(100), CPU);
+            LeakCheck.AssertNoLeak(() => trainer.Train(images, "mnist-sample", untilStep: trainer.Step + 1), repeats: 3, what: $"{kind} training step");
+        }
+    }
+
+    [Fact]
+    public void LearningRateWarmsUpThenDecaysToTheFloor()
+    {
+        var o = new TokenizerTrainOptions { Steps = 1000, LearningRate = 1e-3, WarmupSteps = 100, MinLearningRateRatio = 0.1 };
+        Assert.Equal(1e-5, o.LearningRateAt(1), 12);
+        Assert.Equal(1e-3, o.LearningRateAt(100), 12);
+        Assert.Equal(1e-4, o.LearningRateAt(1000), 12);
+        Assert.Equal(2e-4, new TokenizerTrainOptions { Steps = 100, WarmupSteps = 100 }.LearningRateAt(4), 12); // warmup capped at Steps/5 = 20
+    }
+}
