@@ -35,6 +35,9 @@ public static class SnceCli
         TokenizeCommand.Create(),
         TrainCommand.Create(),
         SampleCommand.Create(),
+        ClassifierCommand.Create(),
+        EvalCommand.Create(),
+        ReportCommand.Create(),
     ];
 
     public static int Run(string[] args)

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Snce.Data;
+using Snce.Losses;
 using static TorchSharp.torch;
 
 namespace Snce.Tokenizer;
@@ -30,7 +31,8 @@ public sealed record TokenizeResult(TokenShards Shards, double Seconds, double T
 /// <summary>
 /// Tokenizes a whole data set (both splits) into <see cref="TokenShards"/>: tokens, labels, split, the effective
 /// codebook, the code-anchored neighbor table (each code's k nearest codes by the tokenizer's metric, itself included
-/// where it is its own nearest) and, if asked, per-position latents or their top-k code neighbors.
+/// where it is its own nearest) and, if asked, per-position latents or their top-k code neighbors. Neighbors come
+/// from <see cref="NeighborTargets"/> (blocked, so K = 262,144 fits), the same code the SNCE loss uses.
 /// </summary>
 public static class DatasetTokenizer
 {
@@ -70,17 +72,17 @@ public static class DatasetTokenizer
             latents?.narrow(0, i, len).copy_(z.to(ScalarType.Float16).cpu());
             if (latentIds is not null)
             {
-                var (ids, dist) = NearestCodes.TopK(model.Quantizer.Metric, model.Quantizer.Prepare(flat), codes, k);
-                latentIds.narrow(0, i, len).copy_(ids.view(len, t, k).cpu());
-                latentDist!.narrow(0, i, len).copy_(dist.view(len, t, k).cpu());
+                using var nearest = NeighborTargets.Nearest(model.Quantizer.Prepare(flat), codes, model.Quantizer.Metric, k);
+                latentIds.narrow(0, i, len).copy_(nearest.Ids.view(len, t, k));
+                latentDist!.narrow(0, i, len).copy_(nearest.Distances.view(len, t, k));
             }
         }
         var tokenSeconds = clock.Elapsed.TotalSeconds;
         Tensor? codeIds = null, codeDist = null;
         if (k > 0)
         {
-            var (ids, dist) = NearestCodes.TopK(model.Quantizer.Metric, codes, codes, k);
-            (codeIds, codeDist) = (ids.cpu(), dist.cpu());
+            using var table = NeighborTargets.CodeTable(codes, model.Quantizer.Metric, k);
+            (codeIds, codeDist) = (table.Ids.to(ScalarType.Int32).cpu(), table.Distances.to(ScalarType.Float32).cpu());
         }
         var bytes = new Dictionary<string, long> { ["tokens"] = t * 4L, ["labels"] = 8, ["split"] = 1 };
         if (latents is not null) bytes["latents"] = (long)t * d * 2;

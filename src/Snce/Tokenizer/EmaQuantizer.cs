@@ -79,18 +79,13 @@ public sealed class EmaQuantizer : VectorQuantizer
         Restart(dead, z, step);
     }
 
-    /// <summary>Replaces the codes where <paramref name="mask"/> [K] is true by random rows of z [N, D] plus a little noise (so that codes drawn from the same row differ).</summary>
+    /// <summary>Restarts the codes where <paramref name="mask"/> [K] is true from batch latents, with fresh EMA statistics (N = 1, S = c).</summary>
     void Restart(Tensor mask, Tensor z, TrainingStep step)
     {
         using var scope = NewDisposeScope();
         using var _ = no_grad();
-        var zd = z.detach();
-        var pick = randint(0, zd.shape[0], [CodebookSize], dtype: ScalarType.Int64, device: zd.device, generator: step.Random);
-        var noise = randn([CodebookSize, CodeDim], dtype: zd.dtype, device: zd.device, generator: step.Random);
-        var fresh = zd.index_select(0, pick) + noise * (zd.std() * 1e-2);
-        var rows = mask.unsqueeze(1);
-        codebook.copy_(where(rows, fresh, codebook));
-        embed_sum.copy_(where(rows, fresh, embed_sum));
+        var fresh = ReplaceCodes(mask, z, step);
+        embed_sum.copy_(where(mask.unsqueeze(1), fresh, embed_sum));
         cluster_size.copy_(where(mask, ones_like(cluster_size), cluster_size));
         restarted_at.masked_fill_(mask, step.Step);
     }

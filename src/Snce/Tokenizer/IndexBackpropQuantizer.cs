@@ -7,7 +7,9 @@ namespace Snce.Tokenizer;
 /// <summary>
 /// IBQ quantizer (Shi et al. 2024): the codebook is a parameter trained by the optimizer; index backpropagation
 /// (straight-through over a softmax on all K codes, <see cref="IndexBackpropFunction"/>) sends every code a gradient
-/// at every step, which keeps large codebooks in use without restarts. Loss: codebook + β·commitment.
+/// at every step, which keeps large codebooks in use without restarts. Loss: codebook + β·commitment + the code-entropy
+/// term. At training step 1 the codes are set to random latents of the batch, so they start at the latents' scale
+/// (with the dot metric, tiny codes and shrinking latents otherwise collapse onto one code).
 /// </summary>
 public sealed class IndexBackpropQuantizer : VectorQuantizer
 {
@@ -30,6 +32,8 @@ public sealed class IndexBackpropQuantizer : VectorQuantizer
     {
         using var scope = NewDisposeScope();
         var zp = Prepare(z);
+        if (step is { Step: 1 } && training)
+            ReplaceCodes(ones(CodebookSize, dtype: ScalarType.Bool, device: z.device), zp, step).Dispose(); // data-dependent init
         var codes = Codes();
         var idx = Metric.Quantize(zp, codes);
         var differentiable = is_grad_enabled() && (zp.requires_grad || codes.requires_grad);

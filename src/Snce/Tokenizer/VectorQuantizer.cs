@@ -88,6 +88,24 @@ public abstract class VectorQuantizer : nn.Module<Tensor, TrainingStep?, Quantiz
         last_used.index_fill_(0, indices, step);
     }
 
+    /// <summary>
+    /// Sets the codes where <paramref name="mask"/> [K] is true to random rows of z [N, D] plus a little noise (so that
+    /// codes drawn from the same row differ); returns the new code values [K, D] (equal to the old where not masked).
+    /// Used for the data-dependent init at step 1 (codes start at the latents' scale, for every metric) and EMA restarts.
+    /// </summary>
+    protected Tensor ReplaceCodes(Tensor mask, Tensor z, TrainingStep step)
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var zd = z.detach();
+        var pick = randint(0, zd.shape[0], [CodebookSize], dtype: ScalarType.Int64, device: zd.device, generator: step.Random);
+        var noise = randn([CodebookSize, CodeDim], dtype: zd.dtype, device: zd.device, generator: step.Random);
+        var fresh = zd.index_select(0, pick) + noise * (zd.std() * 1e-2);
+        var codes = where(mask.unsqueeze(1), fresh, Codebook);
+        Codebook.copy_(codes);
+        return codes.MoveToOuterDisposeScope();
+    }
+
     /// <summary>The codebook and commitment losses a·‖sg(z) − c‖² + β·‖z − sg(c)‖² (means over N × D).</summary>
     protected Tensor QuantizationLoss(Tensor z, Tensor selected, double codebookWeight)
     {
