@@ -19,9 +19,9 @@ public static class TrainCommand
         var preset = new Option<string>("--preset") { Description = $"Backbone size: {GeneratorPresets.Allowed}.", DefaultValueFactory = _ => "S", HelpName = "tiny|S|B" };
         var loss = new Option<string>("--loss") { Description = $"Token loss: {LossOptions.AllowedNames}.", DefaultValueFactory = _ => "ce", HelpName = "NAME" };
         var tau = new Option<double?>("--tau") { Description = "SNCE temperature τ > 0 (or --perplexity).", HelpName = "X" };
-        var perplexity = new Option<double?>("--perplexity") { Description = "SNCE: calibrate one global τ so the mean target perplexity 2^H(q) on training anchors is P.", HelpName = "P" };
+        var perplexity = new Option<double?>("--perplexity") { Description = "SNCE: calibrate one global τ so the mean target perplexity 2^H(q) on training anchors is P. Label smoothing: set ε to SNCE's mean off-target mass at this P.", HelpName = "P" };
         var topK = new Option<int?>("--top-k") { Description = "SNCE: truncate targets to the k nearest codes.", HelpName = "k" };
-        var epsilon = new Option<double>("--epsilon") { Description = "Label smoothing ε.", DefaultValueFactory = _ => 0.1, HelpName = "E" };
+        var epsilon = new Option<double>("--epsilon") { Description = "Label smoothing ε. With --perplexity P, ε is instead matched to SNCE at perplexity P (the same mean off-target mass).", DefaultValueFactory = _ => 0.1, HelpName = "E" };
         var alpha = new Option<double>("--alpha") { Description = "Stochastic quantization: replacement probability α.", DefaultValueFactory = _ => 0.1, HelpName = "A" };
         var delta = new Option<int>("--delta") { Description = "Stochastic quantization: draw from the top-δ nearest codes.", DefaultValueFactory = _ => 8, HelpName = "D" };
         var anchor = new Option<string>("--anchor") { Description = "Neighbor targets around the encoder latent or the ground-truth code: auto (latent when the shards store latents), latent, code.", DefaultValueFactory = _ => "auto", HelpName = "auto|latent|code" };

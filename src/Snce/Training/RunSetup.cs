@@ -145,6 +145,12 @@ public static class RunSetup
             probe.Dispose();
         }
         var fixedOptions = usedTau is { } ut ? effective with { Tau = ut, Perplexity = null } : effective;
+        if (effective.Name.ToLowerInvariant() == "label-smoothing" && effective.Perplexity is { } matchPerplexity)
+        {
+            // Label smoothing "with the same off-target mass" as SNCE at this perplexity: ε = mean 1 − q(x|z).
+            fixedOptions = effective with { Epsilon = MatchedEpsilon(effective, shards, codebook, metric, matchPerplexity, training.Seed, device), Perplexity = null };
+            lossOptions = lossOptions with { Epsilon = fixedOptions.Epsilon };
+        }
 
         var data = new GeneratorDataInfo
         {
@@ -155,6 +161,22 @@ public static class RunSetup
             generator => LossFactory.Create(fixedOptions, codebook, metric, null, generator),
             train, validation, data, runDir, device, LossTau: usedTau);
         return new PreparedRun(setup, shards, codebook, calibration);
+    }
+
+    /// <summary>
+    /// ε of label smoothing matched to SNCE calibrated at <paramref name="perplexity"/> (latent-anchored when the shards
+    /// store latents, else code-anchored): the mean off-target mass 1 − q(x|z) over 4,096 training positions.
+    /// </summary>
+    static double MatchedEpsilon(LossOptions options, TokenShards shards, Tensor codebook, Metric metric, double perplexity, long seed, Device device)
+    {
+        using var scope = NewDisposeScope();
+        var latent = shards.Latents is not null && options.Anchor.ToLowerInvariant() != "code";
+        const int sample = 4096;
+        var tokens = CalibrationAnchors(shards, latents: false, sample, seed, device);
+        var latents = latent ? CalibrationAnchors(shards, latents: true, sample, seed, device) : null;
+        var snceOptions = options with { Name = "snce", Anchor = latent ? "latent" : "code", Tau = null, Perplexity = perplexity, Implementation = "reference" };
+        using var snce = (SnceLoss)LossFactory.Create(snceOptions, codebook, metric, latent ? latents : tokens);
+        return LabelSmoothingLoss.EpsilonMatching(snce, new TokenTargets(tokens, latents));
     }
 
     /// <summary>Up to <paramref name="count"/> anchors from the training split: latents [M, D] or token ids [M] (code anchors).</summary>

@@ -223,4 +223,25 @@ public class RunSetupTests
         }
         Assert.Equal(anchor == "auto" ? "latent" : anchor, m.Loss.Anchor);
     }
+
+    [Fact]
+    public void LabelSmoothingWithAPerplexityMatchesSnceOffTargetMass()
+    {
+        using var dir = new TempDir();
+        using (var s = GeneratorFixtures.Shards(latents: true)) s.Save(dir["tokens"]);
+        double Epsilon(double? perplexity, string name)
+        {
+            var options = new LossOptions { Name = "label-smoothing", Perplexity = perplexity };
+            using var run = RunSetup.New(new NewRun(GeneratorKind.Autoregressive, dir["tokens"], "tiny", options,
+                GeneratorFixtures.Training(steps: 1), dir[name]), CPU);
+            using var trainer = new Trainer(run.Setup);
+            trainer.Run(new RunLimits());
+            return GeneratorCheckpoint.ReadManifest(dir[name]).Loss.Epsilon;
+        }
+        Assert.Equal(0.1, Epsilon(null, "plain"));              // no perplexity: ε as given
+        var e2 = Epsilon(2, "p2");
+        var e6 = Epsilon(6, "p6");
+        Assert.InRange(e2, 0.01, 0.99);
+        Assert.True(e6 > e2, $"more neighbors must move more mass off the token: ε(6) = {e6}, ε(2) = {e2}");
+    }
 }
