@@ -1,11 +1,12 @@
 using System.Text.Json;
 using Snce.Data;
 using Snce.Tests.Support;
+using Snce.Tests.Tokenizer;
 using Snce.Tokenizer;
 
 namespace Snce.Tests.Cli;
 
-public class TokenizerCommandTests
+public class TokenizerCommandTests : SingleThreadTests
 {
     static readonly string Data = MnistSample.Dir;
 
