@@ -30,7 +30,7 @@ public class TokenizerCommandTests : SingleThreadTests
     public void TrainEvalTokenizeEndToEnd()
     {
         using var dir = new TempDir();
-        var train = Train(dir["tok"], "--metric", "dot", "--json");
+        var train = Train(dir["tok"], "--metric", "dot", "--quantizer", "ibq", "--json");
         Assert.True(train.ExitCode == 0, train.Stderr);
         using (var doc = JsonDocument.Parse(train.Stdout))
         {
