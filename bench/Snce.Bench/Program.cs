@@ -11,6 +11,9 @@ public static class Program
     static readonly Dictionary<string, (string Description, Func<string[], int> Run)> Benchmarks = new()
     {
         ["matmul"] = ("fp32 vs bf16 matmul throughput on the chosen device (sanity baseline)", MatmulBench.Run),
+        ["loss"] = ("CE and SNCE, reference vs fused: forward+backward time and peak memory (checks fused == reference first)", LossBench.Run),
+        ["training"] = ("generator training step time (Snce trainer vs plain TorchSharp), MFU, sampling images/s", TrainingBench.Run),
+        ["features"] = ("FD-ResNet18 feature extraction images/s: ONNX Runtime (CPU) vs TorchSharp on the device (checks they agree first)", FeaturesBench.Run),
     };
 
     public static int Main(string[] args)

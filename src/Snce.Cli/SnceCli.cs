@@ -33,6 +33,11 @@ public static class SnceCli
         LossCommand.Create(),
         TokenizerCommand.Create(),
         TokenizeCommand.Create(),
+        TrainCommand.Create(),
+        SampleCommand.Create(),
+        ClassifierCommand.Create(),
+        EvalCommand.Create(),
+        ReportCommand.Create(),
     ];
 
     public static int Run(string[] args)

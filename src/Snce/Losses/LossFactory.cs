@@ -31,14 +31,15 @@ public static class LossFactory
         if (implementation is not ("auto" or "reference" or "fused"))
             throw new ArgumentException($"unknown loss implementation '{options.Implementation}'; use one of {AllowedImplementations}");
         var name = options.Name.ToLowerInvariant();
-        if (implementation == "fused" && name is ("ce" or "label-smoothing" or "snce" or "stochastic"))
+        var fused = implementation == "fused";
+        if (fused && name is ("label-smoothing" or "stochastic"))
             throw new NotSupportedException(
-                $"fused {(name == "snce" ? "SNCE" : name)} is not built yet; use implementation 'reference' (or 'auto'), which materializes [N, K]");
+                $"there is no fused {name}: the fused implementation covers ce and snce; use implementation 'reference' (or 'auto') for {name}");
         return name switch
         {
-            "ce" => new CrossEntropyLoss(numCodes),
+            "ce" => fused ? new Fused.FusedCrossEntropyLoss(numCodes) : new CrossEntropyLoss(numCodes),
             "label-smoothing" => new LabelSmoothingLoss(numCodes, options.Epsilon),
-            "snce" => CreateSnce(options, codebook, metric, anchor, calibrationAnchors),
+            "snce" => CreateSnce(options, codebook, metric, anchor, calibrationAnchors, fused),
             "stochastic" => new StochasticQuantizationLoss(codebook, metric, options.Alpha, options.Delta, anchor,
                 generator ?? throw new ArgumentException("the stochastic loss draws random neighbors: pass a torch.Generator (its only source of randomness)")),
             _ => throw new ArgumentException($"unknown loss '{options.Name}'; use one of {LossOptions.AllowedNames}"),
@@ -53,7 +54,16 @@ public static class LossFactory
         _ => throw new ArgumentException($"unknown anchor '{anchor}'; use one of {AllowedAnchors}"),
     };
 
-    static SnceLoss CreateSnce(LossOptions o, Tensor codebook, Metric metric, NeighborAnchor anchor, Tensor? calibrationAnchors)
+    static ITokenLoss CreateSnce(LossOptions o, Tensor codebook, Metric metric, NeighborAnchor anchor, Tensor? calibrationAnchors, bool fused)
+    {
+        var (tau, calibration) = SnceTau(o, codebook, metric, anchor, calibrationAnchors);
+        return fused
+            ? new Fused.FusedSnceLoss(codebook, metric, tau, anchor, o.TopK) { Calibration = calibration }
+            : new SnceLoss(codebook, metric, tau, anchor, o.TopK) { Calibration = calibration };
+    }
+
+    /// <summary>τ as given, or calibrated to the target perplexity (with the calibration's report).</summary>
+    static (double Tau, TauCalibrationResult? Calibration) SnceTau(LossOptions o, Tensor codebook, Metric metric, NeighborAnchor anchor, Tensor? calibrationAnchors)
     {
         var numCodes = codebook.shape[0];
         if (o.TopK is { } k && (k < 1 || k > numCodes))
@@ -65,7 +75,8 @@ public static class LossFactory
             case (null, null):
                 throw new ArgumentException("snce: needs τ (tau > 0) or a target perplexity (> 1) to calibrate τ from; neither was given");
             case ({ } tau, null):
-                return new SnceLoss(codebook, metric, tau, anchor, o.TopK);
+                NeighborTargets.CheckTau(tau);
+                return (tau, null);
         }
         var perplexity = o.Perplexity!.Value;
         if (calibrationAnchors is null)
@@ -73,7 +84,7 @@ public static class LossFactory
         using var scope = NewDisposeScope();
         var anchors = AnchorVectors(calibrationAnchors, codebook, anchor);
         var calibration = TauCalibration.Calibrate(anchors, codebook, metric, perplexity, o.TopK);
-        return new SnceLoss(codebook, metric, calibration.Tau, anchor, o.TopK) { Calibration = calibration };
+        return (calibration.Tau, calibration);
     }
 
     static Tensor AnchorVectors(Tensor a, Tensor codebook, NeighborAnchor anchor)

@@ -66,8 +66,8 @@ public class LossFactoryTests
         Assert.Contains("(1, 10)", Error(new() { Name = "snce", Perplexity = 10 }, z));
         Assert.Contains("(1, 3)", Error(new() { Name = "snce", Perplexity = 4, TopK = 3 }, z));
         Assert.Contains("unknown loss implementation 'cuda'", Error(new() { Name = "ce", Implementation = "cuda" }));
-        var fused = Assert.Throws<NotSupportedException>(() => LossFactory.Create(new LossOptions { Name = "snce", Tau = 1, Implementation = "fused" }, Codebook, Metric.L2));
-        Assert.StartsWith("fused SNCE is not built yet", fused.Message);
+        var fused = Assert.Throws<NotSupportedException>(() => LossFactory.Create(new LossOptions { Name = "label-smoothing", Implementation = "fused" }, Codebook, Metric.L2));
+        Assert.StartsWith("there is no fused label-smoothing", fused.Message);
         using var flat = zeros(10);
         Assert.Contains("[K, D]", Assert.Throws<ArgumentException>(() => LossFactory.Create(new LossOptions(), flat, Metric.L2)).Message);
         // The defaults of options a loss does not use are not checked (δ = 8 with K = 4 is fine for CE).

@@ -29,8 +29,16 @@ public static partial class CudaDriver
     [LibraryImport(Lib)] private static partial int cuCtxSetCurrent(nint ctx);
     [LibraryImport(Lib, EntryPoint = "cuMemGetInfo_v2")] private static partial int cuMemGetInfo(out nuint free, out nuint total);
     [LibraryImport(Lib)] private static partial int cuGetErrorString(int error, out nint text);
+    [LibraryImport(Lib)] private static unsafe partial int cuModuleLoadData(out nint module, byte* image);
+    [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] private static partial int cuModuleGetFunction(out nint function, nint module, string name);
+    [LibraryImport(Lib)] private static unsafe partial int cuLaunchKernel(nint function, uint gridX, uint gridY, uint gridZ,
+        uint blockX, uint blockY, uint blockZ, uint sharedMemBytes, nint stream, void** kernelParams, void** extra);
+    [LibraryImport(Lib)] private static partial int cuFuncGetAttribute(out int value, int attribute, nint function);
+    [LibraryImport(Lib)] private static partial int cuOccupancyMaxActiveBlocksPerMultiprocessor(out int blocks, nint function, int blockSize, nuint dynamicSharedBytes);
+    [LibraryImport(Lib)] private static partial int cuCtxSynchronize();
 
-    const int AttrComputeCapabilityMajor = 75, AttrComputeCapabilityMinor = 76;
+    const int AttrComputeCapabilityMajor = 75, AttrComputeCapabilityMinor = 76, AttrMultiprocessorCount = 16;
+    static readonly Dictionary<int, nint> PrimaryContexts = [];
 
     /// <summary>True when libcuda.so.1 loads and cuInit succeeds.</summary>
     public static bool Available()
@@ -58,14 +66,96 @@ public static partial class CudaDriver
         return list;
     }
 
-    /// <summary>Makes the device's primary context (the one libtorch uses) current on this thread.</summary>
+    /// <summary>
+    /// Makes the device's primary context (the one libtorch uses) current on this thread. The context is
+    /// retained once per device and process (it lives as long as the process), so calling this often is cheap.
+    /// </summary>
     public static void UsePrimaryContext(int device)
+    {
+        nint ctx;
+        lock (PrimaryContexts)
+        {
+            if (!PrimaryContexts.TryGetValue(device, out ctx))
+            {
+                Check(cuInit(0), "cuInit");
+                Check(cuDeviceGet(out var dev, device), "cuDeviceGet");
+                Check(cuDevicePrimaryCtxRetain(out ctx, dev), "cuDevicePrimaryCtxRetain");
+                PrimaryContexts[device] = ctx;
+            }
+        }
+        Check(cuCtxSetCurrent(ctx), "cuCtxSetCurrent");
+    }
+
+    /// <summary>(major, minor) compute capability of a device, e.g. (9, 0) for an H100/H200.</summary>
+    public static (int Major, int Minor) ComputeCapability(int device)
     {
         Check(cuInit(0), "cuInit");
         Check(cuDeviceGet(out var dev, device), "cuDeviceGet");
-        Check(cuDevicePrimaryCtxRetain(out var ctx, dev), "cuDevicePrimaryCtxRetain");
-        Check(cuCtxSetCurrent(ctx), "cuCtxSetCurrent");
+        Check(cuDeviceGetAttribute(out var major, AttrComputeCapabilityMajor, dev), "cuDeviceGetAttribute");
+        Check(cuDeviceGetAttribute(out var minor, AttrComputeCapabilityMinor, dev), "cuDeviceGetAttribute");
+        return (major, minor);
     }
+
+    /// <summary>Number of streaming multiprocessors of a device.</summary>
+    public static int MultiprocessorCount(int device)
+    {
+        Check(cuInit(0), "cuInit");
+        Check(cuDeviceGet(out var dev, device), "cuDeviceGet");
+        Check(cuDeviceGetAttribute(out var n, AttrMultiprocessorCount, dev), "cuDeviceGetAttribute");
+        return n;
+    }
+
+    /// <summary>Loads a PTX (or cubin) image into the current context; returns the CUmodule.</summary>
+    public static unsafe nint LoadModule(ReadOnlySpan<byte> nulTerminatedImage)
+    {
+        if (nulTerminatedImage.IsEmpty || nulTerminatedImage[^1] != 0) throw new ArgumentException("a PTX image must end with a NUL byte", nameof(nulTerminatedImage));
+        fixed (byte* p = nulTerminatedImage)
+        {
+            Check(cuModuleLoadData(out var module, p), "cuModuleLoadData");
+            return module;
+        }
+    }
+
+    /// <summary>The CUfunction of an <c>extern "C"</c> kernel in a loaded module.</summary>
+    public static nint GetFunction(nint module, string name)
+    {
+        Check(cuModuleGetFunction(out var f, module, name), $"cuModuleGetFunction({name})");
+        return f;
+    }
+
+    /// <summary>
+    /// Queues a 1-D launch of <paramref name="function"/> on stream 0 (libtorch's default stream, so it runs after
+    /// the torch ops queued before it and before those queued after), with one kernel parameter passed by value.
+    /// Launch errors (bad configuration) throw here; faults inside the kernel surface at the next synchronization.
+    /// </summary>
+    public static unsafe void Launch<T>(nint function, uint grid, uint block, uint sharedBytes, ref T parameter) where T : unmanaged
+    {
+        fixed (T* p = &parameter)
+        {
+            void* arg = p;
+            Check(cuLaunchKernel(function, grid, 1, 1, block, 1, 1, sharedBytes, 0, &arg, null), "cuLaunchKernel");
+        }
+    }
+
+    /// <summary>Registers per thread, local (spill) bytes per thread and static shared bytes of a kernel.</summary>
+    public static (int Registers, int LocalBytes, int SharedBytes) FunctionResources(nint function)
+    {
+        const int SharedSizeBytes = 1, LocalSizeBytes = 3, NumRegs = 4;
+        Check(cuFuncGetAttribute(out var regs, NumRegs, function), "cuFuncGetAttribute");
+        Check(cuFuncGetAttribute(out var local, LocalSizeBytes, function), "cuFuncGetAttribute");
+        Check(cuFuncGetAttribute(out var shared, SharedSizeBytes, function), "cuFuncGetAttribute");
+        return (regs, local, shared);
+    }
+
+    /// <summary>How many blocks of <paramref name="blockSize"/> threads fit on one multiprocessor at once.</summary>
+    public static int MaxActiveBlocksPerMultiprocessor(nint function, int blockSize)
+    {
+        Check(cuOccupancyMaxActiveBlocksPerMultiprocessor(out var n, function, blockSize, 0), "cuOccupancyMaxActiveBlocksPerMultiprocessor");
+        return n;
+    }
+
+    /// <summary>Waits for all work in the current context (surfaces asynchronous kernel faults).</summary>
+    public static void Synchronize() => Check(cuCtxSynchronize(), "cuCtxSynchronize");
 
     /// <summary>(free, total) bytes of the current context's device, as the driver sees them.</summary>
     public static (long Free, long Total) MemoryInfo()

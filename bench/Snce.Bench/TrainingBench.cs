@@ -1,0 +1,278 @@
+using System.Diagnostics;
+using Snce.Data;
+using Snce.Diagnostics;
+using Snce.Losses;
+using Snce.Models;
+using Snce.Objectives;
+using Snce.Sampling;
+using Snce.Training;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Snce.Bench;
+
+/// <summary>
+/// Generator training step time and sampling throughput (the same shapes as tools/bench_training.py):
+/// the full Snce trainer step (flat-buffer AdamW, clipping, EMA, metrics) per precision, a plain TorchSharp step
+/// with its per-parameter AdamW for reference, model FLOPs utilization, and images/s of AR sampling with and
+/// without the KV cache and masked sampling with 8 and 16 steps.
+/// </summary>
+public static class TrainingBench
+{
+    public static int Run(string[] argv)
+    {
+        var a = new BenchArgs(argv);
+        var quick = a.Flag("quick");
+        var device = a.Device();
+        var cuda = device.type == DeviceType.CUDA;
+        var preset = a.Get("preset", quick ? "tiny" : "B");
+        var batch = a.Int("batch", quick ? 4 : 64);
+        var grid = a.Int("grid", quick ? 4 : 16);
+        var k = a.Int("k", quick ? 64 : 16_384);
+        var classes = a.Int("classes", quick ? 10 : 1000);
+        var kinds = a.List("kinds", "ar");
+        var precisions = a.List("precisions", cuda ? "bf16,tf32" : "fp32");
+        var optimizers = a.List("optimizers", "flat,torchsharp");
+        var steps = a.Int("steps", quick ? 12 : 21);
+        var warmup = a.Int("warmup", quick ? 2 : 5);
+        var peak = double.Parse(a.Get("peak-tflops", "989"), System.Globalization.CultureInfo.InvariantCulture);
+        var sampling = a.Get("sampling", "true") == "true";
+        var sampleN = a.Int("sample-n", quick ? 4 : 64);
+        var cfg = double.Parse(a.Get("cfg", "2.0"), System.Globalization.CultureInfo.InvariantCulture);
+        var e2e = a.Get("e2e", "true") == "true";
+        var outDir = a.Get("out", "docs/benchmarks");
+        a.RejectUnknown();
+
+        var report = new BenchReport("training", "snce-bench training " + string.Join(' ', argv));
+        var sys = SystemReport.Collect(device);
+        report.Machine = cuda && sys.Gpus.Count > 0 ? sys.Gpus[0].Name : $"CPU, {sys.CpuThreads} threads";
+        if (File.Exists("/proc/loadavg")) report.Notes.Add($"load average at start: {File.ReadAllText("/proc/loadavg").Trim()} (other work on the machine slows CPU timings)");
+        var transformer = GeneratorPresets.Get(preset);
+        report.Notes.Add($"preset {preset} (d {transformer.Dim}, {transformer.Layers} layers), batch {batch}, {grid}x{grid} = {grid * grid} tokens, K = {k}, {classes} classes, CE loss from LossFactory");
+        report.Notes.Add($"model FLOPs = tokens·(6·N_matmul + 12·L·d·S) (PaLM, S = attended slots); MFU against {peak} TFLOP/s");
+        report.Notes.Add("sampling: fastest of 3 runs after a 2-image warmup; random weights (speed does not depend on them)");
+        report.Notes.Add($"ms = fastest of 3 blocks of ⌈{steps}/3⌉ steps after {warmup} warmup steps");
+        report.Notes.Add("snce: the full trainer step (flat-buffer AdamW + clip + EMA + metrics); torchsharp: zero_grad, forward, loss, backward, TorchSharp's per-parameter AdamW");
+        using var tmp = new TempFolder();
+
+        foreach (var kind in kinds.Select(GeneratorKinds.Parse))
+        {
+            var config = new GeneratorConfig(kind, preset, transformer, k, grid, grid, classes);
+            report.Notes.Add($"{kind.Name()}: {config.ParameterCount:N0} parameters");
+            using var shards = Synthetic(config, batch * 4);
+            foreach (var precision in precisions.Select(Precisions.Parse))
+                foreach (var optimizer in optimizers)
+                {
+                    var ms = optimizer switch
+                    {
+                        "flat" => TimeTrainer(config, precision, shards, batch, device, warmup, steps, tmp.Path),
+                        "torchsharp" => TimePlainStep(config, precision, shards, batch, device, warmup, steps),
+                        _ => throw new ArgumentException($"unknown optimizer '{optimizer}'; use flat, torchsharp"),
+                    };
+                    var flops = ModelFlops(config, batch);
+                    var tflops = flops / (ms / 1e3) / 1e12;
+                    report.Add(new()
+                    {
+                        ["what"] = "train step", ["kind"] = kind.Name(), ["precision"] = precision.Name(), ["step"] = optimizer == "flat" ? "snce" : "torchsharp",
+                        ["ms"] = ms, ["tokens_per_s"] = batch * config.SequenceLength / (ms / 1e3), ["model_tflops"] = tflops, ["mfu"] = tflops / peak,
+                    });
+                }
+        }
+
+        if (sampling)
+        {
+            var samplePrecision = cuda ? ScalarType.BFloat16 : ScalarType.Float32;
+            foreach (var (kind, label, options) in new (GeneratorKind, string, GeneratorSamplingOptions)[]
+            {
+                (GeneratorKind.Autoregressive, "ar, kv cache", new(new(), cfg, KvCache: true, BatchSize: sampleN)),
+                (GeneratorKind.Autoregressive, "ar, no cache", new(new(), cfg, KvCache: false, BatchSize: sampleN)),
+                (GeneratorKind.Masked, "mask, 8 steps", new(new(), cfg, Steps: 8, BatchSize: sampleN)),
+                (GeneratorKind.Masked, "mask, 16 steps", new(new(), cfg, Steps: 16, BatchSize: sampleN)),
+            })
+            {
+                var config = new GeneratorConfig(kind, preset, transformer, k, grid, grid, classes);
+                random.manual_seed(0);
+                using var model = new TokenGenerator(config).to(device);
+                if (samplePrecision == ScalarType.BFloat16) model.bfloat16();
+                using var labels = arange(sampleN, dtype: ScalarType.Int64) % classes;
+                var warm = options with { Steps = 2 };
+                using (var g0 = new Generator(1)) Sample(model, labels.narrow(0, 0, Math.Min(2, sampleN)), warm, g0, device);
+                var seconds = Enumerable.Range(0, 3).Min(_ =>                               // fastest of 3 runs
+                {
+                    using var g = new Generator(2);
+                    return Sample(model, labels, options, g, device);
+                });
+                report.Add(new()
+                {
+                    ["what"] = "sampling", ["kind"] = label, ["precision"] = samplePrecision == ScalarType.BFloat16 ? "bf16" : "fp32",
+                    ["images"] = sampleN, ["cfg"] = cfg, ["seconds"] = seconds, ["images_per_s"] = sampleN / seconds,
+                });
+            }
+        }
+        if (e2e)
+            foreach (var kind in new[] { GeneratorKind.Autoregressive, GeneratorKind.Masked })
+                report.Add(EndToEnd(kind, device, tmp.Path));
+        report.Save(outDir);
+        Console.WriteLine(report.Markdown());
+        return 0;
+    }
+
+    /// <summary>
+    /// The product path on this device, small: synthetic shards on disk → RunSetup (SNCE, τ calibrated) → 12 steps
+    /// with a checkpoint at 6 → a fresh trainer resumed from it to 12 → weights equal to the uninterrupted run's? →
+    /// the checkpoint loaded for sampling → 4 images with CFG. Reports ok or the error.
+    /// </summary>
+    static Dictionary<string, object?> EndToEnd(GeneratorKind kind, Device device, string dir)
+    {
+        var sw = Stopwatch.StartNew();
+        var row = new Dictionary<string, object?> { ["what"] = "end to end", ["kind"] = kind.Name() };
+        try
+        {
+            var config = new GeneratorConfig(kind, "tiny", GeneratorPresets.Tiny, 64, 4, 4, 10);
+            var root = Path.Combine(dir, "e2e-" + kind.Name());
+            using (var shards = Synthetic(config, 64)) shards.Save(Path.Combine(root, "tokens"));
+            var training = new TrainingConfig { Steps = 12, Batch = 8, Lr = 1e-3, WarmupSteps = 2, CheckpointEvery = 6, LogEvery = 3, ValidateEvery = 6, ValidationBatches = 1, Seed = 1 };
+            var loss = new LossOptions { Name = "snce", Perplexity = 4, Anchor = "code" };
+            Tensor Train(string run, long? stopAt, bool resume)
+            {
+                using var prepared = resume ? RunSetup.Resume(run, device)
+                    : RunSetup.New(new NewRun(kind, Path.Combine(root, "tokens"), "tiny", loss, training, run), device);
+                using var trainer = new Trainer(prepared.Setup);
+                if (resume) trainer.Restore(run);
+                var r = trainer.Run(new RunLimits(stopAt));
+                if (r.Reason is not (StopReason.Completed or StopReason.MaxSteps)) throw new InvalidOperationException(r.Message);
+                return trainer.Parameters.Master.cpu();
+            }
+            using var whole = Train(Path.Combine(root, "whole"), null, false);
+            Train(Path.Combine(root, "split"), 6, false).Dispose();
+            using var resumed = Train(Path.Combine(root, "split"), null, true);
+            var maxDiff = (whole - resumed).abs().max().item<float>();
+            var (model, manifest) = GeneratorCheckpoint.LoadModel(Path.Combine(root, "split"), device);
+            using (model)
+            using (var g = new Generator(5))
+            using (var labels = tensor(new long[] { 0, 1, 2, 3 }))
+            using (var ids = GeneratorSampler.Sample(model, labels, new GeneratorSamplingOptions(new(), 2.0, Steps: 4), g))
+            {
+                var bad = (ids < 0).logical_or(ids >= config.CodebookSize).any().item<bool>();
+                row["status"] = bad ? "FAIL: sampled ids out of range" : maxDiff == 0 ? "ok" : $"resume differs by {maxDiff:G3} (nondeterministic kernels)";
+                row["tau"] = manifest.LossTau;
+            }
+        }
+        catch (Exception e)
+        {
+            row["status"] = $"FAIL: {e.GetType().Name}: {e.Message.Split('\n')[0]}";
+        }
+        row["seconds"] = sw.Elapsed.TotalSeconds;
+        return row;
+    }
+
+    static double Sample(TokenGenerator model, Tensor labels, GeneratorSamplingOptions o, Generator g, Device device)
+    {
+        Sync(device);
+        var sw = Stopwatch.StartNew();
+        using (var ids = GeneratorSampler.Sample(model, labels, o, g)) Sync(device);
+        return sw.Elapsed.TotalSeconds;
+    }
+
+    /// <summary>Training FLOPs of one step: tokens·(6·N_matmul + 12·L·d·S), N_matmul = block matmuls + output head.</summary>
+    public static double ModelFlops(GeneratorConfig c, int batch)
+    {
+        var t = c.Transformer;
+        double matmul = t.Layers * (4.0 * t.Dim * t.Dim + 3.0 * t.Dim * t.FfnHidden) + (double)t.Dim * c.CodebookSize;
+        var slots = c.Kind == GeneratorKind.Autoregressive ? c.SequenceLength : c.SequenceLength + 1;  // prefix + tokens read
+        double tokens = (double)batch * c.SequenceLength;
+        return tokens * (6 * matmul + 12.0 * t.Layers * t.Dim * slots);
+    }
+
+    static TokenShards Synthetic(GeneratorConfig c, int rows)
+    {
+        var g = new Generator(3);
+        return new TokenShards
+        {
+            Info = new TokenShardsInfo
+            {
+                Tokenizer = "synthetic", Data = "synthetic", CodebookSize = c.CodebookSize, CodeDim = 8, Metric = "l2",
+                Grid = [c.GridHeight, c.GridWidth], ImageSize = 16 * c.GridHeight, Channels = 3,
+                Classes = Enumerable.Range(0, c.NumClasses).Select(i => i.ToString()).ToArray(), Count = rows,
+            },
+            Tokens = randint(c.CodebookSize, [rows, c.SequenceLength], generator: g).to_type(ScalarType.Int32),
+            Labels = randint(Math.Max(1, c.NumClasses), [rows], generator: g),
+            Split = zeros(rows, dtype: ScalarType.Byte),
+            Codebook = randn([c.CodebookSize, 8], generator: g),
+        };
+    }
+
+    static double TimeTrainer(GeneratorConfig config, Precision precision, TokenShards shards, int batch, Device device, int warmup, int steps, string dir)
+    {
+        var codebook = shards.Codebook.to(device);
+        using var train = new TokenDataset(shards, TokenShards.TrainSplit, device, withLatents: false);
+        var training = new TrainingConfig { Steps = 1_000_000, Batch = batch, Precision = precision, WarmupSteps = 10, LogEvery = 1_000_000, ValidateEvery = 0, CheckpointEvery = 1_000_000 };
+        var setup = new TrainerSetup(config, training, new LossOptions { Name = "ce" }, g => LossFactory.Create(new LossOptions { Name = "ce" }, codebook, Metric.L2, null, g),
+            train, null, new GeneratorDataInfo(), Path.Combine(dir, $"{config.Kind.Name()}-{precision.Name()}"), device);
+        using var trainer = new Trainer(setup);
+        for (var i = 0; i < warmup; i++) trainer.TrainStep();
+        var ms = BestBlock(trainer.TrainStep, steps, device);
+        codebook.Dispose();
+        return ms;
+    }
+
+    static double TimePlainStep(GeneratorConfig config, Precision precision, TokenShards shards, int batch, Device device, int warmup, int steps)
+    {
+        precision.Apply(device);
+        random.manual_seed(0);
+        using var model = new TokenGenerator(config).to(device);
+        if (precision == Precision.Bf16) model.bfloat16();
+        var groups = model.ParameterGroups();
+        using var opt = optim.AdamW([
+            new AdamW.ParamGroup(groups.Where(g => g.Decay).Select(g => g.Parameter), new AdamW.Options { weight_decay = 0.05 }),
+            new AdamW.ParamGroup(groups.Where(g => !g.Decay).Select(g => g.Parameter), new AdamW.Options { weight_decay = 0 }),
+        ], lr: 1e-4, beta1: 0.9, beta2: 0.95);
+        using var codebook = shards.Codebook.to(device);
+        var loss = LossFactory.Create(new LossOptions { Name = "ce" }, codebook, Metric.L2);
+        var objective = ObjectiveFactory.Create(config.Kind, new ObjectiveOptions());
+        using var data = new TokenDataset(shards, TokenShards.TrainSplit, device, withLatents: false);
+        using var idx = arange(batch, dtype: ScalarType.Int64, device: device);
+        var b = data.Batch(idx);
+        using var gen = new Generator(1);
+        void Step()
+        {
+            using var scope = NewDisposeScope();
+            opt.zero_grad();
+            objective.Compute(model, b, loss, gen, train: true).Loss.Loss.backward();
+            opt.step();
+        }
+        for (var i = 0; i < warmup; i++) Step();
+        return BestBlock(Step, steps, device);
+    }
+
+    /// <summary>
+    /// ms per step: the fastest of 3 blocks of ⌈steps/3⌉ steps, each timed between device syncs (the minimum is
+    /// robust to other work on a shared machine; on a dedicated GPU the blocks agree).
+    /// </summary>
+    static double BestBlock(Action step, int steps, Device device)
+    {
+        var per = Math.Max(1, (steps + 2) / 3);
+        var best = double.MaxValue;
+        for (var block = 0; block < 3; block++)
+        {
+            Sync(device);
+            var sw = Stopwatch.StartNew();
+            for (var i = 0; i < per; i++) step();
+            Sync(device);
+            best = Math.Min(best, sw.Elapsed.TotalMilliseconds / per);
+        }
+        return best;
+    }
+
+    static void Sync(Device device)
+    {
+        if (device.type == DeviceType.CUDA) cuda.synchronize(device);
+    }
+
+    sealed class TempFolder : IDisposable
+    {
+        public string Path { get; } = Directory.CreateTempSubdirectory("snce-bench-").FullName;
+        public void Dispose() { try { Directory.Delete(Path, true); } catch (IOException) { } }
+    }
+}

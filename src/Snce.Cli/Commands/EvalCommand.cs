@@ -1,0 +1,192 @@
+using System.CommandLine;
+using System.Text.Json;
+using Snce.Evaluation;
+using Snce.Sampling;
+using Snce.Training;
+using static TorchSharp.torch;
+
+namespace Snce.Cli.Commands;
+
+/// <summary>
+/// <c>snce eval</c>: FD-ResNet18, precision/recall, class accuracy (and, for a generator run, its logged validation CE)
+/// of generated images against the real validation split of a data set.
+/// </summary>
+public static class EvalCommand
+{
+    public static Command Create()
+    {
+        var device = new DeviceOptions();
+        var data = new DataOptionsCli();
+        data.Data.Description = "The real data set whose validation split is the reference: " + data.Data.Description;
+        var images = new Option<string>("--images")
+        {
+            Description = "Generated images: a uint8 .npy [N, C, H, W], or a folder of PNG/JPEG files (flat, or one subfolder per class named by class name or index).",
+            HelpName = "NPY|DIR",
+        };
+        var checkpoint = new Option<string?>("--checkpoint") { Description = "Generator run folder from 'snce train': sample --n images class-balanced, decode them with its tokenizer, evaluate them.", HelpName = "RUN" };
+        var cfg = new Option<double>("--cfg") { Description = "With --checkpoint: classifier-free guidance scale (1 = none; same default as 'snce sample').", DefaultValueFactory = _ => 2.0, HelpName = "S" };
+        var samplingSteps = new Option<int>("--sampling-steps") { Description = "With --checkpoint, masked generators: parallel decoding steps.", DefaultValueFactory = _ => 8, HelpName = "N" };
+        var temperature = new Option<double>("--temperature") { Description = "With --checkpoint: sampling temperature.", DefaultValueFactory = _ => 1.0, HelpName = "T" };
+        var seed = new Option<long>("--seed") { Description = "With --checkpoint: sampling seed (same seed, same images).", DefaultValueFactory = _ => 0, HelpName = "S" };
+        var sampleBatch = new Option<int>("--sample-batch") { Description = "With --checkpoint: images per sampling batch.", DefaultValueFactory = _ => 64, HelpName = "B" };
+        var weights = new Option<string>("--weights") { Description = "With --checkpoint: ema (default) or raw training weights.", DefaultValueFactory = _ => "ema", HelpName = "ema|raw" };
+        weights.AcceptOnlyFromAmong("ema", "raw");
+        var tokenizer = new Option<string?>("--tokenizer") { Description = "With --checkpoint: tokenizer folder (default: the one the run names).", HelpName = "DIR" };
+        var labels = new Option<string?>("--labels") { Description = "Integer .npy [N] with each image's conditioning class (for class accuracy).", HelpName = "NPY" };
+        var classifier = new Option<string?>("--classifier") { Description = "Classifier checkpoint from 'snce classifier train' (class accuracy needs it and labels).", HelpName = "DIR" };
+        var n = new Option<int?>("--n") { Description = "Images: evaluate the first N (default: all). Checkpoint: sample N (default 10000). Compare FD-ResNet18 values only at equal N.", HelpName = "N" };
+        var k = new Option<int>("--k") { Description = "Neighbourhood size of precision and recall.", DefaultValueFactory = _ => PrecisionRecall.DefaultK };
+        var batch = new Option<int>("--feature-batch") { Description = "Images per ResNet-18 call.", DefaultValueFactory = _ => 32 };
+        var backend = new Option<string>("--features")
+        {
+            Description = "How ResNet-18 runs: onnx (ONNX Runtime, CPU), torch (TorchSharp on --device, same weights), or auto (torch on CUDA, else onnx).",
+            DefaultValueFactory = _ => "auto", HelpName = "auto|onnx|torch",
+        };
+        backend.AcceptOnlyFromAmong("auto", "onnx", "torch");
+        var threads = new Option<int>("--threads") { Description = "ONNX Runtime CPU threads (0: one per physical core).", DefaultValueFactory = _ => 0 };
+        var cacheDir = new Option<string?>("--cache-dir") { Description = $"Where real-image statistics are cached (default: {RealFeatureCache.DefaultDir}).", HelpName = "DIR" };
+        var logTo = new Option<string?>("--log-to") { Description = "Also append the result as a record {step, split: \"eval\", fd, ...} to RUN/metrics.jsonl, at the checkpoint's step or, for --images, at --step.", HelpName = "RUN" };
+        var step = new Option<long?>("--step") { Description = "With --images and --log-to: the training step the images come from.", HelpName = "STEP" };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object." };
+        var cmd = new Command("eval", "Score a generator run (--checkpoint) or a set of images (--images) against a data set's real validation split: FD-ResNet18, precision, recall, class accuracy, validation CE.");
+        foreach (var o in new Option[] { images, labels, checkpoint, cfg, samplingSteps, temperature, seed, sampleBatch, weights, tokenizer }) cmd.Options.Add(o);
+        data.AddTo(cmd);
+        foreach (var o in new Option[] { classifier, n, k, backend, batch, threads, cacheDir, logTo, step, json }) cmd.Options.Add(o);
+        device.AddTo(cmd);
+        cmd.SetAction(parse =>
+        {
+            var imagesPath = parse.GetValue(images);
+            var run = parse.GetValue(checkpoint);
+            if ((imagesPath is null) == (run is null)) throw new SnceUserException("give exactly one of --images (files) or --checkpoint (a generator run to sample)");
+            if (run is not null && parse.GetValue(labels) is not null) throw new SnceUserException("--labels belongs to --images; a checkpoint's samples carry their classes");
+            if (parse.GetValue(logTo) is not null && parse.GetValue(step) is null && run is null)
+                throw new SnceUserException("--log-to needs --step (the training step the images come from)");
+            var dev = device.Resolve(parse);
+            using var real = data.Load(parse);
+            var clf = parse.GetValue(classifier) is { } dir ? ClassifierCheckpoint.Load(dir, dev) : null;
+            if (clf is not null && !clf.Info.Classes.SequenceEqual(real.Classes))
+                throw new SnceUserException($"the classifier was trained on {clf.Info.DataSet} with classes [{string.Join(", ", clf.Info.Classes)}], not the classes of {real.Name}");
+
+            Tensor generated;
+            Tensor? conditioning;
+            var provenance = new Dictionary<string, object?> { ["images"] = null, ["checkpoint"] = null, ["step"] = null, ["seed"] = null, ["cfg"] = null, ["val_ce"] = null, ["val_ce_step"] = null };
+            var started = DateTime.UtcNow;
+            if (run is not null)
+            {
+                var count = parse.GetValue(n) ?? 10_000;
+                if (count < 2) throw new SnceUserException($"--n must be at least 2 (a covariance needs two images); got {count}");
+                var options = new GeneratorSamplingOptions(new TokenSamplingOptions(parse.GetValue(temperature)), parse.GetValue(cfg), parse.GetValue(samplingSteps),
+                    BatchSize: parse.GetValue(sampleBatch));
+                options.Tokens.Validate();
+                using var source = new CheckpointImageSource(run, dev, options with { Schedule = GeneratorCheckpoint.ReadManifest(run).Training.Objective.Schedule },
+                    parse.GetValue(weights) == "ema", parse.GetValue(tokenizer));
+                using var g = new Generator((ulong)parse.GetValue(seed));
+                using (var bar = new ProgressBar("sampling", count))
+                    (generated, conditioning) = ImageSampling.Draw(source.AsImageSource(), count, source.Classes, parse.GetValue(sampleBatch), g, new CountProgress(bar));
+                var valCe = source.LoggedValCe();
+                provenance["checkpoint"] = Path.GetFullPath(run);
+                provenance["step"] = source.Manifest.State.Step;
+                provenance["seed"] = parse.GetValue(seed);
+                provenance["cfg"] = options.CfgScale;
+                provenance["val_ce"] = valCe?.ValCe;
+                provenance["val_ce_step"] = valCe?.Step;
+            }
+            else
+            {
+                (generated, conditioning) = GeneratedImages.Load(imagesPath!, parse.GetValue(labels), real.Classes);
+                if (parse.GetValue(n) is { } limit)
+                {
+                    if (limit > generated.shape[0]) throw new SnceUserException($"--n {limit} but {imagesPath} has only {generated.shape[0]} images");
+                    generated = generated.narrow(0, 0, Math.Max(limit, 0));
+                    conditioning = conditioning?.narrow(0, 0, Math.Max(limit, 0));
+                }
+                provenance["images"] = Path.GetFullPath(imagesPath!);
+                provenance["step"] = parse.GetValue(step);
+            }
+            if (conditioning is not null && clf is null)
+                Console.Error.WriteLine("note: the images have classes but no --classifier was given; class accuracy is skipped");
+            var chosen = parse.GetValue(backend) switch
+            {
+                "onnx" => FeatureBackend.Onnx,
+                "torch" => FeatureBackend.Torch,
+                _ => dev.type == TorchSharp.DeviceType.CUDA ? FeatureBackend.Torch : FeatureBackend.Onnx,
+            };
+            using var extractor = new ResNet18Features(chosen, parse.GetValue(batch), parse.GetValue(threads), chosen == FeatureBackend.Torch ? dev : null);
+            RealReference reference;
+            using (var idx = real.IndicesOf(Snce.Data.ImageDataset.ValidationSplit))
+            using (var bar = new ProgressBar("real features (cached after)", idx.shape[0]))
+                reference = RealFeatureCache.GetOrCompute(real, extractor, parse.GetValue(cacheDir), new CountProgress(bar));
+            ImageSetEvaluation result;
+            using (var bar = new ProgressBar("generated features", generated.shape[0]))
+                result = ImageSetEvaluator.Evaluate(generated, conditioning, reference, extractor, clf, parse.GetValue(k), new CountProgress(bar));
+            var seconds = (DateTime.UtcNow - started).TotalSeconds;
+            reference.Dispose();
+            clf?.Model.Dispose();
+            var record = Record(result, provenance, seconds, chosen);
+            if (parse.GetValue(logTo) is { } logRun) AppendToRun(logRun, (long)(provenance["step"] ?? 0L), result, provenance["val_ce"] as double?);
+            if (parse.GetValue(json)) Console.WriteLine(JsonSerializer.Serialize(record, Json.Options));
+            else Print(result, provenance);
+            return 0;
+        });
+        return cmd;
+    }
+
+    /// <summary>The printed/JSON result: fd, precision, recall, class_accuracy (+ the classifier's held-out accuracy), val_ce, n, seed, data set.</summary>
+    static Dictionary<string, object?> Record(ImageSetEvaluation r, Dictionary<string, object?> provenance, double seconds, FeatureBackend backend)
+    {
+        var record = new Dictionary<string, object?>
+        {
+            ["data_set"] = r.DataSet,
+            ["n"] = r.N,
+            ["fd"] = r.Fd,
+            ["fd_name"] = "FD-ResNet18",
+            ["precision"] = r.Precision,
+            ["recall"] = r.Recall,
+            ["k"] = r.K,
+            ["class_accuracy"] = r.ClassAccuracy?.Accuracy,
+            ["classifier_held_out_accuracy"] = r.ClassAccuracy?.ClassifierHeldOutAccuracy,
+        };
+        foreach (var (key, value) in provenance) record[key] = value;
+        record["real_count"] = r.RealCount;
+        record["feature_space"] = r.FeatureSpace;
+        record["feature_backend"] = backend.ToString().ToLowerInvariant();
+        record["seconds"] = Math.Round(seconds, 2);
+        return record;
+    }
+
+    static void Print(ImageSetEvaluation r, Dictionary<string, object?> provenance)
+    {
+        if (provenance["checkpoint"] is string ckpt)
+            Console.WriteLine($"checkpoint      {ckpt} at step {provenance["step"]} (seed {provenance["seed"]}, cfg {provenance["cfg"]})");
+        Console.WriteLine($"FD-ResNet18     {r.Fd,10:F3}   ({r.N:N0} generated vs {r.RealCount:N0} real validation images of {r.DataSet})");
+        Console.WriteLine($"precision       {r.Precision,10:F4}   (k = {r.K})");
+        Console.WriteLine($"recall          {r.Recall,10:F4}");
+        if (r.ClassAccuracy is { } c)
+            Console.WriteLine($"class accuracy  {c.Accuracy,10:F4}   (classifier's held-out accuracy on real {c.ClassifierDataSet}: {c.ClassifierHeldOutAccuracy:F4})");
+        else
+            Console.WriteLine("class accuracy         n/a   (needs class-conditional images and --classifier)");
+        if (provenance["checkpoint"] is not null)
+            Console.WriteLine(provenance["val_ce"] is double ce ? $"val CE          {ce,10:F4}   (hard CE from the run's log at step {provenance["val_ce_step"]})" : "val CE                 n/a   (not in the run's metrics.jsonl)");
+    }
+
+    static void AppendToRun(string run, long step, ImageSetEvaluation r, double? valCe)
+    {
+        if (!Directory.Exists(run)) throw new DirectoryNotFoundException($"no run folder {run} for --log-to");
+        var values = new Dictionary<string, object?>
+        {
+            ["step"] = step, ["split"] = "eval", ["fd"] = r.Fd, ["precision"] = r.Precision, ["recall"] = r.Recall, ["n"] = r.N,
+        };
+        if (valCe is { } ce) values["val_ce"] = ce;
+        if (r.ClassAccuracy is { } c)
+        {
+            values["class_accuracy"] = c.Accuracy;
+            values["classifier_held_out_accuracy"] = c.ClassifierHeldOutAccuracy;
+        }
+        File.AppendAllText(Path.Combine(run, "metrics.jsonl"), JsonSerializer.Serialize(values) + "\n");
+    }
+
+    sealed class CountProgress(ProgressBar bar) : IProgress<int>
+    {
+        public void Report(int value) => bar.Report(value);
+    }
+}

@@ -1,0 +1,138 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Text.Json;
+using Snce.Data;
+using Snce.IO;
+using Snce.Models;
+using Snce.Sampling;
+using Snce.Training;
+using static TorchSharp.torch;
+
+namespace Snce.Cli.Commands;
+
+/// <summary><c>snce sample</c>: images (or token ids) from a trained generator, with guidance, labeled by class.</summary>
+public static class SampleCommand
+{
+    public static Command Create()
+    {
+        var device = new DeviceOptions();
+        var checkpoint = new Option<string>("--checkpoint") { Description = "Run folder (or its checkpoint/ folder) from 'snce train'.", Required = true, HelpName = "RUN" };
+        var classes = new Option<string>("--class") { Description = "Class ids to sample, e.g. 3 or 0,1,2, or 'all' (round-robin over the list); 'none' = unconditional.", DefaultValueFactory = _ => "all", HelpName = "C" };
+        var n = new Option<int>("--n") { Description = "Number of images.", DefaultValueFactory = _ => 64, HelpName = "N" };
+        var cfg = new Option<double>("--cfg") { Description = "Classifier-free guidance scale (1 = no guidance).", DefaultValueFactory = _ => 2.0, HelpName = "S" };
+        var steps = new Option<int>("--steps") { Description = "Masked generator: parallel decoding steps.", DefaultValueFactory = _ => 8, HelpName = "N" };
+        var temperature = new Option<double>("--temperature") { Description = "Sampling temperature (0 = greedy).", DefaultValueFactory = _ => 1.0, HelpName = "T" };
+        var topK = new Option<int>("--top-k") { Description = "Keep the k most likely tokens (0 = all).", DefaultValueFactory = _ => 0, HelpName = "k" };
+        var topP = new Option<double>("--top-p") { Description = "Nucleus sampling mass (1 = all).", DefaultValueFactory = _ => 1.0, HelpName = "P" };
+        var choice = new Option<double>("--choice-temperature") { Description = "Masked generator: Gumbel noise on the confidences, annealed to 0 (MaskGIT 4.5).", DefaultValueFactory = _ => 4.5, HelpName = "T" };
+        var seed = new Option<long>("--seed") { Description = "Random seed: the same seed gives the same images.", DefaultValueFactory = _ => 0, HelpName = "S" };
+        var batch = new Option<int>("--batch") { Description = "Images per forward batch.", DefaultValueFactory = _ => 64, HelpName = "B" };
+        var weights = new Option<string>("--weights") { Description = "ema (default) or raw training weights.", DefaultValueFactory = _ => "ema", HelpName = "ema|raw" };
+        var noCache = new Option<bool>("--no-kv-cache") { Description = "AR generator: recompute the whole prefix for every token (slow; for comparison)." };
+        var tokenizer = new Option<string?>("--tokenizer") { Description = "Tokenizer folder that decodes the tokens (default: the one the training shards name).", HelpName = "DIR" };
+        var columns = new Option<int?>("--columns") { Description = "Images per grid row (default: √n).", HelpName = "N" };
+        var singles = new Option<string?>("--singles") { Description = "Also write each image as its own PNG into this folder.", HelpName = "DIR" };
+        var output = new Option<string>("--out") { Description = "grid.png (decoded images; token ids go to grid.tokens.npy) or tokens.npy (token ids only). Class labels go to a JSON sidecar.", Required = true, HelpName = "FILE" };
+
+        var cmd = new Command("sample", "Sample images from a trained generator (AR with a KV cache, or masked parallel decoding), with classifier-free guidance.");
+        foreach (var o in new Option[] { checkpoint, classes, n, cfg, steps, temperature, topK, topP, choice, seed, batch, weights, noCache, tokenizer, columns, singles, output })
+            cmd.Options.Add(o);
+        device.AddTo(cmd);
+        cmd.SetAction(parse =>
+        {
+            var outPath = parse.GetValue(output)!;
+            var ext = Path.GetExtension(outPath).ToLowerInvariant();
+            if (ext is not (".png" or ".npy")) throw new ArgumentException($"--out must end in .png (images) or .npy (token ids), got '{outPath}'");
+            var count = parse.GetValue(n);
+            if (count < 1) throw new ArgumentException($"--n must be ≥ 1 (got {count})");
+            var useEma = parse.GetValue(weights)!.ToLowerInvariant() switch
+            {
+                "ema" => true,
+                "raw" => false,
+                var w => throw new ArgumentException($"unknown --weights '{w}'; use ema or raw"),
+            };
+            var manifest = GeneratorCheckpoint.ReadManifest(parse.GetValue(checkpoint)!);                 // fails clearly before any device work
+            var labels = ParseClasses(parse.GetValue(classes)!, manifest.Model.NumClasses, count);
+            var options = new GeneratorSamplingOptions(
+                new TokenSamplingOptions(parse.GetValue(temperature), parse.GetValue(topK), parse.GetValue(topP)),
+                parse.GetValue(cfg), parse.GetValue(steps), parse.GetValue(choice), manifest.Training.Objective.Schedule,
+                KvCache: !parse.GetValue(noCache), BatchSize: parse.GetValue(batch));
+            options.Tokens.Validate();
+            var dev = device.Resolve(parse);
+            ITokenDecoder? decoder = ext == ".png" ? LoadDecoder(parse.GetValue(tokenizer) ?? manifest.Data.Tokenizer, manifest.Model, dev) : null;
+            using (decoder)
+            {
+                if (decoder is not null && decoder.CodebookSize != manifest.Model.CodebookSize)
+                    throw new ArgumentException($"codebook size mismatch: the tokenizer decodes K = {decoder.CodebookSize} codes, the generator predicts K = {manifest.Model.CodebookSize}");
+                var (model, _) = GeneratorCheckpoint.LoadModel(parse.GetValue(checkpoint)!, dev, useEma);
+                using (model)
+                {
+                    var clock = Stopwatch.StartNew();
+                    using var g = new Generator((ulong)parse.GetValue(seed));
+                    using var scope = NewDisposeScope();
+                    var ids = GeneratorSampler.Sample(model, tensor(labels), options, g);
+                    var grid = ids.view(count, manifest.Model.GridHeight, manifest.Model.GridWidth).cpu();
+                    var seconds = clock.Elapsed.TotalSeconds;
+                    var names = labels.Select(l => l < 0 ? "unconditional" : manifest.Data.Classes.ElementAtOrDefault((int)l) ?? l.ToString()).ToArray();
+                    var captions = labels.Select((l, i) => $"{names[i]} (class {l})").ToArray();
+                    var basePath = Path.ChangeExtension(outPath, null);
+                    var tokensPath = ext == ".npy" ? outPath : basePath + ".tokens.npy";
+                    Npy.Save(tokensPath, grid.to_type(ScalarType.Int32));
+                    AtomicFile.WriteAllText(basePath + ".labels.json", JsonSerializer.Serialize(new
+                    {
+                        checkpoint = Path.GetFullPath(parse.GetValue(checkpoint)!), tokens = Path.GetFileName(tokensPath),
+                        seed = parse.GetValue(seed), cfg = options.CfgScale, steps = manifest.Model.Kind == GeneratorKind.Masked ? options.Steps : (int?)null,
+                        weights = useEma ? "ema" : "raw", labels, names,
+                    }, Json.Options));
+                    if (decoder is not null)
+                    {
+                        var images = decoder.Decode(grid.to(dev)).cpu();
+                        ImageGrid.SavePng(outPath, images, parse.GetValue(columns) ?? (int)Math.Ceiling(Math.Sqrt(count)), captions);
+                        if (parse.GetValue(singles) is { } dir)
+                        {
+                            Directory.CreateDirectory(dir);
+                            for (var i = 0; i < count; i++)
+                                ImageGrid.SavePng(Path.Combine(dir, $"{i:D4}_class{labels[i]}.png"), images.narrow(0, i, 1), 1);
+                        }
+                    }
+                    Console.WriteLine($"sampled {count} images ({manifest.Model.Kind.Name()}, cfg {options.CfgScale}, seed {parse.GetValue(seed)}) in {seconds:F1} s " +
+                        $"({count / seconds:F2} images/s); wrote {(decoder is null ? tokensPath : $"{outPath} and {tokensPath}")}, labels in {basePath}.labels.json");
+                }
+            }
+            return 0;
+        });
+        return cmd;
+    }
+
+    /// <summary>"all" | "none" | "3" | "0,1,2" → n labels, round-robin; −1 = unconditional.</summary>
+    public static long[] ParseClasses(string text, int numClasses, int n)
+    {
+        long[] list;
+        var t = text.Trim().ToLowerInvariant();
+        if (t == "none") list = [-1];
+        else if (t == "all") list = numClasses == 0 ? [-1] : Enumerable.Range(0, numClasses).Select(i => (long)i).ToArray();
+        else
+        {
+            list = t.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(s =>
+                long.TryParse(s, out var v) ? v : throw new ArgumentException($"cannot read class '{s}' in --class {text}; use ids like 3 or 0,1,2, 'all' or 'none'")).ToArray();
+            foreach (var c in list)
+                if (c < 0 || c >= numClasses)
+                    throw new ArgumentException(numClasses == 0
+                        ? $"this generator is unconditional (trained without classes); use --class none"
+                        : $"class {c} is out of range: the generator knows classes 0..{numClasses - 1}");
+        }
+        return Enumerable.Range(0, n).Select(i => list[i % list.Length]).ToArray();
+    }
+
+    /// <summary>The tokenizer's decoder; its grid must be the generator's.</summary>
+    static ITokenDecoder LoadDecoder(string tokenizerDir, GeneratorConfig model, Device device)
+    {
+        var decoder = new TokenizerDecoder(tokenizerDir, device);
+        if (decoder.GridSize != model.GridHeight || decoder.GridSize != model.GridWidth)
+        {
+            decoder.Dispose();
+            throw new ArgumentException($"token grid mismatch: the tokenizer '{tokenizerDir}' decodes {decoder.GridSize}x{decoder.GridSize} tokens, the generator makes {model.GridHeight}x{model.GridWidth}");
+        }
+        return decoder;
+    }
+}

@@ -1,0 +1,178 @@
+using System.CommandLine;
+using System.Globalization;
+using Snce.Losses;
+using Snce.Models;
+using Snce.Objectives;
+using Snce.Training;
+using TorchSharp;
+
+namespace Snce.Cli.Commands;
+
+/// <summary><c>snce train ar|mask</c>: trains a generator on token shards with any loss; resumable.</summary>
+public static class TrainCommand
+{
+    public static Command Create()
+    {
+        var device = new DeviceOptions();
+        var kind = new Argument<string?>("generator") { Description = $"Which generator: {GeneratorKinds.Allowed} (taken from the checkpoint with --resume).", Arity = ArgumentArity.ZeroOrOne };
+        var tokens = new Option<string?>("--tokens") { Description = "Token shard folder from 'snce tokenize' (with --resume: defaults to the checkpoint's; must match its K, grid and classes).", HelpName = "DIR" };
+        var preset = new Option<string>("--preset") { Description = $"Backbone size: {GeneratorPresets.Allowed}.", DefaultValueFactory = _ => "S", HelpName = "tiny|S|B" };
+        var loss = new Option<string>("--loss") { Description = $"Token loss: {LossOptions.AllowedNames}.", DefaultValueFactory = _ => "ce", HelpName = "NAME" };
+        var tau = new Option<double?>("--tau") { Description = "SNCE temperature τ > 0 (or --perplexity).", HelpName = "X" };
+        var perplexity = new Option<double?>("--perplexity") { Description = "SNCE: calibrate one global τ so the mean target perplexity 2^H(q) on training anchors is P.", HelpName = "P" };
+        var topK = new Option<int?>("--top-k") { Description = "SNCE: truncate targets to the k nearest codes.", HelpName = "k" };
+        var epsilon = new Option<double>("--epsilon") { Description = "Label smoothing ε.", DefaultValueFactory = _ => 0.1, HelpName = "E" };
+        var alpha = new Option<double>("--alpha") { Description = "Stochastic quantization: replacement probability α.", DefaultValueFactory = _ => 0.1, HelpName = "A" };
+        var delta = new Option<int>("--delta") { Description = "Stochastic quantization: draw from the top-δ nearest codes.", DefaultValueFactory = _ => 8, HelpName = "D" };
+        var anchor = new Option<string>("--anchor") { Description = "Neighbor targets around the encoder latent or the ground-truth code: auto (latent when the shards store latents), latent, code.", DefaultValueFactory = _ => "auto", HelpName = "auto|latent|code" };
+        var steps = new Option<long>("--steps") { Description = "Total optimizer steps (the LR schedule's length).", DefaultValueFactory = _ => 10_000, HelpName = "N" };
+        var batch = new Option<int>("--batch") { Description = "Sequences per step.", DefaultValueFactory = _ => 64, HelpName = "B" };
+        var lr = new Option<double>("--lr") { Description = "Peak learning rate.", DefaultValueFactory = _ => 3e-4, HelpName = "LR" };
+        var warmup = new Option<long?>("--warmup") { Description = "Linear warmup steps (default: 5% of --steps, at most 2000).", HelpName = "N" };
+        var minLr = new Option<double>("--min-lr-ratio") { Description = "Final LR of the cosine decay as a fraction of the peak.", DefaultValueFactory = _ => 0.1, HelpName = "R" };
+        var wd = new Option<double>("--weight-decay") { Description = "AdamW weight decay (linear weights only; not norms or embeddings).", DefaultValueFactory = _ => 0.05, HelpName = "W" };
+        var beta2 = new Option<double>("--beta2") { Description = "AdamW β₂.", DefaultValueFactory = _ => 0.95, HelpName = "B2" };
+        var clip = new Option<double>("--grad-clip") { Description = "Clip the global gradient norm (0 = off).", DefaultValueFactory = _ => 1.0, HelpName = "C" };
+        var ema = new Option<double>("--ema") { Description = "EMA decay of the weights (samplers use the EMA).", DefaultValueFactory = _ => 0.999, HelpName = "D" };
+        var cfgDrop = new Option<double>("--cfg-dropout") { Description = "Probability of training on the null class (classifier-free guidance).", DefaultValueFactory = _ => 0.1, HelpName = "P" };
+        var schedule = new Option<string>("--schedule") { Description = $"Masked generator: masking schedule ({MaskSchedule.Allowed}).", DefaultValueFactory = _ => "cosine", HelpName = "NAME" };
+        var weighting = new Option<string>("--weighting") { Description = $"Masked generator: token weighting ({ObjectiveOptions.AllowedWeightings}; elbo = MDLM's −γ'/γ).", DefaultValueFactory = _ => "none", HelpName = "NAME" };
+        var precision = new Option<string>("--precision") { Description = $"{Precisions.Allowed}, or auto (bf16 on CUDA, fp32 on the CPU). bf16 = bf16 weights with fp32 master weights.", DefaultValueFactory = _ => "auto", HelpName = "NAME" };
+        var seed = new Option<long>("--seed") { Description = "Seeds initialization, data order and all random draws.", DefaultValueFactory = _ => 0, HelpName = "S" };
+        var ckptEvery = new Option<long>("--checkpoint-every") { Description = "Save a checkpoint every N steps (and at exit).", DefaultValueFactory = _ => 1000, HelpName = "N" };
+        var valEvery = new Option<long>("--validate-every") { Description = "Validate on the held-out split every N steps (and at the end); 0 = at the end only.", DefaultValueFactory = _ => 500, HelpName = "N" };
+        var valBatches = new Option<int>("--val-batches") { Description = "Held-out batches per validation.", DefaultValueFactory = _ => 16, HelpName = "N" };
+        var logEvery = new Option<long>("--log-every") { Description = "Read metrics back and log them every N steps.", DefaultValueFactory = _ => 50, HelpName = "N" };
+        var maxSteps = new Option<long?>("--max-steps") { Description = "Stop this invocation when the step count reaches N (continue later with --resume).", HelpName = "N" };
+        var timeLimit = new Option<string?>("--time-limit") { Description = "Stop this invocation after this wall time (e.g. 90s, 20m, 2h), saving a checkpoint.", HelpName = "T" };
+        var resume = new Option<string?>("--resume") { Description = "Continue the run in this folder exactly where its checkpoint stopped (its own settings apply).", HelpName = "RUN" };
+        var output = new Option<string?>("--out") { Description = "Run folder: checkpoint/, metrics.jsonl, tb/ (TensorBoard).", HelpName = "RUN" };
+
+        var cmd = new Command("train",
+            "Train an autoregressive (ar) or masked (mask) generator on token shards with any loss.\n" +
+            "Presets (parameters at K = 16,384, 1,000 classes):\n  " + string.Join("\n  ", GeneratorPresets.Describe()));
+        cmd.Arguments.Add(kind);
+        foreach (var o in new Option[] { tokens, preset, loss, tau, perplexity, topK, epsilon, alpha, delta, anchor, steps, batch, lr, warmup, minLr, wd, beta2, clip, ema, cfgDrop, schedule, weighting, precision, seed, ckptEvery, valEvery, valBatches, logEvery, maxSteps, timeLimit, resume, output })
+            cmd.Options.Add(o);
+        device.AddTo(cmd);
+        cmd.SetAction(parse =>
+        {
+            var limits = new RunLimits(parse.GetValue(maxSteps), ParseDuration(parse.GetValue(timeLimit)));
+            var resumeDir = parse.GetValue(resume);
+            var kindText = parse.GetValue(kind);
+            if (resumeDir is null)
+            {
+                if (kindText is null) throw new ArgumentException($"name the generator to train ({GeneratorKinds.Allowed}), or continue a run with --resume RUN");
+                if (parse.GetValue(tokens) is null) throw new ArgumentException("--tokens DIR is required for a new run");
+                if (parse.GetValue(output) is null) throw new ArgumentException("--out RUN is required for a new run");
+            }
+            else if (parse.GetValue(output) is { } o && Path.GetFullPath(o) != Path.GetFullPath(resumeDir))
+                throw new ArgumentException($"--out {o} differs from --resume {resumeDir}; a resumed run continues in its own folder");
+            var parsedKind = kindText is null ? (GeneratorKind?)null : GeneratorKinds.Parse(kindText);
+            var presetName = GeneratorPresets.CanonicalName(parse.GetValue(preset)!);          // unknown presets fail before any loading
+            var dev = device.Resolve(parse);
+
+            PreparedRun run;
+            if (resumeDir is not null)
+            {
+                var ignored = new Option[] { preset, loss, tau, perplexity, topK, epsilon, alpha, delta, anchor, steps, batch, lr, warmup, minLr, wd, beta2, clip, ema, cfgDrop, schedule, weighting, precision, seed, ckptEvery, valEvery, valBatches, logEvery }
+                    .Where(o => parse.GetResult(o) is { Implicit: false }).Select(o => o.Name).ToList();
+                if (ignored.Count > 0)
+                    Console.Error.WriteLine($"snce: note: a resumed run keeps its own settings; ignoring {string.Join(", ", ignored)}");
+                run = RunSetup.Resume(resumeDir, dev, parse.GetValue(tokens));
+                if (parsedKind is { } k && k != run.Setup.Model.Kind)
+                    throw new ArgumentException($"--resume {resumeDir} is a {run.Setup.Model.Kind.Name()} run, not {k.Name()}");
+            }
+            else
+            {
+                var totalSteps = parse.GetValue(steps);
+                var training = new TrainingConfig
+                {
+                    Steps = totalSteps, Batch = parse.GetValue(batch), Lr = parse.GetValue(lr),
+                    WarmupSteps = parse.GetValue(warmup) ?? Math.Min(2000, totalSteps / 20),
+                    MinLrRatio = parse.GetValue(minLr),
+                    AdamW = new AdamWOptions(Beta2: parse.GetValue(beta2), WeightDecay: parse.GetValue(wd), MaxGradNorm: parse.GetValue(clip)),
+                    EmaDecay = parse.GetValue(ema),
+                    Precision = parse.GetValue(precision) is "auto" ? (dev.type == DeviceType.CUDA ? Precision.Bf16 : Precision.Fp32) : Precisions.Parse(parse.GetValue(precision)!),
+                    CheckpointEvery = parse.GetValue(ckptEvery), ValidateEvery = parse.GetValue(valEvery), ValidationBatches = parse.GetValue(valBatches),
+                    LogEvery = parse.GetValue(logEvery), Seed = parse.GetValue(seed),
+                    Objective = new ObjectiveOptions(parse.GetValue(cfgDrop), MaskSchedule.Parse(parse.GetValue(schedule)!), ObjectiveOptions.ParseWeighting(parse.GetValue(weighting)!)),
+                };
+                var lossOptions = new LossOptions
+                {
+                    Name = parse.GetValue(loss)!.ToLowerInvariant(), Tau = parse.GetValue(tau), Perplexity = parse.GetValue(perplexity), TopK = parse.GetValue(topK),
+                    Epsilon = parse.GetValue(epsilon), Alpha = parse.GetValue(alpha), Delta = parse.GetValue(delta), Anchor = parse.GetValue(anchor)!,
+                };
+                run = RunSetup.New(new NewRun(parsedKind!.Value, parse.GetValue(tokens)!, presetName, lossOptions, training, parse.GetValue(output)!), dev);
+            }
+            using (run)
+                return Train(run, limits, resumeDir is not null);
+        });
+        return cmd;
+    }
+
+    static int Train(PreparedRun run, RunLimits limits, bool resume)
+    {
+        var s = run.Setup;
+        using var trainer = new Trainer(s);
+        if (resume) trainer.Restore(s.RunDir);
+        var m = s.Model;
+        Console.WriteLine($"{m.Kind.Name()} generator, preset {m.Preset}: {m.ParameterCount / 1e6:F2}M parameters, K = {m.CodebookSize:N0}, grid {m.GridHeight}x{m.GridWidth}, {m.NumClasses} classes");
+        Console.WriteLine($"loss {s.LossOptions.Name}" + (s.LossTau is { } tau ? $", τ = {tau:G5}" : "") +
+            (run.Calibration is { } c ? $" (calibrated: perplexity {c.MeanPerplexity:F2} ± {c.StdPerplexity:F2} on {c.Anchors:N0} anchors)" : "") +
+            $", anchor {s.LossOptions.Anchor}; {s.Training.Precision.Name()} on {s.Device}; batch {s.Training.Batch}, {s.Train.Count:N0} train / {s.Validation?.Count ?? 0:N0} held-out images");
+        Console.WriteLine(resume ? $"resuming {s.RunDir} at step {trainer.Step} of {s.Training.Steps}" : $"training {s.Training.Steps} steps into {s.RunDir}");
+
+        using var cancel = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) =>
+        {
+            if (cancel.IsCancellationRequested) return;                     // a second Ctrl-C ends the process
+            e.Cancel = true;
+            cancel.Cancel();
+            Console.Error.WriteLine("\nsnce: stopping after this step and saving a checkpoint (Ctrl-C again to abort)...");
+        };
+        Console.CancelKeyPress += onCancel;
+        TrainResult result;
+        try
+        {
+            using var bar = new ProgressBar("train", s.Training.Steps, trainer.Step);
+            string metrics = "";
+            result = trainer.Run(limits, p =>
+            {
+                if (p.Loss is { } l) metrics = $"loss {l:F4} lr {p.Lr:G3}";
+                if (p.Validation is { } v) metrics += $" val ce {v.HardCe:F4} acc {v.Accuracy:P1}";
+                bar.Report(p.Step, metrics);
+            }, cancel.Token);
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
+        }
+        if (result.Reason == StopReason.NonFinite) throw new SnceUserException(result.Message);
+        Console.WriteLine($"{result.Message}; checkpoint {trainer.CheckpointDir} (step {result.LastCheckpointStep}), metrics {Path.Combine(s.RunDir, "metrics.jsonl")}");
+        return result.Reason == StopReason.Cancelled ? 130 : 0;
+    }
+
+    /// <summary>90s, 20m, 2h, 1h30m, or plain seconds.</summary>
+    public static TimeSpan? ParseDuration(string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text)) return null;
+        var t = text.Trim().ToLowerInvariant();
+        if (double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out var secs) && secs > 0) return TimeSpan.FromSeconds(secs);
+        var total = TimeSpan.Zero;
+        var rest = t;
+        var any = false;
+        foreach (var (unit, span) in new[] { ("h", TimeSpan.FromHours(1)), ("m", TimeSpan.FromMinutes(1)), ("s", TimeSpan.FromSeconds(1)) })
+        {
+            var i = rest.IndexOf(unit, StringComparison.Ordinal);
+            if (i < 0) continue;
+            if (!double.TryParse(rest[..i], NumberStyles.Float, CultureInfo.InvariantCulture, out var v) || v < 0)
+                throw new ArgumentException($"cannot read --time-limit '{text}'; use e.g. 90s, 20m, 2h or 1h30m");
+            total += span * v;
+            rest = rest[(i + 1)..];
+            any = true;
+        }
+        if (!any || rest.Length > 0 || total <= TimeSpan.Zero) throw new ArgumentException($"cannot read --time-limit '{text}'; use e.g. 90s, 20m, 2h or 1h30m");
+        return total;
+    }
+}

@@ -1,0 +1,92 @@
+using Snce.Data;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Snce.Evaluation;
+
+/// <summary>How to train the evaluation classifier.</summary>
+public sealed record ClassifierTrainOptions
+{
+    public int Steps { get; init; } = 3000;
+    public int BatchSize { get; init; } = 128;
+    /// <summary>Peak AdamW learning rate, decayed to 0 by a cosine over <see cref="Steps"/>.</summary>
+    public double LearningRate { get; init; } = 2e-3;
+    public double WeightDecay { get; init; } = 1e-4;
+    public int Width { get; init; } = 32;
+    public long Seed { get; init; } = 0;
+
+    public void Validate()
+    {
+        if (Steps < 1) throw new ArgumentException($"steps must be at least 1; got {Steps}");
+        if (BatchSize < 2) throw new ArgumentException($"batch size must be at least 2; got {BatchSize}");
+        if (!(LearningRate > 0)) throw new ArgumentException($"learning rate must be positive; got {LearningRate}");
+    }
+}
+
+/// <summary>One training step's loss, for progress display.</summary>
+public readonly record struct ClassifierStep(int Step, int Steps, double Loss);
+
+/// <summary>A trained classifier with what it was trained on and how well it does on held-out images.</summary>
+public sealed record TrainedClassifier(ImageClassifier Model, ClassifierInfo Info);
+
+/// <summary>What a classifier checkpoint records besides the weights.</summary>
+/// <param name="DataSet">the data set it was trained on.</param>
+/// <param name="Classes">class names, index = label.</param>
+/// <param name="HeldOutAccuracy">accuracy on the data set's validation split (never trained on).</param>
+/// <param name="HeldOutCount">validation images it was measured on.</param>
+/// <param name="TrainCount">training images.</param>
+/// <param name="Steps">optimizer steps.</param>
+/// <param name="Config">architecture.</param>
+public sealed record ClassifierInfo(string DataSet, string[] Classes, double HeldOutAccuracy, int HeldOutCount, int TrainCount, int Steps, ClassifierConfig Config);
+
+/// <summary>Trains <see cref="ImageClassifier"/> on a data set's training split and measures it on the validation split.</summary>
+public static class ClassifierTraining
+{
+    public static TrainedClassifier Train(ImageDataset data, ClassifierTrainOptions options, Device device, IProgress<ClassifierStep>? progress = null)
+    {
+        options.Validate();
+        if (data.Classes.Length < 2) throw new ArgumentException($"data set '{data.Name}' has {data.Classes.Length} classes; a classifier needs at least 2");
+        if (data.Size != data.Images.shape[3]) throw new ArgumentException($"data set '{data.Name}' has non-square images");
+        using var trainIdx = LabeledIndices(data, ImageDataset.TrainSplit);
+        using var valIdx = LabeledIndices(data, ImageDataset.ValidationSplit);
+        if (trainIdx.shape[0] < 2) throw new ArgumentException($"data set '{data.Name}' has {trainIdx.shape[0]} labeled training images; need at least 2");
+        if (valIdx.shape[0] < 1) throw new ArgumentException($"data set '{data.Name}' has no labeled validation images to measure the classifier on");
+
+        var config = new ClassifierConfig(data.Channels, data.Size, data.Classes.Length, options.Width);
+        random.manual_seed(options.Seed);
+        var model = new ImageClassifier(config);
+        model.to(device);
+        using var images = data.Images.index_select(0, trainIdx).to(device);
+        using var labels = data.Labels.index_select(0, trainIdx).to(device);
+        var generator = new Generator((ulong)options.Seed, device);
+        using var optimizer = optim.AdamW(model.parameters(), options.LearningRate, weight_decay: options.WeightDecay);
+        model.train();
+        var n = images.shape[0];
+        for (var step = 1; step <= options.Steps; step++)
+        {
+            using var scope = NewDisposeScope();
+            var lr = options.LearningRate * 0.5 * (1 + Math.Cos(Math.PI * (step - 1) / options.Steps));
+            foreach (var group in optimizer.ParamGroups) group.LearningRate = lr;
+            var pick = randint(n, [Math.Min(options.BatchSize, n)], generator: generator, device: device);
+            var loss = nn.functional.cross_entropy(model.call(images.index_select(0, pick)), labels.index_select(0, pick));
+            optimizer.zero_grad();
+            loss.backward();
+            optimizer.step();
+            if (progress is not null && (step % 50 == 0 || step == options.Steps))
+                progress.Report(new ClassifierStep(step, options.Steps, loss.item<float>()));
+        }
+        model.eval();
+        using var valImages = data.Images.index_select(0, valIdx);
+        using var valLabels = data.Labels.index_select(0, valIdx);
+        var accuracy = model.Accuracy(valImages, valLabels);
+        var info = new ClassifierInfo(data.Name, data.Classes, accuracy, (int)valIdx.shape[0], (int)n, options.Steps, config);
+        return new TrainedClassifier(model, info);
+    }
+
+    static Tensor LabeledIndices(ImageDataset data, byte split)
+    {
+        using var scope = NewDisposeScope();
+        var mask = data.Split.eq(split).logical_and(data.Labels.ge(0));
+        return nonzero(mask).squeeze(1).MoveToOuterDisposeScope();
+    }
+}

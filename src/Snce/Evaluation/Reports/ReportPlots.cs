@@ -1,0 +1,105 @@
+using ScottPlot;
+
+namespace Snce.Evaluation.Reports;
+
+/// <summary>Draws the report's PNG plots with ScottPlot (SkiaSharp, headless).</summary>
+public static class ReportPlots
+{
+    const int Width = 900, Height = 560;
+
+    /// <summary>Writes the plots into <paramref name="outDir"/> and returns their paths.</summary>
+    public static IReadOnlyList<string> Draw(IReadOnlyList<RunGroup> groups, string outDir)
+    {
+        var files = new List<string>();
+        var withObjective = groups.Select(g => g.Objective).Distinct().Count() > 1;
+        // Curves against steps: one figure per (objective, K) so lines of different codebooks do not mix.
+        var panels = groups.GroupBy(g => (g.Objective, g.CodebookSize)).ToList();
+        foreach (var panel in panels)
+        {
+            var suffix = panels.Count == 1 ? "" : "_" + string.Join('_', new[] { panel.Key.Objective, panel.Key.CodebookSize is { } k ? $"K{k}" : null }.Where(s => s is not null));
+            var context = string.Join(", ", new[] { panel.Key.Objective, panel.Key.CodebookSize is { } kk ? $"K = {kk}" : null }.Where(s => s is not null));
+            var title = context.Length > 0 ? $" ({context})" : "";
+            files.AddRange(Curves(panel.ToList(), r => r.Fd, "FD-ResNet18", $"FD-ResNet18 against training steps{title}", Path.Combine(outDir, $"fd_vs_steps{suffix}.png")));
+            files.AddRange(Curves(panel.ToList(), r => r.ValCe, "validation CE (nats)", $"Validation cross-entropy against training steps{title}", Path.Combine(outDir, $"val_ce_vs_steps{suffix}.png")));
+        }
+        if (FinalFdVsCodebook(groups, withObjective, Path.Combine(outDir, "final_fd_vs_codebook.png")) is { } f) files.Add(f);
+        return files;
+    }
+
+    static IEnumerable<string> Curves(IReadOnlyList<RunGroup> groups, Func<RunMetrics, IReadOnlyList<MetricPoint>> series, string yLabel, string title, string path)
+    {
+        var plot = new Plot();
+        var drawn = 0;
+        for (var i = 0; i < groups.Count; i++)
+        {
+            var curve = groups[i].MeanCurve(series);
+            if (curve.Count == 0) continue;
+            var color = Palette(i);
+            var xs = curve.Select(p => (double)p.Step).ToArray();
+            var ys = curve.Select(p => p.Value.Mean!.Value).ToArray();
+            if (groups[i].Runs.Count > 1 && curve.Count > 1)
+            {
+                var sd = curve.Select(p => p.Value.Std ?? 0).ToArray();
+                var band = plot.Add.FillY(xs, ys.Zip(sd, (m, s) => m - s).ToArray(), ys.Zip(sd, (m, s) => m + s).ToArray());
+                band.FillColor = color.WithAlpha(0.18);
+                band.LineWidth = 0;
+            }
+            var line = plot.Add.Scatter(xs, ys);
+            line.Color = color;
+            line.LineWidth = 2;
+            line.MarkerSize = curve.Count <= 30 ? 5 : 0;
+            var seeds = groups[i].Runs.Count;
+            line.LegendText = $"{groups[i].Loss}{(seeds > 1 ? $" (mean ± std, {seeds} seeds)" : "")}";
+            drawn++;
+        }
+        if (drawn == 0) yield break;
+        Style(plot, title, "training step", yLabel);
+        plot.SavePng(path, Width, Height);
+        yield return path;
+    }
+
+    static string? FinalFdVsCodebook(IReadOnlyList<RunGroup> groups, bool withObjective, string path)
+    {
+        var lines = groups.Where(g => g.CodebookSize is > 0 && g.FinalFd.Mean is not null)
+            .GroupBy(g => (g.Objective, g.Loss)).ToList();
+        if (lines.Count == 0) return null;
+        var plot = new Plot();
+        var ks = new SortedSet<int>();
+        for (var i = 0; i < lines.Count; i++)
+        {
+            var points = lines[i].OrderBy(g => g.CodebookSize).ToList();
+            var xs = points.Select(g => Math.Log2(g.CodebookSize!.Value)).ToArray();
+            var ys = points.Select(g => g.FinalFd.Mean!.Value).ToArray();
+            foreach (var g in points) ks.Add(g.CodebookSize!.Value);
+            var color = Palette(i);
+            if (points.Any(g => g.FinalFd.Std is not null))
+            {
+                var bars = plot.Add.ErrorBar(xs, ys, points.Select(g => g.FinalFd.Std ?? 0).ToArray());
+                bars.Color = color;
+            }
+            var line = plot.Add.Scatter(xs, ys);
+            line.Color = color;
+            line.LineWidth = 2;
+            line.MarkerSize = 7;
+            line.LegendText = withObjective ? $"{lines[i].Key.Objective} {lines[i].Key.Loss}" : lines[i].Key.Loss;
+        }
+        var ticks = new ScottPlot.TickGenerators.NumericManual();
+        foreach (var k in ks) ticks.AddMajor(Math.Log2(k), k.ToString("N0", System.Globalization.CultureInfo.InvariantCulture));
+        plot.Axes.Bottom.TickGenerator = ticks;
+        Style(plot, "Final FD-ResNet18 against codebook size", "codebook size K (log2 scale)", "final FD-ResNet18");
+        if (ks.Count == 1) plot.Axes.SetLimitsX(Math.Log2(ks.Min) - 1, Math.Log2(ks.Min) + 1);
+        else plot.Axes.SetLimitsX(Math.Log2(ks.Min) - 0.5, Math.Log2(ks.Max) + 0.5);
+        plot.SavePng(path, Width, Height);
+        return path;
+    }
+
+    static void Style(Plot plot, string title, string x, string y)
+    {
+        plot.Title(title);
+        plot.XLabel(x);
+        plot.YLabel(y);
+        plot.ShowLegend(Edge.Bottom); // outside the data area: never covers a point
+    }
+
+    static Color Palette(int i) => new ScottPlot.Palettes.Category10().GetColor(i);
+}

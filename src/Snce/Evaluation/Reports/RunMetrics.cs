@@ -1,0 +1,124 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Snce.Evaluation.Reports;
+
+/// <summary>What a run was: the grouping keys of a report.</summary>
+/// <param name="Dir">the run folder.</param>
+/// <param name="Name">the folder's name.</param>
+/// <param name="Loss">ce, snce, label-smoothing, stochastic, ...</param>
+/// <param name="Objective">ar / masked (the generator kind), or null when not recorded.</param>
+/// <param name="CodebookSize">K, or null when not recorded.</param>
+/// <param name="Seed">the training seed, or null.</param>
+public sealed record RunInfo(string Dir, string Name, string Loss, string? Objective, int? CodebookSize, long? Seed);
+
+/// <summary>One value at one training step.</summary>
+public readonly record struct MetricPoint(long Step, double Value);
+
+/// <summary>A run's curves, each sorted by step (a later record at the same step replaces an earlier one).</summary>
+public sealed record RunMetrics(RunInfo Info, IReadOnlyList<MetricPoint> Fd, IReadOnlyList<MetricPoint> ValCe, IReadOnlyList<MetricPoint> TrainLoss,
+    IReadOnlyList<MetricPoint> Precision, IReadOnlyList<MetricPoint> Recall, IReadOnlyList<MetricPoint> ClassAccuracy)
+{
+    public double? FinalFd => Fd.Count > 0 ? Fd[^1].Value : null;
+    public double? FinalValCe => ValCe.Count > 0 ? ValCe[^1].Value : null;
+    public long? LastStep => new[] { Fd, ValCe, TrainLoss }.Where(s => s.Count > 0).Select(s => (long?)s[^1].Step).Max();
+}
+
+/// <summary>
+/// Reads a run folder: <c>metrics.jsonl</c> (one JSON object per line with <c>step</c>; FD from <c>fd</c>;
+/// validation CE from <c>val_ce</c>, or from <c>hard_ce</c> on records with <c>"split": "val"</c> as Snce's trainer
+/// writes them; training loss from <c>loss</c> on train records; <c>precision</c>, <c>recall</c>, <c>class_accuracy</c>
+/// from <c>snce eval --log-to</c> records) and the run's configuration: <c>config.json</c> (flat: <c>loss</c>,
+/// <c>codebook_size</c>, <c>objective</c>, <c>seed</c>) or else the trainer's <c>checkpoint/checkpoint.json</c>
+/// (<c>loss.name</c>, <c>model.codebook_size</c>, <c>model.kind</c>, <c>training.seed</c>).
+/// </summary>
+public static class RunReader
+{
+    public const string MetricsFile = "metrics.jsonl", ConfigFile = "config.json", CheckpointManifest = "checkpoint/checkpoint.json";
+
+    public static RunMetrics Read(string dir)
+    {
+        if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"no run folder {dir}");
+        var metricsPath = Path.Combine(dir, MetricsFile);
+        if (!File.Exists(metricsPath)) throw new FileNotFoundException($"run {dir} has no {MetricsFile}", metricsPath);
+        var info = ReadInfo(dir);
+        var series = new Dictionary<string, SortedDictionary<long, double>>();
+        void Add(string name, long step, double? value)
+        {
+            if (value is not { } v || !double.IsFinite(v)) return;
+            if (!series.TryGetValue(name, out var s)) series[name] = s = [];
+            s[step] = v;
+        }
+        var lineNo = 0;
+        foreach (var line in File.ReadLines(metricsPath))
+        {
+            lineNo++;
+            if (string.IsNullOrWhiteSpace(line)) continue;
+            JsonObject record;
+            try { record = JsonNode.Parse(line)?.AsObject() ?? throw new InvalidDataException("null"); }
+            catch (Exception e) when (e is JsonException or InvalidOperationException or InvalidDataException)
+            {
+                throw new InvalidDataException($"{metricsPath}:{lineNo}: not a JSON object ({e.Message})");
+            }
+            var step = Number(record, "step") ?? throw new InvalidDataException($"{metricsPath}:{lineNo}: record has no numeric 'step'");
+            var split = record["split"]?.GetValueKind() == JsonValueKind.String ? record["split"]!.GetValue<string>() : null;
+            Add("fd", (long)step, Number(record, "fd"));
+            Add("val_ce", (long)step, Number(record, "val_ce") ?? (split == "val" ? Number(record, "hard_ce") : null));
+            if (split is null or "train") Add("loss", (long)step, Number(record, "loss"));
+            Add("precision", (long)step, Number(record, "precision"));
+            Add("recall", (long)step, Number(record, "recall"));
+            Add("class_accuracy", (long)step, Number(record, "class_accuracy"));
+        }
+        IReadOnlyList<MetricPoint> Points(string name) =>
+            series.TryGetValue(name, out var s) ? s.Select(kv => new MetricPoint(kv.Key, kv.Value)).ToList() : [];
+        return new RunMetrics(info, Points("fd"), Points("val_ce"), Points("loss"), Points("precision"), Points("recall"), Points("class_accuracy"));
+    }
+
+    static RunInfo ReadInfo(string dir)
+    {
+        var name = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(dir)));
+        var flat = Path.Combine(dir, ConfigFile);
+        var manifest = Path.Combine(dir, CheckpointManifest);
+        if (File.Exists(flat))
+        {
+            var c = Parse(flat);
+            var loss = c["loss"] switch
+            {
+                JsonValue v when v.GetValueKind() == JsonValueKind.String => v.GetValue<string>(),
+                JsonObject o => Text(o, "name"),
+                _ => null,
+            } ?? throw new InvalidDataException($"{flat} has no 'loss' (a name, or an object with 'name')");
+            return new RunInfo(dir, name, loss, Text(c, "objective") ?? Text(c, "kind"), (int?)Number(c, "codebook_size"), (long?)Number(c, "seed"));
+        }
+        if (File.Exists(manifest))
+        {
+            var m = Parse(manifest);
+            var loss = (m["loss"] as JsonObject) is { } l ? Text(l, "name") : null;
+            var model = m["model"] as JsonObject;
+            var training = m["training"] as JsonObject;
+            return new RunInfo(dir, name, loss ?? throw new InvalidDataException($"{manifest} has no loss.name"),
+                model is null ? null : Text(model, "kind"), model is null ? null : (int?)Number(model, "codebook_size"),
+                training is null ? null : (long?)Number(training, "seed"));
+        }
+        throw new FileNotFoundException($"run {dir} has neither {ConfigFile} nor {CheckpointManifest}: the report needs the run's loss (and codebook size, seed)");
+    }
+
+    static JsonObject Parse(string path)
+    {
+        try { return JsonNode.Parse(File.ReadAllText(path))?.AsObject() ?? throw new InvalidDataException($"{path} is empty"); }
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
+        {
+            throw new InvalidDataException($"{path} is not a JSON object ({e.Message})");
+        }
+    }
+
+    static double? Number(JsonObject o, string key) =>
+        o[key] is JsonValue v && v.GetValueKind() == JsonValueKind.Number ? v.GetValue<double>() : null;
+
+    static string? Text(JsonObject o, string key) => o[key] switch
+    {
+        JsonValue v when v.GetValueKind() == JsonValueKind.String => v.GetValue<string>().ToLowerInvariant(),
+        JsonValue v when v.GetValueKind() == JsonValueKind.Number => v.ToJsonString(),
+        _ => null,
+    };
+}

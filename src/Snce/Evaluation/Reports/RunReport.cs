@@ -1,0 +1,84 @@
+using System.Globalization;
+using System.Text;
+
+namespace Snce.Evaluation.Reports;
+
+/// <summary>What <see cref="RunReport.Write"/> produced.</summary>
+public sealed record ReportFiles(string Markdown, IReadOnlyList<string> Plots);
+
+/// <summary>
+/// A report over training runs: PNG plots (FD-ResNet18 and validation CE against steps, one line per loss with a
+/// ±1 std band over seeds; final FD against codebook size on a log2 axis) and a markdown table (final metrics per
+/// run and per group as mean ± std over seeds; the steps each loss needs to reach CE's final FD, as a ratio).
+/// </summary>
+public static class RunReport
+{
+    public const string MarkdownFile = "report.md";
+
+    public static ReportFiles Write(IReadOnlyList<string> runDirs, string outDir)
+    {
+        if (runDirs.Count == 0) throw new ArgumentException("no run folders given");
+        var runs = runDirs.Select(RunReader.Read).ToList();
+        var groups = RunGroup.Of(runs);
+        Directory.CreateDirectory(outDir);
+        var plots = ReportPlots.Draw(groups, outDir);
+        var markdown = Path.Combine(outDir, MarkdownFile);
+        AtomicFile.WriteAllText(markdown, Markdown(runs, groups, plots, outDir));
+        return new ReportFiles(markdown, plots);
+    }
+
+    /// <summary>The markdown report text.</summary>
+    public static string Markdown(IReadOnlyList<RunMetrics> runs, IReadOnlyList<RunGroup> groups, IReadOnlyList<string> plots, string outDir)
+    {
+        var ci = CultureInfo.InvariantCulture;
+        var md = new StringBuilder();
+        md.AppendLine("# Training runs");
+        md.AppendLine();
+        md.AppendLine("FD = FD-ResNet18: Fréchet distance in the 512-d pooled features of an ImageNet ResNet-18 (not Inception FID); lower is better. " +
+                      "Val CE = hard cross-entropy of the true tokens on held-out images (nats). Mean ± sample std over seeds.");
+        md.AppendLine();
+        md.AppendLine("## Per group");
+        md.AppendLine();
+        md.AppendLine("| objective | loss | K | seeds | final FD-ResNet18 | final val CE |");
+        md.AppendLine("|---|---|---:|---:|---:|---:|");
+        foreach (var g in groups)
+            md.AppendLine($"| {g.Objective ?? "–"} | {g.Loss} | {Int(g.CodebookSize)} | {g.Runs.Count} | {g.FinalFd.Format("F3")} | {g.FinalValCe.Format("F4")} |");
+        md.AppendLine();
+        var ratios = ConvergenceRatio.Of(groups);
+        if (ratios.Count > 0)
+        {
+            md.AppendLine("## Steps to reach CE's final FD-ResNet18");
+            md.AppendLine();
+            md.AppendLine("First step at which the loss's seed-mean FD is at or below CE's seed-mean final FD, over CE's steps (< 1: faster than CE).");
+            md.AppendLine();
+            md.AppendLine("| objective | K | loss | CE final FD | CE steps | step reached | ratio |");
+            md.AppendLine("|---|---:|---|---:|---:|---:|---:|");
+            foreach (var r in ratios)
+                md.AppendLine($"| {r.Objective ?? "–"} | {Int(r.CodebookSize)} | {r.Loss} | {r.CeFinalFd.ToString("F3", ci)} | {r.CeSteps} | " +
+                              $"{(r.Step is { } s ? s.ToString(ci) : "not reached")} | {(r.Ratio is { } x ? x.ToString("F2", ci) : "–")} |");
+            md.AppendLine();
+        }
+        md.AppendLine("## Per run");
+        md.AppendLine();
+        md.AppendLine("| run | objective | loss | K | seed | last step | final FD-ResNet18 | final val CE | precision | recall | class acc. |");
+        md.AppendLine("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (var r in runs)
+            md.AppendLine($"| {r.Info.Name} | {r.Info.Objective ?? "–"} | {r.Info.Loss} | {Int(r.Info.CodebookSize)} | {(r.Info.Seed is { } s ? s.ToString(ci) : "–")} | " +
+                          $"{(r.LastStep is { } l ? l.ToString(ci) : "–")} | {Num(r.FinalFd, "F3")} | {Num(r.FinalValCe, "F4")} | " +
+                          $"{Last(r.Precision)} | {Last(r.Recall)} | {Last(r.ClassAccuracy)} |");
+        if (plots.Count > 0)
+        {
+            md.AppendLine();
+            md.AppendLine("## Plots");
+            md.AppendLine();
+            foreach (var p in plots) md.AppendLine($"![{Path.GetFileNameWithoutExtension(p)}]({Path.GetRelativePath(outDir, p).Replace('\\', '/')})");
+        }
+        md.AppendLine();
+        md.AppendLine("Runs: " + string.Join(", ", runs.Select(r => $"`{r.Info.Dir}`")));
+        return md.ToString();
+
+        static string Int(int? v) => v is { } x ? x.ToString(CultureInfo.InvariantCulture) : "–";
+        static string Num(double? v, string f) => v is { } x ? x.ToString(f, CultureInfo.InvariantCulture) : "–";
+        static string Last(IReadOnlyList<MetricPoint> s) => s.Count > 0 ? s[^1].Value.ToString("F3", CultureInfo.InvariantCulture) : "–";
+    }
+}

@@ -1,0 +1,181 @@
+using Snce.Native;
+using System.Runtime.InteropServices;
+using Snce.Native.Cuda;
+using static TorchSharp.torch;
+
+namespace Snce.Losses.Fused;
+
+/// <summary>Launches the row kernel: on a GPU through the driver API, or (in tests) through a CPU emulation.</summary>
+internal interface IKernelLauncher
+{
+    /// <summary>Queues <paramref name="kernel"/> with <paramref name="grid"/> blocks of <paramref name="block"/> threads.</summary>
+    void Launch(string kernel, int grid, int block, ref FusedKernelRows.RowArgs args);
+}
+
+/// <summary>
+/// The row-wise step as one CUDA kernel (SnceRows.cu): one thread block per row, two passes over the row
+/// (statistics, then gradient written in place), both log-sum-exps online in fp32.
+/// </summary>
+internal sealed class FusedKernelRows(IKernelLauncher launcher, int? threads = null) : IRowKernel
+{
+    /// <summary>Largest top-k the kernel takes (its shared-memory buffer).</summary>
+    public const int MaxTopK = 1024;
+
+    /// <summary>Mirror of <c>struct RowArgs</c> in SnceRows.cu: 8-byte fields, then 4-byte ones; 120 bytes.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct RowArgs
+    {
+        public nint Logits, Grad, Scores, Tokens, TopIdx, TopQ, Coef, Mask, Stats;
+        public long LdLogits, LdGrad, LdScores, K;
+        public float ScoreScale;
+        public int Mode, TopK, Reserved;
+    }
+
+    /// <summary>The kernel source, embedded in the assembly.</summary>
+    public static string Source { get; } = ReadSource();
+
+    public string Name => "cuda";
+
+    /// <summary>Why the kernel cannot take this case, or null when it can.</summary>
+    public static string? Unsupported(ScalarType logits, TargetKind kind, ScalarType scores, int topK)
+    {
+        if (logits is not (ScalarType.Float32 or ScalarType.BFloat16)) return $"the kernel takes fp32 or bf16 logits, not {logits}";
+        if (kind == TargetKind.Dense && scores is not (ScalarType.Float32 or ScalarType.BFloat16)) return $"the kernel takes fp32 or bf16 target scores, not {scores}";
+        if (kind == TargetKind.TopK && topK > MaxTopK) return $"the kernel takes top-k up to {MaxTopK}, not {topK}";
+        return null;
+    }
+
+    public Tensor Run(RowBlock b)
+    {
+        var L = b.Logits;
+        var (r, k) = (L.shape[0], L.shape[1]);
+        if (L.stride(1) != 1 || (b.Grad is not null && (b.Grad.stride(1) != 1 || b.Grad.dtype != L.dtype)))
+            throw new InvalidOperationException("the row kernel needs logits and gradient contiguous along codes, of one dtype");
+        var dev = L.device;
+        var tokens = b.Tokens.to(ScalarType.Int64).contiguous();
+        var coef = b.Coef.to(ScalarType.Float32).contiguous();
+        var mask = b.Mask?.to(ScalarType.Bool).contiguous();
+        var stats = empty(r, 4, dtype: ScalarType.Float32, device: dev);
+        Tensor? scores = null, topIdx = null, topQ = null;
+        var args = new RowArgs
+        {
+            Logits = TensorMemory.DataPointer(L),
+            Grad = b.Grad is null ? 0 : TensorMemory.DataPointer(b.Grad),
+            Tokens = TensorMemory.DataPointer(tokens),
+            Coef = TensorMemory.DataPointer(coef),
+            Mask = mask is null ? 0 : TensorMemory.DataPointer(mask),
+            Stats = TensorMemory.DataPointer(stats),
+            LdLogits = L.stride(0),
+            LdGrad = b.Grad?.stride(0) ?? 0,
+            K = k,
+            ScoreScale = (float)(1.0 / b.Tau),
+        };
+        switch (b.Target)
+        {
+            case RowTarget.Dense d:
+                scores = d.Raw(0, k).contiguous();
+                args.Mode = 1;
+                args.Scores = TensorMemory.DataPointer(scores);
+                args.LdScores = scores.stride(0);
+                break;
+            case RowTarget.Sparse s:
+                topIdx = s.Index.to(ScalarType.Int64).contiguous();
+                topQ = s.Q.to(ScalarType.Float32).contiguous();
+                args.Mode = 2;
+                args.TopK = (int)topIdx.shape[1];
+                args.TopIdx = TensorMemory.DataPointer(topIdx);
+                args.TopQ = TensorMemory.DataPointer(topQ);
+                break;
+            default:
+                args.Mode = 0;
+                break;
+        }
+        var scoreType = scores?.dtype ?? L.dtype;
+        var why = Unsupported(L.dtype, args.Mode == 1 ? TargetKind.Dense : TargetKind.Hard, scoreType, args.TopK);
+        if (why is not null) throw new InvalidOperationException(why);
+        var vector = RowLaunch.VectorWidth(L.dtype, scoreType);
+        launcher.Launch(RowLaunch.KernelName(L.dtype, scoreType), checked((int)r), threads ?? RowLaunch.Threads(k, vector), ref args);
+        // The tensors behind the pointers may be released now: later work on the same stream is queued after the kernel.
+        GC.KeepAlive(scores); GC.KeepAlive(topIdx); GC.KeepAlive(topQ); GC.KeepAlive(tokens); GC.KeepAlive(coef); GC.KeepAlive(mask);
+        return stats.to(b.MathDtype);
+    }
+
+    static string ReadSource()
+    {
+        var asm = typeof(FusedKernelRows).Assembly;
+        var name = asm.GetManifestResourceNames().Single(n => n.EndsWith("SnceRows.cu", StringComparison.Ordinal));
+        using var s = asm.GetManifestResourceStream(name)!;
+        using var reader = new StreamReader(s);
+        return reader.ReadToEnd();
+    }
+}
+
+/// <summary>Launch shape of the row kernel (host-side arithmetic, unit-tested).</summary>
+internal static class RowLaunch
+{
+    /// <summary>Codes per vector access: 16 bytes of the wider element type (8 for bf16/bf16, else 4).</summary>
+    public static int VectorWidth(ScalarType logits, ScalarType scores) =>
+        logits == ScalarType.BFloat16 && scores == ScalarType.BFloat16 ? 8 : 4;
+
+    /// <summary>
+    /// Threads per block (one block per row): about 8 vectors per thread per pass, a power of two in [128, 512].
+    /// 512 keeps two blocks per multiprocessor possible at up to 64 registers per thread.
+    /// </summary>
+    public static int Threads(long k, int vectorWidth)
+    {
+        if (k < 1) throw new ArgumentOutOfRangeException(nameof(k));
+        var vectors = (k + vectorWidth - 1) / vectorWidth;
+        var wanted = (vectors + 7) / 8;
+        var t = 128;
+        while (t < wanted && t < 512) t *= 2;
+        return t;
+    }
+
+    /// <summary>The <c>extern "C"</c> kernel for a (logits, scores) dtype pair.</summary>
+    public static string KernelName(ScalarType logits, ScalarType scores) =>
+        $"snce_rows_{Short(logits)}_{Short(scores)}";
+
+    static string Short(ScalarType t) => t switch
+    {
+        ScalarType.BFloat16 => "bf16",
+        ScalarType.Float32 => "f32",
+        _ => throw new ArgumentException($"no row kernel for dtype {t}"),
+    };
+}
+
+/// <summary>Launches the row kernel on a CUDA device (module compiled once per process, loaded once per device).</summary>
+internal sealed class CudaRowLauncher : IKernelLauncher
+{
+    static readonly Dictionary<int, CudaRowLauncher> ByDevice = [];
+    static string? unavailable;
+
+    readonly CudaModule module;
+
+    CudaRowLauncher(CudaModule module) => this.module = module;
+
+    /// <summary>The compiled module (for reporting registers, occupancy, options).</summary>
+    public CudaModule Module => module;
+
+    /// <summary>The launcher for a device; throws <see cref="SnceSetupException"/> once NVRTC or the driver was found missing.</summary>
+    public static CudaRowLauncher For(int device)
+    {
+        lock (ByDevice)
+        {
+            if (ByDevice.TryGetValue(device, out var l)) return l;
+            if (unavailable is not null) throw new SnceSetupException(unavailable);
+            try
+            {
+                l = new CudaRowLauncher(CudaModule.Get("snce_rows", FusedKernelRows.Source, device));
+            }
+            catch (Exception e) when (e is SnceSetupException or DllNotFoundException or EntryPointNotFoundException)
+            {
+                unavailable = e.Message;
+                throw new SnceSetupException(e.Message);
+            }
+            ByDevice[device] = l;
+            return l;
+        }
+    }
+
+    public void Launch(string kernel, int grid, int block, ref FusedKernelRows.RowArgs args) => module.Launch(kernel, grid, block, ref args);
+}

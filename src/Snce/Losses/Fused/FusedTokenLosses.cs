@@ -1,0 +1,79 @@
+using static TorchSharp.torch;
+
+namespace Snce.Losses.Fused;
+
+/// <summary>
+/// SNCE as an <see cref="ITokenLoss"/> on given logits, through <see cref="FusedSnce.Forward"/>: what
+/// <see cref="LossFactory"/> builds for implementation "fused". Same conventions and metrics as <see cref="SnceLoss"/>;
+/// q and log p are never materialized as [N, K] beyond one row block.
+/// </summary>
+public sealed class FusedSnceLoss : ITokenLoss, IDisposable
+{
+    readonly Tensor codebook;
+
+    /// <summary>Fused SNCE over <paramref name="codebook"/> [K, D] with a given τ.</summary>
+    public FusedSnceLoss(Tensor codebook, Metric metric, double tau, NeighborAnchor anchor = NeighborAnchor.Latent, int? topK = null, FusedOptions? options = null)
+    {
+        if (codebook.dim() != 2 || !codebook.is_floating_point())
+            throw new ArgumentException($"codebook must be a float [K, D] tensor, got [{string.Join(", ", codebook.shape)}] {codebook.dtype}");
+        if (!(tau > 0) || double.IsInfinity(tau)) throw new ArgumentException($"tau must be a positive finite number, got {tau}");
+        if (topK is { } k && (k < 1 || k > codebook.shape[0])) throw new ArgumentException($"top-k must be in [1, K = {codebook.shape[0]}], got k = {k}");
+        using var scope = NewDisposeScope();
+        this.codebook = codebook.detach().DetachFromDisposeScope(); // held for the loss's lifetime
+        (Metric, Tau, Anchor, TopK, Options) = (metric, tau, anchor, topK, options ?? FusedOptions.Default);
+    }
+
+    /// <inheritdoc/>
+    public string Name => "snce";
+    /// <summary>The metric d of the targets.</summary>
+    public Metric Metric { get; }
+    /// <summary>τ in use.</summary>
+    public double Tau { get; }
+    /// <summary>Latent- or code-anchored targets.</summary>
+    public NeighborAnchor Anchor { get; }
+    /// <summary>k of the truncated targets, or null for the full codebook.</summary>
+    public int? TopK { get; }
+    /// <summary>Chunking, compute dtype and backend.</summary>
+    public FusedOptions Options { get; }
+    /// <summary>How τ was calibrated, or null when it was given.</summary>
+    public TauCalibrationResult? Calibration { get; init; }
+
+    /// <inheritdoc/>
+    public LossOutput Forward(Tensor logits, TokenTargets targets)
+    {
+        using var scope = NewDisposeScope();
+        Tensor anchors;
+        if (Anchor == NeighborAnchor.Latent)
+            anchors = targets.Latents ?? throw new ArgumentException("snce: latent-anchored targets need TokenTargets.Latents [N, D], but Latents is null (use anchor 'code' for pre-tokenized data)");
+        else
+        {
+            var ids = targets.Tokens.to_type(ScalarType.Int64);
+            if (targets.Mask is { } m) ids = ids.masked_fill(m.logical_not(), 0);
+            anchors = codebook.to(logits.device).index_select(0, ids.to(logits.device));
+        }
+        var o = FusedSnce.Forward(logits, anchors, codebook.to(logits.device), Metric, Tau, targets.Tokens, targets.Mask, targets.Weights, TopK, Options);
+        return new LossOutput(o.Loss.MoveToOuterDisposeScope(), o.HardCe.MoveToOuterDisposeScope(), o.TargetEntropy?.MoveToOuterDisposeScope());
+    }
+
+    /// <inheritdoc/>
+    public void Dispose() => codebook.Dispose();
+}
+
+/// <summary>Cross-entropy as an <see cref="ITokenLoss"/> through <see cref="FusedCrossEntropy.Forward"/>.</summary>
+public sealed class FusedCrossEntropyLoss(long numCodes, FusedOptions? options = null) : ITokenLoss
+{
+    /// <inheritdoc/>
+    public string Name => "ce";
+    /// <summary>K, the number of codes.</summary>
+    public long NumCodes { get; } = numCodes >= 1 ? numCodes : throw new ArgumentException($"the codebook size must be ≥ 1, got {numCodes}");
+    /// <summary>Chunking, compute dtype and backend.</summary>
+    public FusedOptions Options { get; } = options ?? FusedOptions.Default;
+
+    /// <inheritdoc/>
+    public LossOutput Forward(Tensor logits, TokenTargets targets)
+    {
+        if (logits.dim() != 2 || logits.shape[1] != NumCodes)
+            throw new ArgumentException($"ce: logits must be [N, K] with K = {NumCodes} (the codebook size), got [{string.Join(", ", logits.shape)}]");
+        return FusedCrossEntropy.Forward(logits, targets.Tokens, targets.Mask, targets.Weights, Options);
+    }
+}

@@ -1,0 +1,116 @@
+using static TorchSharp.torch;
+
+namespace Snce.Losses.Fused;
+
+/// <summary>
+/// The target scores s_ik = −d(z_i, c_k)/τ as one matmul, shifted per row so that they stay small:
+/// raw = A·Bᵀ with s = raw/τ + const_i (a per-row constant cancels in q = softmax(s) and in H(q)).
+/// </summary>
+/// <remarks>
+/// Same distances as <see cref="Metric.Distance"/> (the tests check q against it), written in a matmul-friendly form:
+/// <list type="bullet">
+/// <item>l2: A = [2z, −1, −1, −o], B = [c, ‖c‖²_hi, ‖c‖²_lo, 1], raw = 2z·c − ‖c‖² − o (the −‖z‖² term is per-row);</item>
+/// <item>dot: A = [z, −o], B = [c, 1], raw = z·c − o;  cosine: the same on L2-normalized z and c;</item>
+/// </list>
+/// with o_i = the raw score of the row's own token (its nearest code), computed in fp32. The shift is inside the
+/// matmul's fp32 accumulation, so a bf16 output rounds values near 0 (the codes that matter) instead of values of
+/// size ‖z‖‖c‖/τ; ‖c‖² is split into two bf16 parts for the same reason. Columns are zero-padded to a multiple of 8.
+/// </remarks>
+internal sealed class ScoreOperands
+{
+    const double NormalizeEps = 1e-12; // as Metric.Cosine
+
+    /// <summary>[N, Dp] per-row operand.</summary>
+    public Tensor Rows { get; }
+    /// <summary>[K, Dp] per-code operand.</summary>
+    public Tensor Codes { get; }
+
+    ScoreOperands(Tensor rows, Tensor codes) => (Rows, Codes) = (rows, codes);
+
+    /// <summary>Raw scores of rows [r0, r0 + rows) against codes [c0, c0 + len): [rows, len] in the compute dtype.</summary>
+    public Tensor Raw(long r0, long rows, long c0, long len) => Rows.narrow(0, r0, rows).mm(Codes.narrow(0, c0, len).t());
+
+    /// <summary>Builds the operands (no autograd) in <paramref name="dtype"/>; intermediate math in fp32 (fp64 for fp64).</summary>
+    public static ScoreOperands Build(Tensor anchors, Tensor codebook, Tensor tokens, Metric metric, ScalarType dtype)
+    {
+        using var scope = NewDisposeScope(); // fp32 intermediates ([K, D]-sized) are freed before the row blocks start
+        var wd = dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
+        var z = anchors.detach().to(wd);
+        var c = codebook.detach().to(wd);
+        var (n, k) = (z.shape[0], c.shape[0]);
+        Tensor a, b;
+        switch (metric.Name)
+        {
+            case "l2":
+            {
+                var ct = c.index_select(0, tokens);
+                // ‖c‖² of the codes as the matmul sees them (rounded to the compute dtype), so that with bf16 operands
+                // 2z·c − ‖c‖² is still −‖z − c‖² + ‖z‖² for the rounded vectors.
+                var cn = c.to(dtype).to(wd).pow(2).sum(1);
+                var o = 2 * (z * ct).sum(1) - cn.index_select(0, tokens);
+                var cnHi = cn.to(dtype).to(wd);
+                var cnLo = cn - cnHi;
+                var minusOne = full(n, 1, -1.0, dtype: wd, device: z.device);
+                a = cat([2 * z, minusOne, minusOne, -o.unsqueeze(1)], 1);
+                b = cat([c, cnHi.unsqueeze(1), cnLo.unsqueeze(1), ones(k, 1, dtype: wd, device: c.device)], 1);
+                break;
+            }
+            case "dot":
+            case "cosine":
+            {
+                if (metric.Name == "cosine")
+                {
+                    z = nn.functional.normalize(z, p: 2, dim: 1, eps: NormalizeEps);
+                    c = nn.functional.normalize(c, p: 2, dim: 1, eps: NormalizeEps);
+                }
+                var o = (z * c.index_select(0, tokens)).sum(1);
+                a = cat([z, -o.unsqueeze(1)], 1);
+                b = cat([c, ones(k, 1, dtype: wd, device: c.device)], 1);
+                break;
+            }
+            default:
+                throw new ArgumentException($"the fused loss has no matmul form for metric '{metric.Name}'; it supports {Metric.Allowed}");
+        }
+        var pad = (8 - a.shape[1] % 8) % 8;
+        if (pad > 0)
+        {
+            a = cat([a, zeros(n, pad, dtype: wd, device: a.device)], 1);
+            b = cat([b, zeros(k, pad, dtype: wd, device: b.device)], 1);
+        }
+        return new ScoreOperands(a.to(dtype).contiguous().MoveToOuterDisposeScope(), b.to(dtype).contiguous().MoveToOuterDisposeScope());
+    }
+}
+
+/// <summary>The k nearest codes per row from the score operands, found chunk by chunk over the codebook.</summary>
+internal static class NeighborTopK
+{
+    /// <summary>
+    /// Indices [rows, k] (int64) of the k largest scores of rows [r0, r0 + rows) and their renormalized target
+    /// probabilities q = softmax(s_topk) [rows, k] in <paramref name="mathDtype"/>.
+    /// </summary>
+    public static (Tensor Index, Tensor Q) Select(ScoreOperands ops, long r0, long rows, int k, double tau, long codeChunk, ScalarType mathDtype)
+    {
+        var kk = ops.Codes.shape[0];
+        Tensor? vals = null, idx = null;
+        for (long c0 = 0; c0 < kk; c0 += codeChunk)
+        {
+            using var scope = NewDisposeScope(); // one chunk of scores alive at a time
+            var len = Math.Min(codeChunk, kk - c0);
+            var (v, i) = ops.Raw(r0, rows, c0, len).topk((int)Math.Min(k, len), dim: 1);
+            i = i + c0;
+            if (vals is not null)
+            {
+                var allV = cat([vals, v], 1);
+                var allI = cat([idx!, i], 1);
+                var (v2, j) = allV.topk((int)Math.Min(k, allV.shape[1]), dim: 1);
+                (v, i) = (v2, allI.gather(1, j));
+                vals.Dispose();
+                idx!.Dispose();
+            }
+            vals = v.MoveToOuterDisposeScope();
+            idx = i.MoveToOuterDisposeScope();
+        }
+        var q = (vals!.to(mathDtype) * (1.0 / tau)).softmax(1);
+        return (idx!.contiguous(), q.contiguous());
+    }
+}

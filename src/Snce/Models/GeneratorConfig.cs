@@ -1,0 +1,85 @@
+using System.Text.Json.Serialization;
+
+namespace Snce.Models;
+
+/// <summary>Which generator: next-token in raster order, or masked discrete diffusion (MaskGIT/MDLM).</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<GeneratorKind>))]
+public enum GeneratorKind
+{
+    /// <summary>Causal transformer, next token in raster order (LlamaGen).</summary>
+    [JsonStringEnumMemberName("ar")] Autoregressive,
+    /// <summary>Bidirectional transformer over partially masked sequences (MaskGIT, MDLM).</summary>
+    [JsonStringEnumMemberName("mask")] Masked,
+}
+
+/// <summary>Parses the command line's generator names.</summary>
+public static class GeneratorKinds
+{
+    /// <summary>The accepted names.</summary>
+    public const string Allowed = "ar, mask";
+
+    /// <summary>ar | mask → kind; throws naming the allowed values.</summary>
+    public static GeneratorKind Parse(string name) => name.ToLowerInvariant() switch
+    {
+        "ar" => GeneratorKind.Autoregressive,
+        "mask" or "masked" => GeneratorKind.Masked,
+        _ => throw new ArgumentException($"unknown generator '{name}'; use one of {Allowed}"),
+    };
+
+    /// <summary>The command-line name of a kind.</summary>
+    public static string Name(this GeneratorKind kind) => kind switch
+    {
+        GeneratorKind.Autoregressive => "ar",
+        GeneratorKind.Masked => "mask",
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
+    };
+}
+
+/// <summary>
+/// Everything needed to rebuild a generator network: backbone shape, token vocabulary, token grid and
+/// conditioning. Checkpoints store it, so the architecture is never stated twice.
+/// </summary>
+/// <param name="Kind">ar or mask.</param>
+/// <param name="Preset">The preset name the shape came from (informational; <see cref="Transformer"/> is authoritative).</param>
+/// <param name="Transformer">Backbone shape.</param>
+/// <param name="CodebookSize">K: tokens the network predicts. The masked network reads K + 1 ids (id K = [MASK]).</param>
+/// <param name="GridHeight">Token grid height; tokens are in raster order.</param>
+/// <param name="GridWidth">Token grid width.</param>
+/// <param name="NumClasses">Classes for class conditioning; the null class (CFG) is id <paramref name="NumClasses"/>. 0 = unconditional.</param>
+public sealed record GeneratorConfig(
+    [property: JsonPropertyName("kind")] GeneratorKind Kind,
+    [property: JsonPropertyName("preset")] string Preset,
+    [property: JsonPropertyName("transformer")] TransformerConfig Transformer,
+    [property: JsonPropertyName("codebook_size")] int CodebookSize,
+    [property: JsonPropertyName("grid_height")] int GridHeight,
+    [property: JsonPropertyName("grid_width")] int GridWidth,
+    [property: JsonPropertyName("num_classes")] int NumClasses)
+{
+    /// <summary>Tokens per image T = H·W.</summary>
+    [JsonIgnore] public int SequenceLength => GridHeight * GridWidth;
+
+    /// <summary>Ids the input embedding reads: K (AR) or K + 1 (masked: id K is [MASK]).</summary>
+    [JsonIgnore] public int InputVocabulary => Kind == GeneratorKind.Masked ? CodebookSize + 1 : CodebookSize;
+
+    /// <summary>The [MASK] id of the masked generator (= K).</summary>
+    [JsonIgnore] public int MaskToken => Kind == GeneratorKind.Masked
+        ? CodebookSize
+        : throw new InvalidOperationException("the autoregressive generator has no mask token");
+
+    /// <summary>Exact trainable parameter count (the test checks it against the built network).</summary>
+    [JsonIgnore] public long ParameterCount =>
+        Transformer.BlockParameters
+        + (long)InputVocabulary * Transformer.Dim      // token embedding
+        + (NumClasses + 1L) * Transformer.Dim          // class embedding incl. the null class
+        + (long)CodebookSize * Transformer.Dim;        // output head
+
+    /// <summary>Throws naming the bad value when the network cannot be built.</summary>
+    public void Validate()
+    {
+        Transformer.Validate();
+        if (CodebookSize < 2) throw new ArgumentException($"codebook size must be at least 2 (got {CodebookSize})");
+        if (GridHeight <= 0 || GridWidth <= 0) throw new ArgumentException($"token grid must be positive (got {GridHeight}x{GridWidth})");
+        if (NumClasses < 0) throw new ArgumentException($"number of classes must be ≥ 0 (got {NumClasses})");
+        if (Kind == GeneratorKind.Autoregressive && SequenceLength < 2) throw new ArgumentException("the autoregressive generator needs at least 2 tokens per image");
+    }
+}

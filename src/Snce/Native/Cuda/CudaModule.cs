@@ -1,0 +1,89 @@
+using System.Security.Cryptography;
+using System.Text;
+
+namespace Snce.Native.Cuda;
+
+/// <summary>
+/// A CUDA C source compiled once per process with NVRTC (the PTX is also cached on disk under the Snce cache,
+/// keyed by source, options and NVRTC version) and loaded once per device into libtorch's primary context.
+/// </summary>
+public sealed class CudaModule
+{
+    static readonly Dictionary<(string Key, int Device), CudaModule> Loaded = [];
+    static readonly Dictionary<string, byte[]> PtxByKey = [];
+
+    readonly nint module;
+    readonly Dictionary<string, nint> functions = [];
+
+    /// <summary>The device the module is loaded on.</summary>
+    public int Device { get; }
+    /// <summary>NVRTC options used (architecture first).</summary>
+    public IReadOnlyList<string> Options { get; }
+    /// <summary>Where the PTX came from: "compiled" or "disk cache".</summary>
+    public string PtxOrigin { get; }
+
+    CudaModule(nint module, int device, IReadOnlyList<string> options, string origin)
+    {
+        this.module = module;
+        Device = device;
+        Options = options;
+        PtxOrigin = origin;
+    }
+
+    /// <summary>Compiles (or reuses) <paramref name="source"/> for <paramref name="device"/>'s architecture and loads it there.</summary>
+    public static CudaModule Get(string name, string source, int device)
+    {
+        lock (Loaded)
+        {
+            var (major, minor) = CudaDriver.ComputeCapability(device);
+            var nvrtc = Nvrtc.Load();
+            string[] options = [$"--gpu-architecture=compute_{major}{minor}", "--std=c++17", "-default-device"];
+            var key = CacheKey(source, options, nvrtc.Version);
+            if (Loaded.TryGetValue((key, device), out var m)) return m;
+            var origin = "memory";
+            if (!PtxByKey.TryGetValue(key, out var ptx))
+            {
+                var file = Path.Combine(SncePaths.CacheDir, "cuda", $"{name}-{key}.ptx");
+                if (File.Exists(file)) { ptx = File.ReadAllBytes(file); origin = "disk cache"; }
+                else
+                {
+                    ptx = nvrtc.CompileToPtx(source, name + ".cu", options);
+                    origin = "compiled";
+                    try
+                    {
+                        Directory.CreateDirectory(Path.GetDirectoryName(file)!);
+                        AtomicFile.WriteAllBytes(file, ptx);
+                    }
+                    catch (Exception e) when (e is IOException or UnauthorizedAccessException) { /* a cache, not a requirement */ }
+                }
+                PtxByKey[key] = ptx;
+            }
+            CudaDriver.UsePrimaryContext(device);
+            m = new CudaModule(CudaDriver.LoadModule(ptx), device, options, origin);
+            Loaded[(key, device)] = m;
+            return m;
+        }
+    }
+
+    /// <summary>The CUfunction of a kernel by its <c>extern "C"</c> name.</summary>
+    public nint Function(string kernel)
+    {
+        lock (functions)
+        {
+            if (!functions.TryGetValue(kernel, out var f)) functions[kernel] = f = CudaDriver.GetFunction(module, kernel);
+            return f;
+        }
+    }
+
+    /// <summary>Queues <paramref name="kernel"/> on stream 0 with one by-value parameter; see <see cref="CudaDriver.Launch{T}"/>.</summary>
+    public void Launch<T>(string kernel, int grid, int block, ref T parameter) where T : unmanaged
+    {
+        if (grid <= 0) return;
+        var f = Function(kernel);
+        CudaDriver.UsePrimaryContext(Device);
+        CudaDriver.Launch(f, (uint)grid, (uint)block, 0, ref parameter);
+    }
+
+    static string CacheKey(string source, string[] options, (int, int) version) =>
+        Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes($"{source}\n{string.Join(' ', options)}\nnvrtc {version}")))[..16].ToLowerInvariant();
+}

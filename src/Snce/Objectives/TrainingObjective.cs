@@ -1,0 +1,58 @@
+using Snce.Losses;
+using Snce.Models;
+using static TorchSharp.torch;
+
+namespace Snce.Objectives;
+
+/// <summary>A batch of tokenized images on the training device.</summary>
+/// <param name="Tokens">[B, T] int64 ids in raster order.</param>
+/// <param name="Condition">The conditions [B, ...] (class ids [B] int64; −1 = none).</param>
+/// <param name="Latents">[B, T, D] float encoder latents for latent-anchored SNCE, or null (code-anchored).</param>
+public sealed record TokenBatch(Tensor Tokens, Tensor Condition, Tensor? Latents = null);
+
+/// <summary>What an objective computed: the loss and what validation metrics need.</summary>
+/// <param name="Loss">The loss's output (value, hard CE, target entropy).</param>
+/// <param name="Logits">[N, K] logits of the rows given to the loss.</param>
+/// <param name="Targets">[N] int64 ground-truth ids.</param>
+/// <param name="Mask">[N] bool supervised rows, or null (all).</param>
+public sealed record ObjectiveOutput(LossOutput Loss, Tensor Logits, Tensor Targets, Tensor? Mask);
+
+/// <summary>
+/// Decides what the network sees and which positions are supervised (AR shift, masked corruption), then
+/// hands logits and targets to any <see cref="ITokenLoss"/>. Knows no optimizer and no loop.
+/// </summary>
+public interface ITrainingObjective
+{
+    /// <summary>The generator kind this objective trains.</summary>
+    GeneratorKind Kind { get; }
+
+    /// <summary>
+    /// Runs the network on a batch and returns the loss. <paramref name="train"/> enables condition dropout
+    /// (CFG); the masked corruption is random in both modes, drawn from <paramref name="generator"/>.
+    /// </summary>
+    ObjectiveOutput Compute(TokenGenerator model, TokenBatch batch, ITokenLoss loss, Generator generator, bool train);
+}
+
+/// <summary>Creates the objective of a generator kind.</summary>
+public static class ObjectiveFactory
+{
+    /// <summary>ar → <see cref="NextTokenObjective"/>, mask → <see cref="MaskedObjective"/>.</summary>
+    public static ITrainingObjective Create(GeneratorKind kind, ObjectiveOptions options) => kind switch
+    {
+        GeneratorKind.Autoregressive => new NextTokenObjective(options),
+        GeneratorKind.Masked => new MaskedObjective(options),
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
+    };
+
+    /// <summary>Replaces conditions by the null one with probability p (classifier-free guidance training).</summary>
+    internal static Tensor DropConditions(IConditioning conditioning, Tensor condition, double p, Generator generator)
+    {
+        if (p <= 0) return condition.alias();
+        var drop = DeviceRandom.Uniform(generator, [condition.shape[0]], condition.device) < p;
+        return conditioning.Drop(condition, drop);
+    }
+
+    /// <summary>Flattens [B, T, D] latents to [B·T, D] fp32 (null stays null).</summary>
+    internal static Tensor? FlatLatents(Tensor? latents) =>
+        latents?.reshape(-1, latents.shape[^1]).to_type(ScalarType.Float32);
+}

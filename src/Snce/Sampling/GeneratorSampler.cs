@@ -1,0 +1,52 @@
+using Snce.Models;
+using Snce.Objectives;
+using static TorchSharp.torch;
+
+namespace Snce.Sampling;
+
+/// <summary>What to sample from a <see cref="TokenGenerator"/>.</summary>
+/// <param name="Tokens">Temperature, top-k, top-p of each draw.</param>
+/// <param name="CfgScale">Classifier-free guidance scale (1 = conditional model).</param>
+/// <param name="Steps">Masked generator: parallel decoding steps.</param>
+/// <param name="ChoiceTemperature">Masked generator: Gumbel noise on the confidences, annealed to 0.</param>
+/// <param name="Schedule">Masked generator: the masking schedule (the one it was trained with).</param>
+/// <param name="KvCache">AR generator: decode with the KV cache (false = recompute the prefix each token).</param>
+/// <param name="BatchSize">Images per forward batch (CFG doubles it internally).</param>
+public sealed record GeneratorSamplingOptions(
+    TokenSamplingOptions Tokens,
+    double CfgScale = 1.0,
+    int Steps = 8,
+    double ChoiceTemperature = 4.5,
+    MaskScheduleKind Schedule = MaskScheduleKind.Cosine,
+    bool KvCache = true,
+    int BatchSize = 64);
+
+/// <summary>Samples token images from a generator of either kind, batch by batch; the caller decodes them.</summary>
+public static class GeneratorSampler
+{
+    /// <summary>
+    /// One image per condition in <paramref name="conditions"/> [n] (class ids; −1 = unconditional) → ids [n, T] (int64, on
+    /// the model's device). Deterministic given <paramref name="generator"/>'s state.
+    /// </summary>
+    public static Tensor Sample(TokenGenerator model, Tensor conditions, GeneratorSamplingOptions o, Generator generator)
+    {
+        if (o.BatchSize < 1) throw new ArgumentException($"sampling batch size must be ≥ 1 (got {o.BatchSize})");
+        using var scope = NewDisposeScope();
+        var n = conditions.shape[0];
+        var t = model.Config.SequenceLength;
+        var result = empty(n, t, dtype: ScalarType.Int64, device: model.Device);
+        for (long start = 0; start < n; start += o.BatchSize)
+        {
+            using var batchScope = NewDisposeScope();
+            var c = conditions.narrow(0, start, Math.Min(o.BatchSize, n - start)).to(model.Device);
+            var u = model.Conditioning.NullLike(c);
+            var ids = model.Causal
+                ? ArSampler.Sample(o.KvCache ? GeneratorFunctions.KvCached(model) : GeneratorFunctions.Recompute(model), c, u, t,
+                    new ArSamplingOptions(o.Tokens, o.CfgScale), generator)
+                : MaskedSampler.Sample(GeneratorFunctions.Masked(model), c, u, t, model.Config.MaskToken,
+                    new MaskedSamplingOptions(o.Steps, o.Tokens, o.ChoiceTemperature, o.CfgScale, o.Schedule), generator);
+            result.narrow(0, start, c.shape[0]).copy_(ids);
+        }
+        return result.MoveToOuterDisposeScope();
+    }
+}

@@ -1,0 +1,26 @@
+using static TorchSharp.torch;
+
+namespace Snce.Sampling;
+
+/// <summary>
+/// Classifier-free guidance (Ho &amp; Salimans 2022) on logits: ℓ = ℓ_u + s·(ℓ_c − ℓ_u). Scale 1 is the
+/// conditional model, so samplers skip the unconditional pass then.
+/// </summary>
+public static class Guidance
+{
+    /// <summary>True when a guidance scale needs the unconditional pass.</summary>
+    public static bool NeedsUnconditional(double scale) => scale != 1.0;
+
+    /// <summary>Batches the conditional and null conditions [B, ...] + [B, ...] → [2B, ...] (conditional first).</summary>
+    public static Tensor Pair(Tensor condition, Tensor unconditional) => cat([condition, unconditional], 0);
+
+    /// <summary>Splits logits [2B, ...] of <see cref="Pair"/> and combines them → [B, ...] (fp32).</summary>
+    public static Tensor Combine(Tensor pairedLogits, double scale)
+    {
+        using var scope = NewDisposeScope();
+        var b = pairedLogits.shape[0] / 2;
+        var c = pairedLogits.narrow(0, 0, b).to_type(ScalarType.Float32);
+        var u = pairedLogits.narrow(0, b, b).to_type(ScalarType.Float32);
+        return (u + scale * (c - u)).MoveToOuterDisposeScope();
+    }
+}

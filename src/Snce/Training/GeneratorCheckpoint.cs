@@ -1,0 +1,148 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Snce.IO;
+using Snce.Losses;
+using Snce.Models;
+using static TorchSharp.torch;
+
+namespace Snce.Training;
+
+/// <summary>What the generator was trained on: enough to decode its samples and to check new data against it.</summary>
+public sealed record GeneratorDataInfo
+{
+    /// <summary>The token shard folder.</summary>
+    [JsonPropertyName("tokens")] public string Tokens { get; init; } = "";
+    /// <summary>The tokenizer checkpoint folder that decodes the tokens.</summary>
+    [JsonPropertyName("tokenizer")] public string Tokenizer { get; init; } = "";
+    /// <summary>The tokenizer's metric (l2, dot, cosine).</summary>
+    [JsonPropertyName("metric")] public string Metric { get; init; } = "";
+    /// <summary>Code vector dimension D.</summary>
+    [JsonPropertyName("code_dim")] public int CodeDim { get; init; }
+    /// <summary>Class names, index = class id.</summary>
+    [JsonPropertyName("classes")] public string[] Classes { get; init; } = [];
+    /// <summary>Image side in pixels.</summary>
+    [JsonPropertyName("image_size")] public int ImageSize { get; init; }
+    /// <summary>Image channels.</summary>
+    [JsonPropertyName("channels")] public int Channels { get; init; }
+}
+
+/// <summary>Where a run stands: enough, with the tensors, to continue it exactly.</summary>
+public sealed record TrainerState
+{
+    /// <summary>Optimizer steps done.</summary>
+    [JsonPropertyName("step")] public long Step { get; init; }
+    /// <summary>Data order: epochs completed.</summary>
+    [JsonPropertyName("epoch")] public long Epoch { get; init; }
+    /// <summary>Data order: batches read in the current epoch.</summary>
+    [JsonPropertyName("position")] public long Position { get; init; }
+    /// <summary>Wall time trained so far, over all invocations.</summary>
+    [JsonPropertyName("elapsed_seconds")] public double ElapsedSeconds { get; init; }
+}
+
+/// <summary>checkpoint.json: the run's whole configuration and state.</summary>
+public sealed record CheckpointManifest
+{
+    /// <summary>The format tag.</summary>
+    public const string CurrentFormat = "snce-generator/1";
+    /// <summary>Format tag; loaders refuse others.</summary>
+    [JsonPropertyName("format")] public string Format { get; init; } = CurrentFormat;
+    /// <summary>The network.</summary>
+    [JsonPropertyName("model")] public required GeneratorConfig Model { get; init; }
+    /// <summary>The training settings.</summary>
+    [JsonPropertyName("training")] public required TrainingConfig Training { get; init; }
+    /// <summary>The loss, as given on the command line.</summary>
+    [JsonPropertyName("loss")] public required LossOptions Loss { get; init; }
+    /// <summary>The SNCE τ in use (calibrated from the perplexity, or as given); null for other losses. Resumed runs reuse it.</summary>
+    [JsonPropertyName("loss_tau")] public double? LossTau { get; init; }
+    /// <summary>The data.</summary>
+    [JsonPropertyName("data")] public required GeneratorDataInfo Data { get; init; }
+    /// <summary>The step and data position.</summary>
+    [JsonPropertyName("state")] public required TrainerState State { get; init; }
+}
+
+/// <summary>
+/// A generator checkpoint folder (written atomically with <see cref="CheckpointFolder"/>):
+/// checkpoint.json (<see cref="CheckpointManifest"/>), model.safetensors (fp32 weights by state-dict name),
+/// ema.safetensors (EMA weights), optimizer.safetensors (exp_avg.NAME, exp_avg_sq.NAME, step),
+/// rng.safetensors (the training generator's state).
+/// </summary>
+public static class GeneratorCheckpoint
+{
+    /// <summary>The manifest file name.</summary>
+    public const string ManifestFile = "checkpoint.json";
+
+    /// <summary>JSON options of the manifest (snake_case, indented).</summary>
+    public static readonly JsonSerializerOptions JsonOptions = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        WriteIndented = true,
+    };
+
+    /// <summary>The checkpoint folder of a run folder.</summary>
+    public static string FolderOf(string runDir) => Path.Combine(runDir, "checkpoint");
+
+    /// <summary>
+    /// Finds the checkpoint folder from a run folder or a checkpoint folder (recovering an interrupted swap);
+    /// throws <see cref="FileNotFoundException"/> naming the path when there is none.
+    /// </summary>
+    public static string Resolve(string path)
+    {
+        foreach (var candidate in new[] { FolderOf(path), path })
+        {
+            var resolved = CheckpointFolder.Resolve(candidate);
+            if (resolved is not null && File.Exists(Path.Combine(resolved, ManifestFile))) return resolved;
+        }
+        throw new FileNotFoundException($"no generator checkpoint in '{path}' (expected {Path.Combine(FolderOf(path), ManifestFile)}); train one with 'snce train'", path);
+    }
+
+    /// <summary>Reads checkpoint.json of a run or checkpoint folder.</summary>
+    public static CheckpointManifest ReadManifest(string path)
+    {
+        var file = Path.Combine(Resolve(path), ManifestFile);
+        CheckpointManifest? m;
+        try { m = JsonSerializer.Deserialize<CheckpointManifest>(File.ReadAllText(file), JsonOptions); }
+        catch (JsonException e) { throw new InvalidDataException($"{file}: not a valid generator checkpoint manifest ({e.Message})"); }
+        if (m is null) throw new InvalidDataException($"{file} is empty");
+        if (m.Format != CheckpointManifest.CurrentFormat)
+            throw new InvalidDataException($"{file}: format '{m.Format}' is not '{CheckpointManifest.CurrentFormat}'");
+        return m;
+    }
+
+    /// <summary>Writes the manifest into a folder being filled.</summary>
+    public static void WriteManifest(string dir, CheckpointManifest manifest) =>
+        AtomicFile.WriteAllText(Path.Combine(dir, ManifestFile), JsonSerializer.Serialize(manifest, JsonOptions));
+
+    /// <summary>
+    /// Rebuilds the network from a checkpoint (fp32, on <paramref name="device"/>) with its EMA weights
+    /// (<paramref name="ema"/>) or its raw weights.
+    /// </summary>
+    public static (TokenGenerator Model, CheckpointManifest Manifest) LoadModel(string path, Device device, bool ema = true)
+    {
+        var dir = Resolve(path);
+        var manifest = ReadManifest(dir);
+        var file = Path.Combine(dir, ema ? "ema.safetensors" : "model.safetensors");
+        var (tensors, _) = Safetensors.Load(file);
+        var model = new TokenGenerator(manifest.Model, device);
+        try
+        {
+            using var noGrad = no_grad();
+            foreach (var (name, p) in model.named_parameters())
+            {
+                if (!tensors.TryGetValue(name, out var t)) throw new InvalidDataException($"{file}: missing tensor '{name}'");
+                if (!t.shape.SequenceEqual(p.shape))
+                    throw new InvalidDataException($"{file}: '{name}' has shape [{string.Join(", ", t.shape)}], the model expects [{string.Join(", ", p.shape)}]");
+                p.copy_(t);
+            }
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+        finally
+        {
+            foreach (var t in tensors.Values) t.Dispose();
+        }
+        return (model, manifest);
+    }
+}

@@ -1,0 +1,42 @@
+using static TorchSharp.torch;
+
+namespace Snce.Training;
+
+/// <summary>
+/// Where data-parallel training plugs in: called after every backward with the flat gradient buffer, which
+/// a multi-GPU implementation all-reduces (sum, then ÷ world size) in one collective. Rank and world size
+/// also decide which batches a process reads and who writes checkpoints and logs (rank 0).
+/// </summary>
+public interface IGradientSync
+{
+    /// <summary>This process's rank, 0..WorldSize−1.</summary>
+    int Rank { get; }
+
+    /// <summary>Number of processes.</summary>
+    int WorldSize { get; }
+
+    /// <summary>Makes <paramref name="flatGrads"/> the mean gradient over all processes (in place).</summary>
+    void AfterBackward(Tensor flatGrads);
+
+    /// <summary>Averages a device scalar metric over all processes (in place), before it is logged.</summary>
+    void AverageMetric(Tensor scalar);
+}
+
+/// <summary>One process: nothing to synchronize.</summary>
+public sealed class SingleProcess : IGradientSync
+{
+    /// <summary>The shared instance.</summary>
+    public static readonly SingleProcess Instance = new();
+
+    /// <inheritdoc/>
+    public int Rank => 0;
+
+    /// <inheritdoc/>
+    public int WorldSize => 1;
+
+    /// <inheritdoc/>
+    public void AfterBackward(Tensor flatGrads) { }
+
+    /// <inheritdoc/>
+    public void AverageMetric(Tensor scalar) { }
+}

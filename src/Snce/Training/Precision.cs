@@ -1,0 +1,58 @@
+using System.Text.Json.Serialization;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Snce.Training;
+
+/// <summary>
+/// Numeric precision of training. TorchSharp has no autocast, so bf16 means bf16 weights and activations
+/// with fp32 master weights and optimizer state (the flat optimizer keeps both); tf32 keeps fp32 weights and
+/// lets CUDA matmuls use TF32 tensor cores.
+/// </summary>
+[JsonConverter(typeof(JsonStringEnumConverter<Precision>))]
+public enum Precision
+{
+    /// <summary>fp32 everywhere, TF32 off.</summary>
+    [JsonStringEnumMemberName("fp32")] Fp32,
+    /// <summary>fp32 weights, TF32 matmuls on CUDA (same as fp32 on the CPU).</summary>
+    [JsonStringEnumMemberName("tf32")] Tf32,
+    /// <summary>bf16 weights/activations, fp32 master weights, Adam moments and loss math.</summary>
+    [JsonStringEnumMemberName("bf16")] Bf16,
+}
+
+/// <summary>Parsing and applying <see cref="Precision"/>.</summary>
+public static class Precisions
+{
+    /// <summary>The accepted names.</summary>
+    public const string Allowed = "fp32, tf32, bf16";
+
+    /// <summary>Name → precision; throws naming the allowed values.</summary>
+    public static Precision Parse(string name) => name.ToLowerInvariant() switch
+    {
+        "fp32" => Precision.Fp32,
+        "tf32" => Precision.Tf32,
+        "bf16" => Precision.Bf16,
+        _ => throw new ArgumentException($"unknown precision '{name}'; use one of {Allowed}"),
+    };
+
+    /// <summary>The command-line name.</summary>
+    public static string Name(this Precision p) => p switch
+    {
+        Precision.Fp32 => "fp32",
+        Precision.Tf32 => "tf32",
+        Precision.Bf16 => "bf16",
+        _ => throw new ArgumentOutOfRangeException(nameof(p), p, null),
+    };
+
+    /// <summary>dtype of the model's weights and activations.</summary>
+    public static ScalarType WeightDtype(this Precision p) => p == Precision.Bf16 ? ScalarType.BFloat16 : ScalarType.Float32;
+
+    /// <summary>Sets the process-wide CUDA TF32 switches for this precision (no-op on the CPU).</summary>
+    public static void Apply(this Precision p, Device device)
+    {
+        if (device.type != DeviceType.CUDA) return;
+        var tf32 = p != Precision.Fp32;
+        backends.cuda.matmul.allow_tf32 = tf32;
+        backends.cudnn.allow_tf32 = tf32;
+    }
+}

@@ -1,0 +1,176 @@
+using Snce.Data;
+using Snce.Losses;
+using Snce.Models;
+using static TorchSharp.torch;
+
+namespace Snce.Training;
+
+/// <summary>A new training run, as the command line describes it.</summary>
+/// <param name="Kind">ar or mask.</param>
+/// <param name="TokensDir">The token shard folder.</param>
+/// <param name="Preset">Backbone preset name (tiny, S, B).</param>
+/// <param name="Loss">The loss and its options; Anchor "auto" picks latent when the shards store latents, else code.</param>
+/// <param name="Training">Schedule, optimizer, cadence, seed.</param>
+/// <param name="RunDir">The run folder.</param>
+/// <param name="CalibrationSamples">Anchors sampled from the training split to calibrate τ from a perplexity.</param>
+public sealed record NewRun(GeneratorKind Kind, string TokensDir, string Preset, LossOptions Loss, TrainingConfig Training,
+    string RunDir, int CalibrationSamples = 65_536);
+
+/// <summary>A run ready to train, with everything it holds open.</summary>
+public sealed class PreparedRun : IDisposable
+{
+    readonly Tensor codebook;
+
+    internal PreparedRun(TrainerSetup setup, TokenShards shards, Tensor codebook, TauCalibrationResult? calibration)
+    {
+        (Setup, Shards, this.codebook, Calibration) = (setup, shards, codebook, calibration);
+    }
+
+    /// <summary>What the trainer needs.</summary>
+    public TrainerSetup Setup { get; }
+
+    /// <summary>The loaded shards.</summary>
+    public TokenShards Shards { get; }
+
+    /// <summary>τ calibration of an SNCE loss (target and reached perplexity), when one ran.</summary>
+    public TauCalibrationResult? Calibration { get; }
+
+    /// <inheritdoc/>
+    public void Dispose()
+    {
+        Setup.Train.Dispose();
+        Setup.Validation?.Dispose();
+        Shards.Dispose();
+        codebook.Dispose();
+    }
+}
+
+/// <summary>
+/// Turns a token shard folder and options into a <see cref="TrainerSetup"/> (new run), or a checkpoint into one
+/// (resume): the network's shape from the shards (K, grid, classes), the loss from <see cref="LossFactory"/>
+/// with the shards' codebook and metric, τ calibration anchors sampled from the training split.
+/// </summary>
+public static class RunSetup
+{
+    /// <summary>Prepares a new run; throws naming the problem (unknown preset, bad shards, a run folder that already holds a checkpoint).</summary>
+    public static PreparedRun New(NewRun run, Device device)
+    {
+        var preset = GeneratorPresets.Get(run.Preset);
+        if (TryManifest(run.RunDir) is { } existing)
+            throw new ArgumentException($"'{run.RunDir}' already holds a {existing.Model.Kind.Name()} checkpoint at step {existing.State.Step}; continue it with --resume {run.RunDir}, or choose another --out");
+        var shards = TokenShards.Load(run.TokensDir);
+        try
+        {
+            var info = shards.Info;
+            var model = new GeneratorConfig(run.Kind, GeneratorPresets.CanonicalName(run.Preset), preset, info.CodebookSize, info.Grid[0], info.Grid[1], info.Classes.Length);
+            var anchor = run.Loss.Anchor.ToLowerInvariant() == "auto" ? (shards.Latents is null ? "code" : "latent") : run.Loss.Anchor;
+            var loss = run.Loss with { Anchor = anchor };
+            return Prepare(model, run.Training, loss, tau: null, shards, Path.GetFullPath(run.TokensDir), run.RunDir, device, run.CalibrationSamples);
+        }
+        catch
+        {
+            shards.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Prepares to continue the run in <paramref name="runDir"/> with its own configuration; the shards are the
+    /// checkpoint's unless <paramref name="tokensDir"/> is given, which must match them (K, grid, classes).
+    /// </summary>
+    public static PreparedRun Resume(string runDir, Device device, string? tokensDir = null)
+    {
+        var m = GeneratorCheckpoint.ReadManifest(runDir);
+        var dir = tokensDir ?? m.Data.Tokens;
+        var shards = TokenShards.Load(dir);
+        try
+        {
+            CheckCompatible(m.Model, shards.Info, dir, runDir);
+            var loss = m.Loss;
+            return Prepare(m.Model, m.Training, loss, m.LossTau, shards, Path.GetFullPath(dir), runDir, device, 65_536);
+        }
+        catch
+        {
+            shards.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Throws naming both values when shards do not fit a generator (K, grid, classes).</summary>
+    public static void CheckCompatible(GeneratorConfig model, TokenShardsInfo info, string tokensDir, string checkpoint)
+    {
+        if (info.CodebookSize != model.CodebookSize)
+            throw new ArgumentException($"codebook size mismatch: the tokens in '{tokensDir}' have K = {info.CodebookSize} codes, but the checkpoint '{checkpoint}' was trained with K = {model.CodebookSize}");
+        if (info.Grid[0] != model.GridHeight || info.Grid[1] != model.GridWidth)
+            throw new ArgumentException($"token grid mismatch: '{tokensDir}' has {info.Grid[0]}x{info.Grid[1]} tokens per image, the checkpoint '{checkpoint}' {model.GridHeight}x{model.GridWidth}");
+        if (info.Classes.Length != model.NumClasses)
+            throw new ArgumentException($"class count mismatch: '{tokensDir}' has {info.Classes.Length} classes, the checkpoint '{checkpoint}' {model.NumClasses}");
+    }
+
+    static CheckpointManifest? TryManifest(string runDir)
+    {
+        try { return GeneratorCheckpoint.ReadManifest(runDir); }
+        catch (FileNotFoundException) { return null; }
+    }
+
+    static PreparedRun Prepare(GeneratorConfig model, TrainingConfig training, LossOptions lossOptions, double? tau,
+        TokenShards shards, string tokensDir, string runDir, Device device, int calibrationSamples)
+    {
+        model.Validate();
+        training.Validate();
+        var info = shards.Info;
+        var metric = Metric.Parse(info.Metric);
+        var latentAnchored = LossFactory.ParseAnchor(lossOptions.Anchor) == NeighborAnchor.Latent && lossOptions.Name is "snce" or "stochastic";
+        if (latentAnchored && shards.Latents is null)
+            throw new ArgumentException($"--anchor latent needs per-token latents, but '{tokensDir}' stores '{info.Latents}'; re-run 'snce tokenize' with latents, or use --anchor code");
+        var labels = shards.Labels;
+        if (labels.numel() > 0 && labels.max().item<long>() >= Math.Max(1, info.Classes.Length))
+            throw new InvalidDataException($"'{tokensDir}': labels reach {labels.max().item<long>()} but shards.json lists {info.Classes.Length} classes");
+
+        var train = new TokenDataset(shards, TokenShards.TrainSplit, device, latentAnchored);
+        var validation = shards.IndicesOf(TokenShards.ValidationSplit).shape[0] > 0
+            ? new TokenDataset(shards, TokenShards.ValidationSplit, device, latentAnchored) : null;
+
+        // What the loss needs from the data: the codebook on the device and, to calibrate τ, anchors from the training split.
+        var effective = tau is { } t && lossOptions.Perplexity is not null ? lossOptions with { Tau = t, Perplexity = null } : lossOptions;
+        var codebook = shards.Codebook.to_type(ScalarType.Float32).to(device).DetachFromDisposeScope();
+        var isSnce = effective.Name.ToLowerInvariant() == "snce";
+        double? usedTau = isSnce ? effective.Tau : null;
+        TauCalibrationResult? calibration = null;
+        if (isSnce && effective.Perplexity is not null)
+        {
+            using var anchors = CalibrationAnchors(shards, latentAnchored, calibrationSamples, training.Seed, device);
+            var probe = (SnceLoss)LossFactory.Create(effective, codebook, metric, anchors);
+            (calibration, usedTau) = (probe.Calibration, probe.Tau);
+            probe.Dispose();
+        }
+        var fixedOptions = usedTau is { } ut ? effective with { Tau = ut, Perplexity = null } : effective;
+
+        var data = new GeneratorDataInfo
+        {
+            Tokens = tokensDir, Tokenizer = info.Tokenizer, Metric = info.Metric, CodeDim = info.CodeDim, Classes = info.Classes,
+            ImageSize = info.ImageSize, Channels = info.Channels,
+        };
+        var setup = new TrainerSetup(model, training, lossOptions,
+            generator => LossFactory.Create(fixedOptions, codebook, metric, null, generator),
+            train, validation, data, runDir, device, LossTau: usedTau);
+        return new PreparedRun(setup, shards, codebook, calibration);
+    }
+
+    /// <summary>Up to <paramref name="count"/> anchors from the training split: latents [M, D] or token ids [M] (code anchors).</summary>
+    static Tensor CalibrationAnchors(TokenShards shards, bool latents, int count, long seed, Device device)
+    {
+        using var scope = NewDisposeScope();
+        var rows = shards.IndicesOf(TokenShards.TrainSplit);
+        var t = shards.Info.SequenceLength;
+        var total = rows.shape[0] * t;
+        using var g = new Generator((ulong)seed + 7);
+        var pick = randperm(total, generator: g, dtype: ScalarType.Int64).narrow(0, 0, Math.Min(count, total));
+        var row = rows.index_select(0, pick.div(t, RoundingMode.floor));
+        var col = pick % t;
+        var result = latents
+            ? shards.Latents!.index([row, col]).to_type(ScalarType.Float32)
+            : shards.Tokens.index([row, col]).to_type(ScalarType.Int64);
+        return result.to(device).MoveToOuterDisposeScope();
+    }
+}

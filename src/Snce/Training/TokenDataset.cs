@@ -1,0 +1,49 @@
+using Snce.Data;
+using Snce.Objectives;
+using static TorchSharp.torch;
+
+namespace Snce.Training;
+
+/// <summary>
+/// One split of a token shard folder, resident on the training device: ids [M, T] (int32), labels [M]
+/// and optionally latents [M, T, D] (fp16), gathered into <see cref="TokenBatch"/>es by index.
+/// </summary>
+public sealed class TokenDataset : IDisposable
+{
+    readonly Tensor tokens, labels;
+    readonly Tensor? latents;
+
+    /// <summary>Copies the rows of <paramref name="split"/> to <paramref name="device"/> (latents only when <paramref name="withLatents"/>).</summary>
+    public TokenDataset(TokenShards shards, byte split, Device device, bool withLatents)
+    {
+        using var scope = NewDisposeScope();
+        if (withLatents && shards.Latents is null)
+            throw new InvalidDataException($"latent-anchored targets need per-token latents, but the shards store '{shards.Info.Latents}'; re-run 'snce tokenize' with latents, or use --anchor code");
+        var idx = shards.IndicesOf(split);
+        tokens = shards.Tokens.index_select(0, idx).to(device).DetachFromDisposeScope();
+        labels = shards.Labels.index_select(0, idx).to_type(ScalarType.Int64).to(device).DetachFromDisposeScope();
+        latents = withLatents ? shards.Latents!.index_select(0, idx).to(device).DetachFromDisposeScope() : null;
+        Count = idx.shape[0];
+    }
+
+    /// <summary>Rows in this split.</summary>
+    public long Count { get; }
+
+    /// <summary>The batch of rows <paramref name="indices"/> [B] (int64 on the device): ids as int64, latents as fp32.</summary>
+    public TokenBatch Batch(Tensor indices)
+    {
+        using var scope = NewDisposeScope();
+        var t = tokens.index_select(0, indices).to_type(ScalarType.Int64).MoveToOuterDisposeScope();
+        var c = labels.index_select(0, indices).MoveToOuterDisposeScope();
+        var z = latents?.index_select(0, indices).to_type(ScalarType.Float32).MoveToOuterDisposeScope();
+        return new TokenBatch(t, c, z);
+    }
+
+    /// <inheritdoc/>
+    public void Dispose()
+    {
+        tokens.Dispose();
+        labels.Dispose();
+        latents?.Dispose();
+    }
+}

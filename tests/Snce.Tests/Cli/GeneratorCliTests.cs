@@ -1,0 +1,112 @@
+using Snce.IO;
+using Snce.Tests.Support;
+using static TorchSharp.torch;
+
+namespace Snce.Tests.Cli;
+
+public class GeneratorCliTests
+{
+    static string[] Train(string kind, string tokens, string run, params string[] extra) =>
+        ["train", kind, "--tokens", tokens, "--preset", "tiny", "--batch", "16", "--lr", "3e-3", "--log-every", "10",
+         "--validate-every", "0", "--val-batches", "1", "--device", "cpu", "--out", run, .. extra];
+
+    [Fact]
+    public void TrainResumeAndSampleTheClassPattern()
+    {
+        using var dir = new TempDir();
+        using (var shards = GeneratorFixtures.Shards(count: 144)) shards.Save(dir["tokens"]);
+        var first = CliRunner.Run(Train("ar", dir["tokens"], dir["run"], "--steps", "60", "--max-steps", "30"));
+        Assert.True(first.ExitCode == 0, first.Stderr);
+        Assert.Contains("stopped at step 30", first.Stdout);
+        var second = CliRunner.Run("train", "--resume", dir["run"], "--device", "cpu");
+        Assert.True(second.ExitCode == 0, second.Stderr);
+        Assert.Contains("resuming", second.Stdout);
+        Assert.Contains("finished 60 steps", second.Stdout);
+
+        var s = CliRunner.Run("sample", "--checkpoint", dir["run"], "--class", "1,2", "--n", "6", "--cfg", "1", "--temperature", "0",
+            "--weights", "raw", "--device", "cpu", "--out", dir["s.npy"]);
+        Assert.True(s.ExitCode == 0, s.Stderr);
+        using var ids = Npy.Load(dir["s.npy"]).to_type(ScalarType.Int64);            // [6, 4, 4]
+        Assert.Equal([6, 4, 4], ids.shape);
+        // The data: x_i = (3c + i) mod 16, with 10% noise. Greedy samples should mostly follow it.
+        var classes = tensor(new long[] { 1, 2, 1, 2, 1, 2 }).unsqueeze(1);
+        using var expected = (classes * 3 + arange(16).unsqueeze(0)) % 16;
+        var match = (ids.view(6, 16) == expected).to_type(ScalarType.Float32).mean().item<float>();
+        Assert.True(match > 0.7, $"only {match:P0} of sampled tokens follow the class pattern");
+        Assert.Contains("\"labels\"", File.ReadAllText(dir["s.labels.json"]));
+    }
+
+    [Fact]
+    public void SamplesDecodeThroughTheTokenizerIntoALabeledPngGrid()
+    {
+        using var dir = new TempDir();
+        // An untrained tiny tokenizer: 16 px gray images, two downsamples → 4×4 tokens, K = 16 (what the fixtures use).
+        var config = new Snce.Tokenizer.TokenizerConfig
+        {
+            ImageSize = 16, Channels = 1, BaseChannels = 8, ChannelMultipliers = [1, 2, 2], NormGroups = 4, CodeDim = 4, CodebookSize = 16,
+        }.Validate();
+        using (var tok = new Snce.Tokenizer.VqTokenizer(config)) Snce.Tokenizer.TokenizerCheckpoint.Save(dir["tokenizer"], tok);
+        using (var shards = GeneratorFixtures.Shards(tokenizer: dir["tokenizer"])) shards.Save(dir["tokens"]);
+        Assert.Equal(0, CliRunner.Run(Train("mask", dir["tokens"], dir["run"], "--steps", "2")).ExitCode);
+        var r = CliRunner.Run("sample", "--checkpoint", dir["run"], "--class", "0,3", "--n", "5", "--steps", "3", "--device", "cpu",
+            "--singles", dir["singles"], "--out", dir["grid.png"]);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.True(new FileInfo(dir["grid.png"]).Length > 0);
+        Assert.Equal(5, Directory.GetFiles(dir["singles"], "*.png").Length);
+        Assert.Contains("(class 3)", File.ReadAllText(dir["grid.captions.json"]));
+        Assert.Equal([5, 4, 4], Npy.Load(dir["grid.tokens.npy"]).shape);
+    }
+
+    [Fact]
+    public void BadFlagsFailClearly()
+    {
+        using var dir = new TempDir();
+        using (var shards = GeneratorFixtures.Shards()) shards.Save(dir["k16"]);
+        using (var shards = GeneratorFixtures.Shards(k: 32)) shards.Save(dir["k32"]);
+
+        void Fails(string[] args, params string[] expected)
+        {
+            var r = CliRunner.Run(args);
+            Assert.True(r.ExitCode != 0, $"snce {string.Join(' ', args)} should fail");
+            foreach (var e in expected) Assert.Contains(e, r.Stderr);
+            Assert.DoesNotContain("   at ", r.Stderr);                                  // a one-line reason, no stack trace
+        }
+
+        Fails(["train", "ar", "--tokens", dir["k16"], "--preset", "XL", "--out", dir["r"], "--device", "cpu"], "unknown preset 'XL'", "tiny, S, B");
+        Fails(["train", "diffusion", "--tokens", dir["k16"], "--out", dir["r"], "--device", "cpu"], "unknown generator 'diffusion'", "ar, mask");
+        Fails(["train", "ar", "--out", dir["r"], "--device", "cpu"], "--tokens");
+        Fails(["train", "ar", "--tokens", dir["nowhere"], "--preset", "tiny", "--out", dir["r"], "--device", "cpu"], "not a token shard folder");
+        Fails(Train("ar", dir["k16"], dir["r"], "--loss", "snce"), "τ");
+        Fails(Train("ar", dir["k16"], dir["r"], "--loss", "snce", "--tau", "0.5", "--anchor", "latent"), "--anchor latent", "latents");
+        Fails(Train("ar", dir["k16"], dir["r"], "--loss", "focal"), "unknown loss 'focal'");
+        Fails(Train("ar", dir["k16"], dir["r"], "--precision", "fp8"), "unknown precision 'fp8'");
+        Fails(Train("ar", dir["k16"], dir["r"], "--time-limit", "soon"), "--time-limit");
+
+        Assert.Equal(0, CliRunner.Run(Train("ar", dir["k16"], dir["r"], "--steps", "2")).ExitCode);
+        Fails(Train("ar", dir["k16"], dir["r"], "--steps", "2"), "already holds", "--resume");
+        Fails(["train", "--resume", dir["r"], "--tokens", dir["k32"], "--device", "cpu"], "codebook size mismatch", "K = 32", "K = 16");
+        Fails(["train", "mask", "--resume", dir["r"], "--device", "cpu"], "is a ar run");
+        Fails(["sample", "--checkpoint", dir["r"], "--class", "9", "--out", dir["x.npy"], "--device", "cpu"], "class 9 is out of range");
+        Fails(["sample", "--checkpoint", dir["nothing"], "--out", dir["x.npy"], "--device", "cpu"], "no generator checkpoint");
+        Fails(["sample", "--checkpoint", dir["r"], "--out", dir["x.jpg"], "--device", "cpu"], ".png", ".npy");
+    }
+
+    [Fact]
+    public void TrainHelpListsPresetsWithParameterCounts()
+    {
+        var r = CliRunner.Run("train", "--help");
+        Assert.Equal(0, r.ExitCode);
+        Assert.Contains("B: 12 layers, d 768, 12 heads, 110.9M parameters", r.Stdout);
+        Assert.Contains("S: 12 layers, d 384", r.Stdout);
+        Assert.Contains("tiny:", r.Stdout);
+    }
+
+    [Fact]
+    public void DurationsParse()
+    {
+        Assert.Equal(TimeSpan.FromSeconds(90), Snce.Cli.Commands.TrainCommand.ParseDuration("90s"));
+        Assert.Equal(TimeSpan.FromMinutes(90), Snce.Cli.Commands.TrainCommand.ParseDuration("1h30m"));
+        Assert.Equal(TimeSpan.FromSeconds(45), Snce.Cli.Commands.TrainCommand.ParseDuration("45"));
+        Assert.Null(Snce.Cli.Commands.TrainCommand.ParseDuration(null));
+    }
+}

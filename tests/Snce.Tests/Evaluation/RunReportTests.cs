@@ -1,0 +1,133 @@
+using System.Text.Json;
+using Snce.Evaluation.Reports;
+using Snce.Tests.Support;
+
+namespace Snce.Tests.Evaluation;
+
+public class RunReportTests
+{
+    /// <summary>
+    /// A fake run: FD falls linearly from 100 to <paramref name="finalFd"/> over steps 0..1000 (every 250), val CE from
+    /// 8 to <paramref name="finalCe"/>, written as Snce's trainer and 'snce eval --log-to' write them.
+    /// </summary>
+    static string MakeRun(TempDir root, string loss, int k, int seed, double finalFd, double finalCe, bool flatConfig = true)
+    {
+        var dir = root[$"{loss}-k{k}-s{seed}"];
+        Directory.CreateDirectory(dir);
+        var lines = new List<string>();
+        for (var step = 0; step <= 1000; step += 250)
+        {
+            var t = step / 1000.0;
+            lines.Add(JsonSerializer.Serialize(new { step, split = "train", loss = 9 - t, lr = 1e-3 }));
+            lines.Add(JsonSerializer.Serialize(new { step, split = "val", loss = 9.0, hard_ce = 8 + t * (finalCe - 8), accuracy = 0.1 }));
+            lines.Add(JsonSerializer.Serialize(new { step, split = "eval", fd = 100 + t * (finalFd - 100), precision = 0.5, recall = 0.4, n = 1000 }));
+        }
+        File.WriteAllLines(Path.Combine(dir, "metrics.jsonl"), lines);
+        if (flatConfig)
+            File.WriteAllText(Path.Combine(dir, "config.json"), JsonSerializer.Serialize(new { loss, codebook_size = k, objective = "ar", seed }));
+        else
+        {
+            Directory.CreateDirectory(Path.Combine(dir, "checkpoint"));
+            File.WriteAllText(Path.Combine(dir, "checkpoint", "checkpoint.json"), JsonSerializer.Serialize(new
+            {
+                model = new { kind = "ar", codebook_size = k }, training = new { seed }, loss = new { name = loss, tau = (double?)null },
+            }));
+        }
+        return dir;
+    }
+
+    [Fact]
+    public void DrawsPlotsAndATableWithTheRightMeans()
+    {
+        using var root = new TempDir();
+        var runs = new List<string>
+        {
+            MakeRun(root, "ce", 1024, 0, finalFd: 10, finalCe: 5.0),
+            MakeRun(root, "ce", 1024, 1, finalFd: 12, finalCe: 5.2, flatConfig: false),
+            MakeRun(root, "snce", 1024, 0, finalFd: 4, finalCe: 5.4),
+            MakeRun(root, "snce", 1024, 1, finalFd: 6, finalCe: 5.6),
+            MakeRun(root, "ce", 4096, 0, finalFd: 20, finalCe: 6.0),
+            MakeRun(root, "snce", 4096, 0, finalFd: 8, finalCe: 6.5),
+        };
+        var files = RunReport.Write(runs, root["report"]);
+        var md = File.ReadAllText(files.Markdown);
+        // Per group: mean ± sample std over the two seeds.
+        Assert.Contains("| ar | ce | 1024 | 2 | 11.000 ± 1.414 | 5.1000 ± 0.1414 |", md);
+        Assert.Contains("| ar | snce | 1024 | 2 | 5.000 ± 1.414 | 5.5000 ± 0.1414 |", md);
+        Assert.Contains("| ar | ce | 4096 | 1 | 20.000 | 6.0000 |", md);
+        // SNCE's mean FD at K=1024 falls 100 → 5 (steps 0..1000 every 250): 100, 76.25, 52.5, 28.75, 5; CE's final is 11:
+        // first reached at step 1000, ratio 1.00. At K=4096 (SNCE 100 → 8; CE 20): 100, 77, 54, 31, 8 → step 1000.
+        Assert.Contains("| ar | 1024 | snce | 11.000 | 1000 | 1000 | 1.00 |", md);
+        Assert.Contains("| ce-k1024-s1 | ar | ce | 1024 | 1 | 1000 | 12.000 | 5.2000 | 0.500 | 0.400 | – |", md);
+        foreach (var name in new[] { "fd_vs_steps_ar_K1024.png", "val_ce_vs_steps_ar_K4096.png", "final_fd_vs_codebook.png" })
+        {
+            var png = Path.Combine(root["report"], name);
+            Assert.True(File.Exists(png), $"{name} missing; wrote {string.Join(", ", files.Plots)}");
+            Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], File.ReadAllBytes(png).Take(4).ToArray());
+            Assert.True(new FileInfo(png).Length > 10_000, $"{name} is suspiciously small");
+        }
+        Assert.Equal(5, files.Plots.Count);
+    }
+
+    [Fact]
+    public void ConvergenceRatioFindsTheFirstStepBelowCesFinalFd()
+    {
+        using var root = new TempDir();
+        // CE ends at 40; SNCE goes 100 → 0, i.e. 100, 75, 50, 25, 0: first ≤ 40 at step 750 of CE's 1000.
+        var runs = new[] { MakeRun(root, "ce", 256, 0, 40, 5), MakeRun(root, "snce", 256, 0, 0, 5), MakeRun(root, "label-smoothing", 256, 0, 60, 5) }
+            .Select(RunReader.Read).ToList();
+        var ratios = ConvergenceRatio.Of(RunGroup.Of(runs));
+        var snce = Assert.Single(ratios, r => r.Loss == "snce");
+        Assert.Equal(750, snce.Step);
+        Assert.Equal(0.75, snce.Ratio);
+        var ls = Assert.Single(ratios, r => r.Loss == "label-smoothing");
+        Assert.Null(ls.Step);
+    }
+
+    [Fact]
+    public void ReadsTheTrainersValidationRecordsAsValCe()
+    {
+        using var root = new TempDir();
+        var run = RunReader.Read(MakeRun(root, "snce", 1024, 3, 7, 4.5, flatConfig: false));
+        Assert.Equal("snce", run.Info.Loss);
+        Assert.Equal("ar", run.Info.Objective);
+        Assert.Equal(1024, run.Info.CodebookSize);
+        Assert.Equal(3, run.Info.Seed);
+        Assert.Equal(5, run.ValCe.Count);
+        Assert.Equal(4.5, run.FinalValCe!.Value, 9);
+        Assert.Equal(7, run.FinalFd!.Value, 9);
+        Assert.Equal(8.0, run.TrainLoss[^1].Value, 9);
+    }
+
+    [Fact]
+    public void BadRunsFailClearly()
+    {
+        using var root = new TempDir();
+        var missing = CliRunner.Run("report", root["nope"], "--out", root["out"]);
+        Assert.Equal(Snce.Cli.SnceCli.RuntimeError, missing.ExitCode);
+        Assert.Contains("no run folder", missing.Stderr);
+
+        var run = MakeRun(root, "ce", 16, 0, 1, 1);
+        File.AppendAllText(Path.Combine(run, "metrics.jsonl"), "{\"fd\": 3}\n");
+        var e = Assert.Throws<InvalidDataException>(() => RunReader.Read(run));
+        Assert.Contains("metrics.jsonl:16", e.Message);
+        Assert.Contains("'step'", e.Message);
+
+        var noConfig = root["bare"];
+        Directory.CreateDirectory(noConfig);
+        File.WriteAllText(Path.Combine(noConfig, "metrics.jsonl"), "{\"step\": 1, \"fd\": 2}\n");
+        Assert.Contains("config.json", Assert.Throws<FileNotFoundException>(() => RunReader.Read(noConfig)).Message);
+    }
+
+    [Fact]
+    public void CliWritesTheReport()
+    {
+        using var root = new TempDir();
+        var a = MakeRun(root, "ce", 64, 0, 10, 3);
+        var b = MakeRun(root, "snce", 64, 0, 5, 3);
+        var r = CliRunner.Run("report", a, b, "--out", root["out"]);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.Contains("report.md", r.Stdout);
+        Assert.True(File.Exists(Path.Combine(root["out"], "fd_vs_steps.png")));
+    }
+}

@@ -1,0 +1,157 @@
+using Snce.Losses;
+using Snce.Losses.Fused;
+using Xunit.Abstractions;
+using static TorchSharp.torch;
+
+namespace Snce.Tests.Losses.Fused;
+
+/// <summary>
+/// The CUDA kernel's source, run on the CPU through <see cref="KernelEmulator"/>, against the libtorch row step, through
+/// the whole fused engine: dtypes, modes (hard, dense, top-k), masks, weights, tails (K not a multiple of the vector
+/// width), misaligned rows (row strides that break 16-byte alignment), one and several warps per block.
+/// On the GPU the benchmark repeats this comparison before timing.
+/// </summary>
+public class FusedKernelEmulationTests(ITestOutputHelper output)
+{
+    private static LossOutput Run(FusedCase c, IRowKernel rows, TargetKind kind, int topK, FusedOptions options, bool linear, Tensor? logits = null) =>
+        FusedEngine.Run(new FusedProblem
+        {
+            Hidden = linear ? c.Hidden : null, Weight = linear ? c.Weight : null, Bias = linear ? c.Bias : null, Logits = linear ? null : logits,
+            Tokens = c.Tokens, Mask = c.Mask, Weights = c.RowWeights, Kind = kind, TopK = topK,
+            Anchors = c.Anchors, Codebook = c.Codebook, Metric = c.Metric, Tau = c.Tau, Options = options,
+        }, rows);
+
+    [Theory]
+    // kind, metric, K, compute dtype, threads
+    [InlineData("dense", "l2", 37, ScalarType.Float32, 32)]
+    [InlineData("dense", "dot", 40, ScalarType.Float32, 64)]
+    [InlineData("topk", "cosine", 37, ScalarType.Float32, 64)]
+    [InlineData("hard", "l2", 37, ScalarType.Float32, 32)]
+    [InlineData("dense", "l2", 40, ScalarType.BFloat16, 64)]
+    [InlineData("dense", "dot", 37, ScalarType.BFloat16, 32)]
+    [InlineData("topk", "l2", 40, ScalarType.BFloat16, 32)]
+    [InlineData("hard", "dot", 40, ScalarType.BFloat16, 64)]
+    public void LinearFormKernelMatchesTorchRows(string target, string metric, int k, ScalarType dtype, int threads)
+    {
+        var emu = KernelEmulator.Create(out var why);
+        if (emu is null) { output.WriteLine($"not run: {why}"); return; }
+        var kind = Kind(target);
+        using var c = FusedCase.Make(metric, n: 9, k: k);
+        using var scope = NewDisposeScope();
+        var options = new FusedOptions { RowChunk = 4, CodeChunk = 16, ComputeDtype = dtype };
+        var topK = kind == TargetKind.TopK ? 5 : 0;
+        var expected = Capture(c, () => Run(c, TorchRows.Instance, kind, topK, options, linear: true));
+        var actual = Capture(c, () => Run(c, new FusedKernelRows(emu, threads), kind, topK, options, linear: true));
+        Compare(expected, actual, dtype);
+        Assert.Equal(0, emu.Misaligned);
+        Assert.NotEmpty(emu.Kernels);
+        output.WriteLine(string.Join(", ", emu.Kernels.Distinct()));
+    }
+
+    [Theory]
+    // logits dtype, compute (score) dtype, kind; logits are a view with row stride K + 3 (misaligned rows)
+    [InlineData(ScalarType.Float32, ScalarType.BFloat16, "dense")]
+    [InlineData(ScalarType.BFloat16, ScalarType.Float32, "dense")]
+    [InlineData(ScalarType.BFloat16, ScalarType.BFloat16, "topk")]
+    [InlineData(ScalarType.Float32, ScalarType.Float32, "hard")]
+    public void LogitsFormKernelMatchesTorchRowsOnStridedViews(ScalarType logitsDtype, ScalarType computeDtype, string target)
+    {
+        var emu = KernelEmulator.Create(out var why);
+        if (emu is null) { output.WriteLine($"not run: {why}"); return; }
+        var kind = Kind(target);
+        using var c = FusedCase.Make("l2", n: 7, k: 45);
+        using var scope = NewDisposeScope();
+        var wide = randn([7, 48], generator: new Generator(9)).to(logitsDtype) * 2;
+        var options = new FusedOptions { RowChunk = 3, CodeChunk = 10, ComputeDtype = computeDtype };
+        var topK = kind == TargetKind.TopK ? 4 : 0;
+        (double[] Values, Tensor Grad) Once(IRowKernel rows)
+        {
+            var logits = wide.narrow(1, 0, 45).detach().requires_grad_(); // a non-contiguous leaf: row stride 48
+            var o = Run(c, rows, kind, topK, options, linear: false, logits);
+            o.Loss.backward();
+            return ([o.Loss.Double(), o.HardCe.Double(), o.TargetEntropy?.Double() ?? 0], logits.grad!.clone());
+        }
+        var (ev, eg) = Once(TorchRows.Instance);
+        var (av, ag) = Once(new FusedKernelRows(emu, 64));
+        for (var i = 0; i < 3; i++) Assert.True(Math.Abs(ev[i] - av[i]) <= 1e-4 * Math.Max(1, Math.Abs(ev[i])), $"value {i}: kernel {av[i]} vs torch {ev[i]}");
+        var tol = logitsDtype == ScalarType.BFloat16 ? 1e-2 * eg.abs().max().Double() : 1e-6;
+        FusedCase.AssertGrad("logits", eg, ag, tol);
+        Assert.Equal(0, emu.Misaligned);
+    }
+
+    [Fact]
+    public void KernelStatisticsAndInPlaceGradientOnOneBlock()
+    {
+        var emu = KernelEmulator.Create(out var why);
+        if (emu is null) { output.WriteLine($"not run: {why}"); return; }
+        using var scope = NewDisposeScope();
+        var g = new Generator(5);
+        var logits = randn([6, 333], generator: g) * 4;
+        var raw = randn([6, 333], generator: g) * 3;
+        var tokens = randint(333, [6], generator: g);
+        var mask = tensor(new[] { true, false, true, true, true, true });
+        var coef = rand([6], generator: g);
+        RowBlock Block(Tensor l, Tensor? grad) => new(l, grad, new RowTarget.Dense((c0, len) => raw.narrow(1, c0, len)), tokens, coef, mask, 0.7, ScalarType.Float32, 50);
+        var expectedGrad = empty_like(logits);
+        var expected = TorchRows.Instance.Run(Block(logits, expectedGrad));
+        var inPlace = logits.clone();
+        var actual = new FusedKernelRows(emu, 128).Run(Block(inPlace, inPlace));
+        FusedCase.AssertGrad("stats", expected, actual, 1e-4);
+        FusedCase.AssertGrad("gradient in place", expectedGrad, inPlace, 1e-6);
+        Assert.Equal(0.0, inPlace[1].abs().max().Double()); // masked row
+        // Statistics only: no gradient written, same statistics.
+        var untouched = logits.clone();
+        var statsOnly = new FusedKernelRows(emu, 32).Run(Block(untouched, null));
+        FusedCase.AssertGrad("stats only", expected, statsOnly, 1e-4);
+        Assert.True((untouched == logits).all().item<bool>());
+    }
+
+    [Fact]
+    public void KernelSourceCompilesToPtxWithClang()
+    {
+        var here = Path.Combine(AppContext.BaseDirectory, "Losses", "Fused", "Emulation");
+        var dir = Directory.CreateTempSubdirectory("snce-ptx-").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(dir, "k.cu"), File.ReadAllText(Path.Combine(here, "clang_prelude.h")) + "\n" + FusedKernelRows.Source);
+            var (code, log) = KernelEmulator.Run("clang-14", dir, "-x", "cuda", "--cuda-device-only", "-nocudainc", "-nocudalib", "--cuda-gpu-arch=sm_80",
+                "-Xclang", "-target-feature", "-Xclang", "+ptx70", "-O2", "-S", "-Wno-pass-failed", "k.cu", "-o", "k.ptx");
+            if (code == -1) { output.WriteLine("not run: clang-14 not found"); return; }
+            Assert.True(code == 0, log);
+            var ptx = File.ReadAllText(Path.Combine(dir, "k.ptx"));
+            foreach (var entry in new[] { "snce_rows_bf16_bf16", "snce_rows_bf16_f32", "snce_rows_f32_bf16", "snce_rows_f32_f32" })
+                Assert.Contains($".entry {entry}(", ptx);
+            Assert.Contains(".param .align 8 .b8 snce_rows_f32_f32_param_0[120]", ptx); // the RowArgs layout C# passes
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    static TargetKind Kind(string name) => name switch { "hard" => TargetKind.Hard, "dense" => TargetKind.Dense, "topk" => TargetKind.TopK, _ => throw new ArgumentException(name) };
+
+    sealed record Captured(double Loss, double HardCe, double? Entropy, Tensor[] Grads);
+
+    static Captured Capture(FusedCase c, Func<LossOutput> run)
+    {
+        foreach (var t in new[] { c.Hidden, c.Weight, c.Bias }) t.grad?.zero_();
+        var o = run();
+        o.Loss.backward();
+        return new Captured(o.Loss.Double(), o.HardCe.Double(), o.TargetEntropy?.Double(),
+            [c.Hidden.grad!.clone(), c.Weight.grad!.clone(), c.Bias.grad!.clone()]);
+    }
+
+    static void Compare(Captured e, Captured a, ScalarType dtype)
+    {
+        var tol = dtype == ScalarType.BFloat16 ? 2e-3 : 1e-5;
+        Assert.True(Math.Abs(e.Loss - a.Loss) <= tol * Math.Max(1, Math.Abs(e.Loss)), $"loss: kernel {a.Loss} vs torch {e.Loss}");
+        Assert.True(Math.Abs(e.HardCe - a.HardCe) <= tol * Math.Max(1, Math.Abs(e.HardCe)), $"hard CE: kernel {a.HardCe} vs torch {e.HardCe}");
+        Assert.Equal(e.Entropy is null, a.Entropy is null);
+        if (e.Entropy is double h) Assert.True(Math.Abs(h - a.Entropy!.Value) <= tol, $"H(q): kernel {a.Entropy} vs torch {h}");
+        string[] names = ["hidden", "weight", "bias"];
+        for (var i = 0; i < 3; i++)
+        {
+            // bf16: both write the gradient in bf16; fp32 evaluation orders differ, so allow a few bf16 ulps of the largest entry.
+            var gtol = dtype == ScalarType.BFloat16 ? 2e-2 * e.Grads[i].abs().max().Double() : 1e-5;
+            FusedCase.AssertGrad(names[i], e.Grads[i], a.Grads[i], gtol);
+        }
+    }
+}

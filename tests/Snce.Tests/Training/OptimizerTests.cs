@@ -1,0 +1,117 @@
+using Snce.Models;
+using Snce.Tests.Support;
+using Snce.Training;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Snce.Tests.Training;
+
+public class OptimizerTests
+{
+    static TokenGenerator Model()
+    {
+        random.manual_seed(5);
+        var m = new TokenGenerator(GeneratorFixtures.Config(GeneratorKind.Autoregressive));
+        using (no_grad()) nn.init.normal_(m.OutputWeight, 0, 0.1);
+        return m;
+    }
+
+    static Tensor Loss(TokenGenerator m, int step)
+    {
+        var g = new Generator((ulong)step + 100);
+        var tokens = randint(16, [4, 16], generator: g);
+        var logits = m.Forward(tensor(new long[] { 0, 1, 2, 3 }), tokens.narrow(1, 0, 15));
+        return nn.functional.cross_entropy(logits.reshape(-1, 16), tokens.reshape(-1));
+    }
+
+    [Fact]
+    public void FlatAdamWMatchesTorchSharpAdamWWithDecayGroups()
+    {
+        const double lr = 1e-2, wd = 0.1;
+        using var a = Model();
+        using var b = Model();
+        var groupsB = b.ParameterGroups();
+        var reference = optim.AdamW([
+            new AdamW.ParamGroup(groupsB.Where(g => g.Decay).Select(g => g.Parameter), new AdamW.Options { weight_decay = wd }),
+            new AdamW.ParamGroup(groupsB.Where(g => !g.Decay).Select(g => g.Parameter), new AdamW.Options { weight_decay = 0 }),
+        ], lr: lr, beta1: 0.9, beta2: 0.95, eps: 1e-8);
+        using var flat = new FlatParameters(a.ParameterGroups());
+        using var adam = new FlatAdamW(flat, new AdamWOptions(0.9, 0.95, 1e-8, wd, MaxGradNorm: 0));
+        for (var step = 0; step < 6; step++)
+        {
+            using var scope = NewDisposeScope();
+            flat.ZeroGrad();
+            Loss(a, step).backward();
+            adam.Step(lr);
+            reference.zero_grad();
+            Loss(b, step).backward();
+            reference.step();
+        }
+        var pb = b.named_parameters().ToDictionary(x => x.name, x => x.parameter);
+        foreach (var (name, p) in a.named_parameters())
+        {
+            var diff = (p - pb[name]).abs().max().item<float>();
+            Assert.True(diff < 1e-6, $"{name}: max |Δ| = {diff}");
+        }
+    }
+
+    [Fact]
+    public void FlatBuffersHoldTheParametersAndAccumulateGradients()
+    {
+        using var m = Model();
+        using var flat = new FlatParameters(m.ParameterGroups());
+        Assert.Equal(m.parameters().Sum(p => p.numel()), flat.Slots.Sum(s => s.Count));
+        Assert.All(flat.Slots, s => Assert.Equal(0, s.Offset % FlatParameters.Alignment));
+        Assert.True(flat.Slots.TakeWhile(s => s.Decay).Count() == flat.Slots.Count(s => s.Decay));   // decay group first
+        using var scope = NewDisposeScope();
+        Loss(m, 0).backward();
+        var fromParams = m.named_parameters().Select(x => x.parameter.grad!.norm().pow(2).item<float>()).Sum();
+        Assert.Equal(1, flat.Grads.norm().pow(2).item<float>() / fromParams, 4);                     // grads live in the flat buffer
+        flat.Values.narrow(0, 0, 1).fill_(42);
+        Assert.Equal(42, m.named_parameters().First(x => x.name == flat.Slots[0].Name).parameter.view(-1)[0].item<float>());
+        flat.ZeroGrad();
+        Assert.Equal(0, m.parameters().Sum(p => p.grad!.abs().sum().item<float>()));
+    }
+
+    [Fact]
+    public void ClippingScalesTheGradientToTheMaxNorm()
+    {
+        using var m = Model();
+        using var flat = new FlatParameters(m.ParameterGroups());
+        using var adam = new FlatAdamW(flat, new AdamWOptions(MaxGradNorm: 1e-3));
+        using var scope = NewDisposeScope();
+        Loss(m, 0).backward();
+        var before = flat.Grads.norm().item<float>();
+        var reported = adam.Step(1e-3).item<float>();
+        Assert.Equal(before, reported, 4);
+        Assert.Equal(1e-3, flat.Grads.norm().item<float>(), 6);
+    }
+
+    [Fact]
+    public void LrScheduleClosedForm()
+    {
+        var s = new LrSchedule(1.0, WarmupSteps: 10, TotalSteps: 110, MinLrRatio: 0.1);
+        Assert.Equal(0.1, s.At(0), 12);
+        Assert.Equal(0.5, s.At(4), 12);
+        Assert.Equal(1.0, s.At(9), 12);
+        Assert.Equal(1.0, s.At(10), 12);
+        Assert.Equal(0.1 + 0.9 * 0.5 * (1 + Math.Cos(Math.PI * 0.25)), s.At(35), 12);
+        Assert.Equal(0.55, s.At(60), 12);
+        Assert.Equal(0.1, s.At(110), 12);
+        Assert.Equal(0.1, s.At(500), 12);
+        Assert.Equal(1.0, new LrSchedule(1.0, 0, 10).At(0), 12);
+    }
+
+    [Fact]
+    public void EmaClosedForm()
+    {
+        using var w = full(5, 3.0f);
+        using var ema = new Ema(w, 0.9);
+        w.fill_(1.0f);
+        for (var i = 0; i < 7; i++) ema.Update();
+        // e_n = w + (e_0 − w)·d^n
+        Assert.Equal(1 + 2 * Math.Pow(0.9, 7), ema.Values[0].item<float>(), 5);
+        Assert.Throws<ArgumentException>(() => new Ema(w, 1.0));
+    }
+}
