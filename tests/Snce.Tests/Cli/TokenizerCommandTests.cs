@@ -114,7 +114,7 @@ public class TokenizerCommandTests : SingleThreadTests
         File.WriteAllText(config, File.ReadAllText(config).Replace("\"codebook_size\": 64", "\"codebook_size\": 32"));
         var eval = CliRunner.Run("tokenizer", "eval", "--tokenizer", dir["tok"], "--device", "cpu");
         Assert.Equal(1, eval.ExitCode);
-        Assert.Contains("codebook size K = 64 in the weights, 32 in the config", eval.Stderr);
+        Assert.Contains("codebook size K = 64 and code dimension D = 8 in the weights, K = 32 and D = 8 in the config", eval.Stderr);
     }
 
     [Fact]

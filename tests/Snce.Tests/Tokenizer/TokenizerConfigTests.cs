@@ -14,9 +14,8 @@ public class TokenizerConfigTests(ITestOutputHelper output)
     {
         long Count(int channels)
         {
-            var config = TokenizerPresets.Get(preset) with { Channels = channels, CodebookSize = 2 };
-            using var model = new VqTokenizer(config);
-            return model.parameters().Sum(p => p.numel()) - 2L * config.CodeDim;
+            using var model = new VqTokenizer(TokenizerPresets.Get(preset) with { Channels = channels, CodebookSize = 2 });
+            return model.parameters().Sum(p => p.numel()) - model.Quantizer.parameters().Sum(p => p.numel());
         }
         output.WriteLine($"{preset}: gray {Count(1)}, rgb {Count(3)}");
         Assert.Equal(gray, Count(1));
