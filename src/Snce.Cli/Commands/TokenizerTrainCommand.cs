@@ -18,7 +18,7 @@ public static class TokenizerTrainCommand
         var codebook = new Option<int?>("--codebook") { Description = "Codebook size K (2 to 1,048,576; default: the preset's, 16,384 for small).", HelpName = "K" };
         var codeDim = new Option<int?>("--code-dim") { Description = "Code dimension D (default: the preset's).", HelpName = "D" };
         var metric = new Option<string>("--metric") { Description = $"Code dissimilarity for quantization (and for SNCE later): {Metric.Allowed}.", DefaultValueFactory = _ => "l2", HelpName = "l2|dot|cosine" };
-        var quantizer = new Option<string>("--quantizer") { Description = "ibq (index backpropagation, codebook trained by AdamW) or ema (moving-average codebook with dead-code restarts).", DefaultValueFactory = _ => "ibq", HelpName = "ibq|ema" };
+        var quantizer = new Option<string>("--quantizer") { Description = "ema (moving-average codebook with dead-code restarts) or ibq (index backpropagation: codebook trained by AdamW through a softmax over all codes).", DefaultValueFactory = _ => "ema", HelpName = "ema|ibq" };
         var downsamples = new Option<int?>("--downsamples") { Description = "Stride-2 downsamples (default 2: 28/32 px → 8×8 tokens, 64 px → 16×16; 1 gives 16×16 at 28/32 px).", HelpName = "N" };
         var entropy = new Option<double?>("--entropy-weight") { Description = "IBQ code-entropy loss weight (default 0.1; 0 turns it off).", HelpName = "W" };
         var steps = new Option<int>("--steps") { Description = "Total optimizer steps (with --resume: the new total).", DefaultValueFactory = _ => 2000, HelpName = "N" };

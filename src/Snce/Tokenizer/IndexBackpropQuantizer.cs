@@ -7,9 +7,8 @@ namespace Snce.Tokenizer;
 /// <summary>
 /// IBQ quantizer (Shi et al. 2024): the codebook is a parameter trained by the optimizer; index backpropagation
 /// (straight-through over a softmax on all K codes, <see cref="IndexBackpropFunction"/>) sends every code a gradient
-/// at every step, which keeps large codebooks in use without restarts. Loss: codebook + β·commitment + the code-entropy
-/// term. At training step 1 the codes are set to random latents of the batch, so they start at the latents' scale
-/// (with the dot metric, tiny codes and shrinking latents otherwise collapse onto one code).
+/// at every step, which keeps large codebooks in use without restarts. Loss: ‖q − sg(z)‖² (through the straight-through
+/// output q, so every code gets its gradient) + β·‖z − sg(c_idx)‖² + the code-entropy term.
 /// </summary>
 public sealed class IndexBackpropQuantizer : VectorQuantizer
 {
@@ -32,8 +31,8 @@ public sealed class IndexBackpropQuantizer : VectorQuantizer
     {
         using var scope = NewDisposeScope();
         var zp = Prepare(z);
-        if (step is { Step: 1 } && training)
-            ReplaceCodes(ones(CodebookSize, dtype: ScalarType.Bool, device: z.device), zp, step).Dispose(); // data-dependent init
+        if (Config.IbqDataInit && step is { Step: 1 } && training)
+            ReplaceCodes(ones(CodebookSize, dtype: ScalarType.Bool, device: z.device), zp, step).Dispose();
         var codes = Codes();
         var idx = Metric.Quantize(zp, codes);
         var differentiable = is_grad_enabled() && (zp.requires_grad || codes.requires_grad);
@@ -41,7 +40,9 @@ public sealed class IndexBackpropQuantizer : VectorQuantizer
         var (q, entropy) = !differentiable ? (codes.index_select(0, idx), null)
             : Config.IbqRowChunk == -1 ? DenseIndexBackprop(zp, codes, idx, withEntropy)
             : Blocked(zp, codes, idx, withEntropy);
-        var loss = QuantizationLoss(zp, codes.index_select(0, idx), Config.CodebookWeight);
+        // IBQ's "double quantization" loss: the codebook term goes through the straight-through output, so its gradient
+        // also reaches every code through the softmax; the commitment term uses the selected codes.
+        var loss = QuantizationLoss(zp, q, Config.CodebookWeight);
         if (entropy is not null) loss = loss + entropy * Config.EntropyWeight;
         if (step is not null && training) RecordUsage(idx, step.Step);
         return new QuantizerOutput(q.MoveToOuterDisposeScope(), idx.MoveToOuterDisposeScope(), loss.MoveToOuterDisposeScope());

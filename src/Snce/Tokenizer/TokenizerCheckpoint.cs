@@ -93,14 +93,17 @@ public static class TokenizerCheckpoint
             if (meta.GetValueOrDefault("format") != Format)
                 throw new InvalidDataException($"{path}: format '{meta.GetValueOrDefault("format")}' is not '{Format}'");
             var expected = model.state_dict();
-            foreach (var (name, t) in expected)
+            // The codebook first, so that a K or D mismatch is reported as such (EMA statistics share its shape).
+            foreach (var (name, t) in expected.OrderBy(kv => kv.Key.EndsWith(".codebook", StringComparison.Ordinal) ? 0 : 1))
             {
                 if (!tensors.TryGetValue(name, out var stored))
                     throw new InvalidDataException($"{path} lacks '{name}'; it does not match {ConfigFile}");
                 if (!stored.shape.SequenceEqual(t.shape))
                     throw new InvalidDataException(
                         $"{path}: '{name}' has shape [{string.Join(", ", stored.shape)}] but {ConfigFile} implies [{string.Join(", ", t.shape)}]" +
-                        (name.EndsWith("codebook", StringComparison.Ordinal) ? $" (codebook size K = {stored.shape[0]} in the weights, {model.Config.CodebookSize} in the config)" : ""));
+                        (name.EndsWith(".codebook", StringComparison.Ordinal)
+                            ? $" (codebook size K = {stored.shape[0]} and code dimension D = {stored.shape[1]} in the weights, K = {model.Config.CodebookSize} and D = {model.Config.CodeDim} in the config)"
+                            : ""));
             }
             var extra = tensors.Keys.Except(expected.Keys).ToList();
             if (extra.Count > 0) throw new InvalidDataException($"{path} has tensors the model does not know: {string.Join(", ", extra.Take(5))}");

@@ -43,12 +43,18 @@ public sealed record TokenizerConfig
     public int CodebookSize { get; init; } = 16384;
     /// <summary>The dissimilarity d(z, c) of <see cref="Losses.Metric"/>: l2, dot or cosine.</summary>
     public string Metric { get; init; } = "l2";
-    /// <summary>How the codebook is trained.</summary>
-    public QuantizerKind Quantizer { get; init; } = QuantizerKind.Ibq;
+    /// <summary>How the codebook is trained (default EMA: in the CPU measurements of docs/tokenizers.md it reconstructs best and uses the most codes).</summary>
+    public QuantizerKind Quantizer { get; init; } = QuantizerKind.Ema;
     /// <summary>β of the commitment loss β‖z − sg(c)‖².</summary>
     public double CommitmentWeight { get; init; } = 0.25;
     /// <summary>Weight of the codebook loss ‖sg(z) − c‖² (IBQ only; EMA moves codes without a loss).</summary>
     public double CodebookWeight { get; init; } = 1.0;
+    /// <summary>
+    /// IBQ codebook init: false = uniform in ±1/K as IBQ does (all logits start near 0, so the softmax spreads gradient
+    /// over every code); true = random latents of the first training batch (codes start at the latents' scale).
+    /// The EMA quantizer always starts from data.
+    /// </summary>
+    public bool IbqDataInit { get; init; }
     /// <summary>IBQ softmax temperature τ_q: logits = −d(z, c)/τ_q over all codes.</summary>
     public double IbqTemperature { get; init; } = 1.0;
     /// <summary>

@@ -7,19 +7,19 @@ namespace Snce.Tokenizer;
 /// </summary>
 public static class TokenizerPresets
 {
-    /// <summary>For CPU tests: 16 base channels, D = 16, K = 256 (≈ 0.08 M parameters).</summary>
+    /// <summary>For CPU tests: 16 base channels, D = 16, K = 256 (0.16 M parameters + codebook).</summary>
     public static TokenizerConfig Tiny => new()
     {
         BaseChannels = 16, ChannelMultipliers = [1, 2, 2], ResBlocksPerLevel = 1, NormGroups = 8, CodeDim = 16, CodebookSize = 256,
     };
 
-    /// <summary>Fashion-MNIST / emoji on one GPU in a minute: 64 base channels, D = 64, K = 16,384 (≈ 1.3 M parameters).</summary>
+    /// <summary>Fashion-MNIST / emoji on one GPU in a minute: 64 base channels, D = 64, K = 16,384 (2.5 M parameters + codebook 1.0 M).</summary>
     public static TokenizerConfig Small => new()
     {
         BaseChannels = 64, ChannelMultipliers = [1, 2, 2], ResBlocksPerLevel = 1, NormGroups = 32, CodeDim = 64, CodebookSize = 16384,
     };
 
-    /// <summary>Longer runs: 128 base channels, two residual blocks per level, D = 64, K = 16,384 (≈ 9 M parameters).</summary>
+    /// <summary>Longer runs: 128 base channels, two residual blocks per level, D = 64, K = 16,384 (15.1 M parameters + codebook 1.0 M).</summary>
     public static TokenizerConfig Base => new()
     {
         BaseChannels = 128, ChannelMultipliers = [1, 2, 2], ResBlocksPerLevel = 2, NormGroups = 32, CodeDim = 64, CodebookSize = 16384,

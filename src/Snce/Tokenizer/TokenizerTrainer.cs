@@ -87,7 +87,6 @@ public sealed class TokenizerTrainer : IDisposable
         using (var persistent = NewDisposeScope())
         {
             var data = images.to(device);
-            var random = new Generator((ulong)o.Seed, device);
             var sums = zeros(4, device: device);                           // loss, reconstruction, quantizer, MSE on [0, 1]
             var firstBad = full(1, long.MaxValue, dtype: ScalarType.Int64, device: device);
             var (lastLogStep, lastLogTime) = (Step, 0.0);
@@ -96,10 +95,10 @@ public sealed class TokenizerTrainer : IDisposable
                 var lr = o.LearningRateAt(step);
                 using (var scope = NewDisposeScope())
                 {
-                    random.manual_seed(StepSeed(o.Seed, step));
-                    var pick = randint(0, data.shape[0], [o.BatchSize], dtype: ScalarType.Int64, device: device, generator: random);
+                    SeedStep(StepSeed(o.Seed, step), device);
+                    var pick = randint(0, data.shape[0], [o.BatchSize], dtype: ScalarType.Int64, device: device);
                     var x = ImageDataset.ToModelRange(data.index_select(0, pick));
-                    var output = Model.forward(x, new TrainingStep(step, random));
+                    var output = Model.forward(x, new TrainingStep(step));
                     var reconstruction = o.Loss == ReconstructionLossKind.L2
                         ? nn.functional.mse_loss(output.Reconstruction, x)
                         : nn.functional.l1_loss(output.Reconstruction, x);
@@ -144,7 +143,6 @@ public sealed class TokenizerTrainer : IDisposable
                 if (checkpointDue) SaveCheckpoint(checkpointDir!, dataName, last, trainSeconds + clock.Elapsed.TotalSeconds);
                 if (stop != TrainingStop.Completed) break;
             }
-            random.Dispose();
         }
         var seconds = clock.Elapsed.TotalSeconds;
         trainSeconds += seconds;
@@ -163,7 +161,17 @@ public sealed class TokenizerTrainer : IDisposable
         lastCheckpointStep = Step;
     }
 
-    /// <summary>Every step's generator seed depends only on (seed, step): a resumed run draws the same batches and restarts.</summary>
+    /// <summary>
+    /// Seeds the default generator of <paramref name="device"/> (batch indices and EMA restarts are drawn there, on the
+    /// device). TorchSharp 0.107's explicit generators live on the CPU whatever device they are given.
+    /// </summary>
+    static void SeedStep(long seed, Device device)
+    {
+        if (device.type == DeviceType.CUDA) cuda.manual_seed_all(seed);
+        else random.manual_seed(seed);
+    }
+
+    /// <summary>Every step's seed depends only on (seed, step): a resumed run draws the same batches and restarts.</summary>
     static long StepSeed(long seed, long step) => (long)(((ulong)seed * 0x9E3779B97F4A7C15UL) ^ ((ulong)step * 0xBF58476D1CE4E5B9UL)) & long.MaxValue;
 
     public void Dispose()

@@ -4,8 +4,12 @@ using static TorchSharp.torch;
 
 namespace Snce.Tokenizer;
 
-/// <summary>What one training step hands the tokenizer: the 1-based step number and the step's random generator.</summary>
-public sealed record TrainingStep(long Step, Generator Random);
+/// <summary>
+/// What one training step hands the tokenizer: the 1-based step number. Random draws inside the step (EMA restarts) use
+/// the device's default generator, which the trainer seeds from (seed, step) before each step. (An explicit
+/// <c>torch.Generator</c> cannot be used: TorchSharp 0.107 creates it on the CPU whatever device it is given.)
+/// </summary>
+public sealed record TrainingStep(long Step);
 
 /// <summary>
 /// A quantizer's result for latents z [N, D]: <paramref name="Quantized"/> [N, D] goes to the decoder (its value is
@@ -91,22 +95,22 @@ public abstract class VectorQuantizer : nn.Module<Tensor, TrainingStep?, Quantiz
     /// <summary>
     /// Sets the codes where <paramref name="mask"/> [K] is true to random rows of z [N, D] plus a little noise (so that
     /// codes drawn from the same row differ); returns the new code values [K, D] (equal to the old where not masked).
-    /// Used for the data-dependent init at step 1 (codes start at the latents' scale, for every metric) and EMA restarts.
+    /// Used for the EMA quantizer's data-dependent init at step 1 and its dead-code restarts.
     /// </summary>
     protected Tensor ReplaceCodes(Tensor mask, Tensor z, TrainingStep step)
     {
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         var zd = z.detach();
-        var pick = randint(0, zd.shape[0], [CodebookSize], dtype: ScalarType.Int64, device: zd.device, generator: step.Random);
-        var noise = randn([CodebookSize, CodeDim], dtype: zd.dtype, device: zd.device, generator: step.Random);
+        var pick = randint(0, zd.shape[0], [CodebookSize], dtype: ScalarType.Int64, device: zd.device);
+        var noise = randn([CodebookSize, CodeDim], dtype: zd.dtype, device: zd.device);
         var fresh = zd.index_select(0, pick) + noise * (zd.std() * 1e-2);
         var codes = where(mask.unsqueeze(1), fresh, Codebook);
         Codebook.copy_(codes);
         return codes.MoveToOuterDisposeScope();
     }
 
-    /// <summary>The codebook and commitment losses a·‖sg(z) − c‖² + β·‖z − sg(c)‖² (means over N × D).</summary>
+    /// <summary>The codebook and commitment losses a·‖sg(z) − q‖² + β·‖z − sg(q)‖² (means over N × D), q the quantized vectors (their value: the selected codes).</summary>
     protected Tensor QuantizationLoss(Tensor z, Tensor selected, double codebookWeight)
     {
         using var scope = NewDisposeScope();

@@ -1,11 +1,12 @@
 using System.Text.Json;
 using Snce.Data;
 using Snce.Tests.Support;
+using Snce.Tests.Tokenizer;
 using Snce.Tokenizer;
 
 namespace Snce.Tests.Cli;
 
-public class TokenizerCommandTests
+public class TokenizerCommandTests : SingleThreadTests
 {
     static readonly string Data = MnistSample.Dir;
 
@@ -29,7 +30,7 @@ public class TokenizerCommandTests
     public void TrainEvalTokenizeEndToEnd()
     {
         using var dir = new TempDir();
-        var train = Train(dir["tok"], "--metric", "dot", "--json");
+        var train = Train(dir["tok"], "--metric", "dot", "--quantizer", "ibq", "--json");
         Assert.True(train.ExitCode == 0, train.Stderr);
         using (var doc = JsonDocument.Parse(train.Stdout))
         {
@@ -113,7 +114,7 @@ public class TokenizerCommandTests
         File.WriteAllText(config, File.ReadAllText(config).Replace("\"codebook_size\": 64", "\"codebook_size\": 32"));
         var eval = CliRunner.Run("tokenizer", "eval", "--tokenizer", dir["tok"], "--device", "cpu");
         Assert.Equal(1, eval.ExitCode);
-        Assert.Contains("codebook size K = 64 in the weights, 32 in the config", eval.Stderr);
+        Assert.Contains("codebook size K = 64 and code dimension D = 8 in the weights, K = 32 and D = 8 in the config", eval.Stderr);
     }
 
     [Fact]

@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 
 namespace Snce.Tests.Tokenizer;
 
-public class DatasetTokenizerTests
+public class DatasetTokenizerTests : SingleThreadTests
 {
     [Theory]
     [InlineData(LatentStorage.Full, "l2")]

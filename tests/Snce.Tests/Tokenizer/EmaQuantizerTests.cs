@@ -27,7 +27,7 @@ public class EmaQuantizerTests
         q.train();
         // Two vectors near code 0, three near code 1; codes 2 and 3 unused.
         var z = tensor(new float[] { 1, 0, 0, 1, 9, 11, 11, 9, 12, 12 }).view(5, 2);
-        var output = q.forward(z, new TrainingStep(5, new Generator(0)));
+        var output = q.forward(z, new TrainingStep(5));
         Assert.Equal([0L, 0, 1, 1, 1], output.Indices.data<long>().ToArray());
         // Closed form: N = λN + (1−λ)n, S = λS + (1−λ)Σx, c = S / Ñ with Ñ = (N + ε)/(ΣN + Kε)·ΣN.
         double[] n = [2, 3, 0, 0];
@@ -74,7 +74,7 @@ public class EmaQuantizerTests
         var before = q.Codebook.clone();
         // Every latent sits near code 0, so codes 1..7 are unused; the window is max(1, ⌈8·8/64⌉) = 1 step.
         var z = full(64, 2, -100f) + randn(64, 2, generator: gen) * 0.01;
-        var output = q.forward(z, new TrainingStep(10, gen));
+        var output = q.forward(z, new TrainingStep(10));
         Assert.True(output.Indices.eq(0).all().item<bool>());
         var distToBatch = cdist(q.Codebook, z).min(1).values;
         for (var k = 1; k < 8; k++)
@@ -95,7 +95,7 @@ public class EmaQuantizerTests
         q.train();
         var gen = new Generator(2);
         var z = randn(16, 2, generator: gen) + 50;                      // far from the random init
-        q.forward(z, new TrainingStep(1, gen));
+        q.forward(z, new TrainingStep(1));
         Assert.True(cdist(q.Codebook, z).min(1).values.max().item<float>() < 0.5f);
     }
 }

@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 
 namespace Snce.Tests.Tokenizer;
 
-public class TokenizerTrainerTests
+public class TokenizerTrainerTests : SingleThreadTests
 {
     [Theory]
     [InlineData(QuantizerKind.Ibq, "dot")]
