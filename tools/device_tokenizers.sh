@@ -9,8 +9,8 @@
 #   bash tools/slim_device_bundle.sh                              # drop the ResNet-18 ONNX models: app 73 → 6 MB
 #   bash tools/pack_device_data.sh fashion-mnist emoji-twitter    # → .devdata/*.tar.xz (26 MB and 8 MB)
 # Run there (one call per data set: keeps each call under 10 min and the carried tree under 64 MiB):
-#   run  command: bash tools/device_tokenizers.sh fashion-mnist   carry: [".device", ".devdata"]
-#   run  command: bash tools/device_tokenizers.sh emoji-twitter   carry: [".device", ".devdata"]
+#   run  command: bash tools/device_tokenizers.sh fashion-mnist   carry: [".device", ".devdata/fashion-mnist.tar.xz"]
+#   run  command: bash tools/device_tokenizers.sh emoji-twitter   carry: [".device", ".devdata/emoji-twitter.tar.xz"]
 # Output under $OUT (6 files per data set): tokenizers-DATA.jsonl (one JSON object per run: the train summary
 # and the eval fields), tokenizers-DATA.log (all progress and errors), recon-DATA-K.png (originals above
 # reconstructions, K = 1024 and 262144), and a markdown table printed at the end.
