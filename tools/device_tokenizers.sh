@@ -4,12 +4,13 @@
 # perplexity, encode tokens/s) and keep its reconstruction grid. Then one short IBQ run at K = 16,384 as a
 # check that index backpropagation (a C# autograd function) runs on CUDA, and a comparison point.
 #
-# Prepare here (repository root):
+# Prepare here (repository root of a normal checkout; bundle.sh needs .git to be a folder):
 #   ../shared/device/bundle.sh src/Snce.Cli/Snce.Cli.csproj      # → .device/ (the app + .NET runtime)
-#   bash tools/pack_device_data.sh fashion-mnist emoji-twitter    # → .devdata/*.tar.xz
-# Run there (one call per data set keeps the carried tree under 64 MiB; each call takes ~5–6 min):
-#   run  command: bash tools/device_tokenizers.sh fashion-mnist   carry: [".device", ".devdata"]
-#   run  command: bash tools/device_tokenizers.sh emoji-twitter   carry: [".device", ".devdata"]
+#   bash tools/slim_device_bundle.sh                              # drop the ResNet-18 ONNX models: app 73 → 6 MB
+#   bash tools/pack_device_data.sh fashion-mnist emoji-twitter    # → .devdata/*.tar.xz (26 MB and 8 MB)
+# Run there (one call per data set: keeps each call under 10 min and the carried tree under 64 MiB):
+#   run  command: bash tools/device_tokenizers.sh fashion-mnist   carry: [".device", ".devdata/fashion-mnist.tar.xz"]
+#   run  command: bash tools/device_tokenizers.sh emoji-twitter   carry: [".device", ".devdata/emoji-twitter.tar.xz"]
 # Output under $OUT (6 files per data set): tokenizers-DATA.jsonl (one JSON object per run: the train summary
 # and the eval fields), tokenizers-DATA.log (all progress and errors), recon-DATA-K.png (originals above
 # reconstructions, K = 1024 and 262144), and a markdown table printed at the end.

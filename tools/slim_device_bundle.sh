@@ -1,0 +1,17 @@
+#!/bin/bash
+# Drops what the tokenizer verbs do not need from a device bundle made by ../shared/device/bundle.sh:
+# the ResNet-18 ONNX models (62 MB, for `snce eval`'s FD-ResNet18) and the ONNX Runtime native library (29 MB).
+# Without this the bundle alone (~100 MB) exceeds the 64 MiB a device run can carry.
+#
+# usage (repository root, after bundle.sh):  bash tools/slim_device_bundle.sh [.device]
+set -euo pipefail
+dir=${1:-.device}
+[ -f "$dir/app.tar.xz" ] || { echo "no $dir/app.tar.xz; run ../shared/device/bundle.sh src/Snce.Cli/Snce.Cli.csproj first" >&2; exit 1; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+tar -C "$tmp" -xJf "$dir/app.tar.xz"
+rm -rf "$tmp/app/DnnImageModels"
+find "$tmp/app" -name 'libonnxruntime*.so*' -delete
+tar -C "$tmp" -cJf "$dir/app.tar.xz.new" app
+mv "$dir/app.tar.xz.new" "$dir/app.tar.xz"
+du -sh "$dir"/*.tar.xz | sed 's:^:  :'
