@@ -45,7 +45,7 @@ public sealed class DataOptionsCli
 
     public Option<int?> Limit { get; } = new("--limit")
     {
-        Description = "Use only the first N images of each split (train and validation), for quick runs.",
+        Description = "Use only N images of each split (train and validation; a fixed pseudo-random subset, the same in every command), for quick runs.",
         HelpName = "N",
     };
 

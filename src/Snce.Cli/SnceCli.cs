@@ -38,6 +38,7 @@ public static class SnceCli
         ClassifierCommand.Create(),
         EvalCommand.Create(),
         ReportCommand.Create(),
+        StudyCommand.Create(),
     ];
 
     public static int Run(string[] args)

@@ -14,7 +14,7 @@ public sealed record DataOptions
     public int? Channels { get; init; }
     /// <summary>Emoji artwork for the name <c>emoji</c> (default twitter).</summary>
     public EmojiVendor? Vendor { get; init; }
-    /// <summary>Keep only the first N images of each split (in stored order), for quick runs.</summary>
+    /// <summary>Keep only N images of each split (a fixed pseudo-random subset, the same in every command), for quick runs.</summary>
     public int? Limit { get; init; }
     /// <summary>Validation share. Null = the split saved with the cache (built-in sets) or <see cref="DataSplit.DefaultValidationFraction"/> (folders); a value recomputes the split.</summary>
     public double? ValidationFraction { get; init; }

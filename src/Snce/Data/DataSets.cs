@@ -94,7 +94,7 @@ public static class DataSets
             var split = DataSplit.Assign(keys, o.ValidationFraction ?? DataSplit.DefaultValidationFraction, o.Seed ?? DataSplit.DefaultSeed);
             ds = Rebuild(ds, split: tensor(split, [split.Length], ScalarType.Byte));
         }
-        if (o.Limit is { } limit) ds = TakeFirst(ds, limit);
+        if (o.Limit is { } limit) ds = TakeSubset(ds, limit);
         var channels = o.Channels ?? ds.Channels;
         var size = o.Size ?? ds.Size;
         if (channels != ds.Channels || size != ds.Size) ds = Rebuild(ds, images: Transform(ds.Images, channels, size));
@@ -102,21 +102,36 @@ public static class DataSets
     }
 
     /// <summary>The first <paramref name="limit"/> images of each split, in stored order.</summary>
-    static ImageDataset TakeFirst(ImageDataset ds, int limit)
+    /// <summary>
+    /// Keeps <paramref name="limit"/> images of each split: a fixed pseudo-random subset (the same in every command and
+    /// on every machine), kept in stored order. Not the first N: built-in caches are stored class by class, so the
+    /// first N would hold only the first classes.
+    /// </summary>
+    static ImageDataset TakeSubset(ImageDataset ds, int limit)
     {
         var split = ds.Split.data<byte>().ToArray();
-        var taken = new Dictionary<byte, int>();
-        var keep = new List<long>();
-        for (var i = 0; i < split.Length; i++)
-        {
-            var n = taken.GetValueOrDefault(split[i]);
-            if (n < limit) { keep.Add(i); taken[split[i]] = n + 1; }
-        }
-        if (keep.Count == split.Length) return ds;
-        using var idx = tensor(keep.ToArray(), ScalarType.Int64);
+        var keep = SubsetRows(split, limit);
+        if (keep.Length == split.Length) return ds;
+        using var idx = tensor(keep, ScalarType.Int64);
         var rows = keep.Select(i => (int)i).ToArray();
         return Rebuild(ds, images: ds.Images.index_select(0, idx), labels: ds.Labels.index_select(0, idx), split: ds.Split.index_select(0, idx),
             attributes: ds.Attributes.ToDictionary(kv => kv.Key, kv => rows.Select(r => kv.Value[r]).ToArray()));
+    }
+
+    /// <summary>The rows that <see cref="DataOptions.Limit"/> keeps: per split, the <paramref name="limit"/> rows with the smallest SplitMix64 key of their index, in ascending order.</summary>
+    public static long[] SubsetRows(byte[] split, int limit) =>
+        Enumerable.Range(0, split.Length)
+            .GroupBy(i => split[i])
+            .SelectMany(g => g.OrderBy(i => Mix((ulong)i)).Take(limit))
+            .Order().Select(i => (long)i).ToArray();
+
+    /// <summary>SplitMix64 finalizer: a fixed, platform-independent shuffle key.</summary>
+    static ulong Mix(ulong x)
+    {
+        x += 0x9E3779B97F4A7C15UL;
+        x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9UL;
+        x = (x ^ (x >> 27)) * 0x94D049BB133111EBUL;
+        return x ^ (x >> 31);
     }
 
     static Tensor Transform(Tensor images, int channels, int size)

@@ -119,10 +119,11 @@ public class DataFetchTests
         using var ds = DataSets.Load("mnist", new DataOptions { DataDir = tmp["data"], Seed = 0, ValidationFraction = 0.5, Limit = 2, Size = 14, Channels = 3 });
         Assert.Equal([4, 3, 14, 14], ds.Images.shape);
         Assert.Equal(2, ds.Split.data<byte>().Count(s => s == 0));
-        // The first two of each split, in stored order.
+        // Two of each split (DataSets.SubsetRows), in stored order.
         var fullSplit = full.Split.data<byte>().ToArray();
-        var firstTrain = Array.IndexOf(fullSplit, (byte)0);
-        Assert.Equal(full.Labels[firstTrain].item<long>(), ds.Labels.data<long>().ToArray()[Array.IndexOf(ds.Split.data<byte>().ToArray(), (byte)0)]);
+        var rows = DataSets.SubsetRows(fullSplit, 2);
+        Assert.Equal(rows.Select(r => full.Labels[r].item<long>()), ds.Labels.data<long>().ToArray());
+        var firstTrain = (int)rows.First(r => fullSplit[r] == 0);
         // Gray → RGB repeats the plane; 28 → 14 averages 2×2 blocks.
         using var r = ds.Images[.., 0];
         using var g = ds.Images[.., 1];

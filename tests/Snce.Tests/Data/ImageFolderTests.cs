@@ -108,8 +108,10 @@ public class ImageFolderTests
 
         using var limited = DataSets.Load(tmp["f"], new DataOptions { ValidationFraction = 0.25, Seed = 1, Limit = 3 });
         var split = a.Split.data<byte>().ToArray();
-        var expected = Enumerable.Range(0, keys.Length).Where(i => split[i] == 0).Take(3)
-            .Concat(Enumerable.Range(0, keys.Length).Where(i => split[i] == 1).Take(3)).Order().Select(i => keys[i]);
+        var rows = DataSets.SubsetRows(split, 3);
+        Assert.Equal(3, rows.Count(i => split[i] == 0));
+        Assert.Equal(3, rows.Count(i => split[i] == 1));
+        var expected = rows.Select(i => keys[i]);
         Assert.Equal(expected, limited.Attributes["file"]);
     }
 

@@ -1,0 +1,89 @@
+using System.CommandLine;
+using System.Globalization;
+using Snce.Cli.Study;
+using Snce.Native;
+using Snce.Study;
+
+namespace Snce.Cli.Commands;
+
+/// <summary>
+/// <c>snce study</c>: the CE-vs-SNCE study end to end with the product's own verbs (tokenizers per codebook size,
+/// generators per loss, FD-ResNet18 curves, report). <c>--preset quick</c> is the CPU demo; <c>gpu</c> is the H200 grid.
+/// </summary>
+public static class StudyCommand
+{
+    public static Command Create()
+    {
+        var preset = new Option<string>("--preset") { Description = "quick (CPU, one tokenizer, AR with CE and SNCE, minutes) or gpu (K = 1,024…65,536, AR and masked, baselines, τ sweep, 3 seeds at the focus K).", DefaultValueFactory = _ => "quick", HelpName = "quick|gpu" };
+        var data = new Option<string?>("--data") { Description = "Data set name or image folder (default: the preset's, fashion-mnist).", HelpName = "NAME|DIR" };
+        var dataDir = new Option<string?>("--data-dir") { Description = "Where fetched data sets are cached.", HelpName = "DIR" };
+        var limit = new Option<int?>("--limit") { Description = "Use only N images of each split (a fixed pseudo-random subset; also bounds the real FD reference).", HelpName = "N" };
+        var codebooks = new Option<string?>("--codebooks") { Description = "Codebook sizes, e.g. 1024,4096,16384.", HelpName = "K,K,..." };
+        var objectives = new Option<string?>("--objectives") { Description = "Generators: ar, mask (comma-separated).", HelpName = "ar,mask" };
+        var losses = new Option<string?>("--losses") { Description = "Losses at every K (must include ce): ce, snce, label-smoothing, stochastic.", HelpName = "LIST" };
+        var focusLosses = new Option<string?>("--focus-losses") { Description = "Baselines trained only at the focus K (label-smoothing uses ε matched to SNCE); 'none' for none.", HelpName = "LIST" };
+        var focus = new Option<int?>("--focus-codebook") { Description = "K of the baseline, τ-sweep and extra-seed cells (default: the middle codebook).", HelpName = "K" };
+        var perplexity = new Option<double?>("--perplexity") { Description = "SNCE target perplexity (τ calibrated per tokenizer).", HelpName = "P" };
+        var sweep = new Option<string?>("--sweep-perplexities") { Description = "Other SNCE perplexities at the focus K (first objective); 'none' for none.", HelpName = "P,P" };
+        var seeds = new Option<string?>("--seeds") { Description = "Seeds of every cell.", HelpName = "S,S" };
+        var headline = new Option<string?>("--headline-seeds") { Description = "Extra seeds for ce and snce at the focus K; 'none' for none.", HelpName = "S,S" };
+        var tokPreset = new Option<string?>("--tokenizer-preset") { Description = "Tokenizer preset (tiny, small, base).", HelpName = "NAME" };
+        var tokSteps = new Option<int?>("--tokenizer-steps") { Description = "Tokenizer training steps.", HelpName = "N" };
+        var tokSeconds = new Option<int?>("--tokenizer-max-seconds") { Description = "Cap on each tokenizer's training time.", HelpName = "S" };
+        var genPreset = new Option<string?>("--generator-preset") { Description = "Generator preset (tiny, S, B).", HelpName = "NAME" };
+        var steps = new Option<int?>("--steps") { Description = "Generator training steps (the same for every run).", HelpName = "N" };
+        var batch = new Option<int?>("--batch") { Description = "Generator batch size.", HelpName = "B" };
+        var evalEvery = new Option<int?>("--eval-every") { Description = "Evaluate FD-ResNet18 every N steps.", HelpName = "N" };
+        var evalImages = new Option<int?>("--eval-images") { Description = "Generated images per evaluation (FD compares only at equal n).", HelpName = "N" };
+        var parallel = new Option<int?>("--parallel") { Description = "Jobs at a time (default: 1 on the CPU, 8 on a GPU).", HelpName = "N" };
+        var device = new Option<string>("--device") { Description = $"Where the jobs compute: {DeviceRequest.Allowed}.", DefaultValueFactory = _ => "auto", HelpName = "auto|cpu|cuda|cuda:N" };
+        var output = new Option<string>("--out") { Description = "Study folder (re-running with the same folder resumes).", DefaultValueFactory = _ => "study", HelpName = "DIR" };
+        var cmd = new Command("study", "Run the CE-vs-SNCE study with Snce's own verbs: tokenizers per codebook size, generators per loss, FD-ResNet18 curves, plots and STUDY.md.");
+        foreach (var o in new Option[] { preset, data, dataDir, limit, codebooks, objectives, losses, focusLosses, focus, perplexity, sweep, seeds, headline,
+                     tokPreset, tokSteps, tokSeconds, genPreset, steps, batch, evalEvery, evalImages, parallel, device, output })
+            cmd.Options.Add(o);
+        cmd.SetAction((parse, cancel) =>
+        {
+            var c = StudyConfig.Named(parse.GetValue(preset)!);
+            c = c with
+            {
+                Data = parse.GetValue(data) ?? c.Data,
+                Limit = parse.GetValue(limit) ?? c.Limit,
+                Codebooks = Ints(parse.GetValue(codebooks)) ?? c.Codebooks,
+                Objectives = List(parse.GetValue(objectives)) ?? c.Objectives,
+                Losses = List(parse.GetValue(losses)) ?? c.Losses,
+                FocusLosses = List(parse.GetValue(focusLosses)) ?? c.FocusLosses,
+                FocusCodebook = parse.GetValue(focus) ?? c.FocusCodebook,
+                Perplexity = parse.GetValue(perplexity) ?? c.Perplexity,
+                SweepPerplexities = List(parse.GetValue(sweep))?.Select(s => double.Parse(s, CultureInfo.InvariantCulture)).ToArray() ?? c.SweepPerplexities,
+                Seeds = List(parse.GetValue(seeds))?.Select(long.Parse).ToArray() ?? c.Seeds,
+                HeadlineSeeds = List(parse.GetValue(headline))?.Select(long.Parse).ToArray() ?? c.HeadlineSeeds,
+                TokenizerPreset = parse.GetValue(tokPreset) ?? c.TokenizerPreset,
+                TokenizerSteps = parse.GetValue(tokSteps) ?? c.TokenizerSteps,
+                TokenizerMaxSeconds = parse.GetValue(tokSeconds) ?? c.TokenizerMaxSeconds,
+                Preset = parse.GetValue(genPreset) ?? c.Preset,
+                Steps = parse.GetValue(steps) ?? c.Steps,
+                Batch = parse.GetValue(batch) ?? c.Batch,
+                EvalEvery = parse.GetValue(evalEvery) ?? c.EvalEvery,
+                EvalImages = parse.GetValue(evalImages) ?? c.EvalImages,
+            };
+            c.Validate();
+            var request = DeviceRequest.Parse(parse.GetValue(device)!);
+            // Children resolve the device themselves; find PyTorch's libtorch once for all of them.
+            if (request.Kind != "cpu" && Environment.GetEnvironmentVariable(LibTorchLocator.EnvironmentVariable) is null or ""
+                && (request.Kind == "cuda" || LibTorchLocator.NvidiaDriverPresent()) && LibTorchLocator.FromPython() is { } lib)
+                Environment.SetEnvironmentVariable(LibTorchLocator.EnvironmentVariable, lib);
+            var onGpu = request.Kind == "cuda" || (request.Kind == "auto" && Environment.GetEnvironmentVariable(LibTorchLocator.EnvironmentVariable) is { Length: > 0 });
+            var jobs = parse.GetValue(parallel) ?? (onGpu ? 8 : 1);
+            if (jobs < 1) throw new ArgumentException($"--parallel must be at least 1, got {jobs}");
+            var executor = new StudyExecutor(c, parse.GetValue(output)!, request.ToString(), parse.GetValue(dataDir), jobs);
+            return executor.RunAsync(cancel);
+        });
+        return cmd;
+    }
+
+    static string[]? List(string? text) =>
+        text is null ? null : text.Equals("none", StringComparison.OrdinalIgnoreCase) ? [] : text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
+    static int[]? Ints(string? text) => List(text)?.Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray();
+}

@@ -1,0 +1,183 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Snce.Study;
+
+namespace Snce.Cli.Study;
+
+/// <summary>
+/// Runs a <see cref="StudyConfig"/> by calling the product's own verbs, exactly as a user would: data fetch,
+/// tokenizer train/eval, tokenize, classifier train, then every generator run in segments of EvalEvery steps
+/// (train … --max-steps s / train --resume …, then eval --checkpoint … --log-to), sample grids, report.
+/// Every stage is skipped when its output exists, so a killed study resumes where it stopped.
+/// Layout under OUT: tokenizers/K, shards/K, classifier/, runs/NAME, samples/NAME.png, report/, logs/, study.json, STUDY.md.
+/// </summary>
+public sealed class StudyExecutor(StudyConfig config, string outDir, string device, string? dataDir, int parallel)
+{
+    readonly string root = Path.GetFullPath(outDir);
+    readonly ConcurrentBag<StudySummary.Job> jobs = [];
+    readonly Stopwatch clock = Stopwatch.StartNew();
+    readonly object consoleGate = new();
+
+    string Dir(params string[] parts) => Path.Combine([root, .. parts]);
+    string Log(string name) => Dir("logs", name + ".log");
+
+    string[] DataArgs() => [
+        "--data", config.Data, .. dataDir is null ? Array.Empty<string>() : ["--data-dir", dataDir],
+        .. config.Limit is { } l ? ["--limit", l.ToString(CultureInfo.InvariantCulture)] : Array.Empty<string>()];
+
+    public async Task<int> RunAsync(CancellationToken cancel)
+    {
+        Directory.CreateDirectory(root);
+        AtomicFile.WriteAllText(Dir("study-config.json"), JsonSerializer.Serialize(config, Json.Options));
+        var runs = config.Runs();
+        Say($"study: {config.Codebooks.Length} tokenizer(s), {runs.Count} generator run(s) × {config.EvalSteps().Count} evaluations, {parallel} at a time, device {device}; logs in {Dir("logs")}");
+
+        if (!Directory.Exists(config.Data))
+            await Job("data", "data", ["data", "fetch", config.Data, .. dataDir is null ? Array.Empty<string>() : ["--data-dir", dataDir]], cancel);
+
+        var prep = config.Codebooks.Select(k => (Func<Task>)(() => Tokenizer(k, cancel))).Append(() => Classifier(cancel));
+        await ForEachParallel(prep, cancel);
+        var missing = config.Codebooks.Where(k => !File.Exists(Dir("shards", K(k), "shards.json"))).ToList();
+        if (missing.Count > 0) throw new SnceUserException($"tokenizers failed for K = {string.Join(", ", missing)}; see {Dir("logs")}");
+
+        using var bar = new ProgressBar("runs", runs.Count * config.EvalSteps().Count);
+        var done = 0;
+        await ForEachParallel(runs.Select(r => (Func<Task>)(() => Generator(r, () => bar.Report(Interlocked.Increment(ref done)), cancel))), cancel);
+        bar.Dispose();
+
+        var finished = runs.Where(r => File.Exists(Dir("runs", r.Name, "metrics.jsonl"))).Select(r => Dir("runs", r.Name)).ToList();
+        if (finished.Count > 0) await Job("report", "report", ["report", .. finished, "--out", Dir("report")], cancel);
+        var summary = StudySummary.Write(root, config, runs, jobs.OrderBy(j => j.Name, StringComparer.Ordinal).ToList(), clock.Elapsed);
+        var failed = jobs.Where(j => !j.Ok).ToList();
+        Say($"study: {runs.Count - failed.Count(j => j.Stage == "run")} of {runs.Count} runs finished in {clock.Elapsed:hh\\:mm\\:ss}; summary {summary}");
+        foreach (var f in failed) Say($"  FAILED {f.Name}: {f.Error} (log {f.Log})");
+        return failed.Count == 0 ? 0 : SnceCli.RuntimeError;
+    }
+
+    static string K(int k) => k.ToString(CultureInfo.InvariantCulture);
+
+    async Task Tokenizer(int k, CancellationToken cancel)
+    {
+        var tok = Dir("tokenizers", K(k));
+        var name = $"tokenizer-K{k}";
+        if (!File.Exists(Path.Combine(tok, "eval.json")))
+        {
+            if (!await Job(name, "tokenizer", [
+                    "tokenizer", "train", .. DataArgs(), "--preset", config.TokenizerPreset, "--codebook", K(k), "--quantizer", config.Quantizer,
+                    "--metric", config.Metric, "--steps", I(config.TokenizerSteps), "--batch", I(config.TokenizerBatch),
+                    .. config.TokenizerMaxSeconds is { } s ? ["--max-seconds", I(s)] : Array.Empty<string>(),
+                    "--checkpoint-every", "0", "--device", device, "--out", tok, "--json"], cancel, stdoutTo: Path.Combine(tok + ".train.json")))
+                return;
+            if (!await Job(name, "tokenizer", ["tokenizer", "eval", "--tokenizer", tok, .. DataArgs(), "--device", device, "--json",
+                    "--grid", Dir("tokenizers", $"reconstructions-K{k}.png")], cancel, stdoutTo: Path.Combine(tok, "eval.json")))
+                return;
+            File.Move(tok + ".train.json", Path.Combine(tok, "train.json"), overwrite: true);
+        }
+        if (!File.Exists(Dir("shards", K(k), "shards.json")))
+            await Job(name, "tokenizer", ["tokenize", "--tokenizer", tok, .. DataArgs(), "--latents", "full", "--device", device, "--out", Dir("shards", K(k)), "--json"],
+                cancel, stdoutTo: Dir("tokenizers", $"tokenize-K{k}.json"));
+    }
+
+    async Task Classifier(CancellationToken cancel)
+    {
+        if (File.Exists(Dir("classifier.json"))) return;
+        await Job("classifier", "classifier", ["classifier", "train", .. DataArgs(), "--steps", I(config.ClassifierSteps), "--device", device,
+            "--out", Dir("classifier"), "--json"], cancel, stdoutTo: Dir("classifier.json"));
+    }
+
+    async Task Generator(StudyRun run, Action evaluated, CancellationToken cancel)
+    {
+        var dir = Dir("runs", run.Name);
+        Directory.CreateDirectory(dir);
+        // Flat config for 'snce report': the label groups seeds of one cell (snce-p4 apart from snce).
+        var flat = new JsonObject
+        {
+            ["loss"] = run.Label, ["loss_name"] = run.Loss, ["objective"] = run.Objective == "mask" ? "masked" : "autoregressive",
+            ["codebook_size"] = run.CodebookSize, ["seed"] = run.Seed, ["perplexity"] = run.Perplexity, ["preset"] = config.Preset,
+            ["steps"] = config.Steps, ["batch"] = config.Batch, ["eval_images"] = config.EvalImages, ["cfg"] = config.Cfg,
+        };
+        AtomicFile.WriteAllText(Path.Combine(dir, "config.json"), flat.ToJsonString(Json.Options));
+        foreach (var step in config.EvalSteps())
+        {
+            if (EvaluatedAt(dir, step)) { evaluated(); continue; }
+            string[] train = CheckpointStep(dir) is { } at
+                ? (at >= step ? [] : ["train", "--resume", dir, "--max-steps", I(step), "--device", device])
+                : ["train", run.Objective, "--tokens", Dir("shards", K(run.CodebookSize)), "--preset", config.Preset, "--loss", run.Loss,
+                   .. run.Perplexity is { } p ? ["--perplexity", p.ToString(CultureInfo.InvariantCulture)] : Array.Empty<string>(),
+                   "--steps", I(config.Steps), "--batch", I(config.Batch), "--lr", config.Lr.ToString(CultureInfo.InvariantCulture),
+                   "--seed", run.Seed.ToString(CultureInfo.InvariantCulture), "--validate-every", I(config.EvalEvery),
+                   "--checkpoint-every", I(config.EvalEvery), "--max-steps", I(step), "--device", device, "--out", dir];
+            if (train.Length > 0 && !await Job(run.Name, "run", train, cancel)) return;
+            if (!await Job(run.Name, "run", ["eval", "--checkpoint", dir, .. DataArgs(), "--classifier", Dir("classifier"), "--n", I(config.EvalImages),
+                    "--cfg", config.Cfg.ToString(CultureInfo.InvariantCulture), "--sampling-steps", I(config.SamplingSteps), "--seed", "0",
+                    "--device", device, "--log-to", dir, "--json"], cancel))
+                return;
+            evaluated();
+        }
+        var grid = Dir("samples", run.Name + ".png");
+        if (!File.Exists(grid))
+            await Job(run.Name, "run", ["sample", "--checkpoint", dir, "--n", I(config.GridImages), "--cfg", config.Cfg.ToString(CultureInfo.InvariantCulture),
+                "--steps", I(config.SamplingSteps), "--seed", "0", "--device", device, "--out", grid], cancel);
+    }
+
+    static string I(int v) => v.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>The step of the run's checkpoint, or null when it has none.</summary>
+    static long? CheckpointStep(string dir)
+    {
+        var manifest = Path.Combine(dir, "checkpoint", "checkpoint.json");
+        if (!File.Exists(manifest)) return null;
+        return JsonNode.Parse(File.ReadAllText(manifest))?["state"]?["step"]?.GetValue<long>();
+    }
+
+    /// <summary>True when metrics.jsonl holds an eval record (with fd) at <paramref name="step"/>.</summary>
+    static bool EvaluatedAt(string dir, long step)
+    {
+        var path = Path.Combine(dir, "metrics.jsonl");
+        if (!File.Exists(path)) return false;
+        foreach (var line in File.ReadLines(path))
+        {
+            if (!line.Contains("\"fd\"", StringComparison.Ordinal)) continue;
+            var o = JsonNode.Parse(line);
+            if (o?["split"]?.GetValue<string>() == "eval" && o["step"]?.GetValue<long>() == step) return true;
+        }
+        return false;
+    }
+
+    /// <summary>Runs one child verb; records it; on failure keeps the study going (the job's later stages are skipped).</summary>
+    async Task<bool> Job(string name, string stage, string[] args, CancellationToken cancel, string? stdoutTo = null)
+    {
+        var sw = Stopwatch.StartNew();
+        var log = Log(name);
+        var (code, stdout) = await SelfProcess.RunAsync(args, log, cancel);
+        var ok = code == 0;
+        if (ok && stdoutTo is not null) AtomicFile.WriteAllText(stdoutTo, stdout);
+        string? error = ok ? null : LastError(log) ?? $"exit {code}";
+        jobs.Add(new StudySummary.Job($"{name}: {args[0]}{(args.Length > 1 && !args[1].StartsWith('-') ? " " + args[1] : "")}", stage, ok, sw.Elapsed.TotalSeconds, log, error));
+        if (!ok) Say($"FAILED {name} ({string.Join(' ', args.Take(2))}): {error}; log {log}");
+        return ok;
+    }
+
+    static string? LastError(string log) =>
+        File.ReadLines(log).Reverse().FirstOrDefault(l => l.StartsWith("snce: error", StringComparison.Ordinal) || l.Contains("Exception", StringComparison.Ordinal));
+
+    async Task ForEachParallel(IEnumerable<Func<Task>> work, CancellationToken cancel)
+    {
+        using var gate = new SemaphoreSlim(parallel);
+        var tasks = work.Select(async w =>
+        {
+            await gate.WaitAsync(cancel);
+            try { await w(); }
+            finally { gate.Release(); }
+        }).ToList();
+        await Task.WhenAll(tasks);
+    }
+
+    void Say(string line)
+    {
+        lock (consoleGate) Console.Error.WriteLine($"[{clock.Elapsed:hh\\:mm\\:ss}] {line}");
+    }
+}

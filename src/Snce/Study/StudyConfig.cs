@@ -1,0 +1,131 @@
+namespace Snce.Study;
+
+/// <summary>
+/// The CE-vs-SNCE study (issue 6): tokenizers at several codebook sizes, then generators trained with each loss
+/// under identical step budgets, batch sizes and seeds, evaluated with FD-ResNet18 at fixed step intervals.
+/// Named presets: <see cref="Quick"/> (CPU, minutes) and <see cref="Gpu"/> (one H200).
+/// </summary>
+public sealed record StudyConfig
+{
+    /// <summary>Data set name or image folder.</summary>
+    public string Data { get; init; } = "fashion-mnist";
+    /// <summary>Use only N images of each split (a fixed pseudo-random subset; null = all); also bounds the real reference set of FD.</summary>
+    public int? Limit { get; init; }
+    public int[] Codebooks { get; init; } = [1024, 4096, 16384, 65536];
+    /// <summary>Generator kinds: ar, mask.</summary>
+    public string[] Objectives { get; init; } = ["ar", "mask"];
+    /// <summary>Losses trained at every codebook size (ce must be one: every comparison is against it).</summary>
+    public string[] Losses { get; init; } = ["ce", "snce"];
+    /// <summary>Extra losses trained only at <see cref="FocusCodebook"/> (baselines): label-smoothing (ε matched to SNCE), stochastic.</summary>
+    public string[] FocusLosses { get; init; } = ["label-smoothing", "stochastic"];
+    /// <summary>Codebook size of the baseline, τ-sweep and extra-seed cells; null = the middle of <see cref="Codebooks"/>.</summary>
+    public int? FocusCodebook { get; init; }
+    /// <summary>SNCE's target perplexity (τ is calibrated to it per tokenizer).</summary>
+    public double Perplexity { get; init; } = 16;
+    /// <summary>Other perplexities for the τ sweep (SNCE, first objective, focus codebook).</summary>
+    public double[] SweepPerplexities { get; init; } = [4, 64];
+    public long[] Seeds { get; init; } = [0];
+    /// <summary>More seeds for the headline cells (ce and snce at the focus codebook, every objective).</summary>
+    public long[] HeadlineSeeds { get; init; } = [1, 2];
+
+    public string TokenizerPreset { get; init; } = "small";
+    public int TokenizerSteps { get; init; } = 1500;
+    public int TokenizerBatch { get; init; } = 128;
+    /// <summary>Cap on each tokenizer's training time (seconds), or null.</summary>
+    public int? TokenizerMaxSeconds { get; init; }
+    public string Quantizer { get; init; } = "ema";
+    public string Metric { get; init; } = "l2";
+
+    public string Preset { get; init; } = "S";
+    public int Steps { get; init; } = 1500;
+    public int Batch { get; init; } = 128;
+    public double Lr { get; init; } = 3e-4;
+    /// <summary>FD-ResNet18 (and validation) every this many steps.</summary>
+    public int EvalEvery { get; init; } = 300;
+    /// <summary>Generated images per FD evaluation (compare FD only at equal n).</summary>
+    public int EvalImages { get; init; } = 2000;
+    public double Cfg { get; init; } = 2.0;
+    public int SamplingSteps { get; init; } = 8;
+    public int ClassifierSteps { get; init; } = 1500;
+    /// <summary>Images in the sample grid written for each finished run.</summary>
+    public int GridImages { get; init; } = 64;
+
+    /// <summary>CPU preset: one tokenizer, AR with CE and SNCE, a few hundred steps; the README's main job.</summary>
+    public static StudyConfig Quick => new()
+    {
+        Limit = 12000, Codebooks = [1024], Objectives = ["ar"], Losses = ["ce", "snce"], FocusLosses = [], SweepPerplexities = [],
+        HeadlineSeeds = [], TokenizerPreset = "tiny", TokenizerSteps = 400, TokenizerBatch = 32, Quantizer = "ema",
+        Preset = "tiny", Steps = 600, Batch = 32, Lr = 1e-3, EvalEvery = 200, EvalImages = 200, ClassifierSteps = 300, GridImages = 36,
+    };
+
+    /// <summary>One-H200 preset: K ∈ {1,024 … 65,536}, AR and masked, CE/SNCE everywhere, baselines, τ sweep and seeds at K = 16,384.</summary>
+    public static StudyConfig Gpu => new() { TokenizerMaxSeconds = 100 };
+
+    public static StudyConfig Named(string name) => name.ToLowerInvariant() switch
+    {
+        "quick" => Quick,
+        "gpu" => Gpu,
+        _ => throw new ArgumentException($"unknown study preset '{name}'; use one of quick, gpu"),
+    };
+
+    public int Focus => FocusCodebook ?? Codebooks[Codebooks.Length / 2];
+
+    /// <summary>Checks the grid before anything runs.</summary>
+    public void Validate()
+    {
+        if (Codebooks.Length == 0) throw new ArgumentException("--codebooks: give at least one codebook size");
+        if (!Losses.Contains("ce")) throw new ArgumentException("--losses must include ce: every comparison is against it");
+        foreach (var o in Objectives)
+            if (o is not ("ar" or "mask")) throw new ArgumentException($"unknown objective '{o}'; use ar, mask");
+        foreach (var l in Losses.Concat(FocusLosses))
+            if (l is not ("ce" or "snce" or "label-smoothing" or "stochastic")) throw new ArgumentException($"unknown loss '{l}'; use one of ce, snce, label-smoothing, stochastic");
+        if (Steps < 1 || EvalEvery < 1 || EvalEvery > Steps) throw new ArgumentException($"need 1 ≤ --eval-every ({EvalEvery}) ≤ --steps ({Steps})");
+        if (EvalImages < 2) throw new ArgumentException("--eval-images must be at least 2");
+        if (FocusCodebook is { } f && !Codebooks.Contains(f)) throw new ArgumentException($"--focus-codebook {f} is not one of --codebooks");
+        if (Seeds.Length == 0) throw new ArgumentException("--seeds: give at least one seed");
+    }
+
+    /// <summary>Every generator run of the study, in the order they should start (headline cells first).</summary>
+    public IReadOnlyList<StudyRun> Runs()
+    {
+        Validate();
+        var runs = new List<StudyRun>();
+        void Add(string objective, string loss, int k, long seed, double? perplexity, string? label = null)
+        {
+            var name = $"{objective}-{label ?? loss}-K{k}-s{seed}";
+            if (runs.All(r => r.Name != name)) runs.Add(new StudyRun(name, objective, loss, label ?? loss, k, seed, perplexity));
+        }
+        double? P(string loss) => loss is "snce" or "label-smoothing" ? Perplexity : null;
+        foreach (var seed in Seeds)
+            foreach (var k in Codebooks.OrderBy(k => k == Focus ? 0 : 1))
+                foreach (var o in Objectives)
+                    foreach (var l in Losses) Add(o, l, k, seed, P(l));
+        foreach (var o in Objectives)
+            foreach (var l in FocusLosses) Add(o, l, Focus, Seeds[0], P(l));
+        foreach (var p in SweepPerplexities)
+            Add(Objectives[0], "snce", Focus, Seeds[0], p, $"snce-p{p:0.##}");
+        foreach (var seed in HeadlineSeeds)
+            foreach (var o in Objectives)
+                foreach (var l in new[] { "ce", "snce" }.Where(Losses.Contains)) Add(o, l, Focus, seed, P(l));
+        return runs;
+    }
+
+    /// <summary>Evaluation points: EvalEvery, 2·EvalEvery, … and Steps.</summary>
+    public IReadOnlyList<int> EvalSteps()
+    {
+        var s = new List<int>();
+        for (var i = EvalEvery; i < Steps; i += EvalEvery) s.Add(i);
+        s.Add(Steps);
+        return s;
+    }
+}
+
+/// <summary>One generator training run of the study.</summary>
+/// <param name="Name">Folder name, e.g. ar-snce-K16384-s0.</param>
+/// <param name="Objective">ar or mask.</param>
+/// <param name="Loss">The loss trained (ce, snce, label-smoothing, stochastic).</param>
+/// <param name="Label">The loss as reports show it (snce, snce-p4, …): runs with the same label, objective and K are seeds of one cell.</param>
+/// <param name="CodebookSize">K of the tokenizer the run trains on.</param>
+/// <param name="Seed">Training seed.</param>
+/// <param name="Perplexity">SNCE's target perplexity, or label smoothing's matched one; null for ce and stochastic.</param>
+public sealed record StudyRun(string Name, string Objective, string Loss, string Label, int CodebookSize, long Seed, double? Perplexity);
