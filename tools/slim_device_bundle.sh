@@ -10,7 +10,7 @@ dir=${1:-.device}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 tar -C "$tmp" -xJf "$dir/app.tar.xz"
-rm -rf "$tmp/app/DnnImageModels"
+rm -rf "$tmp/app/DnnImageModels/ResNet18Onnx"   # 62 MB; the small preprocessing model stays. A GPU study carries ResNet18.onnx separately (tools/device_study.sh).
 find "$tmp/app" -name 'libonnxruntime*.so*' -delete
 tar -C "$tmp" -cJf "$dir/app.tar.xz.new" app
 mv "$dir/app.tar.xz.new" "$dir/app.tar.xz"

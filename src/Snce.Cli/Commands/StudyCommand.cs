@@ -37,10 +37,12 @@ public static class StudyCommand
         var evalImages = new Option<int?>("--eval-images") { Description = "Generated images per evaluation (FD compares only at equal n).", HelpName = "N" };
         var parallel = new Option<int?>("--parallel") { Description = "Jobs at a time (default: 1 on the CPU, 8 on a GPU).", HelpName = "N" };
         var device = new Option<string>("--device") { Description = $"Where the jobs compute: {DeviceRequest.Allowed}.", DefaultValueFactory = _ => "auto", HelpName = "auto|cpu|cuda|cuda:N" };
+        var prepareOnly = new Option<bool>("--prepare-only") { Description = "Stop after the tokenizers, shards and classifier (re-run without it to continue)." };
+        var timeLimit = new Option<int?>("--time-limit") { Description = "Seconds after which no job starts (running ones get 60 s more); the report covers what finished, every run at the same steps.", HelpName = "S" };
         var output = new Option<string>("--out") { Description = "Study folder (re-running with the same folder resumes).", DefaultValueFactory = _ => "study", HelpName = "DIR" };
         var cmd = new Command("study", "Run the CE-vs-SNCE study with Snce's own verbs: tokenizers per codebook size, generators per loss, FD-ResNet18 curves, plots and STUDY.md.");
         foreach (var o in new Option[] { preset, data, dataDir, limit, codebooks, objectives, losses, focusLosses, focus, perplexity, sweep, seeds, headline,
-                     tokPreset, tokSteps, tokSeconds, genPreset, steps, batch, evalEvery, evalImages, parallel, device, output })
+                     tokPreset, tokSteps, tokSeconds, genPreset, steps, batch, evalEvery, evalImages, parallel, prepareOnly, timeLimit, device, output })
             cmd.Options.Add(o);
         cmd.SetAction((parse, cancel) =>
         {
@@ -76,7 +78,8 @@ public static class StudyCommand
             var onGpu = request.Kind == "cuda" || (request.Kind == "auto" && Environment.GetEnvironmentVariable(LibTorchLocator.EnvironmentVariable) is { Length: > 0 });
             var jobs = parse.GetValue(parallel) ?? (onGpu ? 8 : 1);
             if (jobs < 1) throw new ArgumentException($"--parallel must be at least 1, got {jobs}");
-            var executor = new StudyExecutor(c, parse.GetValue(output)!, request.ToString(), parse.GetValue(dataDir), jobs);
+            var executor = new StudyExecutor(c, parse.GetValue(output)!, request.ToString(), parse.GetValue(dataDir), jobs, parse.GetValue(prepareOnly),
+                parse.GetValue(timeLimit) is { } seconds ? TimeSpan.FromSeconds(seconds) : null);
             return executor.RunAsync(cancel);
         });
         return cmd;

@@ -14,10 +14,12 @@ namespace Snce.Cli.Study;
 /// Every stage is skipped when its output exists, so a killed study resumes where it stopped.
 /// Layout under OUT: tokenizers/K, shards/K, classifier/, runs/NAME, samples/NAME.png, report/, logs/, study.json, STUDY.md.
 /// </summary>
-public sealed class StudyExecutor(StudyConfig config, string outDir, string device, string? dataDir, int parallel)
+public sealed class StudyExecutor(StudyConfig config, string outDir, string device, string? dataDir, int parallel, bool prepareOnly = false,
+    TimeSpan? timeLimit = null)
 {
     readonly string root = Path.GetFullPath(outDir);
     readonly ConcurrentBag<StudySummary.Job> jobs = [];
+    readonly ConcurrentDictionary<string, bool> failedRuns = new();
     readonly Stopwatch clock = Stopwatch.StartNew();
     readonly object consoleGate = new();
 
@@ -28,7 +30,27 @@ public sealed class StudyExecutor(StudyConfig config, string outDir, string devi
         "--data", config.Data, .. dataDir is null ? Array.Empty<string>() : ["--data-dir", dataDir],
         .. config.Limit is { } l ? ["--limit", l.ToString(CultureInfo.InvariantCulture)] : Array.Empty<string>()];
 
-    public async Task<int> RunAsync(CancellationToken cancel)
+    /// <summary>After the time limit no job starts; this long after it, running jobs are stopped. The report is still written.</summary>
+    static readonly TimeSpan Grace = TimeSpan.FromSeconds(60);
+
+    public async Task<int> RunAsync(CancellationToken userCancel)
+    {
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(userCancel);
+        if (timeLimit is { } t) limit.CancelAfter(t + Grace);
+        var cancel = limit.Token;
+        try
+        {
+            return await RunStagesAsync(cancel) ?? await FinishAsync(userCancel);
+        }
+        catch (OperationCanceledException) when (!userCancel.IsCancellationRequested)
+        {
+            Say($"study: --time-limit reached; stopped the running jobs");
+            return await FinishAsync(userCancel);
+        }
+    }
+
+    /// <summary>The data, tokenizer, classifier and run stages; returns an exit code to stop early with, or null to go on to the report.</summary>
+    async Task<int?> RunStagesAsync(CancellationToken cancel)
     {
         Directory.CreateDirectory(root);
         AtomicFile.WriteAllText(Dir("study-config.json"), JsonSerializer.Serialize(config, Json.Options));
@@ -42,17 +64,41 @@ public sealed class StudyExecutor(StudyConfig config, string outDir, string devi
         await ForEachParallel(prep, cancel);
         var missing = config.Codebooks.Where(k => !File.Exists(Dir("shards", K(k), "shards.json"))).ToList();
         if (missing.Count > 0) throw new SnceUserException($"tokenizers failed for K = {string.Join(", ", missing)}; see {Dir("logs")}");
+        if (prepareOnly)
+        {
+            Say($"study: tokenizers, shards and classifier ready in {clock.Elapsed:hh\\:mm\\:ss}; run the same command without --prepare-only to train the generators");
+            return jobs.Any(j => !j.Ok) ? SnceCli.RuntimeError : 0;
+        }
 
+        // Breadth first: every run reaches step s before any run trains past it, so a time limit leaves all
+        // curves at the same steps (a fair comparison) instead of some runs finished and others not started.
         using var bar = new ProgressBar("runs", runs.Count * config.EvalSteps().Count);
         var done = 0;
-        await ForEachParallel(runs.Select(r => (Func<Task>)(() => Generator(r, () => bar.Report(Interlocked.Increment(ref done)), cancel))), cancel);
+        foreach (var run in runs) WriteRunConfig(run);
+        foreach (var step in config.EvalSteps())
+        {
+            var live = runs.Where(r => !failedRuns.ContainsKey(r.Name)).ToList();
+            await ForEachParallel(live.Select(r => (Func<Task>)(async () =>
+            {
+                if (!await Segment(r, step, cancel)) failedRuns[r.Name] = true;
+                bar.Report(Interlocked.Increment(ref done));
+            })), cancel);
+        }
+        await ForEachParallel(runs.Where(r => !failedRuns.ContainsKey(r.Name)).Select(r => (Func<Task>)(() => Grid(r, cancel))), cancel);
         bar.Dispose();
 
+        return null;
+    }
+
+    /// <summary>Report over whatever runs exist, study.json and STUDY.md; the exit code.</summary>
+    async Task<int> FinishAsync(CancellationToken cancel)
+    {
+        var runs = config.Runs();
         var finished = runs.Where(r => File.Exists(Dir("runs", r.Name, "metrics.jsonl"))).Select(r => Dir("runs", r.Name)).ToList();
         if (finished.Count > 0) await Job("report", "report", ["report", .. finished, "--out", Dir("report")], cancel);
         var summary = StudySummary.Write(root, config, runs, jobs.OrderBy(j => j.Name, StringComparer.Ordinal).ToList(), clock.Elapsed);
         var failed = jobs.Where(j => !j.Ok).ToList();
-        Say($"study: {runs.Count - failed.Count(j => j.Stage == "run")} of {runs.Count} runs finished in {clock.Elapsed:hh\\:mm\\:ss}; summary {summary}");
+        Say($"study: {runs.Count - failedRuns.Count} of {runs.Count} runs went through every stage in {clock.Elapsed:hh\\:mm\\:ss}; summary {summary}");
         foreach (var f in failed) Say($"  FAILED {f.Name}: {f.Error} (log {f.Log})");
         return failed.Count == 0 ? 0 : SnceCli.RuntimeError;
     }
@@ -88,7 +134,7 @@ public sealed class StudyExecutor(StudyConfig config, string outDir, string devi
             "--out", Dir("classifier"), "--json"], cancel, stdoutTo: Dir("classifier.json"));
     }
 
-    async Task Generator(StudyRun run, Action evaluated, CancellationToken cancel)
+    void WriteRunConfig(StudyRun run)
     {
         var dir = Dir("runs", run.Name);
         Directory.CreateDirectory(dir);
@@ -100,26 +146,31 @@ public sealed class StudyExecutor(StudyConfig config, string outDir, string devi
             ["steps"] = config.Steps, ["batch"] = config.Batch, ["eval_images"] = config.EvalImages, ["cfg"] = config.Cfg,
         };
         AtomicFile.WriteAllText(Path.Combine(dir, "config.json"), flat.ToJsonString(Json.Options));
-        foreach (var step in config.EvalSteps())
-        {
-            if (EvaluatedAt(dir, step)) { evaluated(); continue; }
-            string[] train = CheckpointStep(dir) is { } at
-                ? (at >= step ? [] : ["train", "--resume", dir, "--max-steps", I(step), "--device", device])
-                : ["train", run.Objective, "--tokens", Dir("shards", K(run.CodebookSize)), "--preset", config.Preset, "--loss", run.Loss,
-                   .. run.Perplexity is { } p ? ["--perplexity", p.ToString(CultureInfo.InvariantCulture)] : Array.Empty<string>(),
-                   "--steps", I(config.Steps), "--batch", I(config.Batch), "--lr", config.Lr.ToString(CultureInfo.InvariantCulture),
-                   "--seed", run.Seed.ToString(CultureInfo.InvariantCulture), "--validate-every", I(config.EvalEvery),
-                   "--checkpoint-every", I(config.EvalEvery), "--max-steps", I(step), "--device", device, "--out", dir];
-            if (train.Length > 0 && !await Job(run.Name, "run", train, cancel)) return;
-            if (!await Job(run.Name, "run", ["eval", "--checkpoint", dir, .. DataArgs(), "--classifier", Dir("classifier"), "--n", I(config.EvalImages),
-                    "--cfg", config.Cfg.ToString(CultureInfo.InvariantCulture), "--sampling-steps", I(config.SamplingSteps), "--seed", "0",
-                    "--device", device, "--log-to", dir, "--json"], cancel))
-                return;
-            evaluated();
-        }
+    }
+
+    /// <summary>Trains <paramref name="run"/> up to <paramref name="step"/> (new or resumed) and evaluates it there; false on failure.</summary>
+    async Task<bool> Segment(StudyRun run, int step, CancellationToken cancel)
+    {
+        var dir = Dir("runs", run.Name);
+        if (EvaluatedAt(dir, step)) return true;
+        string[] train = CheckpointStep(dir) is { } at
+            ? (at >= step ? [] : ["train", "--resume", dir, "--max-steps", I(step), "--device", device])
+            : ["train", run.Objective, "--tokens", Dir("shards", K(run.CodebookSize)), "--preset", config.Preset, "--loss", run.Loss,
+               .. run.Perplexity is { } p ? ["--perplexity", p.ToString(CultureInfo.InvariantCulture)] : Array.Empty<string>(),
+               "--steps", I(config.Steps), "--batch", I(config.Batch), "--lr", config.Lr.ToString(CultureInfo.InvariantCulture),
+               "--seed", run.Seed.ToString(CultureInfo.InvariantCulture), "--validate-every", I(config.EvalEvery),
+               "--checkpoint-every", I(config.EvalEvery), "--max-steps", I(step), "--device", device, "--out", dir];
+        if (train.Length > 0 && !await Job(run.Name, "run", train, cancel)) return false;
+        return await Job(run.Name, "run", ["eval", "--checkpoint", dir, .. DataArgs(), "--classifier", Dir("classifier"), "--n", I(config.EvalImages),
+            "--cfg", config.Cfg.ToString(CultureInfo.InvariantCulture), "--sampling-steps", I(config.SamplingSteps), "--seed", "0",
+            "--device", device, "--log-to", dir, "--json"], cancel);
+    }
+
+    async Task Grid(StudyRun run, CancellationToken cancel)
+    {
         var grid = Dir("samples", run.Name + ".png");
         if (!File.Exists(grid))
-            await Job(run.Name, "run", ["sample", "--checkpoint", dir, "--n", I(config.GridImages), "--cfg", config.Cfg.ToString(CultureInfo.InvariantCulture),
+            await Job(run.Name, "run", ["sample", "--checkpoint", Dir("runs", run.Name), "--n", I(config.GridImages), "--cfg", config.Cfg.ToString(CultureInfo.InvariantCulture),
                 "--steps", I(config.SamplingSteps), "--seed", "0", "--device", device, "--out", grid], cancel);
     }
 
@@ -152,11 +203,27 @@ public sealed class StudyExecutor(StudyConfig config, string outDir, string devi
     {
         var sw = Stopwatch.StartNew();
         var log = Log(name);
-        var (code, stdout) = await SelfProcess.RunAsync(args, log, cancel);
+        var what = $"{name}: {args[0]}{(args.Length > 1 && !args[1].StartsWith('-') ? " " + args[1] : "")}";
+        if (timeLimit is { } t && clock.Elapsed > t && stage != "report")
+        {
+            jobs.Add(new StudySummary.Job(what, stage, false, 0, log, "not started: --time-limit reached"));
+            return false;
+        }
+        int code;
+        string stdout;
+        try
+        {
+            (code, stdout) = await SelfProcess.RunAsync(args, log, cancel);
+        }
+        catch (OperationCanceledException)
+        {
+            jobs.Add(new StudySummary.Job(what, stage, false, sw.Elapsed.TotalSeconds, log, "stopped: --time-limit (or Ctrl-C)"));
+            throw;
+        }
         var ok = code == 0;
         if (ok && stdoutTo is not null) AtomicFile.WriteAllText(stdoutTo, stdout);
         string? error = ok ? null : LastError(log) ?? $"exit {code}";
-        jobs.Add(new StudySummary.Job($"{name}: {args[0]}{(args.Length > 1 && !args[1].StartsWith('-') ? " " + args[1] : "")}", stage, ok, sw.Elapsed.TotalSeconds, log, error));
+        jobs.Add(new StudySummary.Job(what, stage, ok, sw.Elapsed.TotalSeconds, log, error));
         if (!ok) Say($"FAILED {name} ({string.Join(' ', args.Take(2))}): {error}; log {log}");
         return ok;
     }

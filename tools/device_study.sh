@@ -1,0 +1,51 @@
+#!/bin/bash
+# The GPU study (docs/RESULTS.md) on one H200, in two device calls that share the warm machine's /tmp:
+# the app + .NET runtime + data (~58 MB) and the ResNet-18 weights (~59 MB compressed) do not fit the 64 MiB that
+# one call can carry together.
+#
+# Prepare here (repository root):
+#   ../shared/device/bundle.sh bench/Snce.Bench/Snce.Bench.csproj    # the benchmarks and the snce CLI
+#   bash tools/slim_device_bundle.sh                                 # drop ResNet18.onnx and ONNX Runtime from the bundle
+#   bash tools/pack_device_data.sh fashion-mnist                     # .devdata/fashion-mnist.tar.xz
+#   mkdir -p .devonnx && xz -T2 -6 -c ~/.nuget/packages/microsoft.ml.dnnimagefeaturizer.resnet18/0.23.1/tools/DnnImageModels/ResNet18Onnx/ResNet18.onnx > .devonnx/ResNet18.onnx.xz
+# Call 1 (carry .device, .devdata):  bash tools/device_study.sh prepare      tokenizers, shards, classifier; then the benchmarks
+# Call 2 (carry .devonnx), within the 30 s the machine stays warm:  bash tools/device_study.sh train
+# Outputs under $OUT: prepare.tar.gz / study.tar.gz (STUDY.md, study.json, report/, samples/, runs/*/metrics.jsonl, logs/).
+set -uo pipefail
+: "${OUT:?OUT must name the output folder}"
+cd "$(dirname "$0")/.."
+phase=${1:?usage: device_study.sh prepare|train}
+study=/tmp/study
+STUDY_ARGS=${STUDY_ARGS:-"--preset gpu --steps 1000 --eval-every 250 --eval-images 1000 --parallel 10"}
+export DOTNET_ROOT=/tmp/dn DOTNET_CLI_TELEMETRY_OPTOUT=1 PYTHONUNBUFFERED=1
+tl=$(python3 -c 'import torch,os;print(os.path.dirname(torch.__file__)+"/lib")')
+export SNCE_LIBTORCH=$tl LD_LIBRARY_PATH=$tl:/usr/local/cuda/targets/x86_64-linux/lib:${LD_LIBRARY_PATH:-}
+snce() { /tmp/dn/dotnet /tmp/dn/app/snce.dll "$@"; }
+start=$(date +%s)
+case $phase in
+  prepare)
+    mkdir -p /tmp/dn /tmp/snce-data
+    tar -C /tmp/dn -xJf .device/dotnet.tar.xz && tar -C /tmp/dn -xJf .device/app.tar.xz || exit 1
+    tar -C /tmp/snce-data -xJf .devdata/fashion-mnist.tar.xz || exit 1
+    nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv > "$OUT/gpu.txt"
+    timeout ${PREP_TIMEOUT_S:-240} bash -c "$(declare -f snce); snce study $STUDY_ARGS --data-dir /tmp/snce-data --device cuda --prepare-only --out $study" > "$OUT/prepare.log" 2>&1
+    echo "prepare: exit $? after $(( $(date +%s) - start )) s" | tee -a "$OUT/prepare.log"
+    tar -C $study -czf "$OUT/prepare.tar.gz" --exclude='*.safetensors' --exclude='*.npy' tokenizers classifier.json logs study-config.json 2>/dev/null
+    # The benchmarks, on the same machine while it is held: training step vs PyTorch, then the loss at bf16 (memory re-measured).
+    mkdir -p /tmp/bench
+    CS_TIMEOUT_S=${CS_TIMEOUT_S:-150} PY_BUDGET_S=${PY_BUDGET_S:-70} OUT=/tmp/bench bash tools/device_training_bench.sh > /dev/null 2>&1
+    echo "training bench done after $(( $(date +%s) - start )) s"
+    timeout ${LOSS_TIMEOUT_S:-110} /tmp/dn/dotnet /tmp/dn/app/snce-bench.dll loss --device cuda --dtypes bf16 --budget-s 90 --name loss-bf16 --out /tmp/bench > /tmp/bench/loss-bf16.log 2>&1
+    echo "loss bench done after $(( $(date +%s) - start )) s"
+    tar -C /tmp/bench -czf "$OUT/bench.tar.gz" . ;;
+  train)
+    [ -x /tmp/dn/dotnet ] && [ -d $study/shards ] || { echo "the prepare call's files are gone (the machine was given back): run 'prepare' again" >&2; exit 1; }
+    mkdir -p /tmp/dn/app/DnnImageModels/ResNet18Onnx
+    xz -dc .devonnx/ResNet18.onnx.xz > /tmp/dn/app/DnnImageModels/ResNet18Onnx/ResNet18.onnx || exit 1
+    snce study $STUDY_ARGS --data-dir /tmp/snce-data --device cuda --time-limit ${TIME_LIMIT_S:-430} --out $study > "$OUT/study.log" 2>&1
+    echo "study: exit $? after $(( $(date +%s) - start )) s" | tee -a "$OUT/study.log"
+    tar -C $study -czf "$OUT/study.tar.gz" STUDY.md study.json study-config.json report samples logs classifier.json tokenizers/*.png \
+      tokenizers/*/eval.json tokenizers/*/train.json tokenizers/*.json runs/*/metrics.jsonl runs/*/config.json runs/*/checkpoint/checkpoint.json 2>/dev/null ;;
+  *) echo "unknown phase '$phase'; use prepare or train" >&2; exit 2 ;;
+esac
+tail -n 25 "$OUT/$([ $phase = prepare ] && echo prepare || echo study).log"
