@@ -44,8 +44,9 @@ case $phase in
     xz -dc .devonnx/ResNet18.onnx.xz > /tmp/dn/app/DnnImageModels/ResNet18Onnx/ResNet18.onnx || exit 1
     snce study $STUDY_ARGS --data-dir /tmp/snce-data --device cuda --time-limit ${TIME_LIMIT_S:-430} --out $study > "$OUT/study.log" 2>&1
     echo "study: exit $? after $(( $(date +%s) - start )) s" | tee -a "$OUT/study.log"
-    tar -C $study -czf "$OUT/study.tar.gz" STUDY.md study.json study-config.json report samples logs classifier.json tokenizers/*.png \
-      tokenizers/*/eval.json tokenizers/*/train.json tokenizers/*.json runs/*/metrics.jsonl runs/*/config.json runs/*/checkpoint/checkpoint.json 2>/dev/null ;;
+    # Globs expand inside the study folder (a first GPU run lost runs/*/metrics.jsonl by expanding them in the repo).
+    (cd $study && tar -czf "$OUT/study.tar.gz" STUDY.md study.json study-config.json report samples logs classifier.json tokenizers/*.png \
+      tokenizers/*/eval.json tokenizers/*/train.json tokenizers/*.json runs/*/metrics.jsonl runs/*/config.json runs/*/checkpoint/checkpoint.json) ;;
   *) echo "unknown phase '$phase'; use prepare or train" >&2; exit 2 ;;
 esac
 tail -n 25 "$OUT/$([ $phase = prepare ] && echo prepare || echo study).log"

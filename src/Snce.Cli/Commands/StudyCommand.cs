@@ -18,6 +18,7 @@ public static class StudyCommand
         var data = new Option<string?>("--data") { Description = "Data set name or image folder (default: the preset's, fashion-mnist).", HelpName = "NAME|DIR" };
         var dataDir = new Option<string?>("--data-dir") { Description = "Where fetched data sets are cached.", HelpName = "DIR" };
         var limit = new Option<int?>("--limit") { Description = "Use only N images of each split (a fixed pseudo-random subset; also bounds the real FD reference).", HelpName = "N" };
+        var evalLimit = new Option<int?>("--eval-limit") { Description = "Images per split for evaluation only (bounds the real FD reference; default: --limit).", HelpName = "N" };
         var codebooks = new Option<string?>("--codebooks") { Description = "Codebook sizes, e.g. 1024,4096,16384.", HelpName = "K,K,..." };
         var objectives = new Option<string?>("--objectives") { Description = "Generators: ar, mask (comma-separated).", HelpName = "ar,mask" };
         var losses = new Option<string?>("--losses") { Description = "Losses at every K (must include ce): ce, snce, label-smoothing, stochastic.", HelpName = "LIST" };
@@ -41,7 +42,7 @@ public static class StudyCommand
         var timeLimit = new Option<int?>("--time-limit") { Description = "Seconds after which no job starts (running ones get 60 s more); the report covers what finished, every run at the same steps.", HelpName = "S" };
         var output = new Option<string>("--out") { Description = "Study folder (re-running with the same folder resumes).", DefaultValueFactory = _ => "study", HelpName = "DIR" };
         var cmd = new Command("study", "Run the CE-vs-SNCE study with Snce's own verbs: tokenizers per codebook size, generators per loss, FD-ResNet18 curves, plots and STUDY.md.");
-        foreach (var o in new Option[] { preset, data, dataDir, limit, codebooks, objectives, losses, focusLosses, focus, perplexity, sweep, seeds, headline,
+        foreach (var o in new Option[] { preset, data, dataDir, limit, evalLimit, codebooks, objectives, losses, focusLosses, focus, perplexity, sweep, seeds, headline,
                      tokPreset, tokSteps, tokSeconds, genPreset, steps, batch, evalEvery, evalImages, parallel, prepareOnly, timeLimit, device, output })
             cmd.Options.Add(o);
         cmd.SetAction((parse, cancel) =>
@@ -51,6 +52,7 @@ public static class StudyCommand
             {
                 Data = parse.GetValue(data) ?? c.Data,
                 Limit = parse.GetValue(limit) ?? c.Limit,
+                EvalLimit = parse.GetValue(evalLimit) ?? c.EvalLimit,
                 Codebooks = Ints(parse.GetValue(codebooks)) ?? c.Codebooks,
                 Objectives = List(parse.GetValue(objectives)) ?? c.Objectives,
                 Losses = List(parse.GetValue(losses)) ?? c.Losses,

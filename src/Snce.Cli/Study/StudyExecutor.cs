@@ -26,9 +26,9 @@ public sealed class StudyExecutor(StudyConfig config, string outDir, string devi
     string Dir(params string[] parts) => Path.Combine([root, .. parts]);
     string Log(string name) => Dir("logs", name + ".log");
 
-    string[] DataArgs() => [
+    string[] DataArgs(bool eval = false) => [
         "--data", config.Data, .. dataDir is null ? Array.Empty<string>() : ["--data-dir", dataDir],
-        .. config.Limit is { } l ? ["--limit", l.ToString(CultureInfo.InvariantCulture)] : Array.Empty<string>()];
+        .. (eval ? config.EvalLimit ?? config.Limit : config.Limit) is { } l ? ["--limit", l.ToString(CultureInfo.InvariantCulture)] : Array.Empty<string>()];
 
     /// <summary>After the time limit no job starts; this long after it, running jobs are stopped. The report is still written.</summary>
     static readonly TimeSpan Grace = TimeSpan.FromSeconds(60);
@@ -100,7 +100,24 @@ public sealed class StudyExecutor(StudyConfig config, string outDir, string devi
         var failed = jobs.Where(j => !j.Ok).ToList();
         Say($"study: {runs.Count - failedRuns.Count} of {runs.Count} runs went through every stage in {clock.Elapsed:hh\\:mm\\:ss}; summary {summary}");
         foreach (var f in failed) Say($"  FAILED {f.Name}: {f.Error} (log {f.Log})");
+        PrintAnswers(summary);
         return failed.Count == 0 ? 0 : SnceCli.RuntimeError;
+    }
+
+    /// <summary>Shows the CE-vs-SNCE table of STUDY.md and where the plots and sample grids are.</summary>
+    void PrintAnswers(string studyMd)
+    {
+        var lines = File.ReadAllLines(studyMd);
+        var start = Array.FindIndex(lines, l => l.StartsWith("## CE vs SNCE", StringComparison.Ordinal));
+        if (start < 0) return;
+        var end = Array.FindIndex(lines, start + 1, l => l.StartsWith("## ", StringComparison.Ordinal));
+        Console.WriteLine();
+        foreach (var l in lines[start..(end < 0 ? lines.Length : end)]) Console.WriteLine(l);
+        if (Directory.Exists(Dir("report")))
+            foreach (var png in Directory.GetFiles(Dir("report"), "*.png").Order()) Console.WriteLine($"plot: {png}");
+        if (Directory.Exists(Dir("samples")))
+            foreach (var png in Directory.GetFiles(Dir("samples"), "*.png").Order()) Console.WriteLine($"samples: {png}");
+        Console.WriteLine($"full report: {studyMd}");
     }
 
     static string K(int k) => k.ToString(CultureInfo.InvariantCulture);
@@ -161,7 +178,7 @@ public sealed class StudyExecutor(StudyConfig config, string outDir, string devi
                "--seed", run.Seed.ToString(CultureInfo.InvariantCulture), "--validate-every", I(config.EvalEvery),
                "--checkpoint-every", I(config.EvalEvery), "--max-steps", I(step), "--device", device, "--out", dir];
         if (train.Length > 0 && !await Job(run.Name, "run", train, cancel)) return false;
-        return await Job(run.Name, "run", ["eval", "--checkpoint", dir, .. DataArgs(), "--classifier", Dir("classifier"), "--n", I(config.EvalImages),
+        return await Job(run.Name, "run", ["eval", "--checkpoint", dir, .. DataArgs(eval: true), "--classifier", Dir("classifier"), "--n", I(config.EvalImages),
             "--cfg", config.Cfg.ToString(CultureInfo.InvariantCulture), "--sampling-steps", I(config.SamplingSteps), "--seed", "0",
             "--device", device, "--log-to", dir, "--json"], cancel);
     }
@@ -203,7 +220,7 @@ public sealed class StudyExecutor(StudyConfig config, string outDir, string devi
     {
         var sw = Stopwatch.StartNew();
         var log = Log(name);
-        var what = $"{name}: {args[0]}{(args.Length > 1 && !args[1].StartsWith('-') ? " " + args[1] : "")}";
+        var what = $"{name}: {args[0]}{(args.Length > 1 && args[0] is "tokenizer" or "classifier" or "data" or "train" && !args[1].StartsWith('-') ? " " + args[1] : "")}";
         if (timeLimit is { } t && clock.Elapsed > t && stage != "report")
         {
             jobs.Add(new StudySummary.Job(what, stage, false, 0, log, "not started: --time-limit reached"));

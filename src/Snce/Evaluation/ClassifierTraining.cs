@@ -58,7 +58,8 @@ public static class ClassifierTraining
         model.to(device);
         using var images = data.Images.index_select(0, trainIdx).to(device);
         using var labels = data.Labels.index_select(0, trainIdx).to(device);
-        var generator = new Generator((ulong)options.Seed, device);
+        // CPU generator: TorchSharp 0.107 cannot make CUDA ones (a CUDA run failed here on the H200); the indices move to the device.
+        using var generator = new Generator((ulong)options.Seed);
         using var optimizer = optim.AdamW(model.parameters(), options.LearningRate, weight_decay: options.WeightDecay);
         model.train();
         var n = images.shape[0];
@@ -67,7 +68,7 @@ public static class ClassifierTraining
             using var scope = NewDisposeScope();
             var lr = options.LearningRate * 0.5 * (1 + Math.Cos(Math.PI * (step - 1) / options.Steps));
             foreach (var group in optimizer.ParamGroups) group.LearningRate = lr;
-            var pick = randint(n, [Math.Min(options.BatchSize, n)], generator: generator, device: device);
+            var pick = randint(n, [Math.Min(options.BatchSize, n)], generator: generator).to(device);
             var loss = nn.functional.cross_entropy(model.call(images.index_select(0, pick)), labels.index_select(0, pick));
             optimizer.zero_grad();
             loss.backward();

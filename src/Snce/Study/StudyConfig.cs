@@ -11,6 +11,8 @@ public sealed record StudyConfig
     public string Data { get; init; } = "fashion-mnist";
     /// <summary>Use only N images of each split (a fixed pseudo-random subset; null = all); also bounds the real reference set of FD.</summary>
     public int? Limit { get; init; }
+    /// <summary>Images per split for evaluation only (bounds the real FD reference, the validation split); null = <see cref="Limit"/>.</summary>
+    public int? EvalLimit { get; init; }
     public int[] Codebooks { get; init; } = [1024, 4096, 16384, 65536];
     /// <summary>Generator kinds: ar, mask.</summary>
     public string[] Objectives { get; init; } = ["ar", "mask"];
@@ -53,9 +55,9 @@ public sealed record StudyConfig
     /// <summary>CPU preset: one tokenizer, AR with CE and SNCE, a few hundred steps; the README's main job.</summary>
     public static StudyConfig Quick => new()
     {
-        Limit = 12000, Codebooks = [1024], Objectives = ["ar"], Losses = ["ce", "snce"], FocusLosses = [], SweepPerplexities = [],
+        Limit = 12000, EvalLimit = 2000, Codebooks = [1024], Objectives = ["ar"], Losses = ["ce", "snce"], FocusLosses = [], SweepPerplexities = [],
         HeadlineSeeds = [], TokenizerPreset = "tiny", TokenizerSteps = 400, TokenizerBatch = 32, Quantizer = "ema",
-        Preset = "tiny", Steps = 600, Batch = 32, Lr = 1e-3, EvalEvery = 200, EvalImages = 200, ClassifierSteps = 300, GridImages = 36,
+        Preset = "tiny", Steps = 3000, Batch = 32, Lr = 1e-3, EvalEvery = 1000, EvalImages = 500, ClassifierSteps = 300, GridImages = 36,
     };
 
     /// <summary>One-H200 preset: K ∈ {1,024 … 65,536}, AR and masked, CE/SNCE everywhere, baselines, τ sweep and seeds at K = 16,384.</summary>

@@ -7,6 +7,30 @@ public static class ReportPlots
 {
     const int Width = 900, Height = 560;
 
+    /// <summary>Environment variable naming a .ttf file for the plots' text (for machines without system fonts).</summary>
+    public const string FontVariable = "SNCE_FONT";
+
+    /// <summary>
+    /// Null when text renders; otherwise why not. A machine without system fonts (seen on the GPU machine) renders
+    /// plots with no text at all, so a font file is registered from SNCE_FONT, or found under the usual font folders.
+    /// </summary>
+    public static string? FontProblem { get; } = EnsureFont();
+
+    static string? EnsureFont()
+    {
+        var chosen = Environment.GetEnvironmentVariable(FontVariable);
+        if (chosen is { Length: > 0 } && !File.Exists(chosen)) return $"{FontVariable}={chosen} does not exist";
+        if (chosen is null && SkiaSharp.SKFontManager.Default.FontFamilyCount > 0) return null;
+        chosen ??= new[] { "/usr/share/fonts", "/usr/local/share/fonts", Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".local/share/fonts") }
+            .Where(Directory.Exists)
+            .SelectMany(d => Directory.EnumerateFiles(d, "*.ttf", SearchOption.AllDirectories))
+            .OrderBy(f => Path.GetFileName(f) == "DejaVuSans.ttf" ? 0 : 1).FirstOrDefault();
+        if (chosen is null) return $"no fonts on this machine, so the plots have no text; set {FontVariable} to a .ttf file";
+        Fonts.AddFontFile("SnceFont", chosen);
+        Fonts.Default = "SnceFont";
+        return null;
+    }
+
     /// <summary>Writes the plots into <paramref name="outDir"/> and returns their paths.</summary>
     public static IReadOnlyList<string> Draw(IReadOnlyList<RunGroup> groups, string outDir)
     {
@@ -22,7 +46,8 @@ public static class ReportPlots
             files.AddRange(Curves(panel.ToList(), r => r.Fd, "FD-ResNet18", $"FD-ResNet18 against training steps{title}", Path.Combine(outDir, $"fd_vs_steps{suffix}.png")));
             files.AddRange(Curves(panel.ToList(), r => r.ValCe, "validation CE (nats)", $"Validation cross-entropy against training steps{title}", Path.Combine(outDir, $"val_ce_vs_steps{suffix}.png")));
         }
-        if (FinalFdVsCodebook(groups, withObjective, Path.Combine(outDir, "final_fd_vs_codebook.png")) is { } f) files.Add(f);
+        if (FinalVsCodebook(groups, withObjective, g => g.FinalFd, "FD-ResNet18", Path.Combine(outDir, "final_fd_vs_codebook.png")) is { } f) files.Add(f);
+        if (FinalVsCodebook(groups, withObjective, g => g.FinalValCe, "validation CE (nats)", Path.Combine(outDir, "final_val_ce_vs_codebook.png")) is { } v) files.Add(v);
         return files;
     }
 
@@ -58,9 +83,9 @@ public static class ReportPlots
         yield return path;
     }
 
-    static string? FinalFdVsCodebook(IReadOnlyList<RunGroup> groups, bool withObjective, string path)
+    static string? FinalVsCodebook(IReadOnlyList<RunGroup> groups, bool withObjective, Func<RunGroup, Summary> final, string what, string path)
     {
-        var lines = groups.Where(g => g.CodebookSize is > 0 && g.FinalFd.Mean is not null)
+        var lines = groups.Where(g => g.CodebookSize is > 0 && final(g).Mean is not null)
             .GroupBy(g => (g.Objective, g.Loss)).ToList();
         if (lines.Count == 0) return null;
         var plot = new Plot();
@@ -69,12 +94,12 @@ public static class ReportPlots
         {
             var points = lines[i].OrderBy(g => g.CodebookSize).ToList();
             var xs = points.Select(g => Math.Log2(g.CodebookSize!.Value)).ToArray();
-            var ys = points.Select(g => g.FinalFd.Mean!.Value).ToArray();
+            var ys = points.Select(g => final(g).Mean!.Value).ToArray();
             foreach (var g in points) ks.Add(g.CodebookSize!.Value);
             var color = Palette(i);
-            if (points.Any(g => g.FinalFd.Std is not null))
+            if (points.Any(g => final(g).Std is not null))
             {
-                var bars = plot.Add.ErrorBar(xs, ys, points.Select(g => g.FinalFd.Std ?? 0).ToArray());
+                var bars = plot.Add.ErrorBar(xs, ys, points.Select(g => final(g).Std ?? 0).ToArray());
                 bars.Color = color;
             }
             var line = plot.Add.Scatter(xs, ys);
@@ -86,7 +111,7 @@ public static class ReportPlots
         var ticks = new ScottPlot.TickGenerators.NumericManual();
         foreach (var k in ks) ticks.AddMajor(Math.Log2(k), k.ToString("N0", System.Globalization.CultureInfo.InvariantCulture));
         plot.Axes.Bottom.TickGenerator = ticks;
-        Style(plot, "Final FD-ResNet18 against codebook size", "codebook size K (log2 scale)", "final FD-ResNet18");
+        Style(plot, $"Final {what} against codebook size", "codebook size K (log2 scale)", $"final {what}");
         if (ks.Count == 1) plot.Axes.SetLimitsX(Math.Log2(ks.Min) - 1, Math.Log2(ks.Min) + 1);
         else plot.Axes.SetLimitsX(Math.Log2(ks.Min) - 0.5, Math.Log2(ks.Max) + 0.5);
         plot.SavePng(path, Width, Height);

@@ -71,6 +71,7 @@ public static class RunReport
             md.AppendLine();
             md.AppendLine("## Plots");
             md.AppendLine();
+            if (ReportPlots.FontProblem is { } problem) md.AppendLine($"Note: {problem}.").AppendLine();
             foreach (var p in plots) md.AppendLine($"![{Path.GetFileNameWithoutExtension(p)}]({Path.GetRelativePath(outDir, p).Replace('\\', '/')})");
         }
         md.AppendLine();

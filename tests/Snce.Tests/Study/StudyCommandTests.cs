@@ -1,0 +1,50 @@
+using System.Text.Json;
+using Snce.Tests.Support;
+
+namespace Snce.Tests.Study;
+
+public class StudyCommandTests
+{
+    /// <summary>
+    /// The whole study pipeline on the 250-digit MNIST fixture with tiny settings, as a separate process (the study
+    /// starts the snce program itself for every job): tokenizer, tokenize, classifier, two generators with FD
+    /// curves, sample grids, report and STUDY.md; a second call resumes and has nothing left to do.
+    /// </summary>
+    [Fact]
+    public void ATinyStudyRunsEndToEndAndResumes()
+    {
+        using var dir = new TempDir();
+        var env = new Dictionary<string, string> { ["SNCE_CACHE"] = dir["cache"], ["OMP_NUM_THREADS"] = "1" };
+        string[] args = ["study", "--preset", "quick", "--data", MnistSample.Dir, "--codebooks", "64", "--tokenizer-steps", "30",
+            "--steps", "20", "--eval-every", "10", "--eval-images", "24", "--device", "cpu", "--out", dir["study"]];
+        var r = CliRunner.RunProcess(env, args);
+        Assert.True(r.ExitCode == 0, r.Stderr + r.Stdout);
+        Assert.Contains("## CE vs SNCE", r.Stdout);
+        foreach (var run in new[] { "ar-ce-K64-s0", "ar-snce-K64-s0" })
+        {
+            var evals = File.ReadLines(dir[$"study/runs/{run}/metrics.jsonl"]).Select(l => JsonDocument.Parse(l).RootElement)
+                .Where(e => e.TryGetProperty("split", out var s) && s.GetString() == "eval").Select(e => e.GetProperty("step").GetInt64()).ToList();
+            Assert.Equal([10, 20], evals);
+            Assert.True(File.Exists(dir[$"study/samples/{run}.png"]));
+        }
+        var md = File.ReadAllText(dir["study/STUDY.md"]);
+        Assert.Contains("| autoregressive | 64 |", md);
+        Assert.True(File.Exists(dir["study/report/report.md"]));
+        using var json = JsonDocument.Parse(File.ReadAllText(dir["study/study.json"]));
+        Assert.All(json.RootElement.GetProperty("jobs").EnumerateArray(), j => Assert.True(j.GetProperty("Ok").GetBoolean(), j.ToString()));
+
+        var again = CliRunner.RunProcess(env, args);
+        Assert.True(again.ExitCode == 0, again.Stderr);
+        using var json2 = JsonDocument.Parse(File.ReadAllText(dir["study/study.json"]));
+        var jobs = json2.RootElement.GetProperty("jobs").EnumerateArray().Select(j => j.GetProperty("Name").GetString()).ToList();
+        Assert.Equal(["report: report"], jobs); // everything else was already done
+    }
+
+    [Fact]
+    public void BadStudyOptionsFailWithTheReason()
+    {
+        var r = CliRunner.Run("study", "--losses", "snce", "--device", "cpu", "--out", "/tmp/never-used");
+        Assert.Equal(Snce.Cli.SnceCli.RuntimeError, r.ExitCode);
+        Assert.Contains("must include ce", r.Stderr);
+    }
+}

@@ -1,0 +1,47 @@
+using Snce.Study;
+
+namespace Snce.Tests.Study;
+
+public class StudyConfigTests
+{
+    [Fact]
+    public void TheGpuGridHasEveryCellOnceWithHeadlineCellsFirst()
+    {
+        var c = StudyConfig.Gpu;
+        var runs = c.Runs();
+        // 4 K × 2 objectives × {ce, snce} + 2 objectives × 2 baselines + 2 sweep points + 2 extra seeds × 2 objectives × 2 losses.
+        Assert.Equal(16 + 4 + 2 + 8, runs.Count);
+        Assert.Equal(runs.Count, runs.Select(r => r.Name).Distinct().Count());
+        Assert.Equal(16384, c.Focus);
+        Assert.All(runs.Take(4), r => Assert.Equal(16384, r.CodebookSize));
+        Assert.Equal(3, runs.Count(r => r.Objective == "ar" && r.Label == "snce" && r.CodebookSize == 16384));
+        Assert.All(runs.Where(r => r.Loss is "snce" or "label-smoothing" && r.Label is "snce" or "label-smoothing"), r => Assert.Equal(16, r.Perplexity));
+        Assert.Contains(runs, r => r.Label == "snce-p4" && r.Perplexity == 4 && r.Loss == "snce");
+        Assert.All(runs.Where(r => r.Loss is "ce" or "stochastic"), r => Assert.Null(r.Perplexity));
+    }
+
+    [Fact]
+    public void EvaluationStepsEndAtTheLastStep()
+    {
+        Assert.Equal([250, 500, 750, 1000], StudyConfig.Gpu with { Steps = 1000, EvalEvery = 250 } is var c ? c.EvalSteps() : null);
+        Assert.Equal([300, 600, 700], (StudyConfig.Quick with { Steps = 700, EvalEvery = 300 }).EvalSteps());
+    }
+
+    [Theory]
+    [InlineData("no-ce")]
+    [InlineData("bad-objective")]
+    [InlineData("eval-every")]
+    [InlineData("focus")]
+    public void BadGridsFailBeforeAnythingRuns(string what)
+    {
+        var c = what switch
+        {
+            "no-ce" => StudyConfig.Quick with { Losses = ["snce"] },
+            "bad-objective" => StudyConfig.Quick with { Objectives = ["diffusion"] },
+            "eval-every" => StudyConfig.Quick with { EvalEvery = 10_000 },
+            _ => StudyConfig.Quick with { FocusCodebook = 77 },
+        };
+        Assert.Throws<ArgumentException>(() => c.Runs());
+        Assert.Throws<ArgumentException>(() => StudyConfig.Named("huge"));
+    }
+}
