@@ -66,7 +66,7 @@ public class RunReportTests
             Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], File.ReadAllBytes(png).Take(4).ToArray());
             Assert.True(new FileInfo(png).Length > 10_000, $"{name} is suspiciously small");
         }
-        Assert.Equal(5, files.Plots.Count);
+        Assert.Equal(6, files.Plots.Count); // 2 panels × (FD, val CE) + final FD and final val CE against K
     }
 
     [Fact]
