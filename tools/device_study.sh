@@ -8,7 +8,7 @@
 #   bash tools/slim_device_bundle.sh                                 # drop ResNet18.onnx and ONNX Runtime from the bundle
 #   bash tools/pack_device_data.sh fashion-mnist                     # .devdata/fashion-mnist.tar.xz
 #   mkdir -p .devonnx && xz -T2 -6 -c ~/.nuget/packages/microsoft.ml.dnnimagefeaturizer.resnet18/0.23.1/tools/DnnImageModels/ResNet18Onnx/ResNet18.onnx > .devonnx/ResNet18.onnx.xz
-# Call 1 (carry .device, .devdata):  bash tools/device_study.sh prepare      tokenizers, shards, classifier; then the benchmarks
+# Call 1 (carry .device, .devdata):  bash tools/device_study.sh prepare      tokenizers, shards, classifier; then the benchmarks (BENCH=0: not)
 # Call 2 (carry .devonnx), within the 30 s the machine stays warm:  bash tools/device_study.sh train
 # Outputs under $OUT: prepare.tar.gz / study.tar.gz (STUDY.md, study.json, report/, samples/, runs/*/metrics.jsonl, logs/).
 set -uo pipefail
@@ -32,6 +32,8 @@ case $phase in
     echo "prepare: exit $? after $(( $(date +%s) - start )) s" | tee -a "$OUT/prepare.log"
     tar -C $study -czf "$OUT/prepare.tar.gz" --exclude='*.safetensors' --exclude='*.npy' tokenizers classifier.json logs study-config.json 2>/dev/null
     # The benchmarks, on the same machine while it is held: training step vs PyTorch, then the loss at bf16 (memory re-measured).
+    # BENCH=0 skips them (they were measured already and the GPU time is wanted for the study).
+    [ "${BENCH:-1}" = 0 ] && { tail -n 25 "$OUT/prepare.log"; exit 0; }
     mkdir -p /tmp/bench
     CS_TIMEOUT_S=${CS_TIMEOUT_S:-150} PY_BUDGET_S=${PY_BUDGET_S:-70} OUT=/tmp/bench bash tools/device_training_bench.sh > /dev/null 2>&1
     echo "training bench done after $(( $(date +%s) - start )) s"
