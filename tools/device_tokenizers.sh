@@ -29,12 +29,14 @@ device=${DEVICE:-cuda}
 if [ -n "${SNCE_CMD:-}" ]; then
   snce() { $SNCE_CMD "$@"; }
 else
-  # Unpack the bundle once (run.sh unpacks on every call) and run the app directly with the same environment.
-  bash .device/run.sh info --device "$device" --check || { echo "the app does not run on $device here; see the lines above" >&2; exit 1; }
+  # Unpack the bundle once and run snce.dll directly (not .device/run.sh: a bundle of bench/Snce.Bench, as
+  # tools/device_study.sh uses, holds snce.dll too but its run.sh starts snce-bench).
+  mkdir -p /tmp/dn && tar -C /tmp/dn -xJf .device/dotnet.tar.xz && tar -C /tmp/dn -xJf .device/app.tar.xz || { echo "no usable .device/ bundle" >&2; exit 1; }
   export DOTNET_ROOT=/tmp/dn DOTNET_CLI_TELEMETRY_OPTOUT=1
   tl=$(python3 -c 'import torch,os;print(os.path.dirname(torch.__file__)+"/lib")')
-  export LD_LIBRARY_PATH=$tl:/usr/local/cuda/targets/x86_64-linux/lib:${LD_LIBRARY_PATH:-}
+  export SNCE_LIBTORCH=$tl LD_LIBRARY_PATH=$tl:/usr/local/cuda/targets/x86_64-linux/lib:${LD_LIBRARY_PATH:-}
   snce() { /tmp/dn/dotnet /tmp/dn/app/snce.dll "$@"; }
+  snce info --device "$device" --check || { echo "the app does not run on $device here; see the lines above" >&2; exit 1; }
 fi
 
 run_one() { # data k quantizer steps batch max_seconds [grid]
