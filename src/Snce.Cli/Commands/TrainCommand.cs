@@ -25,6 +25,11 @@ public static class TrainCommand
         var alpha = new Option<double>("--alpha") { Description = "Stochastic quantization: replacement probability α.", DefaultValueFactory = _ => 0.1, HelpName = "A" };
         var delta = new Option<int>("--delta") { Description = "Stochastic quantization: draw from the top-δ nearest codes.", DefaultValueFactory = _ => 8, HelpName = "D" };
         var anchor = new Option<string>("--anchor") { Description = "Neighbor targets around the encoder latent or the ground-truth code: auto (latent when the shards store latents), latent, code.", DefaultValueFactory = _ => "auto", HelpName = "auto|latent|code" };
+        var implementation = new Option<string>("--loss-implementation")
+        {
+            Description = "ce and snce: reference (materializes [N, K] targets) or fused (row blocks with online log-sum-exps; the NVRTC kernel on CUDA, libtorch ops on the CPU). Same loss to rounding; fused needs less memory at large K.",
+            DefaultValueFactory = _ => "reference", HelpName = "reference|fused",
+        };
         var steps = new Option<long>("--steps") { Description = "Total optimizer steps (the LR schedule's length).", DefaultValueFactory = _ => 10_000, HelpName = "N" };
         var batch = new Option<int>("--batch") { Description = "Sequences per step.", DefaultValueFactory = _ => 64, HelpName = "B" };
         var lr = new Option<double>("--lr") { Description = "Peak learning rate.", DefaultValueFactory = _ => 3e-4, HelpName = "LR" };
@@ -52,7 +57,7 @@ public static class TrainCommand
             "Train an autoregressive (ar) or masked (mask) generator on token shards with any loss.\n" +
             "Presets (parameters at K = 16,384, 1,000 classes):\n  " + string.Join("\n  ", GeneratorPresets.Describe()));
         cmd.Arguments.Add(kind);
-        foreach (var o in new Option[] { tokens, preset, loss, tau, perplexity, topK, epsilon, alpha, delta, anchor, steps, batch, lr, warmup, minLr, wd, beta2, clip, ema, cfgDrop, schedule, weighting, precision, seed, ckptEvery, valEvery, valBatches, logEvery, maxSteps, timeLimit, resume, output })
+        foreach (var o in new Option[] { tokens, preset, loss, tau, perplexity, topK, epsilon, alpha, delta, anchor, implementation, steps, batch, lr, warmup, minLr, wd, beta2, clip, ema, cfgDrop, schedule, weighting, precision, seed, ckptEvery, valEvery, valBatches, logEvery, maxSteps, timeLimit, resume, output })
             cmd.Options.Add(o);
         device.AddTo(cmd);
         cmd.SetAction(parse =>
@@ -75,7 +80,7 @@ public static class TrainCommand
             PreparedRun run;
             if (resumeDir is not null)
             {
-                var ignored = new Option[] { preset, loss, tau, perplexity, topK, epsilon, alpha, delta, anchor, steps, batch, lr, warmup, minLr, wd, beta2, clip, ema, cfgDrop, schedule, weighting, precision, seed, ckptEvery, valEvery, valBatches, logEvery }
+                var ignored = new Option[] { preset, loss, tau, perplexity, topK, epsilon, alpha, delta, anchor, implementation, steps, batch, lr, warmup, minLr, wd, beta2, clip, ema, cfgDrop, schedule, weighting, precision, seed, ckptEvery, valEvery, valBatches, logEvery }
                     .Where(o => parse.GetResult(o) is { Implicit: false }).Select(o => o.Name).ToList();
                 if (ignored.Count > 0)
                     Console.Error.WriteLine($"snce: note: a resumed run keeps its own settings; ignoring {string.Join(", ", ignored)}");
@@ -102,6 +107,7 @@ public static class TrainCommand
                 {
                     Name = parse.GetValue(loss)!.ToLowerInvariant(), Tau = parse.GetValue(tau), Perplexity = parse.GetValue(perplexity), TopK = parse.GetValue(topK),
                     Epsilon = parse.GetValue(epsilon), Alpha = parse.GetValue(alpha), Delta = parse.GetValue(delta), Anchor = parse.GetValue(anchor)!,
+                    Implementation = parse.GetValue(implementation)!.ToLowerInvariant(),
                 };
                 run = RunSetup.New(new NewRun(parsedKind!.Value, parse.GetValue(tokens)!, presetName, lossOptions, training, parse.GetValue(output)!), dev);
             }

@@ -27,14 +27,8 @@ public static class LossFactory
             throw new ArgumentException($"codebook must be a float [K, D] tensor with K ≥ 1, got {LossInputs.Shape(codebook)} {codebook.dtype}");
         var numCodes = codebook.shape[0];
         var anchor = ParseAnchor(options.Anchor);
-        var implementation = options.Implementation.ToLowerInvariant();
-        if (implementation is not ("auto" or "reference" or "fused"))
-            throw new ArgumentException($"unknown loss implementation '{options.Implementation}'; use one of {AllowedImplementations}");
+        var fused = IsFused(options);
         var name = options.Name.ToLowerInvariant();
-        var fused = implementation == "fused";
-        if (fused && name is ("label-smoothing" or "stochastic"))
-            throw new NotSupportedException(
-                $"there is no fused {name}: the fused implementation covers ce and snce; use implementation 'reference' (or 'auto') for {name}");
         return name switch
         {
             "ce" => fused ? new Fused.FusedCrossEntropyLoss(numCodes) : new CrossEntropyLoss(numCodes),
@@ -44,6 +38,24 @@ public static class LossFactory
                 generator ?? throw new ArgumentException("the stochastic loss draws random neighbors: pass a torch.Generator (its only source of randomness)")),
             _ => throw new ArgumentException($"unknown loss '{options.Name}'; use one of {LossOptions.AllowedNames}"),
         };
+    }
+
+    /// <summary>
+    /// Checks <see cref="LossOptions.Implementation"/> against the loss (a fused implementation exists for ce and snce
+    /// only) and returns whether it is the fused one; callers that build the loss later use it to fail early.
+    /// </summary>
+    public static bool IsFused(LossOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var implementation = options.Implementation.ToLowerInvariant();
+        if (implementation is not ("auto" or "reference" or "fused"))
+            throw new ArgumentException($"unknown loss implementation '{options.Implementation}'; use one of {AllowedImplementations}");
+        var name = options.Name.ToLowerInvariant();
+        var fused = implementation == "fused";
+        if (fused && name is ("label-smoothing" or "stochastic"))
+            throw new NotSupportedException(
+                $"there is no fused {name}: the fused implementation covers ce and snce; use implementation 'reference' (or 'auto') for {name}");
+        return fused;
     }
 
     /// <summary>Parses latent|code.</summary>

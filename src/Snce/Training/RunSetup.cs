@@ -120,6 +120,7 @@ public static class RunSetup
         training.Validate();
         var info = shards.Info;
         var metric = Metric.Parse(info.Metric);
+        LossFactory.IsFused(lossOptions);   // an unknown or unsupported implementation fails here, before any work
         var latentAnchored = LossFactory.ParseAnchor(lossOptions.Anchor) == NeighborAnchor.Latent && lossOptions.Name is "snce" or "stochastic";
         if (latentAnchored && shards.Latents is null)
             throw new ArgumentException($"--anchor latent needs per-token latents, but '{tokensDir}' stores '{info.Latents}'; re-run 'snce tokenize' with latents, or use --anchor code");
@@ -140,7 +141,8 @@ public static class RunSetup
         if (isSnce && effective.Perplexity is not null)
         {
             using var anchors = CalibrationAnchors(shards, latentAnchored, calibrationSamples, training.Seed, device);
-            var probe = (SnceLoss)LossFactory.Create(effective, codebook, metric, anchors);
+            // Calibration lives in the reference loss; the fused one then gets the calibrated τ.
+            var probe = (SnceLoss)LossFactory.Create(effective with { Implementation = "reference" }, codebook, metric, anchors);
             (calibration, usedTau) = (probe.Calibration, probe.Tau);
             probe.Dispose();
         }

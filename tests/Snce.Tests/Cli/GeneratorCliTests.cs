@@ -80,6 +80,8 @@ public class GeneratorCliTests
         Fails(Train("ar", dir["k16"], dir["r"], "--loss", "snce", "--tau", "0.5", "--anchor", "latent"), "--anchor latent", "latents");
         Fails(Train("ar", dir["k16"], dir["r"], "--loss", "focal"), "unknown loss 'focal'");
         Fails(Train("ar", dir["k16"], dir["r"], "--precision", "fp8"), "unknown precision 'fp8'");
+        Fails(Train("ar", dir["k16"], dir["r"], "--loss-implementation", "triton"), "unknown loss implementation 'triton'", "reference, fused");
+        Fails(Train("ar", dir["k16"], dir["r"], "--loss", "stochastic", "--loss-implementation", "fused"), "no fused stochastic", "reference");
         Fails(Train("ar", dir["k16"], dir["r"], "--time-limit", "soon"), "--time-limit");
 
         Assert.Equal(0, CliRunner.Run(Train("ar", dir["k16"], dir["r"], "--steps", "2")).ExitCode);

@@ -224,6 +224,55 @@ public class RunSetupTests
         Assert.Equal(anchor == "auto" ? "latent" : anchor, m.Loss.Anchor);
     }
 
+    /// <summary>
+    /// --loss-implementation fused trains the same run as the reference to rounding: the same losses at every logged
+    /// step and the same weights after 6 steps (the CPU runs the fused path's libtorch backend, in row blocks).
+    /// </summary>
+    [Theory]
+    [InlineData(GeneratorKind.Autoregressive, "ce")]
+    [InlineData(GeneratorKind.Masked, "snce")]
+    [InlineData(GeneratorKind.Autoregressive, "snce")]
+    public void FusedImplementationTrainsLikeTheReference(GeneratorKind kind, string loss)
+    {
+        using var dir = new TempDir();
+        using (var s = GeneratorFixtures.Shards(latents: true)) s.Save(dir["tokens"]);
+        (List<double> Losses, Tensor Master) Train(string implementation)
+        {
+            var options = new LossOptions { Name = loss, Perplexity = loss == "snce" ? 3 : null, Implementation = implementation };
+            var training = GeneratorFixtures.Training(steps: 6) with { LogEvery = 1, ValidateEvery = 6 };
+            using var run = RunSetup.New(new NewRun(kind, dir["tokens"], "tiny", options, training, dir[implementation]), CPU);
+            using var trainer = new Trainer(run.Setup);
+            Assert.Equal(StopReason.Completed, trainer.Run(new RunLimits()).Reason);
+            var losses = File.ReadAllLines(Path.Combine(dir[implementation], "metrics.jsonl")).Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement)
+                .Where(e => e.GetProperty("split").GetString() == "train").Select(e => e.GetProperty("loss").GetDouble()).ToList();
+            return (losses, trainer.Parameters.Master.clone());
+        }
+        var (refLosses, refW) = Train("reference");
+        var (fusedLosses, fusedW) = Train("fused");
+        using (refW) using (fusedW)
+        {
+            Assert.Equal(6, refLosses.Count);
+            Assert.Equal(refLosses.Count, fusedLosses.Count);
+            for (var i = 0; i < refLosses.Count; i++)
+                Assert.True(Math.Abs(refLosses[i] - fusedLosses[i]) <= 1e-4 * Math.Max(1, Math.Abs(refLosses[i])), $"step {i + 1}: reference {refLosses[i]} vs fused {fusedLosses[i]}");
+            var dw = (refW - fusedW).abs().max().item<float>();
+            Assert.True(dw < 1e-4, $"max |Δw| after 6 steps = {dw}");
+        }
+        Assert.Equal("fused", GeneratorCheckpoint.ReadManifest(dir["fused"]).Loss.Implementation);
+    }
+
+    [Fact]
+    public void FusedLabelSmoothingFailsBeforeTraining()
+    {
+        using var dir = new TempDir();
+        using (var s = GeneratorFixtures.Shards(latents: true)) s.Save(dir["tokens"]);
+        var options = new LossOptions { Name = "label-smoothing", Implementation = "fused" };
+        var e = Assert.Throws<NotSupportedException>(() =>
+            RunSetup.New(new NewRun(GeneratorKind.Autoregressive, dir["tokens"], "tiny", options, GeneratorFixtures.Training(steps: 1), dir["run"]), CPU));
+        Assert.Contains("no fused label-smoothing", e.Message);
+        Assert.False(File.Exists(Path.Combine(dir["run"], "metrics.jsonl")));
+    }
+
     [Fact]
     public void LabelSmoothingWithAPerplexityMatchesSnceOffTargetMass()
     {
