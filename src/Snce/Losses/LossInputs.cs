@@ -17,7 +17,8 @@ internal static class LossInputs
     /// <summary>
     /// Validates logits [N, K], tokens [N] in [0, K), latents [N, D] (when <paramref name="latentDim"/> is given,
     /// i.e. the loss is latent-anchored), mask [N] bool and weights [N] float. Returns the tokens as int64.
-    /// Every row, supervised or not, must hold a valid token id.
+    /// Every row, supervised or not, must hold a valid token id. The value checks (ids, finiteness) are skipped when
+    /// <see cref="TokenTargets.CheckValues"/> is off; the shape checks never are.
     /// </summary>
     public static Tensor Check(string loss, Tensor logits, TokenTargets targets, long numCodes, long? latentDim)
     {
@@ -32,7 +33,7 @@ internal static class LossInputs
         if (tokens.is_floating_point() || tokens.dtype == ScalarType.Bool)
             throw new ArgumentException($"{loss}: tokens must be integer ids (int64), got {tokens.dtype}");
         var ids = tokens.to_type(ScalarType.Int64);
-        if (n > 0)
+        if (n > 0 && targets.CheckValues)
         {
             using var scope = NewDisposeScope();
             var (lo, hi) = (ids.min().item<long>(), ids.max().item<long>());

@@ -10,7 +10,15 @@ namespace Snce.Losses;
 /// null means code-anchored (z = codebook[Tokens]).</param>
 /// <param name="Mask">[N] bool: positions that are supervised; null means all.</param>
 /// <param name="Weights">[N] float: per-position weights (e.g. MDLM's 1/t); null means 1.</param>
-public sealed record TokenTargets(Tensor Tokens, Tensor? Latents = null, Tensor? Mask = null, Tensor? Weights = null);
+public sealed record TokenTargets(Tensor Tokens, Tensor? Latents = null, Tensor? Mask = null, Tensor? Weights = null)
+{
+    /// <summary>
+    /// Whether the loss checks the values (token ids in [0, K), finite logits) as well as the shapes. Each value check
+    /// reads a result back to the host, which stalls a GPU step; callers whose tokens were checked when loaded and who
+    /// watch the loss for NaN themselves (the generator objectives under <c>Trainer</c>) turn it off. Default: on.
+    /// </summary>
+    public bool CheckValues { get; init; } = true;
+}
 
 /// <summary>A loss value with the metrics every loss reports.</summary>
 /// <param name="Loss">Scalar, differentiable: Σ_i m_i w_i ℓ_i / Σ_i m_i over supervised rows.</param>

@@ -52,7 +52,7 @@ public sealed class MaskedObjective(ObjectiveOptions options) : ITrainingObjecti
             weights = (w * (mask.sum().to_type(ScalarType.Float32) / (b * t))).reshape(-1);
         }
         var targets = batch.Tokens.reshape(-1);
-        var output = loss.Forward(flat, new TokenTargets(targets, ObjectiveFactory.FlatLatents(batch.Latents), flatMask, weights));
+        var output = loss.Forward(flat, ObjectiveFactory.Targets(batch, targets, flatMask, weights));
         var result = new ObjectiveOutput(output, flat, targets, flatMask);
         NextTokenObjective.MoveOut(result);
         return result;

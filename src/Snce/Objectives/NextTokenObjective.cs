@@ -23,7 +23,7 @@ public sealed class NextTokenObjective(ObjectiveOptions options) : ITrainingObje
         var logits = model.Forward(condition, batch.Tokens.narrow(1, 0, t - 1));              // [B, T, K]: row i predicts x_i
         var flat = logits.reshape(-1, logits.shape[^1]);
         var targets = batch.Tokens.reshape(-1);
-        var output = loss.Forward(flat, new TokenTargets(targets, ObjectiveFactory.FlatLatents(batch.Latents)));
+        var output = loss.Forward(flat, ObjectiveFactory.Targets(batch, targets));
         var result = new ObjectiveOutput(output, flat, targets, null);
         MoveOut(result);
         return result;

@@ -8,7 +8,15 @@ namespace Snce.Objectives;
 /// <param name="Tokens">[B, T] int64 ids in raster order.</param>
 /// <param name="Condition">The conditions [B, ...] (class ids [B] int64; −1 = none).</param>
 /// <param name="Latents">[B, T, D] float encoder latents for latent-anchored SNCE, or null (code-anchored).</param>
-public sealed record TokenBatch(Tensor Tokens, Tensor Condition, Tensor? Latents = null);
+public sealed record TokenBatch(Tensor Tokens, Tensor Condition, Tensor? Latents = null)
+{
+    /// <summary>
+    /// True when the ids were range-checked where they came from (token shards are, when loaded): the objectives
+    /// then tell the loss to skip its per-call value checks (<see cref="TokenTargets.CheckValues"/>), each a host
+    /// read-back that stalls a GPU step. The trainer catches a non-finite loss itself, without a sync.
+    /// </summary>
+    public bool IdsChecked { get; init; }
+}
 
 /// <summary>What an objective computed: the loss and what validation metrics need.</summary>
 /// <param name="Loss">The loss's output (value, hard CE, target entropy).</param>
@@ -51,6 +59,10 @@ public static class ObjectiveFactory
         var drop = DeviceRandom.Uniform(generator, [condition.shape[0]], condition.device) < p;
         return conditioning.Drop(condition, drop);
     }
+
+    /// <summary>The loss targets of a batch: flat ids [N], flat latents, mask and weights; values unchecked when the batch's ids were.</summary>
+    internal static TokenTargets Targets(TokenBatch batch, Tensor flatTokens, Tensor? mask = null, Tensor? weights = null) =>
+        new(flatTokens, FlatLatents(batch.Latents), mask, weights) { CheckValues = !batch.IdsChecked };
 
     /// <summary>Flattens [B, T, D] latents to [B·T, D] fp32 (null stays null).</summary>
     internal static Tensor? FlatLatents(Tensor? latents) =>

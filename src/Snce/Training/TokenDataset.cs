@@ -36,7 +36,7 @@ public sealed class TokenDataset : IDisposable
         var t = tokens.index_select(0, indices).to_type(ScalarType.Int64).MoveToOuterDisposeScope();
         var c = labels.index_select(0, indices).MoveToOuterDisposeScope();
         var z = latents?.index_select(0, indices).to_type(ScalarType.Float32).MoveToOuterDisposeScope();
-        return new TokenBatch(t, c, z);
+        return new TokenBatch(t, c, z) { IdsChecked = true };   // TokenShards checks every id against K when it loads
     }
 
     /// <inheritdoc/>

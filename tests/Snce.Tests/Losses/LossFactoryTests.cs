@@ -84,6 +84,22 @@ public class LossFactoryTests
         LossFactory.Create(new LossOptions { Name = name, Tau = 0.5, TopK = name == "snce" && anchor == "code" ? 4 : null, Delta = 3, Anchor = anchor },
             Codebook, Metric.L2, generator: new Generator(3));
 
+    /// <summary>CheckValues off (the trainer's batches): no value checks, so NaN flows into the loss, but shapes are still checked.</summary>
+    [Theory]
+    [MemberData(nameof(AllLosses))]
+    public void UncheckedTargetsSkipOnlyTheValueChecks(string name)
+    {
+        using var scope = NewDisposeScope();
+        var loss = Create(name);
+        var z = randn(5, 4);
+        var tokens = tensor(new long[] { 0, 1, 2, 3, 9 });
+        var nan = randn(5, 10).index_put_(float.NaN, 2, 3);
+        Assert.Throws<ArgumentException>(() => loss.Forward(nan, new(tokens, z)));
+        var o = loss.Forward(nan, new(tokens, z) { CheckValues = false });
+        Assert.True(o.Loss.isnan().item<bool>(), $"{name}: a NaN logit must give a NaN loss for the trainer to catch, got {o.Loss.item<float>()}");
+        Assert.Contains("K = 10", Assert.Throws<ArgumentException>(() => loss.Forward(randn(5, 9), new(tokens, z) { CheckValues = false })).Message);
+    }
+
     [Theory]
     [MemberData(nameof(AllLosses))]
     public void BadInputsFailPerCallWithTheShapes(string name)

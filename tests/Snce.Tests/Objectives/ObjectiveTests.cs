@@ -16,7 +16,7 @@ public class ObjectiveTests
         public LossOutput Forward(Tensor logits, TokenTargets targets)
         {
             Last = new TokenTargets(targets.Tokens.clone().DetachFromDisposeScope(), null,
-                targets.Mask?.clone().DetachFromDisposeScope(), targets.Weights?.clone().DetachFromDisposeScope());
+                targets.Mask?.clone().DetachFromDisposeScope(), targets.Weights?.clone().DetachFromDisposeScope()) { CheckValues = targets.CheckValues };
             Logits = logits.detach().clone().DetachFromDisposeScope();
             var z = logits.sum() * 0;
             return new LossOutput(z, z.detach(), null);
@@ -98,6 +98,27 @@ public class ObjectiveTests
         var rate = (dropped == 4).to_type(ScalarType.Float32).mean().item<float>();
         Assert.InRange(rate, 0.08, 0.12);
         Assert.True(((dropped == 0) | (dropped == 4)).all().item<bool>());
+    }
+
+    /// <summary>Batches whose ids were checked at load (token shards) tell the loss to skip its per-call value checks (host syncs); others do not.</summary>
+    [Theory]
+    [InlineData(GeneratorKind.Autoregressive)]
+    [InlineData(GeneratorKind.Masked)]
+    public void CheckedBatchesTurnOffTheLossValueChecks(GeneratorKind kind)
+    {
+        using var scope = NewDisposeScope();
+        ITrainingObjective obj = kind == GeneratorKind.Masked ? new MaskedObjective(new ObjectiveOptions(CfgDropout: 0)) : new NextTokenObjective(new ObjectiveOptions(CfgDropout: 0));
+        using var m = new TokenGenerator(GeneratorFixtures.Config(kind));
+        var tokens = randint(16, [4, 16], generator: new Generator(1));
+        var rec = new Recorder();
+        obj.Compute(m, new TokenBatch(tokens, zeros(4, dtype: ScalarType.Int64)), rec, new Generator(2), train: true);
+        Assert.True(rec.Last!.CheckValues);
+        obj.Compute(m, new TokenBatch(tokens, zeros(4, dtype: ScalarType.Int64)) { IdsChecked = true }, rec, new Generator(2), train: true);
+        Assert.False(rec.Last!.CheckValues);
+
+        using var shards = GeneratorFixtures.Shards();
+        using var data = new Snce.Training.TokenDataset(shards, Snce.Data.TokenShards.TrainSplit, CPU, withLatents: false);
+        Assert.True(data.Batch(arange(2L)).IdsChecked);
     }
 
     static Tensor ObjectiveFactory_DropConditions(TokenGenerator m, Tensor labels, double p) =>
