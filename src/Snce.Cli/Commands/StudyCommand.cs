@@ -24,7 +24,7 @@ public static class StudyCommand
         var losses = new Option<string?>("--losses") { Description = "Losses at every K (must include ce): ce, snce, label-smoothing, stochastic.", HelpName = "LIST" };
         var focusLosses = new Option<string?>("--focus-losses") { Description = "Baselines trained only at the focus K (label-smoothing uses ε matched to SNCE); 'none' for none.", HelpName = "LIST" };
         var focus = new Option<int?>("--focus-codebook") { Description = "K of the baseline, τ-sweep and extra-seed cells (default: the middle codebook).", HelpName = "K" };
-        var perplexity = new Option<double?>("--perplexity") { Description = "SNCE target perplexity (τ calibrated per tokenizer).", HelpName = "P" };
+        var perplexity = new Option<double?>("--perplexity") { Description = "SNCE target perplexity (τ calibrated per tokenizer); default: the preset's (quick 2, gpu 16).", HelpName = "P" };
         var sweep = new Option<string?>("--sweep-perplexities") { Description = "Other SNCE perplexities at the focus K (first objective); 'none' for none.", HelpName = "P,P" };
         var seeds = new Option<string?>("--seeds") { Description = "Seeds of every cell.", HelpName = "S,S" };
         var headline = new Option<string?>("--headline-seeds") { Description = "Extra seeds for ce and snce at the focus K; 'none' for none.", HelpName = "S,S" };

@@ -21,6 +21,14 @@ public class StudyConfigTests
     }
 
     [Fact]
+    public void TheQuickPresetIsOneTokenizerAndTwoArRunsWithASmallPerplexity()
+    {
+        var runs = StudyConfig.Quick.Runs();
+        Assert.Equal(["ar-ce-K1024-s0", "ar-snce-K1024-s0"], runs.Select(r => r.Name));
+        Assert.Equal(2, runs.Single(r => r.Loss == "snce").Perplexity);   // 16 smoothed too much at K = 1,024 (docs/RESULTS.md)
+    }
+
+    [Fact]
     public void EvaluationStepsEndAtTheLastStep()
     {
         Assert.Equal([250, 500, 750, 1000], StudyConfig.Gpu with { Steps = 1000, EvalEvery = 250 } is var c ? c.EvalSteps() : null);
