@@ -22,12 +22,10 @@ public static class ArSampler
         ArSamplingOptions options, Generator generator)
     {
         options.Tokens.Validate();
-        var guided = Guidance.NeedsUnconditional(options.CfgScale);
-        if (guided && unconditional is null) throw new ArgumentException($"CFG scale {options.CfgScale} needs the unconditional (null) condition");
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
         var b = condition.shape[0];
-        var batchCondition = guided ? Guidance.Pair(condition, unconditional!) : condition;
+        var (guided, batchCondition) = Guidance.Conditions(condition, unconditional, options.CfgScale);
         var tokens = empty(b, length, dtype: ScalarType.Int64, device: condition.device);
         using var session = model(batchCondition);
         var next = empty(batchCondition.shape[0], 0, dtype: ScalarType.Int64, device: condition.device);

@@ -14,6 +14,17 @@ public static class Guidance
     /// <summary>Batches the conditional and null conditions [B, ...] + [B, ...] → [2B, ...] (conditional first).</summary>
     public static Tensor Pair(Tensor condition, Tensor unconditional) => cat([condition, unconditional], 0);
 
+    /// <summary>
+    /// The conditions a sampler runs the model on: <see cref="Pair"/> when <paramref name="scale"/> needs the
+    /// unconditional pass (which must then be given), else <paramref name="condition"/> alone.
+    /// </summary>
+    public static (bool Guided, Tensor Batch) Conditions(Tensor condition, Tensor? unconditional, double scale)
+    {
+        if (!NeedsUnconditional(scale)) return (false, condition);
+        if (unconditional is null) throw new ArgumentException($"CFG scale {scale} needs the unconditional (null) condition");
+        return (true, Pair(condition, unconditional));
+    }
+
     /// <summary>Splits logits [2B, ...] of <see cref="Pair"/> and combines them → [B, ...] (fp32).</summary>
     public static Tensor Combine(Tensor pairedLogits, double scale)
     {

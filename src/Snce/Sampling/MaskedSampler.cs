@@ -26,12 +26,10 @@ public static class MaskedSampler
     {
         options.Tokens.Validate();
         if (options.Steps < 1) throw new ArgumentException($"steps must be ≥ 1 (got {options.Steps})");
-        var guided = Guidance.NeedsUnconditional(options.CfgScale);
-        if (guided && unconditional is null) throw new ArgumentException($"CFG scale {options.CfgScale} needs the unconditional (null) condition");
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
         var b = condition.shape[0];
-        var batchCondition = guided ? Guidance.Pair(condition, unconditional!) : condition;
+        var (guided, batchCondition) = Guidance.Conditions(condition, unconditional, options.CfgScale);
         var tokens = full(b, length, maskToken, dtype: ScalarType.Int64, device: condition.device);
         long unknown = length;                                                                // masked count, the same in every row
         for (var s = 0; s < options.Steps; s++)

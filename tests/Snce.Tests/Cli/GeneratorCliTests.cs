@@ -40,13 +40,7 @@ public class GeneratorCliTests
     public void SamplesDecodeThroughTheTokenizerIntoALabeledPngGrid()
     {
         using var dir = new TempDir();
-        // An untrained tiny tokenizer: 16 px gray images, two downsamples → 4×4 tokens, K = 16 (what the fixtures use).
-        var config = new Snce.Tokenizer.TokenizerConfig
-        {
-            ImageSize = 16, Channels = 1, BaseChannels = 8, ChannelMultipliers = [1, 2, 2], NormGroups = 4, CodeDim = 4, CodebookSize = 16,
-        }.Validate();
-        using (var tok = new Snce.Tokenizer.VqTokenizer(config)) Snce.Tokenizer.TokenizerCheckpoint.Save(dir["tokenizer"], tok);
-        using (var shards = GeneratorFixtures.Shards(tokenizer: dir["tokenizer"])) shards.Save(dir["tokens"]);
+        GeneratorFixtures.SaveTokenizerAndShards(dir["tokenizer"], dir["tokens"]);
         Assert.Equal(0, CliRunner.Run(Train("mask", dir["tokens"], dir["run"], "--steps", "2")).ExitCode);
         var r = CliRunner.Run("sample", "--checkpoint", dir["run"], "--class", "0,3", "--n", "5", "--steps", "3", "--device", "cpu",
             "--singles", dir["singles"], "--out", dir["grid.png"]);

@@ -17,12 +17,7 @@ public class EvalCheckpointTests
     public void SamplesDecodesAndEvaluatesARun()
     {
         using var dir = new TempDir();
-        var config = new Snce.Tokenizer.TokenizerConfig
-        {
-            ImageSize = 16, Channels = 1, BaseChannels = 8, ChannelMultipliers = [1, 2, 2], NormGroups = 4, CodeDim = 4, CodebookSize = 16,
-        }.Validate();
-        using (var tok = new Snce.Tokenizer.VqTokenizer(config)) Snce.Tokenizer.TokenizerCheckpoint.Save(dir["tokenizer"], tok);
-        using (var shards = GeneratorFixtures.Shards(tokenizer: dir["tokenizer"])) shards.Save(dir["tokens"]);
+        GeneratorFixtures.SaveTokenizerAndShards(dir["tokenizer"], dir["tokens"]);
         var train = CliRunner.Run("train", "ar", "--tokens", dir["tokens"], "--preset", "tiny", "--batch", "16", "--steps", "2", "--log-every", "1",
             "--validate-every", "0", "--val-batches", "1", "--device", "cpu", "--out", dir["run"]);
         Assert.True(train.ExitCode == 0, train.Stderr);

@@ -69,6 +69,21 @@ public static class GeneratorFixtures
         };
     }
 
+    /// <summary>
+    /// Saves an untrained tiny tokenizer (16 px gray images, two downsamples → 4×4 tokens, K = 16, what <see cref="Shards"/>
+    /// uses) to <paramref name="tokenizerDir"/> and shards that name it to <paramref name="tokensDir"/>: enough for sample/eval plumbing.
+    /// </summary>
+    public static void SaveTokenizerAndShards(string tokenizerDir, string tokensDir)
+    {
+        var config = new Snce.Tokenizer.TokenizerConfig
+        {
+            ImageSize = 16, Channels = 1, BaseChannels = 8, ChannelMultipliers = [1, 2, 2], NormGroups = 4, CodeDim = 4, CodebookSize = K,
+        }.Validate();
+        using (var tok = new Snce.Tokenizer.VqTokenizer(config)) Snce.Tokenizer.TokenizerCheckpoint.Save(tokenizerDir, tok);
+        using var shards = Shards(tokenizer: tokenizerDir);
+        shards.Save(tokensDir);
+    }
+
     /// <summary>A trainer setup on the CPU with test CE.</summary>
     public static TrainerSetup Setup(GeneratorKind kind, TokenShards shards, string runDir, TrainingConfig training) =>
         new(Config(kind, (int)shards.Info.CodebookSize), training, new LossOptions { Name = "ce" }, _ => new TestCrossEntropy(),

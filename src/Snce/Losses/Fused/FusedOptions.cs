@@ -56,6 +56,9 @@ public sealed record FusedOptions
             : throw new ArgumentException($"unsupported compute dtype {value}; use Float32, BFloat16 or Float64", nameof(ComputeDtype));
     }
 
+    /// <summary>These options with the token-range check off when <paramref name="targets"/> say their values need no checking.</summary>
+    internal FusedOptions For(TokenTargets targets) => targets.CheckValues || !ValidateTokens ? this : this with { ValidateTokens = false };
+
     /// <summary>Which implementation runs the row-wise step.</summary>
     public FusedBackend Backend { get; init; } = FusedBackend.Auto;
 

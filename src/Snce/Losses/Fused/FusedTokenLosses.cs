@@ -42,6 +42,7 @@ public sealed class FusedSnceLoss : ITokenLoss, IDisposable
     public LossOutput Forward(Tensor logits, TokenTargets targets)
     {
         using var scope = NewDisposeScope();
+        var codes = codebook.to(logits.device);   // no copy when the codebook already lives there (training)
         Tensor anchors;
         if (Anchor == NeighborAnchor.Latent)
             anchors = targets.Latents ?? throw new ArgumentException("snce: latent-anchored targets need TokenTargets.Latents [N, D], but Latents is null (use anchor 'code' for pre-tokenized data)");
@@ -49,18 +50,14 @@ public sealed class FusedSnceLoss : ITokenLoss, IDisposable
         {
             var ids = targets.Tokens.to_type(ScalarType.Int64);
             if (targets.Mask is { } m) ids = ids.masked_fill(m.logical_not(), 0);
-            anchors = codebook.to(logits.device).index_select(0, ids.to(logits.device));
+            anchors = codes.index_select(0, ids.to(logits.device));
         }
-        var o = FusedSnce.Forward(logits, anchors, codebook.to(logits.device), Metric, Tau, targets.Tokens, targets.Mask, targets.Weights, TopK, Unchecked(Options, targets));
+        var o = FusedSnce.Forward(logits, anchors, codes, Metric, Tau, targets.Tokens, targets.Mask, targets.Weights, TopK, Options.For(targets));
         return new LossOutput(o.Loss.MoveToOuterDisposeScope(), o.HardCe.MoveToOuterDisposeScope(), o.TargetEntropy?.MoveToOuterDisposeScope());
     }
 
     /// <inheritdoc/>
     public void Dispose() => codebook.Dispose();
-
-    /// <summary>The options with the token-range check off when the targets say their values need no checking.</summary>
-    internal static FusedOptions Unchecked(FusedOptions options, TokenTargets targets) =>
-        targets.CheckValues || !options.ValidateTokens ? options : options with { ValidateTokens = false };
 }
 
 /// <summary>Cross-entropy as an <see cref="ITokenLoss"/> through <see cref="FusedCrossEntropy.Forward"/>.</summary>
@@ -78,6 +75,6 @@ public sealed class FusedCrossEntropyLoss(long numCodes, FusedOptions? options =
     {
         if (logits.dim() != 2 || logits.shape[1] != NumCodes)
             throw new ArgumentException($"ce: logits must be [N, K] with K = {NumCodes} (the codebook size), got [{string.Join(", ", logits.shape)}]");
-        return FusedCrossEntropy.Forward(logits, targets.Tokens, targets.Mask, targets.Weights, FusedSnceLoss.Unchecked(Options, targets));
+        return FusedCrossEntropy.Forward(logits, targets.Tokens, targets.Mask, targets.Weights, Options.For(targets));
     }
 }
