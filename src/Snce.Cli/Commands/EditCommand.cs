@@ -77,52 +77,48 @@ public static class EditCommand
             var footprint = TokenFootprint.Of(tokenizerConfig);
             var tokens = footprint.ToTokens(pixels).RequireEdit();
 
-            using var tok = TokenizerCheckpoint.Load(tokenizerDir, dev);
-            var (model, _) = GeneratorCheckpoint.LoadModel(parse.GetValue(checkpoint)!, dev, parse.GetValue(weights) == "ema");
-            using (model)
-            {
-                ImageInpainting.CheckPair(model, tok);
-                var clock = Stopwatch.StartNew();
-                using var g = new Generator((ulong)parse.GetValue(seed));
-                using var scope = NewDisposeScope();
-                var inputs = sourceImage.unsqueeze(0).expand(count, -1, -1, -1).contiguous();
-                using var result = ImageInpainting.Run(model, tok, inputs, tokens, tensor(labels), options, g);
-                var seconds = clock.Elapsed.TotalSeconds;
-                var outside = result.ChangedOutside();
-                if (outside != 0) throw new InvalidOperationException($"internal error: {outside} tokens outside the region changed");
-                var inside = result.ChangedInside().data<long>().ToArray();
-                var psnr = InpaintingQuality.Psnr(result.Images, inputs, pixels).data<float>().ToArray();
-                var l1 = InpaintingQuality.L1(result.Images, inputs, pixels).data<float>().ToArray();
+            using var editor = new CheckpointInpainter(parse.GetValue(checkpoint)!, dev, parse.GetValue(weights) == "ema", tokenizerDir);
+            var model = editor.Model;
+            var clock = Stopwatch.StartNew();
+            using var g = new Generator((ulong)parse.GetValue(seed));
+            using var scope = NewDisposeScope();
+            var inputs = sourceImage.unsqueeze(0).expand(count, -1, -1, -1).contiguous();
+            using var result = editor.Run(inputs, tokens, tensor(labels), options, g);
+            var seconds = clock.Elapsed.TotalSeconds;
+            var outside = result.ChangedOutside();
+            if (outside != 0) throw new InvalidOperationException($"internal error: {outside} tokens outside the region changed");
+            var inside = result.ChangedInside().data<long>().ToArray();
+            var psnr = InpaintingQuality.Psnr(result.Images, inputs, pixels).data<float>().ToArray();
+            var l1 = InpaintingQuality.L1(result.Images, inputs, pixels).data<float>().ToArray();
 
-                var names = labels.Select(l => l < 0 ? "unconditional" : manifest.Data.Classes.ElementAtOrDefault((int)l) ?? l.ToString()).ToArray();
-                var captions = new[] { "input", $"region: {tokens.Count} of {tokens.Length} tokens regenerated" }
-                    .Concat(labels.Select((l, i) => $"result {i + 1}: {names[i]} (class {l}), {inside[i]} tokens changed")).ToArray();
-                ImageGrid.SavePng(outPath, EditImages.Panel(sourceImage, footprint.ToPixels(tokens), result.Images), count + 2, captions);
-                var tokensPath = Path.ChangeExtension(outPath, null) + ".tokens.npy";
-                Npy.Save(tokensPath, cat([result.SourceTokens.narrow(0, 0, 1), result.Tokens], 0)
-                    .view(count + 1, model.Config.GridHeight, model.Config.GridWidth).to_type(ScalarType.Int32));
+            var names = labels.Select(l => l < 0 ? "unconditional" : manifest.Data.Classes.ElementAtOrDefault((int)l) ?? l.ToString()).ToArray();
+            var captions = new[] { "input", $"region: {tokens.Count} of {tokens.Length} tokens regenerated" }
+                .Concat(labels.Select((l, i) => $"result {i + 1}: {names[i]} (class {l}), {inside[i]} tokens changed")).ToArray();
+            ImageGrid.SavePng(outPath, EditImages.Panel(sourceImage, footprint.ToPixels(tokens), result.Images), count + 2, captions);
+            var tokensPath = Path.ChangeExtension(outPath, null) + ".tokens.npy";
+            Npy.Save(tokensPath, cat([result.SourceTokens.narrow(0, 0, 1), result.Tokens], 0)
+                .view(count + 1, model.Config.GridHeight, model.Config.GridWidth).to_type(ScalarType.Int32));
 
-                if (parse.GetValue(json))
-                    Console.WriteLine(JsonSerializer.Serialize(new
-                    {
-                        checkpoint = Path.GetFullPath(parse.GetValue(checkpoint)!), image = Path.GetFullPath(parse.GetValue(image)!),
-                        generator = manifest.Model.Kind.Name(), region = Describe(region),
-                        region_pixels = pixels.Count, image_size = size,
-                        grid = new[] { tokens.GridHeight, tokens.GridWidth },
-                        token_stride = footprint.Stride, token_pad = footprint.Pad,
-                        tokens_total = tokens.Length, tokens_regenerated = tokens.Count, tokens_kept = tokens.Length - tokens.Count,
-                        regenerated = Enumerable.Range(0, tokens.Length).Where(i => tokens.Editable[i]).Select(i => new[] { i / tokens.GridWidth, i % tokens.GridWidth }),
-                        tokens_changed_outside = outside,
-                        results = labels.Select((l, i) => new { index = i, @class = l, name = names[i], tokens_changed_inside = inside[i], psnr_in_region = Math.Round(psnr[i], 3), l1_in_region = Math.Round(l1[i], 5) }),
-                        seed = parse.GetValue(seed), cfg = options.CfgScale, steps = manifest.Model.Kind == GeneratorKind.Masked ? options.Steps : (int?)null,
-                        weights = parse.GetValue(weights), seconds = Math.Round(seconds, 3),
-                        @out = Path.GetFullPath(outPath), tokens = Path.GetFullPath(tokensPath),
-                        rows_of_tokens = "row 0 = the source's tokens, rows 1..n = the results",
-                    }, Json.Options));
-                else
-                    Console.WriteLine($"edited {count} result(s) ({manifest.Model.Kind.Name()}, seed {parse.GetValue(seed)}) in {seconds:F1} s: " +
-                        $"{tokens.Count} of {tokens.Length} tokens regenerated, {tokens.Length - tokens.Count} kept exactly (0 changed); wrote {outPath} and {tokensPath}");
-            }
+            if (parse.GetValue(json))
+                Console.WriteLine(JsonSerializer.Serialize(new
+                {
+                    checkpoint = Path.GetFullPath(parse.GetValue(checkpoint)!), image = Path.GetFullPath(parse.GetValue(image)!),
+                    generator = manifest.Model.Kind.Name(), region = EditRegionCli.Describe(region),
+                    region_pixels = pixels.Count, image_size = size,
+                    grid = new[] { tokens.GridHeight, tokens.GridWidth },
+                    token_stride = footprint.Stride, token_pad = footprint.Pad,
+                    tokens_total = tokens.Length, tokens_regenerated = tokens.Count, tokens_kept = tokens.Length - tokens.Count,
+                    regenerated = Enumerable.Range(0, tokens.Length).Where(i => tokens.Editable[i]).Select(i => new[] { i / tokens.GridWidth, i % tokens.GridWidth }),
+                    tokens_changed_outside = outside,
+                    results = labels.Select((l, i) => new { index = i, @class = l, name = names[i], tokens_changed_inside = inside[i], psnr_in_region = Math.Round(psnr[i], 3), l1_in_region = Math.Round(l1[i], 5) }),
+                    seed = parse.GetValue(seed), cfg = options.CfgScale, steps = manifest.Model.Kind == GeneratorKind.Masked ? options.Steps : (int?)null,
+                    weights = parse.GetValue(weights), seconds = Math.Round(seconds, 3),
+                    @out = Path.GetFullPath(outPath), tokens = Path.GetFullPath(tokensPath),
+                    rows_of_tokens = "row 0 = the source's tokens, rows 1..n = the results",
+                }, Json.Options));
+            else
+                Console.WriteLine($"edited {count} result(s) ({manifest.Model.Kind.Name()}, seed {parse.GetValue(seed)}) in {seconds:F1} s: " +
+                    $"{tokens.Count} of {tokens.Length} tokens regenerated, {tokens.Length - tokens.Count} kept exactly (0 changed); wrote {outPath} and {tokensPath}");
             return 0;
         });
         return cmd;
@@ -133,18 +129,6 @@ public static class EditCommand
     {
         if (mask is not null) return new EditRegion.Mask(mask);
         if (side is not null) return new EditRegion.Outpaint(OutpaintSides.Parse(side), fraction);
-        var parts = box!.Split(',', StringSplitOptions.TrimEntries);
-        if (parts.Length != 4 || !parts.All(p => int.TryParse(p, out _)))
-            throw new SnceUserException($"cannot read --box '{box}'; give four integers x,y,w,h in pixels, e.g. 8,8,16,16");
-        var v = parts.Select(int.Parse).ToArray();
-        return new EditRegion.Box(v[0], v[1], v[2], v[3]);
+        return EditRegionCli.ParseBox(box!);
     }
-
-    static string Describe(EditRegion region) => region switch
-    {
-        EditRegion.Mask => "mask",
-        EditRegion.Box b => $"box {b.X},{b.Y},{b.W},{b.H}",
-        EditRegion.Outpaint o => $"outpaint {o.Side.ToString().ToLowerInvariant()} {o.Fraction}",
-        _ => throw new ArgumentOutOfRangeException(nameof(region), region, null),
-    };
 }
