@@ -56,8 +56,9 @@ public static class EvalCommand
                 "reconstruction), tokens changed outside it (0), FD-ResNet18 of the edited images, and class accuracy as classifier consistency.",
             HelpName = "REGION",
         };
+        var grid = new Option<string?>("--grid") { Description = "With --inpaint: a PNG of the first 8 sources, the regenerated region tinted, and their edits (3 rows).", HelpName = "FILE" };
         var cmd = new Command("eval", "Score a generator run (--checkpoint) or a set of images (--images) against a data set's real validation split: FD-ResNet18, precision, recall, class accuracy, validation CE.");
-        foreach (var o in new Option[] { images, labels, checkpoint, inpaint, cfg, samplingSteps, temperature, seed, sampleBatch, weights, tokenizer }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { images, labels, checkpoint, inpaint, grid, cfg, samplingSteps, temperature, seed, sampleBatch, weights, tokenizer }) cmd.Options.Add(o);
         data.AddTo(cmd);
         foreach (var o in new Option[] { classifier, n, k, backend, batch, threads, cacheDir, logTo, step, json }) cmd.Options.Add(o);
         device.AddTo(cmd);
@@ -66,6 +67,7 @@ public static class EvalCommand
             var imagesPath = parse.GetValue(images);
             var run = parse.GetValue(checkpoint);
             if ((imagesPath is null) == (run is null)) throw new SnceUserException("give exactly one of --images (files) or --checkpoint (a generator run to sample)");
+            if (parse.GetValue(grid) is not null && parse.GetValue(inpaint) is null) throw new SnceUserException("--grid belongs to --inpaint");
             if (run is null && parse.GetValue(inpaint) is not null) throw new SnceUserException("--inpaint needs --checkpoint (the generator that edits the images)");
             if (parse.GetValue(inpaint) is not null && parse.GetValue(logTo) is not null)
                 throw new SnceUserException("--log-to records sampling metrics into the run's log; it does not take --inpaint (use --json and keep the output)");
@@ -98,6 +100,14 @@ public static class EvalCommand
                 using (var bar = new ProgressBar("inpainting", count))
                     set = InpaintingEvaluation.Run(editor, real, region, count, options, g, new CountProgress(bar));
                 (generated, conditioning, inpainting) = (set.Edited, set.Labels, set.Scores);
+                if (parse.GetValue(grid) is { } gridPath)
+                {
+                    using var rowsShown = rows.narrow(0, 0, Math.Min(8, count));
+                    using var sources = real.Images.index_select(0, rowsShown);
+                    using var edits = set.Edited.narrow(0, 0, rowsShown.shape[0]);
+                    using var cells = EditImages.Comparison(sources, editor.Footprint.ToPixels(set.Tokens), edits);
+                    Snce.Data.ImageGrid.SavePng(gridPath, cells, (int)rowsShown.shape[0]);
+                }
                 provenance["checkpoint"] = Path.GetFullPath(run);
                 provenance["step"] = editor.Manifest.State.Step;
                 provenance["seed"] = parse.GetValue(seed);

@@ -52,11 +52,30 @@ public static class EditImages
     public static Tensor Panel(Tensor source, PixelMask regenerated, Tensor results)
     {
         using var scope = NewDisposeScope();
-        var rgb = (Tensor t) => t.shape[1] == 1 ? t.expand(-1, 3, -1, -1) : t;
-        var src = rgb(source.unsqueeze(0)).to_type(ScalarType.Float32);
-        var m = tensor(regenerated.Pixels).view(1, 1, regenerated.Height, regenerated.Width).to_type(ScalarType.Float32);
-        var red = tensor(new float[] { 255, 0, 0 }).view(1, 3, 1, 1);
-        var overlay = src * (1 - 0.5f * m) + red * (0.5f * m);
-        return cat([src, overlay, rgb(results).to_type(ScalarType.Float32)], 0).round().clamp(0, 255).to_type(ScalarType.Byte).MoveToOuterDisposeScope();
+        var src = source.unsqueeze(0);
+        return cat([Rgb(src), Overlay(src, regenerated), Rgb(results)], 0).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Three rows of N cells for <see cref="ImageGrid"/> with N columns: the sources, the sources with the regenerated pixels
+    /// tinted, and the results; uint8 [3N, 3, S, S]. The same sources and seed give grids to compare runs side by side.
+    /// </summary>
+    public static Tensor Comparison(Tensor sources, PixelMask regenerated, Tensor results)
+    {
+        using var scope = NewDisposeScope();
+        return cat([Rgb(sources), Overlay(sources, regenerated), Rgb(results)], 0).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>uint8 [N, 1|3, S, S] → uint8 [N, 3, S, S].</summary>
+    static Tensor Rgb(Tensor images) => images.shape[1] == 1 ? images.expand(-1, 3, -1, -1) : images;
+
+    /// <summary>Images with the masked pixels blended half-way to red: uint8 [N, 3, S, S].</summary>
+    static Tensor Overlay(Tensor images, PixelMask regenerated)
+    {
+        using var scope = NewDisposeScope();
+        var m = tensor(regenerated.Pixels).view(1, 1, regenerated.Height, regenerated.Width).to_type(ScalarType.Float32).to(images.device);
+        var red = tensor(new float[] { 255, 0, 0 }).view(1, 3, 1, 1).to(images.device);
+        var blended = Rgb(images).to_type(ScalarType.Float32) * (1 - 0.5f * m) + red * (0.5f * m);
+        return blended.round().clamp(0, 255).to_type(ScalarType.Byte).MoveToOuterDisposeScope();
     }
 }

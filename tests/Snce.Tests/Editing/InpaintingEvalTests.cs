@@ -67,8 +67,10 @@ public class InpaintingEvalTests
         Assert.True(double.IsFinite(o.GetProperty("fd").GetDouble()));
         Assert.InRange(o.GetProperty("class_accuracy").GetDouble(), 0, 1);
 
-        var text = CliRunner.Run(Eval("center"));
+        var text = CliRunner.Run(Eval("center", "--grid", dir["grid.png"]));
         Assert.True(text.ExitCode == 0, text.Stderr);
+        var grid = Snce.Data.ImageFiles.Read(dir["grid.png"]);                              // 6 columns × 3 rows of 16-px RGB cells, 2-px gutters
+        Assert.Equal((2 + 6 * 18, 2 + 3 * 18, 3), (grid.Width, grid.Height, grid.Channels));
         Assert.Contains("box 4,4,8,8: 64 pixels, 4 of 16 tokens regenerated", text.Stdout);
         Assert.Contains("PSNR in region", text.Stdout);
 
