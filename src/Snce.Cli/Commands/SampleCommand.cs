@@ -51,6 +51,9 @@ public static class SampleCommand
                 "raw" => false,
                 var w => throw new ArgumentException($"unknown --weights '{w}'; use ema or raw"),
             };
+            var cfgScale = parse.GetValue(cfg);
+            if (!double.IsFinite(cfgScale) || cfgScale < 0 || cfgScale > MaxCfg)
+                throw new ArgumentException($"--cfg must be a number in [0, {MaxCfg}] (1 = no guidance; 1.5–5 is usual), got {cfgScale}");
             var manifest = GeneratorCheckpoint.ReadManifest(parse.GetValue(checkpoint)!);                 // fails clearly before any device work
             var labels = ParseClasses(parse.GetValue(classes)!, manifest.Model.NumClasses, count);
             var options = new GeneratorSamplingOptions(
@@ -59,7 +62,9 @@ public static class SampleCommand
                 KvCache: !parse.GetValue(noCache), BatchSize: parse.GetValue(batch));
             options.Tokens.Validate();
             var dev = device.Resolve(parse);
-            ITokenDecoder? decoder = ext == ".png" ? LoadDecoder(parse.GetValue(tokenizer) ?? manifest.Data.Tokenizer, manifest.Model, dev) : null;
+            var tokenizerDir = parse.GetValue(tokenizer) ?? manifest.Data.Tokenizer;
+            if (ext == ".png") Snce.Tokenizer.TokenizerCheckpoint.CheckIdentity(tokenizerDir, manifest.Data.TokenizerSha256, $"the generator in '{parse.GetValue(checkpoint)}'");
+            ITokenDecoder? decoder = ext == ".png" ? LoadDecoder(tokenizerDir, manifest.Model, dev) : null;
             using (decoder)
             {
                 if (decoder is not null && decoder.CodebookSize != manifest.Model.CodebookSize)
@@ -91,8 +96,8 @@ public static class SampleCommand
                         if (parse.GetValue(singles) is { } dir)
                         {
                             Directory.CreateDirectory(dir);
-                            for (var i = 0; i < count; i++)
-                                ImageGrid.SavePng(Path.Combine(dir, $"{i:D4}_class{labels[i]}.png"), images.narrow(0, i, 1), 1);
+                            for (var i = 0; i < count; i++)                    // the bare image, at the data set's size (no grid gutter)
+                                ImageGrid.SaveSinglePng(Path.Combine(dir, $"{i:D4}_class{labels[i]}.png"), images[i]);
                         }
                     }
                     Console.WriteLine($"sampled {count} images ({manifest.Model.Kind.Name()}, cfg {options.CfgScale}, seed {parse.GetValue(seed)}) in {seconds:F1} s " +
@@ -103,6 +108,9 @@ public static class SampleCommand
         });
         return cmd;
     }
+
+    /// <summary>The largest guidance scale accepted: far beyond any useful one (logits scaled by more overflow to one-hot garbage).</summary>
+    public const double MaxCfg = 100;
 
     /// <summary>"all" | "none" | "3" | "0,1,2" → n labels, round-robin; −1 = unconditional.</summary>
     public static long[] ParseClasses(string text, int numClasses, int n)

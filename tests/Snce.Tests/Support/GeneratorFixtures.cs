@@ -81,7 +81,13 @@ public static class GeneratorFixtures
         }.Validate();
         using (var tok = new Snce.Tokenizer.VqTokenizer(config)) Snce.Tokenizer.TokenizerCheckpoint.Save(tokenizerDir, tok);
         using var shards = Shards(tokenizer: tokenizerDir);
-        shards.Save(tokensDir);
+        // As 'snce tokenize' does: the shards name the tokenizer's identity.
+        using var named = new TokenShards
+        {
+            Info = shards.Info with { TokenizerSha256 = Snce.Tokenizer.TokenizerCheckpoint.Identity(tokenizerDir) },
+            Tokens = shards.Tokens.alias(), Labels = shards.Labels.alias(), Split = shards.Split.alias(), Codebook = shards.Codebook.alias(),
+        };
+        named.Save(tokensDir);
     }
 
     /// <summary>A trainer setup on the CPU with test CE.</summary>
