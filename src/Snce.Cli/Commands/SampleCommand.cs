@@ -51,9 +51,7 @@ public static class SampleCommand
                 "raw" => false,
                 var w => throw new ArgumentException($"unknown --weights '{w}'; use ema or raw"),
             };
-            var cfgScale = parse.GetValue(cfg);
-            if (!double.IsFinite(cfgScale) || cfgScale < 0 || cfgScale > MaxCfg)
-                throw new ArgumentException($"--cfg must be a number in [0, {MaxCfg}] (1 = no guidance; 1.5–5 is usual), got {cfgScale}");
+            Guidance.CheckScale(parse.GetValue(cfg));
             var manifest = GeneratorCheckpoint.ReadManifest(parse.GetValue(checkpoint)!);                 // fails clearly before any device work
             var labels = ParseClasses(parse.GetValue(classes)!, manifest.Model.NumClasses, count);
             var options = new GeneratorSamplingOptions(
@@ -108,9 +106,6 @@ public static class SampleCommand
         });
         return cmd;
     }
-
-    /// <summary>The largest guidance scale accepted: far beyond any useful one (logits scaled by more overflow to one-hot garbage).</summary>
-    public const double MaxCfg = 100;
 
     /// <summary>"all" | "none" | "3" | "0,1,2" → n labels, round-robin; −1 = unconditional.</summary>
     public static long[] ParseClasses(string text, int numClasses, int n)

@@ -48,7 +48,7 @@ public class FolderLockTests
         // flock(1) takes the same kernel lock .NET takes for FileShare.None; kill -9 must release it.
         using var dir = new TempDir();
         var lockFile = FolderLock.LockFileOf(dir["run"]);
-        using var holder = Process.Start(new ProcessStartInfo("flock", ["-n", lockFile, "sleep", "60"]) { UseShellExecute = false })!;
+        using var holder = Process.Start(new ProcessStartInfo("flock", [lockFile, "sleep", "60"]) { UseShellExecute = false })!;
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
         FolderInUseException? refused = null;
         while (DateTime.UtcNow < deadline && refused is null)
@@ -57,7 +57,7 @@ public class FolderLockTests
             catch (FolderInUseException e) { refused = e; }
         }
         Assert.NotNull(refused);
-        holder.Kill();
+        holder.Kill(entireProcessTree: true);            // flock(1) and its sleep share the open lock file
         holder.WaitForExit();
         using var held = FolderLock.Acquire(dir["run"], "test");
         Assert.NotNull(held);
