@@ -114,6 +114,8 @@ public static class Safetensors
 
     static List<(string Name, ScalarType Dtype, long[] Shape, long Begin)> ParseHeader(byte[] headerBytes, string path, long dataBytes, out Dictionary<string, string> metadata)
     {
+        try { _ = StrictUtf8.GetCharCount(headerBytes); }
+        catch (DecoderFallbackException) { throw new InvalidDataException($"{path}: the safetensors header is not valid UTF-8 text; the file is damaged"); }
         JsonObject header;
         try { header = JsonNode.Parse(headerBytes) as JsonObject ?? throw new InvalidDataException($"{path}: the safetensors header is not a JSON object; the file is damaged"); }
         catch (JsonException e) { throw new InvalidDataException($"{path}: corrupt safetensors header ({e.Message.Split(" Path:")[0].TrimEnd('.')})"); }
@@ -142,13 +144,15 @@ public static class Safetensors
                     throw new InvalidDataException($"{Where()}: data is truncated or inconsistent with its shape [{string.Join(", ", shape)}] ({size:N0} bytes at [{offsets[0]}, {offsets[1]}), {dataBytes:N0} data bytes in the file); the file is damaged or cut short");
                 entries.Add((name, dtype, shape, offsets[0]));
             }
-            catch (Exception e) when (e is InvalidCastException or InvalidOperationException or NullReferenceException or FormatException or OverflowException)
+            catch (Exception e) when (e is InvalidCastException or InvalidOperationException or NullReferenceException or ArgumentException or FormatException or OverflowException)
             {
                 throw new InvalidDataException($"{Where()}: malformed header entry (expected {{\"dtype\": \"F32\", \"shape\": [..], \"data_offsets\": [begin, end]}}); the file is damaged");
             }
         }
         return entries;
     }
+
+    static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     static int ElementSizeOf(ScalarType dtype) => dtype switch
     {
