@@ -75,6 +75,7 @@ public static class TrainCommand
                 throw new ArgumentException($"--out {o} differs from --resume {resumeDir}; a resumed run continues in its own folder");
             var parsedKind = kindText is null ? (GeneratorKind?)null : GeneratorKinds.Parse(kindText);
             var presetName = GeneratorPresets.CanonicalName(parse.GetValue(preset)!);          // unknown presets fail before any loading
+            if (resumeDir is not null) GeneratorCheckpoint.Resolve(resumeDir);                         // a mistyped --resume fails before a lock file is made
             using var held = FolderLocks.Take(resumeDir ?? parse.GetValue(output)!, "snce train");   // one writer per run folder, checked before any work
             var dev = device.Resolve(parse);
 

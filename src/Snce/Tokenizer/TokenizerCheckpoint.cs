@@ -61,6 +61,13 @@ public static class TokenizerCheckpoint
         return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(fs));
     }
 
+    /// <summary><see cref="Identity"/>, or null when <paramref name="dir"/> holds no saved tokenizer (a model tokenized from memory).</summary>
+    public static string? TryIdentity(string dir)
+    {
+        var full = CheckpointFolder.Resolve(dir);
+        return full is not null && File.Exists(Path.Combine(full, ConfigFile)) && File.Exists(Path.Combine(full, WeightsFile)) ? Identity(full) : null;
+    }
+
     /// <summary>
     /// Throws when the tokenizer in <paramref name="dir"/> is not the one identified by <paramref name="expectedSha256"/>
     /// (null: nothing recorded, nothing to check). <paramref name="recordedBy"/> names who recorded it, for the message.
