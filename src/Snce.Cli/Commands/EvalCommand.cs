@@ -47,11 +47,12 @@ public static class EvalCommand
         var cacheDir = new Option<string?>("--cache-dir") { Description = $"Where real-image statistics are cached (default: {RealFeatureCache.DefaultDir}).", HelpName = "DIR" };
         var logTo = new Option<string?>("--log-to") { Description = "Also append the result as a record {step, split: \"eval\", fd, ...} to RUN/metrics.jsonl, at the checkpoint's step or, for --images, at --step.", HelpName = "RUN" };
         var step = new Option<long?>("--step") { Description = "With --images and --log-to: the training step the images come from.", HelpName = "STEP" };
+        var keepBest = new Option<string?>("--keep-best") { Description = $"With --checkpoint RUN: copy the run's checkpoint to RUN/best when this evaluation is its best so far by the rule ({BestRules.Allowed}; val-ce: the trainer's validation CE logged at the checkpoint's step).", HelpName = "val-ce|fd" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object." };
         var cmd = new Command("eval", "Score a generator run (--checkpoint) or a set of images (--images) against a data set's real validation split: FD-ResNet18, precision, recall, class accuracy, validation CE.");
         foreach (var o in new Option[] { images, labels, checkpoint, cfg, samplingSteps, temperature, seed, sampleBatch, weights, tokenizer }) cmd.Options.Add(o);
         data.AddTo(cmd);
-        foreach (var o in new Option[] { classifier, n, k, backend, batch, threads, cacheDir, logTo, step, json }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { classifier, n, k, backend, batch, threads, cacheDir, logTo, step, keepBest, json }) cmd.Options.Add(o);
         device.AddTo(cmd);
         cmd.SetAction(parse =>
         {
@@ -61,6 +62,8 @@ public static class EvalCommand
             if (run is not null && parse.GetValue(labels) is not null) throw new SnceUserException("--labels belongs to --images; a checkpoint's samples carry their classes");
             if (parse.GetValue(logTo) is not null && parse.GetValue(step) is null && run is null)
                 throw new SnceUserException("--log-to needs --step (the training step the images come from)");
+            var bestRule = parse.GetValue(keepBest) is { } ruleName ? BestRules.Parse(ruleName) : (BestRule?)null;
+            if (bestRule is not null && run is null) throw new SnceUserException("--keep-best needs --checkpoint RUN (it copies the run's checkpoint)");
             var dev = device.Resolve(parse);
             using var real = data.Load(parse);
             var clf = parse.GetValue(classifier) is { } dir ? ClassifierCheckpoint.Load(dir, dev) : null;
@@ -123,6 +126,7 @@ public static class EvalCommand
             reference.Dispose();
             clf?.Model.Dispose();
             var record = Record(result, provenance, seconds, chosen);
+            if (bestRule is { } rule) KeepBest(run!, rule, result, provenance, record);
             if (parse.GetValue(logTo) is { } logRun) AppendToRun(logRun, (long)(provenance["step"] ?? 0L), result, provenance["val_ce"] as double?);
             if (parse.GetValue(json)) Console.WriteLine(JsonSerializer.Serialize(record, Json.Options));
             else Print(result, provenance);
@@ -167,6 +171,21 @@ public static class EvalCommand
             Console.WriteLine("class accuracy         n/a   (needs class-conditional images and --classifier)");
         if (provenance["checkpoint"] is not null)
             Console.WriteLine(provenance["val_ce"] is double ce ? $"val CE          {ce,10:F4}   (hard CE from the run's log at step {provenance["val_ce_step"]})" : "val CE                 n/a   (not in the run's metrics.jsonl)");
+    }
+
+    /// <summary>Offers the run's checkpoint as its best under <paramref name="rule"/>; adds best_step and best_value to the record.</summary>
+    static void KeepBest(string run, BestRule rule, ImageSetEvaluation r, Dictionary<string, object?> provenance, Dictionary<string, object?> record)
+    {
+        var step = (long)provenance["step"]!;
+        double value;
+        if (rule == BestRule.Fd) value = r.Fd;
+        else if (provenance["val_ce"] is double ce && provenance["val_ce_step"] is long at && at == step) value = ce;
+        else throw new SnceUserException($"--keep-best val-ce: the run logged no validation CE at step {step}; train with --validate-every dividing the evaluation steps, or use --keep-best fd");
+        var kept = BestCheckpoint.Offer(run, rule, step, value);
+        record["best_rule"] = kept.Rule;
+        record["best_step"] = kept.Step;
+        record["best_value"] = kept.Value;
+        Console.Error.WriteLine($"best by {kept.Rule}: step {kept.Step} ({kept.Value:F4}) in {BestCheckpoint.FolderOf(run)}");
     }
 
     static void AppendToRun(string run, long step, ImageSetEvaluation r, double? valCe)

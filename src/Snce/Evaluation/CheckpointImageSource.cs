@@ -68,7 +68,7 @@ public sealed class CheckpointImageSource : IDisposable
     /// </summary>
     public (double ValCe, long Step)? LoggedValCe()
     {
-        var runDir = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(Run))) == "checkpoint"
+        var runDir = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(Run))) is "checkpoint" or "best"
             ? Path.GetDirectoryName(Path.GetFullPath(Run))! : Run;
         if (!File.Exists(Path.Combine(runDir, RunReader.MetricsFile))) return null;
         var step = Manifest.State.Step;
