@@ -48,11 +48,13 @@ public static class EvalCommand
         var logTo = new Option<string?>("--log-to") { Description = "Also append the result as a record {step, split: \"eval\", fd, ...} to RUN/metrics.jsonl, at the checkpoint's step or, for --images, at --step.", HelpName = "RUN" };
         var step = new Option<long?>("--step") { Description = "With --images and --log-to: the training step the images come from.", HelpName = "STEP" };
         var keepBest = new Option<string?>("--keep-best") { Description = $"With --checkpoint RUN: copy the run's checkpoint to RUN/best when this evaluation is its best so far by the rule ({BestRules.Allowed}; val-ce: the trainer's validation CE logged at the checkpoint's step).", HelpName = "val-ce|fd" };
+        var skipMemo = new Option<bool>("--skip-memorization") { Description = "Skip the memorization metrics (FD against the training split, nearest-training-neighbour ratio, copied token sequences), which featurize the training split once (cached)." };
+        var trainTokens = new Option<string?>("--train-tokens") { Description = "With --checkpoint: the token shards the generator was trained on, for the copied-sequence fraction (default: the run's own).", HelpName = "DIR" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object." };
         var cmd = new Command("eval", "Score a generator run (--checkpoint) or a set of images (--images) against a data set's real validation split: FD-ResNet18, precision, recall, class accuracy, validation CE.");
         foreach (var o in new Option[] { images, labels, checkpoint, cfg, samplingSteps, temperature, seed, sampleBatch, weights, tokenizer }) cmd.Options.Add(o);
         data.AddTo(cmd);
-        foreach (var o in new Option[] { classifier, n, k, backend, batch, threads, cacheDir, logTo, step, keepBest, json }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { classifier, n, k, backend, batch, threads, cacheDir, logTo, step, keepBest, skipMemo, trainTokens, json }) cmd.Options.Add(o);
         device.AddTo(cmd);
         cmd.SetAction(parse =>
         {
@@ -72,6 +74,9 @@ public static class EvalCommand
 
             Tensor generated;
             Tensor? conditioning;
+            Tensor? generatedTokens = null;
+            TrainingSequences? trainSequences = null;
+            var memorize = !parse.GetValue(skipMemo);
             var provenance = new Dictionary<string, object?> { ["images"] = null, ["checkpoint"] = null, ["step"] = null, ["seed"] = null, ["cfg"] = null, ["val_ce"] = null, ["val_ce_step"] = null };
             var started = DateTime.UtcNow;
             if (run is not null)
@@ -86,6 +91,16 @@ public static class EvalCommand
                 using var g = new Generator((ulong)parse.GetValue(seed));
                 using (var bar = new ProgressBar("sampling", count))
                     (generated, conditioning) = ImageSampling.Draw(source.AsImageSource(), count, source.Classes, parse.GetValue(sampleBatch), g, new CountProgress(bar));
+                if (memorize)
+                {
+                    var shardsDir = parse.GetValue(trainTokens) ?? source.Manifest.Data.Tokens;
+                    if (File.Exists(Path.Combine(shardsDir, "tokens.npy")))
+                    {
+                        generatedTokens = source.SampledTokens();
+                        trainSequences = TrainingSequences.FromShards(shardsDir);
+                    }
+                    else Console.Error.WriteLine($"note: the training shards '{shardsDir}' are not there; the copied-sequence fraction is skipped (give --train-tokens DIR)");
+                }
                 var valCe = source.LoggedValCe();
                 provenance["checkpoint"] = Path.GetFullPath(run);
                 provenance["step"] = source.Manifest.State.Step;
@@ -119,9 +134,21 @@ public static class EvalCommand
             using (var idx = real.IndicesOf(Snce.Data.ImageDataset.ValidationSplit))
             using (var bar = new ProgressBar("real features (cached after)", idx.shape[0]))
                 reference = RealFeatureCache.GetOrCompute(real, extractor, parse.GetValue(cacheDir), new CountProgress(bar));
+            RealReference? trainReference = null;
+            if (memorize)
+            {
+                using var trainIdx = real.IndicesOf(Snce.Data.ImageDataset.TrainSplit);
+                if (trainIdx.shape[0] >= 2)
+                    using (var bar = new ProgressBar("training features (cached after)", trainIdx.shape[0]))
+                        trainReference = RealFeatureCache.GetOrCompute(real, extractor, parse.GetValue(cacheDir), new CountProgress(bar), Snce.Data.ImageDataset.TrainSplit);
+                else Console.Error.WriteLine($"note: {real.Name} has {trainIdx.shape[0]} training images; the memorization metrics are skipped");
+            }
             ImageSetEvaluation result;
             using (var bar = new ProgressBar("generated features", generated.shape[0]))
-                result = ImageSetEvaluator.Evaluate(generated, conditioning, reference, extractor, clf, parse.GetValue(k), new CountProgress(bar));
+                result = ImageSetEvaluator.Evaluate(generated, conditioning, reference, extractor, clf, parse.GetValue(k), new CountProgress(bar),
+                    trainReference is null ? null : new MemorizationInputs(trainReference, generatedTokens, trainSequences));
+            trainReference?.Dispose();
+            generatedTokens?.Dispose();
             var seconds = (DateTime.UtcNow - started).TotalSeconds;
             reference.Dispose();
             clf?.Model.Dispose();
@@ -150,6 +177,14 @@ public static class EvalCommand
             ["class_accuracy"] = r.ClassAccuracy?.Accuracy,
             ["classifier_held_out_accuracy"] = r.ClassAccuracy?.ClassifierHeldOutAccuracy,
         };
+        var m = r.Memorization;
+        record["fd_train"] = m?.FdTrain;
+        record["nn_ratio"] = m?.NnRatio;
+        record["nn_distance_generated"] = m?.GeneratedNnDistance;
+        record["nn_distance_validation"] = m?.ValidationNnDistance;
+        record["copy_fraction"] = m?.CopyFraction;
+        record["train_sequences"] = m?.TrainSequences;
+        record["train_count"] = m?.TrainCount;
         foreach (var (key, value) in provenance) record[key] = value;
         record["real_count"] = r.RealCount;
         record["feature_space"] = r.FeatureSpace;
@@ -169,6 +204,14 @@ public static class EvalCommand
             Console.WriteLine($"class accuracy  {c.Accuracy,10:F4}   (classifier's held-out accuracy on real {c.ClassifierDataSet}: {c.ClassifierHeldOutAccuracy:F4})");
         else
             Console.WriteLine("class accuracy         n/a   (needs class-conditional images and --classifier)");
+        if (r.Memorization is { } m)
+        {
+            Console.WriteLine($"FD vs train     {m.FdTrain,10:F3}   (against {m.TrainCount:N0} real training images)");
+            Console.WriteLine($"NN ratio        {m.NnRatio,10:F4}   (mean nearest-training distance, generated {m.GeneratedNnDistance:F3} / validation {m.ValidationNnDistance:F3}; ≈ 1 novel, → 0 copies)");
+            Console.WriteLine(m.CopyFraction is { } copied
+                ? $"copied tokens   {copied,10:F4}   (share of generated token sequences identical to one of {m.TrainSequences:N0} training sequences)"
+                : "copied tokens          n/a   (needs --checkpoint and its training shards)");
+        }
         if (provenance["checkpoint"] is not null)
             Console.WriteLine(provenance["val_ce"] is double ce ? $"val CE          {ce,10:F4}   (hard CE from the run's log at step {provenance["val_ce_step"]})" : "val CE                 n/a   (not in the run's metrics.jsonl)");
     }
@@ -196,6 +239,12 @@ public static class EvalCommand
             ["step"] = step, ["split"] = "eval", ["fd"] = r.Fd, ["precision"] = r.Precision, ["recall"] = r.Recall, ["n"] = r.N,
         };
         if (valCe is { } ce) values["val_ce"] = ce;
+        if (r.Memorization is { } m)
+        {
+            values["fd_train"] = m.FdTrain;
+            values["nn_ratio"] = m.NnRatio;
+            if (m.CopyFraction is { } copies) values["copy_fraction"] = copies;
+        }
         if (r.ClassAccuracy is { } c)
         {
             values["class_accuracy"] = c.Accuracy;

@@ -14,6 +14,7 @@ public sealed class CheckpointImageSource : IDisposable
 {
     readonly TokenGenerator model;
     readonly ITokenDecoder decoder;
+    readonly List<Tensor> sampled = [];
 
     public CheckpointManifest Manifest { get; }
     public GeneratorSamplingOptions Options { get; }
@@ -55,9 +56,15 @@ public sealed class CheckpointImageSource : IDisposable
         using var scope = NewDisposeScope();
         var conditions = full([count], classId ?? -1, ScalarType.Int64);
         var ids = GeneratorSampler.Sample(model, conditions, Options, generator);
+        sampled.Add(ids.to_type(ScalarType.Int64).cpu().reshape(count, -1).DetachFromDisposeScope());
         var grid = ids.view(count, Manifest.Model.GridHeight, Manifest.Model.GridWidth);
         return decoder.Decode(grid).cpu().MoveToOuterDisposeScope();
     }
+
+    /// <summary>Every token sequence sampled so far, int64 [n, T] on the CPU, in the order the images were returned (for the copy metric).</summary>
+    public Tensor SampledTokens() => sampled.Count == 0
+        ? throw new InvalidOperationException("nothing was sampled yet")
+        : cat(sampled, 0);
 
     /// <summary>This source as the delegate evaluation takes.</summary>
     public ImageSource AsImageSource() => Sample;
@@ -80,5 +87,6 @@ public sealed class CheckpointImageSource : IDisposable
     {
         model.Dispose();
         decoder.Dispose();
+        foreach (var t in sampled) t.Dispose();
     }
 }

@@ -79,8 +79,18 @@ public sealed record StudyConfig
         Preset = "tiny", Steps = 3000, Batch = 32, Lr = 1e-3, EvalEvery = 1000, EvalImages = 500, ClassifierSteps = 300, GridImages = 36,
     };
 
-    /// <summary>One-H200 preset: K ∈ {1,024 … 65,536}, AR and masked, CE/SNCE everywhere, baselines, τ sweep and seeds at K = 16,384.</summary>
-    public static StudyConfig Gpu => new() { TokenizerMaxSeconds = 100 };
+    /// <summary>
+    /// One-H200 preset, the recipe of issue 10: K ∈ {1,024 … 262,144}, AR and masked, CE/SNCE everywhere, baselines, a τ sweep
+    /// (perplexity 1 … 32) and extra seeds at K = 16,384; generators S at lr 1e-3, batch 256 (the run that gave recognizable
+    /// samples, FACTS.md 2026-12-01), 4,000 steps, 8 evaluation points at n = 1,000, the best checkpoint by FD kept and
+    /// the last and best scored again at n = 5,000. The whole grid is many leases: run one cell at a time
+    /// (tools/device_study.sh, --codebooks/--objectives/--losses/--seeds pick the cell).
+    /// </summary>
+    public static StudyConfig Gpu => new()
+    {
+        TokenizerMaxSeconds = 100, Codebooks = [1024, 4096, 16384, 65536, 262144], FocusCodebook = 16384, Perplexity = 8,
+        SweepPerplexities = [1, 2, 4, 16, 32], Steps = 4000, Batch = 256, Lr = 1e-3, EvalEvery = 500, EvalImages = 1000, FinalEvalImages = 5000, KeepBest = "fd",
+    };
 
     public static StudyConfig Named(string name) => name.ToLowerInvariant() switch
     {
