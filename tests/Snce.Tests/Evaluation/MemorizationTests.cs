@@ -23,8 +23,8 @@ public class MemorizationTests
         using var freshStats = FeatureStatistics.Of(fresh);
 
         var copied = Memorization.Compute(copies, copyStats, validation, train);
-        Assert.Equal(0, copied.NnRatio, 3);
-        Assert.Equal(0, copied.GeneratedNnDistance, 3);
+        Assert.InRange(copied.NnRatio, 0, 0.005);                           // 0 up to float32 round-off in ‖a‖² + ‖b‖² − 2a·b
+        Assert.InRange(copied.GeneratedNnDistance, 0, 0.05 * copied.ValidationNnDistance);
         var novel = Memorization.Compute(fresh, freshStats, validation, train);
         Assert.InRange(novel.NnRatio, 0.9, 1.1);
         Assert.Equal(2000, novel.TrainCount);
