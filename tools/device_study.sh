@@ -16,7 +16,9 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 phase=${1:?usage: device_study.sh prepare|train}
 study=/tmp/study
-STUDY_ARGS=${STUDY_ARGS:-"--preset gpu --steps 1000 --eval-every 250 --eval-images 1000 --parallel 10"}
+# Default: ONE cell of the issue-10 grid (AR, K = 16,384, CE and SNCE, seed 0) at the gpu recipe; pick other cells with
+# --codebooks/--objectives/--losses/--seeds. Not yet run on the device (written 2026-12-01).
+STUDY_ARGS=${STUDY_ARGS:-"--preset gpu --codebooks 16384 --objectives ar --focus-losses none --sweep-perplexities none --headline-seeds none --parallel 2"}
 export DOTNET_ROOT=/tmp/dn DOTNET_CLI_TELEMETRY_OPTOUT=1 PYTHONUNBUFFERED=1
 tl=$(python3 -c 'import torch,os;print(os.path.dirname(torch.__file__)+"/lib")')
 export SNCE_LIBTORCH=$tl LD_LIBRARY_PATH=$tl:/usr/local/cuda/targets/x86_64-linux/lib:${LD_LIBRARY_PATH:-}
@@ -48,7 +50,7 @@ case $phase in
     echo "study: exit $? after $(( $(date +%s) - start )) s" | tee -a "$OUT/study.log"
     # Globs expand inside the study folder (a first GPU run lost runs/*/metrics.jsonl by expanding them in the repo).
     (cd $study && tar -czf "$OUT/study.tar.gz" STUDY.md study.json study-config.json report samples logs classifier.json tokenizers/*.png \
-      tokenizers/*/eval.json tokenizers/*/train.json tokenizers/*.json runs/*/metrics.jsonl runs/*/config.json runs/*/checkpoint/checkpoint.json) ;;
+      tokenizers/*/eval.json tokenizers/*/train.json tokenizers/*.json runs/*/metrics.jsonl runs/*/config.json runs/*/checkpoint/checkpoint.json runs/*/best/best.json runs/*/final-*.json 2>/dev/null) ;;
   *) echo "unknown phase '$phase'; use prepare or train" >&2; exit 2 ;;
 esac
 tail -n 25 "$OUT/$([ $phase = prepare ] && echo prepare || echo study).log"

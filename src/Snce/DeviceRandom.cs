@@ -21,4 +21,17 @@ public static class DeviceRandom
             return pinned.to(device, non_blocking: true);
         }
     }
+
+    /// <summary>
+    /// Seeds the default generator of <paramref name="device"/> (the one in-kernel draws use: dropout, randint on the
+    /// device). With a seed that depends only on (seed, step), a resumed run draws what an uninterrupted one does.
+    /// </summary>
+    public static void SeedDefault(long seed, Device device)
+    {
+        if (device.type == DeviceType.CUDA) cuda.manual_seed_all(seed);
+        else random.manual_seed(seed);
+    }
+
+    /// <summary>A seed that depends only on (seed, step) (SplitMix64-style odd multipliers), for <see cref="SeedDefault"/> once per step.</summary>
+    public static long StepSeed(long seed, long step) => (long)(((ulong)seed * 0x9E3779B97F4A7C15UL) ^ ((ulong)step * 0xBF58476D1CE4E5B9UL)) & long.MaxValue;
 }

@@ -48,6 +48,9 @@ public static class EvalCommand
         var cacheDir = new Option<string?>("--cache-dir") { Description = $"Where real-image statistics are cached (default: {RealFeatureCache.DefaultDir}).", HelpName = "DIR" };
         var logTo = new Option<string?>("--log-to") { Description = "Also append the result as a record {step, split: \"eval\", fd, ...} to RUN/metrics.jsonl, at the checkpoint's step or, for --images, at --step.", HelpName = "RUN" };
         var step = new Option<long?>("--step") { Description = "With --images and --log-to: the training step the images come from.", HelpName = "STEP" };
+        var keepBest = new Option<string?>("--keep-best") { Description = $"With --checkpoint RUN: copy the run's checkpoint to RUN/best when this evaluation is its best so far by the rule ({BestRules.Allowed}; val-ce: the trainer's validation CE logged at the checkpoint's step).", HelpName = "val-ce|fd" };
+        var skipMemo = new Option<bool>("--skip-memorization") { Description = "Skip the memorization metrics (FD against the training split, nearest-training-neighbour ratio, copied token sequences), which featurize the training split once (cached)." };
+        var trainTokens = new Option<string?>("--train-tokens") { Description = "With --checkpoint: the token shards the generator was trained on, for the copied-sequence fraction (default: the run's own).", HelpName = "DIR" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object." };
         var inpaint = new Option<string?>("--inpaint")
         {
@@ -60,7 +63,7 @@ public static class EvalCommand
         var cmd = new Command("eval", "Score a generator run (--checkpoint) or a set of images (--images) against a data set's real validation split: FD-ResNet18, precision, recall, class accuracy, validation CE.");
         foreach (var o in new Option[] { images, labels, checkpoint, inpaint, grid, cfg, samplingSteps, temperature, seed, sampleBatch, weights, tokenizer }) cmd.Options.Add(o);
         data.AddTo(cmd);
-        foreach (var o in new Option[] { classifier, n, k, backend, batch, threads, cacheDir, logTo, step, json }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { classifier, n, k, backend, batch, threads, cacheDir, logTo, step, keepBest, skipMemo, trainTokens, json }) cmd.Options.Add(o);
         device.AddTo(cmd);
         cmd.SetAction(parse =>
         {
@@ -75,6 +78,8 @@ public static class EvalCommand
             if (run is not null && parse.GetValue(labels) is not null) throw new SnceUserException("--labels belongs to --images; a checkpoint's samples carry their classes");
             if (parse.GetValue(logTo) is not null && parse.GetValue(step) is null && run is null)
                 throw new SnceUserException("--log-to needs --step (the training step the images come from)");
+            var bestRule = parse.GetValue(keepBest) is { } ruleName ? BestRules.Parse(ruleName) : (BestRule?)null;
+            if (bestRule is not null && run is null) throw new SnceUserException("--keep-best needs --checkpoint RUN (it copies the run's checkpoint)");
             var dev = device.Resolve(parse);
             using var real = data.Load(parse);
             var clf = parse.GetValue(classifier) is { } dir ? ClassifierCheckpoint.Load(dir, dev) : null;
@@ -83,6 +88,9 @@ public static class EvalCommand
 
             Tensor generated;
             Tensor? conditioning;
+            Tensor? generatedTokens = null;
+            TrainingSequences? trainSequences = null;
+            var memorize = !parse.GetValue(skipMemo);
             var provenance = new Dictionary<string, object?> { ["images"] = null, ["checkpoint"] = null, ["step"] = null, ["seed"] = null, ["cfg"] = null, ["val_ce"] = null, ["val_ce_step"] = null };
             var started = DateTime.UtcNow;
             InpaintingScores? inpainting = null;
@@ -127,6 +135,16 @@ public static class EvalCommand
                 using var g = new Generator((ulong)parse.GetValue(seed));
                 using (var bar = new ProgressBar("sampling", count))
                     (generated, conditioning) = ImageSampling.Draw(source.AsImageSource(), count, source.Classes, parse.GetValue(sampleBatch), g, new CountProgress(bar));
+                if (memorize)
+                {
+                    var shardsDir = parse.GetValue(trainTokens) ?? source.Manifest.Data.Tokens;
+                    if (File.Exists(Path.Combine(shardsDir, "tokens.npy")))
+                    {
+                        generatedTokens = source.SampledTokens();
+                        trainSequences = TrainingSequences.FromShards(shardsDir);
+                    }
+                    else Console.Error.WriteLine($"note: the training shards '{shardsDir}' are not there; the copied-sequence fraction is skipped (give --train-tokens DIR)");
+                }
                 var valCe = source.LoggedValCe();
                 provenance["checkpoint"] = Path.GetFullPath(run);
                 provenance["step"] = source.Manifest.State.Step;
@@ -160,14 +178,27 @@ public static class EvalCommand
             using (var idx = real.IndicesOf(Snce.Data.ImageDataset.ValidationSplit))
             using (var bar = new ProgressBar("real features (cached after)", idx.shape[0]))
                 reference = RealFeatureCache.GetOrCompute(real, extractor, parse.GetValue(cacheDir), new CountProgress(bar));
+            RealReference? trainReference = null;
+            if (memorize)
+            {
+                using var trainIdx = real.IndicesOf(Snce.Data.ImageDataset.TrainSplit);
+                if (trainIdx.shape[0] >= 2)
+                    using (var bar = new ProgressBar("training features (cached after)", trainIdx.shape[0]))
+                        trainReference = RealFeatureCache.GetOrCompute(real, extractor, parse.GetValue(cacheDir), new CountProgress(bar), Snce.Data.ImageDataset.TrainSplit);
+                else Console.Error.WriteLine($"note: {real.Name} has {trainIdx.shape[0]} training images; the memorization metrics are skipped");
+            }
             ImageSetEvaluation result;
             using (var bar = new ProgressBar("generated features", generated.shape[0]))
-                result = ImageSetEvaluator.Evaluate(generated, conditioning, reference, extractor, clf, parse.GetValue(k), new CountProgress(bar));
+                result = ImageSetEvaluator.Evaluate(generated, conditioning, reference, extractor, clf, parse.GetValue(k), new CountProgress(bar),
+                    trainReference is null ? null : new MemorizationInputs(trainReference, generatedTokens, trainSequences));
+            trainReference?.Dispose();
+            generatedTokens?.Dispose();
             var seconds = (DateTime.UtcNow - started).TotalSeconds;
             reference.Dispose();
             clf?.Model.Dispose();
             var record = Record(result, provenance, seconds, chosen);
             if (inpainting is not null) record["inpainting"] = inpainting;
+            if (bestRule is { } rule) KeepBest(run!, rule, result, provenance, record);
             if (parse.GetValue(logTo) is { } logRun) AppendToRun(logRun, (long)(provenance["step"] ?? 0L), result, provenance["val_ce"] as double?);
             if (parse.GetValue(json)) Console.WriteLine(JsonSerializer.Serialize(record, Json.Options));
             else
@@ -195,6 +226,14 @@ public static class EvalCommand
             ["class_accuracy"] = r.ClassAccuracy?.Accuracy,
             ["classifier_held_out_accuracy"] = r.ClassAccuracy?.ClassifierHeldOutAccuracy,
         };
+        var m = r.Memorization;
+        record["fd_train"] = m?.FdTrain;
+        record["nn_ratio"] = m?.NnRatio;
+        record["nn_distance_generated"] = m?.GeneratedNnDistance;
+        record["nn_distance_validation"] = m?.ValidationNnDistance;
+        record["copy_fraction"] = m?.CopyFraction;
+        record["train_sequences"] = m?.TrainSequences;
+        record["train_count"] = m?.TrainCount;
         foreach (var (key, value) in provenance) record[key] = value;
         record["real_count"] = r.RealCount;
         record["feature_space"] = r.FeatureSpace;
@@ -214,6 +253,14 @@ public static class EvalCommand
             Console.WriteLine($"class accuracy  {c.Accuracy,10:F4}   (classifier's held-out accuracy on real {c.ClassifierDataSet}: {c.ClassifierHeldOutAccuracy:F4})");
         else
             Console.WriteLine("class accuracy         n/a   (needs class-conditional images and --classifier)");
+        if (r.Memorization is { } m)
+        {
+            Console.WriteLine($"FD vs train     {m.FdTrain,10:F3}   (against {m.TrainCount:N0} real training images)");
+            Console.WriteLine($"NN ratio        {m.NnRatio,10:F4}   (mean nearest-training distance, generated {m.GeneratedNnDistance:F3} / validation {m.ValidationNnDistance:F3}; ≈ 1 novel, → 0 copies)");
+            Console.WriteLine(m.CopyFraction is { } copied
+                ? $"copied tokens   {copied,10:F4}   (share of generated token sequences identical to one of {m.TrainSequences:N0} training sequences)"
+                : "copied tokens          n/a   (needs --checkpoint and its training shards)");
+        }
         if (provenance["checkpoint"] is not null)
             Console.WriteLine(provenance["val_ce"] is double ce ? $"val CE          {ce,10:F4}   (hard CE from the run's log at step {provenance["val_ce_step"]})" : "val CE                 n/a   (not in the run's metrics.jsonl)");
     }
@@ -227,6 +274,21 @@ public static class EvalCommand
         Console.WriteLine("                class accuracy above = classifier consistency: the edited image keeps its source's class");
     }
 
+    /// <summary>Offers the run's checkpoint as its best under <paramref name="rule"/>; adds best_step and best_value to the record.</summary>
+    static void KeepBest(string run, BestRule rule, ImageSetEvaluation r, Dictionary<string, object?> provenance, Dictionary<string, object?> record)
+    {
+        var step = (long)provenance["step"]!;
+        double value;
+        if (rule == BestRule.Fd) value = r.Fd;
+        else if (provenance["val_ce"] is double ce && provenance["val_ce_step"] is long at && at == step) value = ce;
+        else throw new SnceUserException($"--keep-best val-ce: the run logged no validation CE at step {step}; train with --validate-every dividing the evaluation steps, or use --keep-best fd");
+        var kept = BestCheckpoint.Offer(run, rule, step, value);
+        record["best_rule"] = kept.Rule;
+        record["best_step"] = kept.Step;
+        record["best_value"] = kept.Value;
+        Console.Error.WriteLine($"best by {kept.Rule}: step {kept.Step} ({kept.Value:F4}) in {BestCheckpoint.FolderOf(run)}");
+    }
+
     static void AppendToRun(string run, long step, ImageSetEvaluation r, double? valCe)
     {
         if (!Directory.Exists(run)) throw new DirectoryNotFoundException($"no run folder {run} for --log-to");
@@ -235,6 +297,12 @@ public static class EvalCommand
             ["step"] = step, ["split"] = "eval", ["fd"] = r.Fd, ["precision"] = r.Precision, ["recall"] = r.Recall, ["n"] = r.N,
         };
         if (valCe is { } ce) values["val_ce"] = ce;
+        if (r.Memorization is { } m)
+        {
+            values["fd_train"] = m.FdTrain;
+            values["nn_ratio"] = m.NnRatio;
+            if (m.CopyFraction is { } copies) values["copy_fraction"] = copies;
+        }
         if (r.ClassAccuracy is { } c)
         {
             values["class_accuracy"] = c.Accuracy;

@@ -34,6 +34,16 @@ public static class StudyCommand
         var genPreset = new Option<string?>("--generator-preset") { Description = "Generator preset (tiny, S, B).", HelpName = "NAME" };
         var steps = new Option<int?>("--steps") { Description = "Generator training steps (the same for every run).", HelpName = "N" };
         var batch = new Option<int?>("--batch") { Description = "Generator batch size.", HelpName = "B" };
+        var lr = new Option<double?>("--lr") { Description = "Generator peak learning rate (default: the preset's; quick 1e-3, gpu 1e-3).", HelpName = "LR" };
+        var warmup = new Option<long?>("--warmup") { Description = "Generator linear warmup steps (default: 5% of --steps, at most 2000).", HelpName = "N" };
+        var minLr = new Option<double?>("--min-lr-ratio") { Description = "Final LR of the cosine decay as a fraction of the peak (default 0.1).", HelpName = "R" };
+        var wd = new Option<double?>("--weight-decay") { Description = "Generator AdamW weight decay (linear weights only; default 0.05).", HelpName = "W" };
+        var dropout = new Option<double?>("--dropout") { Description = "Generator backbone dropout (attention weights and residual branches; default 0).", HelpName = "P" };
+        var ema = new Option<double?>("--ema") { Description = "EMA decay of the generator weights (default 0.999).", HelpName = "D" };
+        var cfgDropout = new Option<double?>("--cfg-dropout") { Description = "Probability of training on the null class (default 0.1).", HelpName = "P" };
+        var cfgScale = new Option<double?>("--cfg") { Description = "Classifier-free guidance scale of every evaluation and sample grid (default 2).", HelpName = "S" };
+        var keepBest = new Option<string?>("--keep-best") { Description = "Also keep each run's best checkpoint (RUN/best) by val-ce or fd at the evaluation points; 'none' for the last only.", HelpName = "val-ce|fd|none" };
+        var finalImages = new Option<int?>("--final-eval-images") { Description = "Generated images of the final evaluation of the last (and best) checkpoint, written to RUN/final-last.json (final-best.json); default: --eval-images.", HelpName = "N" };
         var evalEvery = new Option<int?>("--eval-every") { Description = "Evaluate FD-ResNet18 every N steps.", HelpName = "N" };
         var evalImages = new Option<int?>("--eval-images") { Description = "Generated images per evaluation (FD compares only at equal n).", HelpName = "N" };
         var parallel = new Option<int?>("--parallel") { Description = "Jobs at a time (default: 1 on the CPU, 8 on a GPU).", HelpName = "N" };
@@ -43,7 +53,7 @@ public static class StudyCommand
         var output = new Option<string>("--out") { Description = "Study folder (re-running with the same folder resumes).", DefaultValueFactory = _ => "study", HelpName = "DIR" };
         var cmd = new Command("study", "Run the CE-vs-SNCE study with Snce's own verbs: tokenizers per codebook size, generators per loss, FD-ResNet18 curves, plots and STUDY.md.");
         foreach (var o in new Option[] { preset, data, dataDir, limit, evalLimit, codebooks, objectives, losses, focusLosses, focus, perplexity, sweep, seeds, headline,
-                     tokPreset, tokSteps, tokSeconds, genPreset, steps, batch, evalEvery, evalImages, parallel, prepareOnly, timeLimit, device, output })
+                     tokPreset, tokSteps, tokSeconds, genPreset, steps, batch, lr, warmup, minLr, wd, dropout, ema, cfgDropout, cfgScale, keepBest, evalEvery, evalImages, finalImages, parallel, prepareOnly, timeLimit, device, output })
             cmd.Options.Add(o);
         cmd.SetAction(async parse =>
         {
@@ -70,6 +80,16 @@ public static class StudyCommand
                 Batch = parse.GetValue(batch) ?? c.Batch,
                 EvalEvery = parse.GetValue(evalEvery) ?? c.EvalEvery,
                 EvalImages = parse.GetValue(evalImages) ?? c.EvalImages,
+                FinalEvalImages = parse.GetValue(finalImages) ?? c.FinalEvalImages,
+                Lr = parse.GetValue(lr) ?? c.Lr,
+                Warmup = parse.GetValue(warmup) ?? c.Warmup,
+                MinLrRatio = parse.GetValue(minLr) ?? c.MinLrRatio,
+                WeightDecay = parse.GetValue(wd) ?? c.WeightDecay,
+                Dropout = parse.GetValue(dropout) ?? c.Dropout,
+                EmaDecay = parse.GetValue(ema) ?? c.EmaDecay,
+                CfgDropout = parse.GetValue(cfgDropout) ?? c.CfgDropout,
+                Cfg = parse.GetValue(cfgScale) ?? c.Cfg,
+                KeepBest = parse.GetValue(keepBest) is { } kb ? (kb.Equals("none", StringComparison.OrdinalIgnoreCase) ? null : kb.ToLowerInvariant()) : c.KeepBest,
             };
             c.Validate();
             var request = DeviceRequest.Parse(parse.GetValue(device)!);

@@ -39,6 +39,7 @@ public static class TrainCommand
         var beta2 = new Option<double>("--beta2") { Description = "AdamW β₂.", DefaultValueFactory = _ => 0.95, HelpName = "B2" };
         var clip = new Option<double>("--grad-clip") { Description = "Clip the global gradient norm (0 = off).", DefaultValueFactory = _ => 1.0, HelpName = "C" };
         var ema = new Option<double>("--ema") { Description = "EMA decay of the weights (samplers use the EMA).", DefaultValueFactory = _ => 0.999, HelpName = "D" };
+        var dropout = new Option<double>("--dropout") { Description = "Backbone dropout in training: attention weights and both residual branches of every block (0 = off; recorded in the checkpoint).", DefaultValueFactory = _ => 0.0, HelpName = "P" };
         var cfgDrop = new Option<double>("--cfg-dropout") { Description = "Probability of training on the null class (classifier-free guidance).", DefaultValueFactory = _ => 0.1, HelpName = "P" };
         var schedule = new Option<string>("--schedule") { Description = $"Masked generator: masking schedule ({MaskSchedule.Allowed}).", DefaultValueFactory = _ => "cosine", HelpName = "NAME" };
         var weighting = new Option<string>("--weighting") { Description = $"Masked generator: token weighting ({ObjectiveOptions.AllowedWeightings}; elbo = MDLM's −γ'/γ).", DefaultValueFactory = _ => "none", HelpName = "NAME" };
@@ -57,7 +58,7 @@ public static class TrainCommand
             "Train an autoregressive (ar) or masked (mask) generator on token shards with any loss.\n" +
             "Presets (parameters at K = 16,384, 1,000 classes):\n  " + string.Join("\n  ", GeneratorPresets.Describe()));
         cmd.Arguments.Add(kind);
-        foreach (var o in new Option[] { tokens, preset, loss, tau, perplexity, topK, epsilon, alpha, delta, anchor, implementation, steps, batch, lr, warmup, minLr, wd, beta2, clip, ema, cfgDrop, schedule, weighting, precision, seed, ckptEvery, valEvery, valBatches, logEvery, maxSteps, timeLimit, resume, output })
+        foreach (var o in new Option[] { tokens, preset, loss, tau, perplexity, topK, epsilon, alpha, delta, anchor, implementation, steps, batch, lr, warmup, minLr, wd, beta2, clip, ema, dropout, cfgDrop, schedule, weighting, precision, seed, ckptEvery, valEvery, valBatches, logEvery, maxSteps, timeLimit, resume, output })
             cmd.Options.Add(o);
         device.AddTo(cmd);
         cmd.SetAction(parse =>
@@ -82,7 +83,7 @@ public static class TrainCommand
             PreparedRun run;
             if (resumeDir is not null)
             {
-                var ignored = new Option[] { preset, loss, tau, perplexity, topK, epsilon, alpha, delta, anchor, implementation, steps, batch, lr, warmup, minLr, wd, beta2, clip, ema, cfgDrop, schedule, weighting, precision, seed, ckptEvery, valEvery, valBatches, logEvery }
+                var ignored = new Option[] { preset, loss, tau, perplexity, topK, epsilon, alpha, delta, anchor, implementation, steps, batch, lr, warmup, minLr, wd, beta2, clip, ema, dropout, cfgDrop, schedule, weighting, precision, seed, ckptEvery, valEvery, valBatches, logEvery }
                     .Where(o => parse.GetResult(o) is { Implicit: false }).Select(o => o.Name).ToList();
                 if (ignored.Count > 0)
                     Console.Error.WriteLine($"snce: note: a resumed run keeps its own settings; ignoring {string.Join(", ", ignored)}");
@@ -111,7 +112,7 @@ public static class TrainCommand
                     Epsilon = parse.GetValue(epsilon), Alpha = parse.GetValue(alpha), Delta = parse.GetValue(delta), Anchor = parse.GetValue(anchor)!,
                     Implementation = parse.GetValue(implementation)!.ToLowerInvariant(),
                 };
-                run = RunSetup.New(new NewRun(parsedKind!.Value, parse.GetValue(tokens)!, presetName, lossOptions, training, parse.GetValue(output)!), dev);
+                run = RunSetup.New(new NewRun(parsedKind!.Value, parse.GetValue(tokens)!, presetName, lossOptions, training, parse.GetValue(output)!, Dropout: parse.GetValue(dropout)), dev);
             }
             using (run)
             {

@@ -85,6 +85,8 @@ public sealed class StudyExecutor(StudyConfig config, string outDir, string devi
             })), cancel);
         }
         await ForEachParallel(runs.Where(r => !failedRuns.ContainsKey(r.Name)).Select(r => (Func<Task>)(() => Grid(r, cancel))), cancel);
+        if (config.FinalEvalImages is not null || config.KeepBest is not null)
+            await ForEachParallel(runs.Where(r => !failedRuns.ContainsKey(r.Name)).Select(r => (Func<Task>)(() => FinalEval(r, cancel))), cancel);
         bar.Dispose();
 
         return null;
@@ -161,6 +163,7 @@ public sealed class StudyExecutor(StudyConfig config, string outDir, string devi
             ["loss"] = run.Label, ["loss_name"] = run.Loss, ["objective"] = run.Objective == "mask" ? "masked" : "autoregressive",
             ["codebook_size"] = run.CodebookSize, ["seed"] = run.Seed, ["perplexity"] = run.Perplexity, ["preset"] = config.Preset,
             ["steps"] = config.Steps, ["batch"] = config.Batch, ["eval_images"] = config.EvalImages, ["cfg"] = config.Cfg,
+            ["lr"] = config.Lr, ["warmup"] = config.Warmup, ["weight_decay"] = config.WeightDecay, ["dropout"] = config.Dropout, ["keep_best"] = config.KeepBest,
         };
         AtomicFile.WriteAllText(Path.Combine(dir, "config.json"), flat.ToJsonString(Json.Options));
     }
@@ -174,14 +177,37 @@ public sealed class StudyExecutor(StudyConfig config, string outDir, string devi
             ? (at >= step ? [] : ["train", "--resume", dir, "--max-steps", I(step), "--device", device])
             : ["train", run.Objective, "--tokens", Dir("shards", K(run.CodebookSize)), "--preset", config.Preset, "--loss", run.Loss,
                .. run.Perplexity is { } p ? ["--perplexity", p.ToString(CultureInfo.InvariantCulture)] : Array.Empty<string>(),
-               "--steps", I(config.Steps), "--batch", I(config.Batch), "--lr", config.Lr.ToString(CultureInfo.InvariantCulture),
+               "--steps", I(config.Steps), "--batch", I(config.Batch), "--lr", D(config.Lr),
+               .. config.Warmup is { } w ? ["--warmup", w.ToString(CultureInfo.InvariantCulture)] : Array.Empty<string>(),
+               "--min-lr-ratio", D(config.MinLrRatio), "--weight-decay", D(config.WeightDecay), "--dropout", D(config.Dropout),
+               "--ema", D(config.EmaDecay), "--cfg-dropout", D(config.CfgDropout),
                "--seed", run.Seed.ToString(CultureInfo.InvariantCulture), "--validate-every", I(config.EvalEvery),
                "--checkpoint-every", I(config.EvalEvery), "--max-steps", I(step), "--device", device, "--out", dir];
         if (train.Length > 0 && !await Job(run.Name, "run", train, cancel)) return false;
         return await Job(run.Name, "run", ["eval", "--checkpoint", dir, .. DataArgs(eval: true), "--classifier", Dir("classifier"), "--n", I(config.EvalImages),
             "--cfg", config.Cfg.ToString(CultureInfo.InvariantCulture), "--sampling-steps", I(config.SamplingSteps), "--seed", "0",
-            "--device", device, "--log-to", dir, "--json"], cancel);
+            "--device", device, "--log-to", dir, .. config.KeepBest is { } rule ? ["--keep-best", rule] : Array.Empty<string>(), "--json"], cancel);
     }
+
+    /// <summary>
+    /// The final evaluation at <see cref="StudyConfig.FinalEvalImages"/> samples of the last checkpoint (RUN/final-last.json)
+    /// and of the best one (RUN/final-best.json, with --keep-best); not logged into metrics.jsonl, whose curves stay at one n.
+    /// </summary>
+    async Task FinalEval(StudyRun run, CancellationToken cancel)
+    {
+        var dir = Dir("runs", run.Name);
+        var which = new List<(string Name, string Checkpoint)> { ("last", dir) };
+        if (config.KeepBest is not null && Directory.Exists(Path.Combine(dir, "best"))) which.Add(("best", Path.Combine(dir, "best")));
+        foreach (var (name, checkpoint) in which)
+        {
+            var result = Path.Combine(dir, $"final-{name}.json");
+            if (File.Exists(result)) continue;
+            await Job(run.Name, "run", ["eval", "--checkpoint", checkpoint, .. DataArgs(eval: true), "--classifier", Dir("classifier"), "--n", I(config.FinalEvalImages ?? config.EvalImages),
+                "--cfg", D(config.Cfg), "--sampling-steps", I(config.SamplingSteps), "--seed", "0", "--device", device, "--json"], cancel, stdoutTo: result);
+        }
+    }
+
+    static string D(double v) => v.ToString(CultureInfo.InvariantCulture);
 
     async Task Grid(StudyRun run, CancellationToken cancel)
     {

@@ -14,6 +14,7 @@ public sealed class CheckpointImageSource : IDisposable
 {
     readonly TokenGenerator model;
     readonly ITokenDecoder decoder;
+    readonly List<Tensor> sampled = [];
 
     public CheckpointManifest Manifest { get; }
     public GeneratorSamplingOptions Options { get; }
@@ -56,9 +57,15 @@ public sealed class CheckpointImageSource : IDisposable
         using var scope = NewDisposeScope();
         var conditions = full([count], classId ?? -1, ScalarType.Int64);
         var ids = GeneratorSampler.Sample(model, conditions, Options, generator);
+        sampled.Add(ids.to_type(ScalarType.Int64).cpu().reshape(count, -1).DetachFromDisposeScope());
         var grid = ids.view(count, Manifest.Model.GridHeight, Manifest.Model.GridWidth);
         return decoder.Decode(grid).cpu().MoveToOuterDisposeScope();
     }
+
+    /// <summary>Every token sequence sampled so far, int64 [n, T] on the CPU, in the order the images were returned (for the copy metric).</summary>
+    public Tensor SampledTokens() => sampled.Count == 0
+        ? throw new InvalidOperationException("nothing was sampled yet")
+        : cat(sampled, 0);
 
     /// <summary>This source as the delegate evaluation takes.</summary>
     public ImageSource AsImageSource() => Sample;
@@ -69,7 +76,7 @@ public sealed class CheckpointImageSource : IDisposable
     /// </summary>
     public (double ValCe, long Step)? LoggedValCe()
     {
-        var runDir = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(Run))) == "checkpoint"
+        var runDir = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(Run))) is "checkpoint" or "best"
             ? Path.GetDirectoryName(Path.GetFullPath(Run))! : Run;
         if (!File.Exists(Path.Combine(runDir, RunReader.MetricsFile))) return null;
         var step = Manifest.State.Step;
@@ -81,5 +88,6 @@ public sealed class CheckpointImageSource : IDisposable
     {
         model.Dispose();
         decoder.Dispose();
+        foreach (var t in sampled) t.Dispose();
     }
 }

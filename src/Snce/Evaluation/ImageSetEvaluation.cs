@@ -18,8 +18,16 @@ public sealed record ClassAccuracyResult(double Accuracy, double ClassifierHeldO
 /// <param name="Recall">improved recall (k-NN manifold of the generated features).</param>
 /// <param name="K">neighbourhood size of precision and recall.</param>
 /// <param name="ClassAccuracy">null when the images have no labels or no classifier was given.</param>
+/// <param name="Memorization">copies and nearness to the training split; null when no training reference was given.</param>
 public sealed record ImageSetEvaluation(
-    string DataSet, string FeatureSpace, int N, int RealCount, double Fd, double Precision, double Recall, int K, ClassAccuracyResult? ClassAccuracy);
+    string DataSet, string FeatureSpace, int N, int RealCount, double Fd, double Precision, double Recall, int K, ClassAccuracyResult? ClassAccuracy,
+    MemorizationResult? Memorization = null);
+
+/// <summary>What the memorization metrics compare generated images with: the training split's features and, optionally, token sequences.</summary>
+/// <param name="Train">the training split's reference (<see cref="RealFeatureCache.GetOrCompute"/> with the train split).</param>
+/// <param name="GeneratedTokens">the generated images' token sequences [N, T] in the images' order, or null.</param>
+/// <param name="TrainSequences">the training token sequences, or null.</param>
+public sealed record MemorizationInputs(RealReference Train, Tensor? GeneratedTokens = null, TrainingSequences? TrainSequences = null);
 
 /// <summary>Evaluates generated images: FD-ResNet18, precision and recall against the real validation split, and class accuracy.</summary>
 public static class ImageSetEvaluator
@@ -31,8 +39,9 @@ public static class ImageSetEvaluator
     /// <param name="classifier">scores class accuracy when <paramref name="labels"/> are given.</param>
     /// <param name="k">precision/recall neighbourhood size.</param>
     /// <param name="progress">images featurized so far.</param>
+    /// <param name="memorization">the training references for <see cref="ImageSetEvaluation.Memorization"/>, or null to skip it.</param>
     public static ImageSetEvaluation Evaluate(Tensor images, Tensor? labels, RealReference real, ResNet18Features extractor,
-        TrainedClassifier? classifier = null, int k = PrecisionRecall.DefaultK, IProgress<int>? progress = null)
+        TrainedClassifier? classifier = null, int k = PrecisionRecall.DefaultK, IProgress<int>? progress = null, MemorizationInputs? memorization = null)
     {
         ResNet18Features.CheckImages(images, "generated images");
         var n = images.shape[0];
@@ -52,6 +61,7 @@ public static class ImageSetEvaluator
         ClassAccuracyResult? classAccuracy = null;
         if (labels is not null && classifier is not null)
             classAccuracy = new ClassAccuracyResult(classifier.Model.Accuracy(images, labels), classifier.Info.HeldOutAccuracy, classifier.Info.DataSet);
-        return new ImageSetEvaluation(real.DataSet, ResNet18Features.Id, (int)n, real.Count, fd, pr.Precision, pr.Recall, k, classAccuracy);
+        var memo = memorization is { } m ? Snce.Evaluation.Memorization.Compute(features, stats, real, m.Train, m.GeneratedTokens, m.TrainSequences) : null;
+        return new ImageSetEvaluation(real.DataSet, ResNet18Features.Id, (int)n, real.Count, fd, pr.Precision, pr.Recall, k, classAccuracy, memo);
     }
 }

@@ -43,20 +43,31 @@ public static partial class RealFeatureCache
     public static string DefaultDir => Path.Combine(SncePaths.CacheDir, "eval");
 
     /// <summary>e.g. <c>fashion-mnist-1x28x28-val10000-3f2a…-fd-resnet18-onnx-0.23.1-pool512-bilinear224</c>.</summary>
-    public static string KeyOf(ImageDataset data)
+    /// The training split (<paramref name="split"/> = <see cref="ImageDataset.TrainSplit"/>, for memorization metrics) is keyed <c>train</c> instead of <c>val</c>.
+    public static string KeyOf(ImageDataset data, byte split = ImageDataset.ValidationSplit)
     {
-        using var idx = data.IndicesOf(ImageDataset.ValidationSplit);
-        if (idx.shape[0] < 2) throw new ArgumentException($"data set '{data.Name}' has {idx.shape[0]} validation images; FD-ResNet18 needs at least 2");
+        var tag = SplitTag(split);
+        using var idx = data.IndicesOf(split);
+        if (idx.shape[0] < 2) throw new ArgumentException($"data set '{data.Name}' has {idx.shape[0]} {(split == ImageDataset.TrainSplit ? "training" : "validation")} images; FD-ResNet18 needs at least 2");
         using var val = data.Images.index_select(0, idx).contiguous();
         var hash = Convert.ToHexStringLower(SHA256.HashData(val.bytes))[..16];
         var name = UnsafeChars().Replace(Path.GetFileName(Path.TrimEndingDirectorySeparator(data.Name)), "_");
-        return $"{name}-{data.Channels}x{val.shape[2]}x{val.shape[3]}-val{idx.shape[0]}-{hash}-{ResNet18Features.Id}";
+        return $"{name}-{data.Channels}x{val.shape[2]}x{val.shape[3]}-{tag}{idx.shape[0]}-{hash}-{ResNet18Features.Id}";
     }
 
-    /// <summary>Reads the reference of <paramref name="data"/>'s validation split from the cache, or computes and stores it.</summary>
-    public static RealReference GetOrCompute(ImageDataset data, ResNet18Features extractor, string? cacheDir = null, IProgress<int>? progress = null)
+    static string SplitTag(byte split) => split switch
     {
-        var key = KeyOf(data);
+        ImageDataset.ValidationSplit => "val",
+        ImageDataset.TrainSplit => "train",
+        _ => throw new ArgumentOutOfRangeException(nameof(split), split, "use the train or validation split"),
+    };
+
+    /// <summary>Reads the reference of <paramref name="data"/>'s validation split from the cache, or computes and stores it.</summary>
+    /// <remarks>With <paramref name="split"/> = <see cref="ImageDataset.TrainSplit"/>: the training split's reference (FD against it, nearest training neighbours).</remarks>
+    public static RealReference GetOrCompute(ImageDataset data, ResNet18Features extractor, string? cacheDir = null, IProgress<int>? progress = null,
+        byte split = ImageDataset.ValidationSplit)
+    {
+        var key = KeyOf(data, split);
         var shape = (data.Channels, (int)data.Images.shape[2], (int)data.Images.shape[3]);
         var path = Path.Combine(cacheDir ?? DefaultDir, key + ".safetensors");
         if (File.Exists(path))
@@ -76,7 +87,7 @@ public static partial class RealFeatureCache
             foreach (var t in tensors.Values) t.Dispose();
         }
         Tensor computed;
-        using (var idx = data.IndicesOf(ImageDataset.ValidationSplit))
+        using (var idx = data.IndicesOf(split))
         using (var val = data.Images.index_select(0, idx))
             computed = extractor.Extract(val, progress).DetachFromDisposeScope();
         var stats = FeatureStatistics.Of(computed);

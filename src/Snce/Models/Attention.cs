@@ -12,13 +12,14 @@ namespace Snce.Models;
 public sealed class Attention : nn.Module
 {
     readonly int heads, headDim;
+    readonly double dropout;
     // Named as their state-dict keys.
     readonly Linear wqkv, wo;
 
     /// <summary>d → 3d (q, k, v) and d → d, no biases, N(0, std²) init.</summary>
     public Attention(TransformerConfig c, Device? device = null) : base(nameof(Attention))
     {
-        (heads, headDim) = (c.Heads, c.HeadDim);
+        (heads, headDim, dropout) = (c.Heads, c.HeadDim, c.Dropout);
         wqkv = nn.Linear(c.Dim, 3L * c.Dim, hasBias: false, device: device);
         wo = nn.Linear(c.Dim, c.Dim, hasBias: false, device: device);
         using (no_grad())
@@ -30,7 +31,8 @@ public sealed class Attention : nn.Module
     }
 
     /// <summary>
-    /// x [B, S, d] at slots [start, start+S) → [B, S, d]. Without a cache, <paramref name="causal"/> picks a causal or a full mask.
+    /// x [B, S, d] at slots [start, start+S) → [B, S, d]. In training mode (and only without a cache) the attention
+    /// weights are dropped with the config's dropout probability, drawn from the device's default generator. Without a cache, <paramref name="causal"/> picks a causal or a full mask.
     /// With a cache (causal decoding), keys/values of the new slots are appended and the queries attend to all
     /// earlier slots and causally among themselves.
     /// </summary>
@@ -55,7 +57,7 @@ public sealed class Attention : nn.Module
         Tensor y;
         if (cache is null)
         {
-            y = nn.functional.scaled_dot_product_attention(q, k, v, is_casual: causal);
+            y = nn.functional.scaled_dot_product_attention(q, k, v, p: training ? dropout : 0, is_casual: causal);
         }
         else
         {

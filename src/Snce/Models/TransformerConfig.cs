@@ -12,6 +12,9 @@ namespace Snce.Models;
 /// <param name="NormEps">RMSNorm ε.</param>
 /// <param name="RopeBase">Rotary base frequency.</param>
 /// <param name="InitStd">Std of the normal init of linear and embedding weights (the output head starts at zero).</param>
+/// <param name="Dropout">Dropout probability in training, on the attention weights and on each residual branch (after the
+/// attention's output projection and after the SwiGLU), as in LlamaGen's attn/resid/ffn dropout; 0 = none. Manifests
+/// written before it existed load as 0.</param>
 public sealed record TransformerConfig(
     [property: JsonPropertyName("dim")] int Dim,
     [property: JsonPropertyName("layers")] int Layers,
@@ -19,7 +22,8 @@ public sealed record TransformerConfig(
     [property: JsonPropertyName("ffn_multiple_of")] int FfnMultipleOf = 256,
     [property: JsonPropertyName("norm_eps")] double NormEps = 1e-5,
     [property: JsonPropertyName("rope_base")] double RopeBase = 10000,
-    [property: JsonPropertyName("init_std")] double InitStd = 0.02)
+    [property: JsonPropertyName("init_std")] double InitStd = 0.02,
+    [property: JsonPropertyName("dropout")] double Dropout = 0)
 {
     /// <summary>Per-head width d / heads.</summary>
     [JsonIgnore] public int HeadDim => Dim / Heads;
@@ -38,5 +42,6 @@ public sealed record TransformerConfig(
         if (Dim % Heads != 0) throw new ArgumentException($"dim {Dim} is not divisible by heads {Heads}");
         if (HeadDim % 4 != 0) throw new ArgumentException($"head dim {HeadDim} (dim {Dim} / heads {Heads}) must be a multiple of 4 for 2-D rotary positions");
         if (FfnMultipleOf <= 0) throw new ArgumentException($"ffn_multiple_of must be positive (got {FfnMultipleOf})");
+        if (!(Dropout >= 0 && Dropout < 1)) throw new ArgumentException($"dropout must be in [0, 1) (got {Dropout}); 0 turns it off");
     }
 }

@@ -42,6 +42,22 @@ public sealed record StudyConfig
     public int Steps { get; init; } = 1500;
     public int Batch { get; init; } = 128;
     public double Lr { get; init; } = 3e-4;
+    /// <summary>Linear warmup steps; null = <c>snce train</c>'s default (5 % of the steps, at most 2,000).</summary>
+    public long? Warmup { get; init; }
+    /// <summary>Final LR of the cosine decay as a fraction of the peak.</summary>
+    public double MinLrRatio { get; init; } = 0.1;
+    /// <summary>AdamW weight decay (linear weights only).</summary>
+    public double WeightDecay { get; init; } = 0.05;
+    /// <summary>Backbone dropout in training (attention weights and residual branches).</summary>
+    public double Dropout { get; init; }
+    /// <summary>EMA decay of the generator's weights (samplers use the EMA).</summary>
+    public double EmaDecay { get; init; } = 0.999;
+    /// <summary>Probability of training on the null class (classifier-free guidance).</summary>
+    public double CfgDropout { get; init; } = 0.1;
+    /// <summary>Keep a copy of the best checkpoint by this rule at the evaluation points (<c>val-ce</c> or <c>fd</c>), or null for the last only.</summary>
+    public string? KeepBest { get; init; }
+    /// <summary>Generated images at the final evaluation (and of the best checkpoint); null = <see cref="EvalImages"/>.</summary>
+    public int? FinalEvalImages { get; init; }
     /// <summary>FD-ResNet18 (and validation) every this many steps.</summary>
     public int EvalEvery { get; init; } = 300;
     /// <summary>Generated images per FD evaluation (compare FD only at equal n).</summary>
@@ -63,8 +79,18 @@ public sealed record StudyConfig
         Preset = "tiny", Steps = 3000, Batch = 32, Lr = 1e-3, EvalEvery = 1000, EvalImages = 500, ClassifierSteps = 300, GridImages = 36,
     };
 
-    /// <summary>One-H200 preset: K ∈ {1,024 … 65,536}, AR and masked, CE/SNCE everywhere, baselines, τ sweep and seeds at K = 16,384.</summary>
-    public static StudyConfig Gpu => new() { TokenizerMaxSeconds = 100 };
+    /// <summary>
+    /// One-H200 preset, the recipe of issue 10: K ∈ {1,024 … 262,144}, AR and masked, CE/SNCE everywhere, baselines, a τ sweep
+    /// (perplexity 1 … 32) and extra seeds at K = 16,384; generators S at lr 1e-3, batch 256 (the run that gave recognizable
+    /// samples, FACTS.md 2026-12-01), 4,000 steps, 8 evaluation points at n = 1,000, the best checkpoint by FD kept and
+    /// the last and best scored again at n = 5,000. The whole grid is many leases: run one cell at a time
+    /// (tools/device_study.sh, --codebooks/--objectives/--losses/--seeds pick the cell).
+    /// </summary>
+    public static StudyConfig Gpu => new()
+    {
+        TokenizerMaxSeconds = 100, Codebooks = [1024, 4096, 16384, 65536, 262144], FocusCodebook = 16384, Perplexity = 8,
+        SweepPerplexities = [1, 2, 4, 16, 32], Steps = 4000, Batch = 256, Lr = 1e-3, EvalEvery = 500, EvalImages = 1000, FinalEvalImages = 5000, KeepBest = "fd",
+    };
 
     public static StudyConfig Named(string name) => name.ToLowerInvariant() switch
     {
@@ -88,6 +114,15 @@ public sealed record StudyConfig
         if (EvalImages < 2) throw new ArgumentException("--eval-images must be at least 2");
         if (FocusCodebook is { } f && !Codebooks.Contains(f)) throw new ArgumentException($"--focus-codebook {f} is not one of --codebooks");
         if (Seeds.Length == 0) throw new ArgumentException("--seeds: give at least one seed");
+        if (!(Lr > 0)) throw new ArgumentException($"--lr must be positive (got {Lr})");
+        if (Warmup is < 0) throw new ArgumentException($"--warmup must be ≥ 0 (got {Warmup})");
+        if (!(WeightDecay >= 0)) throw new ArgumentException($"--weight-decay must be ≥ 0 (got {WeightDecay})");
+        if (!(Dropout >= 0 && Dropout < 1)) throw new ArgumentException($"--dropout must be in [0, 1) (got {Dropout})");
+        if (!(CfgDropout >= 0 && CfgDropout < 1)) throw new ArgumentException($"--cfg-dropout must be in [0, 1) (got {CfgDropout})");
+        if (!(EmaDecay >= 0 && EmaDecay < 1)) throw new ArgumentException($"--ema must be in [0, 1) (got {EmaDecay})");
+        if (Batch < 1) throw new ArgumentException($"--batch must be at least 1 (got {Batch})");
+        if (KeepBest is not null) Snce.Training.BestRules.Parse(KeepBest);
+        if (FinalEvalImages is < 2) throw new ArgumentException("--final-eval-images must be at least 2");
     }
 
     /// <summary>Every generator run of the study, in the order they should start (headline cells first).</summary>

@@ -11,6 +11,15 @@ namespace Snce.Tokenizer;
 /// batch; at step 1 every code starts that way (a data-dependent init). The decoder gets z + sg(c − z) (straight-through);
 /// the loss is β·‖z − sg(c)‖² (commitment only).
 /// </summary>
+/// <remarks>
+/// Under the dot metric the effective codes are the l2-normalized EMA means ĉ_k = c_k/‖c_k‖ (the centroid step of
+/// spherical k-means, Dhillon &amp; Modha 2001; unit-norm codes as in ViT-VQGAN, Yu et al. 2022), and latents stay as they
+/// are: quantization is argmax_k z·ĉ_k. The plain mean is the centroid of squared l2 only; with argmax z·c over
+/// unnormalized means the longest codes win, latents follow them through the commitment loss and both grow without
+/// bound (measured: `snce tokenizer train --data mnist --codebook 1024 --metric dot --steps 300` went from loss 0.18 at
+/// step 50 to 83, code norms 450–825, 4.9 % of codes used). Unlike cosine, the latent's length is kept: SNCE's targets
+/// softmax(z·ĉ/τ) are sharper for longer latents.
+/// </remarks>
 public sealed class EmaQuantizer : VectorQuantizer
 {
     private readonly Tensor codebook;     // [K, D]
@@ -29,6 +38,9 @@ public sealed class EmaQuantizer : VectorQuantizer
     }
 
     public override Tensor Codebook => codebook;
+
+    /// <inheritdoc/>
+    protected override bool UnitCodes => base.UnitCodes || ReferenceEquals(Metric, Losses.Metric.Dot);
     /// <summary>EMA cluster sizes N_k [K]. Do not dispose.</summary>
     public Tensor ClusterSize => cluster_size;
     /// <summary>EMA sums S_k [K, D]. Do not dispose.</summary>

@@ -95,7 +95,7 @@ public sealed class TokenizerTrainer : IDisposable
                 var lr = o.LearningRateAt(step);
                 using (var scope = NewDisposeScope())
                 {
-                    SeedStep(StepSeed(o.Seed, step), device);
+                    DeviceRandom.SeedDefault(DeviceRandom.StepSeed(o.Seed, step), device);
                     var pick = randint(0, data.shape[0], [o.BatchSize], dtype: ScalarType.Int64, device: device);
                     var x = ImageDataset.ToModelRange(data.index_select(0, pick));
                     var output = Model.forward(x, new TrainingStep(step));
@@ -160,19 +160,6 @@ public sealed class TokenizerTrainer : IDisposable
         });
         lastCheckpointStep = Step;
     }
-
-    /// <summary>
-    /// Seeds the default generator of <paramref name="device"/> (batch indices and EMA restarts are drawn there, on the
-    /// device). TorchSharp 0.107's explicit generators live on the CPU whatever device they are given.
-    /// </summary>
-    static void SeedStep(long seed, Device device)
-    {
-        if (device.type == DeviceType.CUDA) cuda.manual_seed_all(seed);
-        else random.manual_seed(seed);
-    }
-
-    /// <summary>Every step's seed depends only on (seed, step): a resumed run draws the same batches and restarts.</summary>
-    static long StepSeed(long seed, long step) => (long)(((ulong)seed * 0x9E3779B97F4A7C15UL) ^ ((ulong)step * 0xBF58476D1CE4E5B9UL)) & long.MaxValue;
 
     public void Dispose()
     {

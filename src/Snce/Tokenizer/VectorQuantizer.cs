@@ -46,14 +46,17 @@ public abstract class VectorQuantizer : nn.Module<Tensor, TrainingStep?, Quantiz
     public int CodeDim => Config.CodeDim;
     bool IsCosine => ReferenceEquals(Metric, Metric.Cosine);
 
+    /// <summary>True when the effective codes are l2-normalized (cosine; the EMA quantizer also under dot, see <see cref="EmaQuantizer"/>).</summary>
+    protected virtual bool UnitCodes => IsCosine;
+
     /// <summary>The stored codebook [K, D] (a parameter for IBQ, a buffer for EMA). Do not dispose it.</summary>
     public abstract Tensor Codebook { get; }
 
     /// <summary>int64 [K]: last training step that selected each code (0 = never). Do not dispose it.</summary>
     public Tensor LastUsed => last_used;
 
-    /// <summary>The effective code vectors [K, D]: what the decoder receives and token shards store (unit norm for cosine). A new tensor (differentiable view).</summary>
-    public Tensor Codes() => IsCosine ? nn.functional.normalize(Codebook, p: 2, dim: 1, eps: 1e-12) : Codebook.alias();
+    /// <summary>The effective code vectors [K, D]: what the decoder receives and token shards store (unit norm when <see cref="UnitCodes"/>). A new tensor (differentiable view).</summary>
+    public Tensor Codes() => UnitCodes ? nn.functional.normalize(Codebook, p: 2, dim: 1, eps: 1e-12) : Codebook.alias();
 
     /// <summary>Latents as the quantizer sees them (unit norm for cosine): z [N, D] → [N, D].</summary>
     public Tensor Prepare(Tensor z) => IsCosine ? nn.functional.normalize(z, p: 2, dim: 1, eps: 1e-12) : z.alias();

@@ -132,6 +132,7 @@ public static class GeneratorCheckpoint
         var file = Path.Combine(dir, ema ? "ema.safetensors" : "model.safetensors");
         var (tensors, _) = Safetensors.Load(file);
         var model = new TokenGenerator(manifest.Model, device);
+        model.eval();                                                                            // inference: no dropout
         try
         {
             using var noGrad = no_grad();

@@ -13,8 +13,9 @@ namespace Snce.Training;
 /// <param name="Training">Schedule, optimizer, cadence, seed.</param>
 /// <param name="RunDir">The run folder.</param>
 /// <param name="CalibrationSamples">Anchors sampled from the training split to calibrate τ from a perplexity.</param>
+/// <param name="Dropout">Backbone dropout in training (recorded in the generator config); 0 = none.</param>
 public sealed record NewRun(GeneratorKind Kind, string TokensDir, string Preset, LossOptions Loss, TrainingConfig Training,
-    string RunDir, int CalibrationSamples = 65_536);
+    string RunDir, int CalibrationSamples = 65_536, double Dropout = 0);
 
 /// <summary>A run ready to train, with everything it holds open.</summary>
 public sealed class PreparedRun : IDisposable
@@ -58,7 +59,7 @@ public static class RunSetup
     /// <summary>Prepares a new run; throws naming the problem (unknown preset, bad shards, a run folder that already holds a checkpoint).</summary>
     public static PreparedRun New(NewRun run, Device device)
     {
-        var preset = GeneratorPresets.Get(run.Preset);
+        var preset = GeneratorPresets.Get(run.Preset) with { Dropout = run.Dropout };
         if (TryManifest(run.RunDir) is { } existing)
             throw new ArgumentException($"'{run.RunDir}' already holds a {existing.Model.Kind.Name()} checkpoint at step {existing.State.Step}; continue it with --resume {run.RunDir}, or choose another --out");
         var shards = TokenShards.Load(run.TokensDir);

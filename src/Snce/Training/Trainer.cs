@@ -77,6 +77,8 @@ public sealed class Trainer : IDisposable
     {
         using var scope = NewDisposeScope();
         var lr = cfg.Schedule.At(Step);
+        // Dropout draws from the device's default generator: seeded from (seed, step), a resumed run drops what an uninterrupted one does.
+        if (setup.Model.Transformer.Dropout > 0) DeviceRandom.SeedDefault(DeviceRandom.StepSeed(cfg.Seed, Step), setup.Device);
         flat.ZeroGrad();
         var batch = setup.Train.Batch(order.Next());
         var output = objective.Compute(Model, batch, loss, generator, train: true);
@@ -218,6 +220,13 @@ public sealed class Trainer : IDisposable
     public ValidationMetrics Validate()
     {
         var data = setup.Validation ?? throw new InvalidOperationException("no validation split");
+        Model.eval();                                                                           // no dropout in held-out metrics
+        try { return ValidateCore(data); }
+        finally { Model.train(); }
+    }
+
+    ValidationMetrics ValidateCore(TokenDataset data)
+    {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         using var g = new Generator((ulong)cfg.Seed + 2);

@@ -59,7 +59,11 @@ public class EvalCliTests : IDisposable
         Assert.InRange(root.GetProperty("classifier_held_out_accuracy").GetDouble(), 0, 1);
         Assert.Equal("FD-ResNet18", root.GetProperty("fd_name").GetString());
         Assert.Equal(JsonValueKind.Null, root.GetProperty("val_ce").ValueKind);
-        Assert.Single(Directory.GetFiles(dir["cache"], "*.safetensors"));
+        // One cached reference per split: validation (FD) and training (memorization metrics).
+        Assert.Equal(["train", "val"], Directory.GetFiles(dir["cache"], "*.safetensors").Select(f => Path.GetFileName(f).Split('-')[2].TrimEnd("0123456789".ToCharArray())).Order());
+        Assert.InRange(root.GetProperty("nn_ratio").GetDouble(), 0, 10);
+        Assert.True(root.GetProperty("fd_train").GetDouble() > 0);
+        Assert.Equal(JsonValueKind.Null, root.GetProperty("copy_fraction").ValueKind);      // --images carry no tokens
 
         // Text output, from the cached reference, and an eval record appended to a run folder.
         Directory.CreateDirectory(dir["run"]);

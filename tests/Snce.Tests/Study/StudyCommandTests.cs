@@ -16,7 +16,8 @@ public class StudyCommandTests
         using var dir = new TempDir();
         var env = new Dictionary<string, string> { ["SNCE_CACHE"] = dir["cache"], ["OMP_NUM_THREADS"] = "1" };
         string[] args = ["study", "--preset", "quick", "--data", MnistSample.Dir, "--codebooks", "64", "--tokenizer-steps", "30",
-            "--steps", "20", "--eval-every", "10", "--eval-images", "24", "--device", "cpu", "--out", dir["study"]];
+            "--steps", "20", "--eval-every", "10", "--eval-images", "24", "--lr", "2e-3", "--warmup", "2", "--weight-decay", "0.01", "--dropout", "0.1",
+            "--keep-best", "fd", "--final-eval-images", "30", "--device", "cpu", "--out", dir["study"]];
         var r = CliRunner.RunProcess(env, args);
         Assert.True(r.ExitCode == 0, r.Stderr + r.Stdout);
         Assert.Contains("## CE vs SNCE", r.Stdout);
@@ -26,6 +27,22 @@ public class StudyCommandTests
                 .Where(e => e.TryGetProperty("split", out var s) && s.GetString() == "eval").Select(e => e.GetProperty("step").GetInt64()).ToList();
             Assert.Equal([10, 20], evals);
             Assert.True(File.Exists(dir[$"study/samples/{run}.png"]));
+            // The recipe reached the trainer, and the best checkpoint by FD is one of the evaluated steps, the lower FD of the two.
+            using var manifest = JsonDocument.Parse(File.ReadAllText(dir[$"study/runs/{run}/checkpoint/checkpoint.json"]));
+            Assert.Equal(0.1, manifest.RootElement.GetProperty("model").GetProperty("transformer").GetProperty("dropout").GetDouble());
+            Assert.Equal(2e-3, manifest.RootElement.GetProperty("training").GetProperty("lr").GetDouble());
+            Assert.Equal(2, manifest.RootElement.GetProperty("training").GetProperty("warmup_steps").GetInt64());
+            var fds = File.ReadLines(dir[$"study/runs/{run}/metrics.jsonl"]).Select(l => JsonDocument.Parse(l).RootElement)
+                .Where(e => e.TryGetProperty("fd", out _)).Select(e => (Step: e.GetProperty("step").GetInt64(), Fd: e.GetProperty("fd").GetDouble())).ToList();
+            var best = Snce.Training.BestCheckpoint.Read(dir[$"study/runs/{run}"])!;
+            Assert.Equal(fds.MinBy(f => f.Fd).Step, best.Step);
+            Assert.Equal(fds.Min(f => f.Fd), best.Value, 9);
+            foreach (var which in new[] { "last", "best" })
+            {
+                using var final = JsonDocument.Parse(File.ReadAllText(dir[$"study/runs/{run}/final-{which}.json"]));
+                Assert.Equal(30, final.RootElement.GetProperty("n").GetInt32());
+                Assert.Equal(which == "last" ? 20 : best.Step, final.RootElement.GetProperty("step").GetInt64());
+            }
         }
         var md = File.ReadAllText(dir["study/STUDY.md"]);
         Assert.Contains("| autoregressive | 64 |", md);

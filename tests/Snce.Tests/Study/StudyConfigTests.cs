@@ -9,15 +9,18 @@ public class StudyConfigTests
     {
         var c = StudyConfig.Gpu;
         var runs = c.Runs();
-        // 4 K × 2 objectives × {ce, snce} + 2 objectives × 2 baselines + 2 sweep points + 2 extra seeds × 2 objectives × 2 losses.
-        Assert.Equal(16 + 4 + 2 + 8, runs.Count);
+        // 5 K × 2 objectives × {ce, snce} + 2 objectives × 2 baselines + 5 sweep points + 2 extra seeds × 2 objectives × 2 losses.
+        Assert.Equal(20 + 4 + 5 + 8, runs.Count);
         Assert.Equal(runs.Count, runs.Select(r => r.Name).Distinct().Count());
         Assert.Equal(16384, c.Focus);
         Assert.All(runs.Take(4), r => Assert.Equal(16384, r.CodebookSize));
         Assert.Equal(3, runs.Count(r => r.Objective == "ar" && r.Label == "snce" && r.CodebookSize == 16384));
-        Assert.All(runs.Where(r => r.Loss is "snce" or "label-smoothing" && r.Label is "snce" or "label-smoothing"), r => Assert.Equal(16, r.Perplexity));
-        Assert.Contains(runs, r => r.Label == "snce-p4" && r.Perplexity == 4 && r.Loss == "snce");
+        Assert.All(runs.Where(r => r.Loss is "snce" or "label-smoothing" && r.Label is "snce" or "label-smoothing"), r => Assert.Equal(8, r.Perplexity));
+        Assert.Contains(runs, r => r.Label == "snce-p32" && r.Perplexity == 32 && r.Loss == "snce");
         Assert.All(runs.Where(r => r.Loss is "ce" or "stochastic"), r => Assert.Null(r.Perplexity));
+        // The recipe: ≥ 8 evaluation points at n ≥ 1,000, the final/best at n ≥ 5,000, lr 1e-3, batch 256.
+        Assert.True(c.EvalSteps().Count >= 8 && c.EvalImages >= 1000 && c.FinalEvalImages >= 5000);
+        Assert.Equal((1e-3, 256, "S", "fd"), (c.Lr, c.Batch, c.Preset, c.KeepBest));
     }
 
     [Fact]

@@ -62,7 +62,8 @@ public class QuantizationTests
         var images = rand(3, 1, 28, 28) * 2 - 1;
         var tokens = model.Tokenize(images);                                  // [3, 64]
         var latents = model.Latents(images).flatten(0, 1);                    // [192, 8]
-        var expected = BruteForce(metric, ToArray(latents), ToArray(model.Quantizer.Codebook));
+        // The effective codes: the stored codebook, l2-normalized for EMA under dot (spherical k-means; checked below).
+        var expected = BruteForce(metric, ToArray(latents), ToArray(model.Quantizer.Codes()));
         Assert.Equal(expected, tokens.flatten().data<long>().ToArray());
         Assert.Equal([3L, 64L], tokens.shape);
         // The forward pass (training path) uses the same rule.
@@ -82,6 +83,26 @@ public class QuantizationTests
         Assert.Equal([4L, 16L, 8L], codes.shape);
         var back = model.Quantizer.Indices(codes.flatten(0, 1)).view(4, 16);
         Assert.True(back.eq(ids).all().item<bool>());
+    }
+
+    [Fact]
+    public void EmaUnderDotUsesUnitCodesAndStaysBoundedInTraining()
+    {
+        using var scope = NewDisposeScope();
+        using var model = Model("dot", QuantizerKind.Ema);
+        var stored = model.Quantizer.Codebook;
+        var expected = stored / stored.norm(1, keepdim: true);
+        Assert.True(model.Quantizer.Codes().allclose(expected, rtol: 1e-5, atol: 1e-6));
+        // EMA updates from latents 100× longer than the codes: the effective codes stay unit vectors, the stored means grow.
+        model.train();
+        var q = (EmaQuantizer)model.Quantizer;
+        for (var step = 1; step <= 5; step++)
+        {
+            var z = randn(256, q.CodeDim) * 100;
+            var o = q.forward(z, new TrainingStep(step));
+            var norms = o.Quantized.detach().norm(1);
+            Assert.True((norms - 1).abs().max().item<float>() < 1e-4, $"step {step}: |quantized| in [{norms.min().item<float>()}, {norms.max().item<float>()}]");
+        }
     }
 
     [Fact]
