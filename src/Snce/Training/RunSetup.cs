@@ -13,18 +13,23 @@ namespace Snce.Training;
 /// <param name="Training">Schedule, optimizer, cadence, seed.</param>
 /// <param name="RunDir">The run folder.</param>
 /// <param name="CalibrationSamples">Anchors sampled from the training split to calibrate τ from a perplexity.</param>
+/// <param name="Text">Condition on the shards' captions (made with <c>snce tokenize --text</c>) instead of class labels.</param>
 public sealed record NewRun(GeneratorKind Kind, string TokensDir, string Preset, LossOptions Loss, TrainingConfig Training,
-    string RunDir, int CalibrationSamples = 65_536);
+    string RunDir, int CalibrationSamples = 65_536, bool Text = false);
 
 /// <summary>A run ready to train, with everything it holds open.</summary>
 public sealed class PreparedRun : IDisposable
 {
     readonly Tensor codebook;
+    readonly Text.CaptionShards? captions;
 
-    internal PreparedRun(TrainerSetup setup, TokenShards shards, Tensor codebook, TauCalibrationResult? calibration)
+    internal PreparedRun(TrainerSetup setup, TokenShards shards, Tensor codebook, TauCalibrationResult? calibration, Text.CaptionShards? captions)
     {
-        (Setup, Shards, this.codebook, Calibration) = (setup, shards, codebook, calibration);
+        (Setup, Shards, this.codebook, Calibration, this.captions) = (setup, shards, codebook, calibration, captions);
     }
+
+    /// <summary>The shards' captions, for a text-conditioned run.</summary>
+    public Text.CaptionShards? Captions => captions;
 
     /// <summary>What the trainer needs.</summary>
     public TrainerSetup Setup { get; }
@@ -42,6 +47,7 @@ public sealed class PreparedRun : IDisposable
         Setup.Validation?.Dispose();
         Shards.Dispose();
         codebook.Dispose();
+        captions?.Dispose();
     }
 }
 
@@ -62,7 +68,9 @@ public static class RunSetup
         try
         {
             var info = shards.Info;
-            var model = new GeneratorConfig(run.Kind, GeneratorPresets.CanonicalName(run.Preset), preset, info.CodebookSize, info.Grid[0], info.Grid[1], info.Classes.Length);
+            var text = run.Text ? TextConfigOf(run.TokensDir, info) : null;
+            var model = new GeneratorConfig(run.Kind, GeneratorPresets.CanonicalName(run.Preset), preset, info.CodebookSize, info.Grid[0], info.Grid[1],
+                text is null ? info.Classes.Length : 0, text);
             var anchor = run.Loss.Anchor.ToLowerInvariant() == "auto" ? (shards.Latents is null ? "code" : "latent") : run.Loss.Anchor;
             var loss = run.Loss with { Anchor = anchor };
             return Prepare(model, run.Training, loss, tau: null, shards, Path.GetFullPath(run.TokensDir), run.RunDir, device, run.CalibrationSamples);
@@ -96,6 +104,13 @@ public static class RunSetup
         }
     }
 
+    /// <summary>The text conditioning the captions of a shard folder call for (MiniLM's size and word-piece limit).</summary>
+    static TextConditioningConfig TextConfigOf(string tokensDir, TokenShardsInfo info)
+    {
+        using var captions = Text.CaptionShards.Load(tokensDir, info.Count);
+        return new TextConditioningConfig(captions.Info.Encoder, captions.Info.EncoderDim, captions.Info.MaxTokens);
+    }
+
     /// <summary>Throws naming both values when shards do not fit a generator (K, grid, classes).</summary>
     public static void CheckCompatible(GeneratorConfig model, TokenShardsInfo info, string tokensDir, string checkpoint)
     {
@@ -103,7 +118,7 @@ public static class RunSetup
             throw new ArgumentException($"codebook size mismatch: the tokens in '{tokensDir}' have K = {info.CodebookSize} codes, but the checkpoint '{checkpoint}' was trained with K = {model.CodebookSize}");
         if (info.Grid[0] != model.GridHeight || info.Grid[1] != model.GridWidth)
             throw new ArgumentException($"token grid mismatch: '{tokensDir}' has {info.Grid[0]}x{info.Grid[1]} tokens per image, the checkpoint '{checkpoint}' {model.GridHeight}x{model.GridWidth}");
-        if (info.Classes.Length != model.NumClasses)
+        if (model.Text is null && info.Classes.Length != model.NumClasses)
             throw new ArgumentException($"class count mismatch: '{tokensDir}' has {info.Classes.Length} classes, the checkpoint '{checkpoint}' {model.NumClasses}");
     }
 
@@ -128,9 +143,13 @@ public static class RunSetup
         if (labels.numel() > 0 && labels.max().item<long>() >= Math.Max(1, info.Classes.Length))
             throw new InvalidDataException($"'{tokensDir}': labels reach {labels.max().item<long>()} but shards.json lists {info.Classes.Length} classes");
 
-        var train = new TokenDataset(shards, TokenShards.TrainSplit, device, latentAnchored);
+        var captions = model.Text is { } textConfig ? Text.CaptionShards.Load(tokensDir, info.Count) : null;
+        if (captions is not null && captions.Info.Encoder != model.Text!.Encoder)
+            throw new ArgumentException($"'{tokensDir}': its captions were encoded by {captions.Info.Encoder}, the generator reads {model.Text.Encoder}; re-run 'snce tokenize --text'");
+        var maxTokens = model.Text?.MaxTokens ?? 0;
+        var train = new TokenDataset(shards, TokenShards.TrainSplit, device, latentAnchored, captions, maxTokens);
         var validation = shards.IndicesOf(TokenShards.ValidationSplit).shape[0] > 0
-            ? new TokenDataset(shards, TokenShards.ValidationSplit, device, latentAnchored) : null;
+            ? new TokenDataset(shards, TokenShards.ValidationSplit, device, latentAnchored, captions, maxTokens) : null;
 
         // What the loss needs from the data: the codebook on the device and, to calibrate τ, anchors from the training split.
         var effective = tau is { } t && lossOptions.Perplexity is not null ? lossOptions with { Tau = t, Perplexity = null } : lossOptions;
@@ -162,7 +181,7 @@ public static class RunSetup
         var setup = new TrainerSetup(model, training, lossOptions,
             generator => LossFactory.Create(fixedOptions, codebook, metric, null, generator),
             train, validation, data, runDir, device, LossTau: usedTau);
-        return new PreparedRun(setup, shards, codebook, calibration);
+        return new PreparedRun(setup, shards, codebook, calibration, captions);
     }
 
     /// <summary>

@@ -78,7 +78,7 @@ public sealed class Trainer : IDisposable
         using var scope = NewDisposeScope();
         var lr = cfg.Schedule.At(Step);
         flat.ZeroGrad();
-        var batch = setup.Train.Batch(order.Next());
+        var batch = setup.Train.Batch(order.Next(), generator);
         var output = objective.Compute(Model, batch, loss, generator, train: true);
         output.Loss.Loss.backward();
         sync.AfterBackward(flat.Grads);
