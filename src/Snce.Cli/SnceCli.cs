@@ -36,6 +36,7 @@ public static class SnceCli
         TrainCommand.Create(),
         SampleCommand.Create(),
         ClassifierCommand.Create(),
+        EvaluatorCommand.Create(),
         EvalCommand.Create(),
         ReportCommand.Create(),
         StudyCommand.Create(),

@@ -48,10 +48,12 @@ public static class EvalCommand
         var logTo = new Option<string?>("--log-to") { Description = "Also append the result as a record {step, split: \"eval\", fd, ...} to RUN/metrics.jsonl, at the checkpoint's step or, for --images, at --step.", HelpName = "RUN" };
         var step = new Option<long?>("--step") { Description = "With --images and --log-to: the training step the images come from.", HelpName = "STEP" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object." };
+        var prompts = new Option<string?>("--prompts") { Description = $"With --checkpoint of a text-to-image run: sample the data's held-out prompts ({TextEval.Allowed}; --n per set, default 100) and score text alignment with --evaluator.", HelpName = "SET" };
+        var evaluator = new Option<string?>("--evaluator") { Description = "With --prompts: the text-alignment evaluator from 'snce evaluator train'.", HelpName = "DIR" };
         var cmd = new Command("eval", "Score a generator run (--checkpoint) or a set of images (--images) against a data set's real validation split: FD-ResNet18, precision, recall, class accuracy, validation CE.");
         foreach (var o in new Option[] { images, labels, checkpoint, cfg, samplingSteps, temperature, seed, sampleBatch, weights, tokenizer }) cmd.Options.Add(o);
         data.AddTo(cmd);
-        foreach (var o in new Option[] { classifier, n, k, backend, batch, threads, cacheDir, logTo, step, json }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { classifier, n, k, backend, batch, threads, cacheDir, logTo, step, json, prompts, evaluator }) cmd.Options.Add(o);
         device.AddTo(cmd);
         cmd.SetAction(parse =>
         {
@@ -63,6 +65,15 @@ public static class EvalCommand
                 throw new SnceUserException("--log-to needs --step (the training step the images come from)");
             var dev = device.Resolve(parse);
             using var real = data.Load(parse);
+            if (parse.GetValue(prompts) is { } promptSet)
+            {
+                if (run is null) throw new SnceUserException("--prompts needs --checkpoint (a text-to-image run to sample)");
+                var evaluatorDir = parse.GetValue(evaluator) ?? throw new SnceUserException("--prompts needs --evaluator DIR (train one with 'snce evaluator train --data emoji --out DIR')");
+                var textOptions = new GeneratorSamplingOptions(new TokenSamplingOptions(parse.GetValue(temperature)), parse.GetValue(cfg), parse.GetValue(samplingSteps),
+                    Schedule: GeneratorCheckpoint.ReadManifest(run).Training.Objective.Schedule, BatchSize: parse.GetValue(sampleBatch));
+                return TextEval.Run(run, evaluatorDir, promptSet, real, parse.GetValue(n), textOptions, parse.GetValue(weights) == "ema", parse.GetValue(tokenizer),
+                    parse.GetValue(seed), dev, parse.GetValue(json));
+            }
             var clf = parse.GetValue(classifier) is { } dir ? ClassifierCheckpoint.Load(dir, dev) : null;
             if (clf is not null && !clf.Info.Classes.SequenceEqual(real.Classes))
                 throw new SnceUserException($"the classifier was trained on {clf.Info.DataSet} with classes [{string.Join(", ", clf.Info.Classes)}], not the classes of {real.Name}");

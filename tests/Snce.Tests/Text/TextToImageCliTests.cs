@@ -34,6 +34,10 @@ public sealed class TextToImageCliTests
         File.WriteAllLines(Path.Combine(dir, CaptionFile.FileName), lines);
     }
 
+    internal static void TokenizeInto(TempDir dir) => Tokenize(dir);
+
+    internal static string[] TrainArgs(string kind, TempDir dir, string run, int steps) => Train(kind, dir, run, steps);
+
     static void Tokenize(TempDir dir)
     {
         CaptionedFolder(dir["images"]);
@@ -133,5 +137,50 @@ public sealed class TextToImageCliTests
         Assert.NotEqual(0, r.ExitCode);
         Assert.Contains("has no captions", r.Stderr);
         Assert.Contains("captions.jsonl", r.Stderr);
+    }
+}
+
+/// <summary>The text-alignment evaluator: retrieval scores by closed form, and train → eval --prompts end to end.</summary>
+public sealed class TextEvaluatorTests
+{
+    [Fact]
+    public void Retrieval_scores_follow_their_definition()
+    {
+        using var scope = NewDisposeScope();
+        var e = eye(6);
+        string[] keys = ["a", "b", "c", "d", "e", "f"];
+        var perfect = Snce.Evaluation.TextEvaluator.Score(e, e, keys);
+        Assert.Equal((1.0, 1.0, 6), (perfect.R1, perfect.R5, perfect.Candidates));
+        Assert.Equal(1.0, perfect.MeanCosine, 6);
+        // Image i looks like caption i+1: every true caption is beaten by exactly one other → R@1 0, R@5 1, cosine 0.
+        var shifted = Snce.Evaluation.TextEvaluator.Score(e.roll(1, 1), e, keys);
+        Assert.Equal((0.0, 1.0), (shifted.R1, shifted.R5));
+        Assert.Equal(0.0, shifted.MeanCosine, 6);
+        // A better-scoring candidate with the same caption text is not a miss.
+        var same = Snce.Evaluation.TextEvaluator.Score(e.roll(1, 1), e, ["a", "a", "a", "a", "a", "a"]);
+        Assert.Equal(1.0, same.R1);
+    }
+
+    [Fact]
+    public void The_evaluator_trains_and_eval_prompts_scores_a_text_run_against_the_real_ceiling()
+    {
+        using var dir = new TempDir();
+        TextToImageCliTests.TokenizeInto(dir);
+        Assert.Equal(0, CliRunner.Run(TextToImageCliTests.TrainArgs("mask", dir, dir["run"], 10)).ExitCode);
+        var ev = CliRunner.Run("evaluator", "train", "--data", dir["images"], "--channels", "1", "--size", "16", "--steps", "30", "--batch", "16", "--width", "8",
+            "--device", "cpu", "--out", dir["evaluator"]);
+        Assert.True(ev.ExitCode == 0, ev.Stderr);
+        Assert.Contains("real held-out images: R@1", ev.Stdout);
+        var r = CliRunner.Run("eval", "--checkpoint", dir["run"], "--prompts", "held-out", "--evaluator", dir["evaluator"], "--data", dir["images"],
+            "--channels", "1", "--size", "16", "--sampling-steps", "2", "--device", "cpu", "--json");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        var results = System.Text.Json.JsonDocument.Parse(r.Stdout).RootElement.GetProperty("results");
+        var images = results.EnumerateArray().Single(x => x.GetProperty("prompts").GetString() == "held-out images");
+        var ceiling = images.GetProperty("real_ceiling");
+        Assert.InRange(ceiling.GetProperty("r1").GetDouble(), 0, 1);
+        Assert.True(ceiling.GetProperty("r5").GetDouble() >= ceiling.GetProperty("r1").GetDouble());
+        Assert.True(images.GetProperty("fd_evaluator").GetDouble() >= 0);
+        var bad = CliRunner.Run("eval", "--checkpoint", dir["run"], "--prompts", "held-out", "--data", dir["images"], "--device", "cpu");
+        Assert.Contains("--prompts needs --evaluator", bad.Stderr);
     }
 }
