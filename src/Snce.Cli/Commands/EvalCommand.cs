@@ -65,6 +65,8 @@ public static class EvalCommand
                 throw new SnceUserException("--log-to needs --step (the training step the images come from)");
             var dev = device.Resolve(parse);
             using var real = data.Load(parse);
+            if (run is not null && parse.GetValue(prompts) is null && GeneratorCheckpoint.ReadManifest(run).Model.Text is not null)
+                throw new SnceUserException($"'{run}' is a text-to-image run; score it with --prompts held-out --evaluator DIR");
             if (parse.GetValue(prompts) is { } promptSet)
             {
                 if (run is null) throw new SnceUserException("--prompts needs --checkpoint (a text-to-image run to sample)");

@@ -27,9 +27,9 @@ public sealed class TextConditions : IDisposable
         choices = tensor(table, [r.Length, width]).to(device).DetachFromDisposeScope();
         counts = tensor(per.Select(p => (long)p.Length).ToArray(), [r.Length]).to(device).DetachFromDisposeScope();
         var l = Math.Min(maxTokens, (int)captions.Tokens.shape[1]);
-        tokens = captions.Tokens.narrow(1, 0, l).to(device).DetachFromDisposeScope();
+        tokens = captions.Tokens.narrow(1, 0, l).clone().to(device).DetachFromDisposeScope();
         lengths = captions.Lengths.clamp_max(l).to(device).DetachFromDisposeScope();
-        pooled = captions.Pooled.to(device).DetachFromDisposeScope();
+        pooled = captions.Pooled.clone().to(device).DetachFromDisposeScope();   // a copy: the caller keeps and disposes the shards
     }
 
     /// <summary>Conditions [B, L + 1, E + 1] of rows <paramref name="indices"/> [B]: a random training caption each (or the first without a generator).</summary>

@@ -182,5 +182,7 @@ public sealed class TextEvaluatorTests
         Assert.True(images.GetProperty("fd_evaluator").GetDouble() >= 0);
         var bad = CliRunner.Run("eval", "--checkpoint", dir["run"], "--prompts", "held-out", "--data", dir["images"], "--device", "cpu");
         Assert.Contains("--prompts needs --evaluator", bad.Stderr);
+        var plain = CliRunner.Run("eval", "--checkpoint", dir["run"], "--data", dir["images"], "--device", "cpu");
+        Assert.Contains("is a text-to-image run; score it with --prompts", plain.Stderr);
     }
 }
