@@ -23,10 +23,13 @@ public sealed class PreparedRun : IDisposable
     readonly Tensor codebook;
     readonly Text.CaptionShards? captions;
 
-    internal PreparedRun(TrainerSetup setup, TokenShards shards, Tensor codebook, TauCalibrationResult? calibration, Text.CaptionShards? captions)
+    internal PreparedRun(TrainerSetup setup, TokenShards shards, Tensor codebook, TauCalibrationResult? calibration, IReadOnlyList<string> notes, Text.CaptionShards? captions = null)
     {
-        (Setup, Shards, this.codebook, Calibration, this.captions) = (setup, shards, codebook, calibration, captions);
+        (Setup, Shards, this.codebook, Calibration, Notes, this.captions) = (setup, shards, codebook, calibration, notes, captions);
     }
+
+    /// <summary>What the setup did or found that the user should hear about (a stale log set aside, unlabeled images, ...).</summary>
+    public IReadOnlyList<string> Notes { get; }
 
     /// <summary>The shards' captions, for a text-conditioned run.</summary>
     public Text.CaptionShards? Captions => captions;
@@ -73,7 +76,12 @@ public static class RunSetup
                 text is null ? info.Classes.Length : 0, text);
             var anchor = run.Loss.Anchor.ToLowerInvariant() == "auto" ? (shards.Latents is null ? "code" : "latent") : run.Loss.Anchor;
             var loss = run.Loss with { Anchor = anchor };
-            return Prepare(model, run.Training, loss, tau: null, shards, Path.GetFullPath(run.TokensDir), run.RunDir, device, run.CalibrationSamples);
+            var notes = new List<string>();
+            var prepared = Prepare(model, run.Training, loss, tau: null, shards, Path.GetFullPath(run.TokensDir), run.RunDir, device, run.CalibrationSamples, notes);
+            // Only now, when everything validated: a killed run's log must not mix with this one's.
+            if (MetricsLog.SetAsideStale(run.RunDir) is { } stale)
+                notes.Add($"'{run.RunDir}' held the log of a run that never saved a checkpoint ({stale} records); starting clean, the old log is in metrics.jsonl.stale (and tb.stale)");
+            return prepared;
         }
         catch
         {
@@ -94,8 +102,13 @@ public static class RunSetup
         try
         {
             CheckCompatible(m.Model, shards.Info, dir, runDir);
-            var loss = m.Loss;
-            return Prepare(m.Model, m.Training, loss, m.LossTau, shards, Path.GetFullPath(dir), runDir, device, 65_536);
+            CheckSameTokenizer(m.Data, shards.Info, dir, runDir);
+            var notes = new List<string>();
+            var prepared = Prepare(m.Model, m.Training, m.Loss, m.LossTau, shards, Path.GetFullPath(dir), runDir, device, 65_536, notes,
+                tokenizerSha256: m.Data.TokenizerSha256 ?? shards.Info.TokenizerSha256);
+            if (MetricsLog.DropAfter(runDir, m.State.Step) is > 0 and var dropped)
+                notes.Add($"dropped {dropped} metrics records logged after the checkpoint's step {m.State.Step} (by an invocation that stopped without saving); those steps are trained again");
+            return prepared;
         }
         catch
         {
@@ -122,6 +135,21 @@ public static class RunSetup
             throw new ArgumentException($"class count mismatch: '{tokensDir}' has {info.Classes.Length} classes, the checkpoint '{checkpoint}' {model.NumClasses}");
     }
 
+    /// <summary>
+    /// Throws when the shards come from another tokenizer than the run was trained on (the identity recorded in the
+    /// run's manifest and in the shards); runs and shards made before identities were recorded pass.
+    /// </summary>
+    public static void CheckSameTokenizer(GeneratorDataInfo run, TokenShardsInfo shards, string tokensDir, string runDir)
+    {
+        if (run.TokenizerSha256 is { } expected && shards.TokenizerSha256 is { } actual && expected != actual)
+            throw new InvalidDataException(
+                $"'{tokensDir}' was made by another tokenizer (weights sha256 {Short(actual)}) than the run '{runDir}' was trained on " +
+                $"({Short(expected)}, from '{run.Tokens}'); resume with the run's own shards (leave --tokens out) or start a new run");
+    }
+
+    /// <summary>The first 12 hex digits of a hash, for messages.</summary>
+    public static string Short(string sha256) => sha256.Length > 12 ? sha256[..12] : sha256;
+
     static CheckpointManifest? TryManifest(string runDir)
     {
         try { return GeneratorCheckpoint.ReadManifest(runDir); }
@@ -129,7 +157,7 @@ public static class RunSetup
     }
 
     static PreparedRun Prepare(GeneratorConfig model, TrainingConfig training, LossOptions lossOptions, double? tau,
-        TokenShards shards, string tokensDir, string runDir, Device device, int calibrationSamples)
+        TokenShards shards, string tokensDir, string runDir, Device device, int calibrationSamples, List<string> notes, string? tokenizerSha256 = null)
     {
         model.Validate();
         training.Validate();
@@ -142,6 +170,10 @@ public static class RunSetup
         var labels = shards.Labels;
         if (labels.numel() > 0 && labels.max().item<long>() >= Math.Max(1, info.Classes.Length))
             throw new InvalidDataException($"'{tokensDir}': labels reach {labels.max().item<long>()} but shards.json lists {info.Classes.Length} classes");
+        if (labels.numel() > 0 && labels.min().item<long>() < -1)
+            throw new InvalidDataException($"'{tokensDir}': labels reach {labels.min().item<long>()}; a label is a class id 0..{info.Classes.Length - 1} or −1 (no label); re-run 'snce tokenize'");
+        if (info.Classes.Length > 0 && labels.numel() > 0 && labels.lt(0).sum().item<long>() is > 0 and var unlabeled)
+            notes.Add($"{unlabeled:N0} of {labels.numel():N0} images in '{tokensDir}' have no label (−1): they train as unconditional (the null class of classifier-free guidance)");
 
         var captions = model.Text is { } textConfig ? Text.CaptionShards.Load(tokensDir, info.Count) : null;
         if (captions is not null && captions.Info.Encoder != model.Text!.Encoder)
@@ -176,12 +208,12 @@ public static class RunSetup
         var data = new GeneratorDataInfo
         {
             Tokens = tokensDir, Tokenizer = info.Tokenizer, Metric = info.Metric, CodeDim = info.CodeDim, Classes = info.Classes,
-            ImageSize = info.ImageSize, Channels = info.Channels,
+            ImageSize = info.ImageSize, Channels = info.Channels, TokenizerSha256 = tokenizerSha256 ?? info.TokenizerSha256,
         };
         var setup = new TrainerSetup(model, training, lossOptions,
             generator => LossFactory.Create(fixedOptions, codebook, metric, null, generator),
             train, validation, data, runDir, device, LossTau: usedTau);
-        return new PreparedRun(setup, shards, codebook, calibration, captions);
+        return new PreparedRun(setup, shards, codebook, calibration, notes, captions);
     }
 
     /// <summary>
