@@ -37,6 +37,7 @@ public static class SnceCli
         SampleCommand.Create(),
         EditCommand.Create(),
         ClassifierCommand.Create(),
+        EvaluatorCommand.Create(),
         EvalCommand.Create(),
         ReportCommand.Create(),
         StudyCommand.Create(),

@@ -52,6 +52,8 @@ public static class EvalCommand
         var skipMemo = new Option<bool>("--skip-memorization") { Description = "Skip the memorization metrics (FD against the training split, nearest-training-neighbour ratio, copied token sequences), which featurize the training split once (cached)." };
         var trainTokens = new Option<string?>("--train-tokens") { Description = "With --checkpoint: the token shards the generator was trained on, for the copied-sequence fraction (default: the run's own).", HelpName = "DIR" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object." };
+        var prompts = new Option<string?>("--prompts") { Description = $"With --checkpoint of a text-to-image run: sample the data's held-out prompts ({TextEval.Allowed}; --n per set, default 100) and score text alignment with --evaluator.", HelpName = "SET" };
+        var evaluator = new Option<string?>("--evaluator") { Description = "With --prompts: the text-alignment evaluator from 'snce evaluator train'.", HelpName = "DIR" };
         var inpaint = new Option<string?>("--inpaint")
         {
             Description = "With --checkpoint: score inpainting instead of sampling. The first --n validation images (default: all, at most 10000) are edited in this region, " +
@@ -63,7 +65,7 @@ public static class EvalCommand
         var cmd = new Command("eval", "Score a generator run (--checkpoint) or a set of images (--images) against a data set's real validation split: FD-ResNet18, precision, recall, class accuracy, validation CE.");
         foreach (var o in new Option[] { images, labels, checkpoint, inpaint, grid, cfg, samplingSteps, temperature, seed, sampleBatch, weights, tokenizer }) cmd.Options.Add(o);
         data.AddTo(cmd);
-        foreach (var o in new Option[] { classifier, n, k, backend, batch, threads, cacheDir, logTo, step, keepBest, skipMemo, trainTokens, json }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { classifier, n, k, backend, batch, threads, cacheDir, logTo, step, keepBest, skipMemo, trainTokens, json, prompts, evaluator }) cmd.Options.Add(o);
         device.AddTo(cmd);
         cmd.SetAction(parse =>
         {
@@ -82,6 +84,17 @@ public static class EvalCommand
             if (bestRule is not null && run is null) throw new SnceUserException("--keep-best needs --checkpoint RUN (it copies the run's checkpoint)");
             var dev = device.Resolve(parse);
             using var real = data.Load(parse);
+            if (run is not null && parse.GetValue(prompts) is null && GeneratorCheckpoint.ReadManifest(run).Model.Text is not null)
+                throw new SnceUserException($"'{run}' is a text-to-image run; score it with --prompts held-out --evaluator DIR");
+            if (parse.GetValue(prompts) is { } promptSet)
+            {
+                if (run is null) throw new SnceUserException("--prompts needs --checkpoint (a text-to-image run to sample)");
+                var evaluatorDir = parse.GetValue(evaluator) ?? throw new SnceUserException("--prompts needs --evaluator DIR (train one with 'snce evaluator train --data emoji --out DIR')");
+                var textOptions = new GeneratorSamplingOptions(new TokenSamplingOptions(parse.GetValue(temperature)), parse.GetValue(cfg), parse.GetValue(samplingSteps),
+                    Schedule: GeneratorCheckpoint.ReadManifest(run).Training.Objective.Schedule, BatchSize: parse.GetValue(sampleBatch));
+                return TextEval.Run(run, evaluatorDir, promptSet, real, parse.GetValue(n), textOptions, parse.GetValue(weights) == "ema", parse.GetValue(tokenizer),
+                    parse.GetValue(seed), dev, parse.GetValue(json));
+            }
             var clf = parse.GetValue(classifier) is { } dir ? ClassifierCheckpoint.Load(dir, dev) : null;
             if (clf is not null && !clf.Info.Classes.SequenceEqual(real.Classes))
                 throw new SnceUserException($"the classifier was trained on {clf.Info.DataSet} with classes [{string.Join(", ", clf.Info.Classes)}], not the classes of {real.Name}");

@@ -18,7 +18,8 @@ public static class SampleCommand
         var device = new DeviceOptions();
         var checkpoint = new Option<string>("--checkpoint") { Description = "Run folder (or its checkpoint/ folder) from 'snce train'.", Required = true, HelpName = "RUN" };
         var classes = new Option<string>("--class") { Description = "Class ids to sample, e.g. 3 or 0,1,2, or 'all' (round-robin over the list); 'none' = unconditional.", DefaultValueFactory = _ => "all", HelpName = "C" };
-        var n = new Option<int>("--n") { Description = "Number of images.", DefaultValueFactory = _ => 64, HelpName = "N" };
+        var prompt = new Option<string[]>("--prompt") { Description = "Text-to-image: a caption to sample (repeat for several; --n images each, one grid row per prompt). Text-conditioned checkpoints only.", HelpName = "TEXT" };
+        var n = new Option<int>("--n") { Description = "Number of images (with --prompt: per prompt).", DefaultValueFactory = _ => 64, HelpName = "N" };
         var cfg = new Option<double>("--cfg") { Description = "Classifier-free guidance scale in [0, 100] (1 = no guidance; 1.5–5 is usual).", DefaultValueFactory = _ => 2.0, HelpName = "S" };
         var steps = new Option<int>("--steps") { Description = "Masked generator: parallel decoding steps.", DefaultValueFactory = _ => 8, HelpName = "N" };
         var temperature = new Option<double>("--temperature") { Description = "Sampling temperature (0 = greedy).", DefaultValueFactory = _ => 1.0, HelpName = "T" };
@@ -35,7 +36,7 @@ public static class SampleCommand
         var output = new Option<string>("--out") { Description = "grid.png (decoded images; token ids go to grid.tokens.npy) or tokens.npy (token ids only). Class labels go to a JSON sidecar.", Required = true, HelpName = "FILE" };
 
         var cmd = new Command("sample", "Sample images from a trained generator (AR with a KV cache, or masked parallel decoding), with classifier-free guidance.");
-        foreach (var o in new Option[] { checkpoint, classes, n, cfg, steps, temperature, topK, topP, choice, seed, batch, weights, noCache, tokenizer, columns, singles, output })
+        foreach (var o in new Option[] { checkpoint, classes, prompt, n, cfg, steps, temperature, topK, topP, choice, seed, batch, weights, noCache, tokenizer, columns, singles, output })
             cmd.Options.Add(o);
         device.AddTo(cmd);
         cmd.SetAction(parse =>
@@ -53,7 +54,18 @@ public static class SampleCommand
             };
             Guidance.CheckScale(parse.GetValue(cfg));
             var manifest = GeneratorCheckpoint.ReadManifest(parse.GetValue(checkpoint)!);                 // fails clearly before any device work
-            var labels = ParseClasses(parse.GetValue(classes)!, manifest.Model.NumClasses, count);
+            var prompts = parse.GetValue(prompt) ?? [];
+            var text = manifest.Model.Text;
+            if (prompts.Length > 0 && text is null)
+                throw new ArgumentException($"--prompt needs a text-conditioned generator, but '{parse.GetValue(checkpoint)}' is class-conditional ({manifest.Model.NumClasses} classes); sample it with --class, or train one with 'snce train ar|mask --text'");
+            if (text is not null && prompts.Length == 0)
+                throw new ArgumentException($"'{parse.GetValue(checkpoint)}' is text-conditioned; give one or more --prompt \"a red apple\"");
+            if (text is not null && parse.GetResult(classes) is { Implicit: false })
+                throw new ArgumentException("--class applies to class-conditional generators; this one takes --prompt");
+            var perPrompt = count;
+            if (text is not null) count *= prompts.Length;
+            var labels = text is null ? ParseClasses(parse.GetValue(classes)!, manifest.Model.NumClasses, count) : [.. Enumerable.Repeat(-1L, count)];
+            var promptEmbeddings = text is null ? null : EmbedPrompts(prompts, text);
             var options = new GeneratorSamplingOptions(
                 new TokenSamplingOptions(parse.GetValue(temperature), parse.GetValue(topK), parse.GetValue(topP)),
                 parse.GetValue(cfg), parse.GetValue(steps), parse.GetValue(choice), manifest.Training.Objective.Schedule,
@@ -73,11 +85,16 @@ public static class SampleCommand
                     var clock = Stopwatch.StartNew();
                     using var g = new Generator((ulong)parse.GetValue(seed));
                     using var scope = NewDisposeScope();
-                    var ids = GeneratorSampler.Sample(model, tensor(labels), options, g);
+                    var conditions = promptEmbeddings is null
+                        ? tensor(labels)
+                        : Text.TextConditions.Of([.. Enumerable.Range(0, count).Select(i => promptEmbeddings[i / perPrompt])], text!.MaxTokens, CPU);
+                    var ids = GeneratorSampler.Sample(model, conditions, options, g);
                     var grid = ids.view(count, manifest.Model.GridHeight, manifest.Model.GridWidth).cpu();
                     var seconds = clock.Elapsed.TotalSeconds;
                     var names = labels.Select(l => l < 0 ? "unconditional" : manifest.Data.Classes.ElementAtOrDefault((int)l) ?? l.ToString()).ToArray();
-                    var captions = labels.Select((l, i) => $"{names[i]} (class {l})").ToArray();
+                    var captions = text is null
+                        ? labels.Select((l, i) => $"{names[i]} (class {l})").ToArray()
+                        : [.. Enumerable.Range(0, count).Select(i => prompts[i / perPrompt])];
                     // Decode before writing anything: a decoder that yields NaN/Inf fails here and leaves no partial output.
                     var images = decoder?.Decode(grid.to(dev)).cpu();
                     var basePath = Path.ChangeExtension(outPath, null);
@@ -87,11 +104,12 @@ public static class SampleCommand
                     {
                         checkpoint = Path.GetFullPath(parse.GetValue(checkpoint)!), tokens = Path.GetFileName(tokensPath),
                         seed = parse.GetValue(seed), cfg = options.CfgScale, steps = manifest.Model.Kind == GeneratorKind.Masked ? options.Steps : (int?)null,
-                        weights = useEma ? "ema" : "raw", labels, names,
+                        weights = useEma ? "ema" : "raw", labels = text is null ? labels : null, names = text is null ? names : null,
+                        prompts = text is null ? null : prompts,
                     }, Json.Options));
                     if (images is not null)
                     {
-                        ImageGrid.SavePng(outPath, images, parse.GetValue(columns) ?? (int)Math.Ceiling(Math.Sqrt(count)), captions);
+                        ImageGrid.SavePng(outPath, images, parse.GetValue(columns) ?? (text is null ? (int)Math.Ceiling(Math.Sqrt(count)) : perPrompt), captions);
                         if (parse.GetValue(singles) is { } dir)
                         {
                             Directory.CreateDirectory(dir);
@@ -106,6 +124,19 @@ public static class SampleCommand
             return 0;
         });
         return cmd;
+    }
+
+    /// <summary>The prompts through the checkpoint's text encoder (cached on disk); warns about truncated prompts.</summary>
+    static Text.TextEmbedding[] EmbedPrompts(string[] prompts, TextConditioningConfig text)
+    {
+        if (text.Encoder != Text.MiniLmEncoder.ModelId)
+            throw new ArgumentException($"the generator was trained on captions encoded by {text.Encoder}, but this snce has {Text.MiniLmEncoder.ModelId}");
+        using var cache = new Text.TextEmbeddingCache();
+        var embedded = cache.Get(prompts);
+        for (var i = 0; i < prompts.Length; i++)
+            if (embedded[i].Truncated || embedded[i].Length > text.MaxTokens)
+                Console.Error.WriteLine($"snce: warning: the prompt \"{prompts[i]}\" has {embedded[i].PromptTokens} word pieces; the generator reads only the first {text.MaxTokens} ([CLS] and [SEP] included)");
+        return embedded;
     }
 
     /// <summary>"all" | "none" | "3" | "0,1,2" → n labels, round-robin; −1 = unconditional.</summary>

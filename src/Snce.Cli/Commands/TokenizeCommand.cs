@@ -17,13 +17,14 @@ public static class TokenizeCommand
         var latents = new Option<string>("--latents") { Description = "Per-position latent information for latent-anchored SNCE: none, full (float16 [M, T, D]) or topk (ids + distances of each latent's k nearest codes).", DefaultValueFactory = _ => "none", HelpName = "none|full|topk" };
         var batch = new Option<int>("--batch") { Description = "Images per batch.", DefaultValueFactory = _ => 256, HelpName = "B" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object (counts, bytes per image, tokens/s)." };
+        var text = new Option<bool>("--text") { Description = "Also store captions and their MiniLM embeddings (captions.json, text_*.npy) for 'snce train ar|mask --text': emoji get templated captions, an image folder needs a captions.jsonl." };
         var overwrite = new Option<bool>("--overwrite") { Description = "Replace the files of a non-empty --out folder (runs trained on the old shards then no longer match them)." };
         latents.AcceptOnlyFromAmong("none", "full", "topk");
 
         var cmd = new Command("tokenize", "Tokenize a data set (both splits) into token shards: tokens, labels, split, codebook, the code-anchored neighbor table and optional latents or their top-k code neighbors.");
         cmd.Options.Add(tokenizer);
         data.AddTo(cmd);
-        foreach (var o in new Option[] { output, neighbors, latents, batch, overwrite, json }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { output, neighbors, latents, batch, text, overwrite, json }) cmd.Options.Add(o);
         device.AddTo(cmd);
         cmd.SetAction(parse =>
         {
@@ -46,11 +47,13 @@ public static class TokenizeCommand
             var dev = device.Resolve(parse);
             using var model = TokenizerCheckpoint.Load(dir, dev);
             using var dataset = TokenizerCommand.LoadDataFor(data, parse, parse.GetValue(data.Data)!, config);
+            var captionSet = parse.GetValue(text) ? Text.CaptionSet.From(dataset) : null;        // no captions: fail before tokenizing
             var result = DatasetTokenizer.Tokenize(model, dataset, TokenizerCheckpoint.Resolve(dir), options,
                 TokenizerTrainCommand.DataReference(parse.GetValue(data.Data)!));
             using var shards = result.Shards;
             shards.Save(outDir);
             var info = shards.Info;
+            if (captionSet is not null) SaveCaptions(captionSet, outDir, parse.GetValue(json));
             var perImage = info.BytesPerImage.Values.Sum();
             if (parse.GetValue(json))
                 Console.WriteLine(JsonSerializer.Serialize(new
@@ -72,5 +75,19 @@ public static class TokenizeCommand
             return 0;
         });
         return cmd;
+    }
+
+    static void SaveCaptions(Text.CaptionSet set, string outDir, bool quiet)
+    {
+        using var cache = new Text.TextEmbeddingCache();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        using var captions = Text.CaptionShards.Build(set, cache);
+        captions.Save(outDir);
+        var i = captions.Info;
+        if (i.Truncated > 0)
+            Console.Error.WriteLine($"snce: warning: {i.Truncated} caption(s) have more than {i.MaxTokens} word pieces; the encoder read only the first {i.MaxTokens}");
+        if (!quiet)
+            Console.WriteLine($"  captions: {i.Captions.Length:N0} unique ({i.Source}; {i.Train.Sum(t => t.Length):N0} training, {i.HeldOut.Sum(t => t.Length):N0} held-out phrasings), " +
+                $"{cache.Encoded:N0} encoded with {i.Encoder} in {clock.Elapsed.TotalSeconds:F1} s, the rest from {cache.Folder}");
     }
 }

@@ -53,12 +53,13 @@ public static class TrainCommand
         var timeLimit = new Option<string?>("--time-limit") { Description = "Stop this invocation after this wall time (e.g. 90s, 20m, 2h), saving a checkpoint.", HelpName = "T" };
         var resume = new Option<string?>("--resume") { Description = "Continue the run in this folder exactly where its checkpoint stopped (its own settings apply).", HelpName = "RUN" };
         var output = new Option<string?>("--out") { Description = "Run folder: checkpoint/, metrics.jsonl, tb/ (TensorBoard).", HelpName = "RUN" };
+        var text = new Option<bool>("--text") { Description = "Text-to-image: condition on the shards' captions (from 'snce tokenize --text'; one training caption drawn per image and step) instead of class labels; --cfg-dropout is the caption dropout." };
 
         var cmd = new Command("train",
             "Train an autoregressive (ar) or masked (mask) generator on token shards with any loss.\n" +
             "Presets (parameters at K = 16,384, 1,000 classes):\n  " + string.Join("\n  ", GeneratorPresets.Describe()));
         cmd.Arguments.Add(kind);
-        foreach (var o in new Option[] { tokens, preset, loss, tau, perplexity, topK, epsilon, alpha, delta, anchor, implementation, steps, batch, lr, warmup, minLr, wd, beta2, clip, ema, dropout, cfgDrop, schedule, weighting, precision, seed, ckptEvery, valEvery, valBatches, logEvery, maxSteps, timeLimit, resume, output })
+        foreach (var o in new Option[] { tokens, preset, loss, tau, perplexity, topK, epsilon, alpha, delta, anchor, implementation, steps, batch, lr, warmup, minLr, wd, beta2, clip, ema, dropout, cfgDrop, schedule, weighting, precision, seed, ckptEvery, valEvery, valBatches, logEvery, maxSteps, timeLimit, resume, output, text })
             cmd.Options.Add(o);
         device.AddTo(cmd);
         cmd.SetAction(parse =>
@@ -83,7 +84,7 @@ public static class TrainCommand
             PreparedRun run;
             if (resumeDir is not null)
             {
-                var ignored = new Option[] { preset, loss, tau, perplexity, topK, epsilon, alpha, delta, anchor, implementation, steps, batch, lr, warmup, minLr, wd, beta2, clip, ema, dropout, cfgDrop, schedule, weighting, precision, seed, ckptEvery, valEvery, valBatches, logEvery }
+                var ignored = new Option[] { preset, loss, tau, perplexity, topK, epsilon, alpha, delta, anchor, implementation, steps, batch, lr, warmup, minLr, wd, beta2, clip, ema, dropout, cfgDrop, schedule, weighting, precision, seed, ckptEvery, valEvery, valBatches, logEvery, text }
                     .Where(o => parse.GetResult(o) is { Implicit: false }).Select(o => o.Name).ToList();
                 if (ignored.Count > 0)
                     Console.Error.WriteLine($"snce: note: a resumed run keeps its own settings; ignoring {string.Join(", ", ignored)}");
@@ -112,7 +113,7 @@ public static class TrainCommand
                     Epsilon = parse.GetValue(epsilon), Alpha = parse.GetValue(alpha), Delta = parse.GetValue(delta), Anchor = parse.GetValue(anchor)!,
                     Implementation = parse.GetValue(implementation)!.ToLowerInvariant(),
                 };
-                run = RunSetup.New(new NewRun(parsedKind!.Value, parse.GetValue(tokens)!, presetName, lossOptions, training, parse.GetValue(output)!, Dropout: parse.GetValue(dropout)), dev);
+                run = RunSetup.New(new NewRun(parsedKind!.Value, parse.GetValue(tokens)!, presetName, lossOptions, training, parse.GetValue(output)!, Dropout: parse.GetValue(dropout), Text: parse.GetValue(text)), dev);
             }
             using (run)
             {
@@ -129,7 +130,8 @@ public static class TrainCommand
         using var trainer = new Trainer(s);
         if (resume) trainer.Restore(s.RunDir);
         var m = s.Model;
-        Console.WriteLine($"{m.Kind.Name()} generator, preset {m.Preset}: {m.ParameterCount / 1e6:F2}M parameters, K = {m.CodebookSize:N0}, grid {m.GridHeight}x{m.GridWidth}, {m.NumClasses} classes");
+        Console.WriteLine($"{m.Kind.Name()} generator, preset {m.Preset}: {m.ParameterCount / 1e6:F2}M parameters, K = {m.CodebookSize:N0}, grid {m.GridHeight}x{m.GridWidth}, " +
+            (m.Text is { } t ? $"text ({t.Encoder}, {t.MaxTokens} word pieces, {run.Captions?.Info.Captions.Length ?? 0:N0} captions)" : $"{m.NumClasses} classes"));
         Console.WriteLine($"loss {s.LossOptions.Name}" + (s.LossTau is { } tau ? $", τ = {tau:G5}" : "") +
             (run.Calibration is { } c ? $" (calibrated: perplexity {c.MeanPerplexity:F2} ± {c.StdPerplexity:F2} on {c.Anchors:N0} anchors)" : "") +
             $", anchor {s.LossOptions.Anchor}; {s.Training.Precision.Name()} on {s.Device}; batch {s.Training.Batch}, {s.Train.Count:N0} train / {s.Validation?.Count ?? 0:N0} held-out images");

@@ -28,6 +28,8 @@ public static class DataSets
                     $"'{nameOrDir}' is neither a data set ({BuiltInDataSets.Allowed}) nor an existing image folder");
             if (options.Vendor is not null) throw new ArgumentException($"--vendor applies to emoji only, not to the folder {nameOrDir}");
             var dir = Path.GetFullPath(nameOrDir);
+            if (Text.CaptionFile.IsCaptioned(dir))
+                return Shape(Text.CaptionFile.Load(dir, options), options with { Seed = null, ValidationFraction = null }, null);
             if (!File.Exists(Path.Combine(dir, DataCache.ManifestFile)))
                 return Shape(ImageFolder.Load(dir, options, progress), options with { Seed = null, ValidationFraction = null }, null);
             return Shape(DataCache.Read(dir), options, DataCache.ReadManifest(dir).Split.Key);

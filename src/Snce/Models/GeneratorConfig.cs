@@ -46,6 +46,7 @@ public static class GeneratorKinds
 /// <param name="GridHeight">Token grid height; tokens are in raster order.</param>
 /// <param name="GridWidth">Token grid width.</param>
 /// <param name="NumClasses">Classes for class conditioning; the null class (CFG) is id <paramref name="NumClasses"/>. 0 = unconditional.</param>
+/// <param name="Text">Caption conditioning instead of classes (<see cref="TextConditioning"/>); null (and absent from older manifests) = class conditioning.</param>
 public sealed record GeneratorConfig(
     [property: JsonPropertyName("kind")] GeneratorKind Kind,
     [property: JsonPropertyName("preset")] string Preset,
@@ -53,8 +54,12 @@ public sealed record GeneratorConfig(
     [property: JsonPropertyName("codebook_size")] int CodebookSize,
     [property: JsonPropertyName("grid_height")] int GridHeight,
     [property: JsonPropertyName("grid_width")] int GridWidth,
-    [property: JsonPropertyName("num_classes")] int NumClasses)
+    [property: JsonPropertyName("num_classes")] int NumClasses,
+    [property: JsonPropertyName("text"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] TextConditioningConfig? Text = null)
 {
+    /// <summary>What the generator is conditioned on: "class" or "text" (written to the manifest for readers; <see cref="Text"/> decides).</summary>
+    [JsonPropertyName("conditioning")] public string Conditioning => Text is null ? "class" : "text";
+
     /// <summary>Tokens per image T = H·W.</summary>
     [JsonIgnore] public int SequenceLength => GridHeight * GridWidth;
 
@@ -70,7 +75,9 @@ public sealed record GeneratorConfig(
     [JsonIgnore] public long ParameterCount =>
         Transformer.BlockParameters
         + (long)InputVocabulary * Transformer.Dim      // token embedding
-        + (NumClasses + 1L) * Transformer.Dim          // class embedding incl. the null class
+        + (Text is { } text
+            ? text.ParameterCount(Transformer.Dim)     // caption MLPs and the null slot
+            : (NumClasses + 1L) * Transformer.Dim)     // class embedding incl. the null class
         + (long)CodebookSize * Transformer.Dim;        // output head
 
     /// <summary>Throws naming the bad value when the network cannot be built.</summary>
@@ -80,6 +87,8 @@ public sealed record GeneratorConfig(
         if (CodebookSize < 2) throw new ArgumentException($"codebook size must be at least 2 (got {CodebookSize})");
         if (GridHeight <= 0 || GridWidth <= 0) throw new ArgumentException($"token grid must be positive (got {GridHeight}x{GridWidth})");
         if (NumClasses < 0) throw new ArgumentException($"number of classes must be ≥ 0 (got {NumClasses})");
+        if (Text is not null && NumClasses != 0) throw new ArgumentException($"a text-conditioned generator takes no classes (got {NumClasses})");
+        Text?.Validate();
         if (Kind == GeneratorKind.Autoregressive && SequenceLength < 2) throw new ArgumentException("the autoregressive generator needs at least 2 tokens per image");
     }
 }

@@ -5,11 +5,11 @@ namespace Snce.Models;
 /// <summary>
 /// Turns a batch of conditions into prefix embeddings that the backbone reads before the image tokens
 /// (LlamaGen's prefix token, also used by the masked generator). Class labels implement it now
-/// (<see cref="ClassConditioning"/>); a text encoder's embeddings can implement it later with a longer prefix.
+/// (<see cref="ClassConditioning"/>); captions implement it with a longer prefix (<see cref="TextConditioning"/>).
 /// </summary>
 /// <remarks>
-/// A condition is a tensor whose first dimension is the batch: class ids [B] (int64) here; for text it
-/// would be token embeddings [B, L, E]. Classifier-free guidance needs a "null" condition: training
+/// A condition is a tensor whose first dimension is the batch: class ids [B] (int64) here; for text, packed
+/// token states and pooled vector [B, L + 1, E + 1]. Classifier-free guidance needs a "null" condition: training
 /// replaces conditions by it with some probability (<see cref="Drop"/>), sampling runs it next to the real one.
 /// </remarks>
 public interface IConditioning
@@ -25,4 +25,10 @@ public interface IConditioning
 
     /// <summary>Replaces the conditions where <paramref name="drop"/> [B] (bool) is true by the null condition.</summary>
     Tensor Drop(Tensor condition, Tensor drop);
+
+    /// <summary>
+    /// Which prefix slots other slots may attend to, [B, P] (bool, true = attend), or null when all may (class labels).
+    /// Text uses it to mask padded caption slots out of attention.
+    /// </summary>
+    Tensor? PrefixMask(Tensor condition) => null;
 }

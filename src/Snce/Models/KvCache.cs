@@ -26,6 +26,9 @@ public sealed class KvCache : IDisposable
     /// <summary>Slots the cache can hold.</summary>
     public long MaxSlots { get; }
 
+    /// <summary>Which slots may be attended to [B, MaxSlots] (bool; padded caption slots may not), or null when all may. Owned by the cache.</summary>
+    public Tensor? KeyMask { get; set; }
+
     /// <summary>Slots filled so far (the next write starts here).</summary>
     public long Length { get; private set; }
 
@@ -49,5 +52,6 @@ public sealed class KvCache : IDisposable
     public void Dispose()
     {
         foreach (var t in keys.Concat(values)) t.Dispose();
+        KeyMask?.Dispose();
     }
 }

@@ -27,9 +27,12 @@ public sealed class TokenGenerator : nn.Module
     readonly Linear output;
     readonly Rotary2d rotary;
 
-    /// <summary>Builds a class-conditional generator (fp32) on <paramref name="device"/>.</summary>
-    public TokenGenerator(GeneratorConfig config, Device? device = null)
-        : this(config, new ClassConditioning(config.NumClasses, config.Transformer.Dim, config.Transformer.InitStd, device), device) { }
+    /// <summary>Builds a generator (fp32) on <paramref name="device"/>, class- or text-conditioned as <paramref name="config"/> says.</summary>
+    public TokenGenerator(GeneratorConfig config, Device? device = null) : this(config, CreateConditioning(config, device), device) { }
+
+    static nn.Module CreateConditioning(GeneratorConfig config, Device? device) => config.Text is { } text
+        ? new TextConditioning(text, config.Transformer.Dim, config.Transformer.InitStd, device)
+        : new ClassConditioning(config.NumClasses, config.Transformer.Dim, config.Transformer.InitStd, device);
 
     /// <summary>Builds a generator with a given conditioning module (it must implement <see cref="IConditioning"/>).</summary>
     public TokenGenerator(GeneratorConfig config, nn.Module conditioning, Device? device = null) : base(nameof(TokenGenerator))
@@ -78,10 +81,20 @@ public sealed class TokenGenerator : nn.Module
             throw new ArgumentException($"{Config.Kind.Name()} generator got {n} tokens per sequence; it takes {(Causal ? "at most " : "")}{Config.SequenceLength}");
         var prefix = Conditioning.Embed(condition).to_type(WeightDtype);                      // [B, P, d]
         var x = cat([prefix, tok_embeddings.forward(tokens)], 1);                                // [B, P+n, d]
-        for (var i = 0; i < layers.Count; i++) x = layers[i].Forward(x, rotary, Causal);
+        var keys = KeyMask(condition, x.shape[1]);                                               // [B, P+n] or null
+        for (var i = 0; i < layers.Count; i++) x = layers[i].Forward(x, rotary, Causal, keyMask: keys);
         var p = Conditioning.PrefixLength;
         var rows = Causal ? x.narrow(1, p - 1, n + 1) : x.narrow(1, p, n);
         return norm.forward(rows).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Which of <paramref name="slots"/> slots may be attended to [B, slots] (padded prefix slots may not), or null when all may.</summary>
+    Tensor? KeyMask(Tensor condition, long slots)
+    {
+        if (Conditioning.PrefixMask(condition) is not { } prefix) return null;
+        using var scope = NewDisposeScope();
+        var rest = ones(prefix.shape[0], slots - prefix.shape[1], dtype: ScalarType.Bool, device: prefix.device);
+        return cat([prefix, rest], 1).MoveToOuterDisposeScope();
     }
 
     /// <summary>Hidden states [..., d] → logits [..., K].</summary>
@@ -111,6 +124,7 @@ public sealed class TokenGenerator : nn.Module
         {
             if (condition is null) throw new ArgumentException("the first decoding call needs the condition");
             x = cat([Conditioning.Embed(condition).to_type(WeightDtype), x], 1);
+            cache.KeyMask = KeyMask(condition, cache.MaxSlots)?.DetachFromDisposeScope();
         }
         var start = cache.Length;
         for (var i = 0; i < layers.Count; i++) x = layers[i].Forward(x, rotary, causal: true, start, cache, i);

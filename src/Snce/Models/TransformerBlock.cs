@@ -27,10 +27,10 @@ public sealed class TransformerBlock : nn.Module
     }
 
     /// <summary>x [B, S, d] at slots [start, start+S) → [B, S, d]; see <see cref="Attention.Forward"/>.</summary>
-    public Tensor Forward(Tensor x, Rotary2d rotary, bool causal, long start = 0, KvCache? cache = null, int layer = 0)
+    public Tensor Forward(Tensor x, Rotary2d rotary, bool causal, long start = 0, KvCache? cache = null, int layer = 0, Tensor? keyMask = null)
     {
         using var scope = NewDisposeScope();
-        var h = x + Drop(attention.Forward(attention_norm.forward(x), rotary, causal, start, cache, layer));
+        var h = x + Drop(attention.Forward(attention_norm.forward(x), rotary, causal, start, cache, layer, keyMask));
         return (h + Drop(feed_forward.forward(ffn_norm.forward(h)))).MoveToOuterDisposeScope();
     }
 

@@ -14,21 +14,26 @@ namespace Snce.Training;
 /// <param name="RunDir">The run folder.</param>
 /// <param name="CalibrationSamples">Anchors sampled from the training split to calibrate τ from a perplexity.</param>
 /// <param name="Dropout">Backbone dropout in training (recorded in the generator config); 0 = none.</param>
+/// <param name="Text">Condition on the shards' captions (made with <c>snce tokenize --text</c>) instead of class labels.</param>
 public sealed record NewRun(GeneratorKind Kind, string TokensDir, string Preset, LossOptions Loss, TrainingConfig Training,
-    string RunDir, int CalibrationSamples = 65_536, double Dropout = 0);
+    string RunDir, int CalibrationSamples = 65_536, double Dropout = 0, bool Text = false);
 
 /// <summary>A run ready to train, with everything it holds open.</summary>
 public sealed class PreparedRun : IDisposable
 {
     readonly Tensor codebook;
+    readonly Text.CaptionShards? captions;
 
-    internal PreparedRun(TrainerSetup setup, TokenShards shards, Tensor codebook, TauCalibrationResult? calibration, IReadOnlyList<string> notes)
+    internal PreparedRun(TrainerSetup setup, TokenShards shards, Tensor codebook, TauCalibrationResult? calibration, IReadOnlyList<string> notes, Text.CaptionShards? captions = null)
     {
-        (Setup, Shards, this.codebook, Calibration, Notes) = (setup, shards, codebook, calibration, notes);
+        (Setup, Shards, this.codebook, Calibration, Notes, this.captions) = (setup, shards, codebook, calibration, notes, captions);
     }
 
     /// <summary>What the setup did or found that the user should hear about (a stale log set aside, unlabeled images, ...).</summary>
     public IReadOnlyList<string> Notes { get; }
+
+    /// <summary>The shards' captions, for a text-conditioned run.</summary>
+    public Text.CaptionShards? Captions => captions;
 
     /// <summary>What the trainer needs.</summary>
     public TrainerSetup Setup { get; }
@@ -46,6 +51,7 @@ public sealed class PreparedRun : IDisposable
         Setup.Validation?.Dispose();
         Shards.Dispose();
         codebook.Dispose();
+        captions?.Dispose();
     }
 }
 
@@ -66,7 +72,9 @@ public static class RunSetup
         try
         {
             var info = shards.Info;
-            var model = new GeneratorConfig(run.Kind, GeneratorPresets.CanonicalName(run.Preset), preset, info.CodebookSize, info.Grid[0], info.Grid[1], info.Classes.Length);
+            var text = run.Text ? TextConfigOf(run.TokensDir, info) : null;
+            var model = new GeneratorConfig(run.Kind, GeneratorPresets.CanonicalName(run.Preset), preset, info.CodebookSize, info.Grid[0], info.Grid[1],
+                text is null ? info.Classes.Length : 0, text);
             var anchor = run.Loss.Anchor.ToLowerInvariant() == "auto" ? (shards.Latents is null ? "code" : "latent") : run.Loss.Anchor;
             var loss = run.Loss with { Anchor = anchor };
             var notes = new List<string>();
@@ -110,6 +118,13 @@ public static class RunSetup
         }
     }
 
+    /// <summary>The text conditioning the captions of a shard folder call for (MiniLM's size and word-piece limit).</summary>
+    static TextConditioningConfig TextConfigOf(string tokensDir, TokenShardsInfo info)
+    {
+        using var captions = Text.CaptionShards.Load(tokensDir, info.Count);
+        return new TextConditioningConfig(captions.Info.Encoder, captions.Info.EncoderDim, captions.Info.MaxTokens);
+    }
+
     /// <summary>Throws naming both values when shards do not fit a generator (K, grid, classes).</summary>
     public static void CheckCompatible(GeneratorConfig model, TokenShardsInfo info, string tokensDir, string checkpoint)
     {
@@ -117,7 +132,7 @@ public static class RunSetup
             throw new ArgumentException($"codebook size mismatch: the tokens in '{tokensDir}' have K = {info.CodebookSize} codes, but the checkpoint '{checkpoint}' was trained with K = {model.CodebookSize}");
         if (info.Grid[0] != model.GridHeight || info.Grid[1] != model.GridWidth)
             throw new ArgumentException($"token grid mismatch: '{tokensDir}' has {info.Grid[0]}x{info.Grid[1]} tokens per image, the checkpoint '{checkpoint}' {model.GridHeight}x{model.GridWidth}");
-        if (info.Classes.Length != model.NumClasses)
+        if (model.Text is null && info.Classes.Length != model.NumClasses)
             throw new ArgumentException($"class count mismatch: '{tokensDir}' has {info.Classes.Length} classes, the checkpoint '{checkpoint}' {model.NumClasses}");
     }
 
@@ -161,9 +176,13 @@ public static class RunSetup
         if (info.Classes.Length > 0 && labels.numel() > 0 && labels.lt(0).sum().item<long>() is > 0 and var unlabeled)
             notes.Add($"{unlabeled:N0} of {labels.numel():N0} images in '{tokensDir}' have no label (−1): they train as unconditional (the null class of classifier-free guidance)");
 
-        var train = new TokenDataset(shards, TokenShards.TrainSplit, device, latentAnchored);
+        var captions = model.Text is { } textConfig ? Text.CaptionShards.Load(tokensDir, info.Count) : null;
+        if (captions is not null && captions.Info.Encoder != model.Text!.Encoder)
+            throw new ArgumentException($"'{tokensDir}': its captions were encoded by {captions.Info.Encoder}, the generator reads {model.Text.Encoder}; re-run 'snce tokenize --text'");
+        var maxTokens = model.Text?.MaxTokens ?? 0;
+        var train = new TokenDataset(shards, TokenShards.TrainSplit, device, latentAnchored, captions, maxTokens);
         var validation = shards.IndicesOf(TokenShards.ValidationSplit).shape[0] > 0
-            ? new TokenDataset(shards, TokenShards.ValidationSplit, device, latentAnchored) : null;
+            ? new TokenDataset(shards, TokenShards.ValidationSplit, device, latentAnchored, captions, maxTokens) : null;
 
         // What the loss needs from the data: the codebook on the device and, to calibrate τ, anchors from the training split.
         var effective = tau is { } t && lossOptions.Perplexity is not null ? lossOptions with { Tau = t, Perplexity = null } : lossOptions;
@@ -195,7 +214,7 @@ public static class RunSetup
         var setup = new TrainerSetup(model, training, lossOptions,
             generator => LossFactory.Create(fixedOptions, codebook, metric, null, generator),
             train, validation, data, runDir, device, LossTau: usedTau);
-        return new PreparedRun(setup, shards, codebook, calibration, notes);
+        return new PreparedRun(setup, shards, codebook, calibration, notes, captions);
     }
 
     /// <summary>

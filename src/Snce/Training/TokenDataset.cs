@@ -12,9 +12,13 @@ public sealed class TokenDataset : IDisposable
 {
     readonly Tensor tokens, labels;
     readonly Tensor? latents;
+    readonly Text.TextConditions? text;
 
-    /// <summary>Copies the rows of <paramref name="split"/> to <paramref name="device"/> (latents only when <paramref name="withLatents"/>).</summary>
-    public TokenDataset(TokenShards shards, byte split, Device device, bool withLatents)
+    /// <summary>
+    /// Copies the rows of <paramref name="split"/> to <paramref name="device"/> (latents only when <paramref name="withLatents"/>).
+    /// With <paramref name="captions"/> the conditions are captions (packed for a prefix of <paramref name="maxTokens"/>) instead of labels.
+    /// </summary>
+    public TokenDataset(TokenShards shards, byte split, Device device, bool withLatents, Text.CaptionShards? captions = null, int maxTokens = 0)
     {
         using var scope = NewDisposeScope();
         if (withLatents && shards.Latents is null)
@@ -23,18 +27,22 @@ public sealed class TokenDataset : IDisposable
         tokens = shards.Tokens.index_select(0, idx).to(device).DetachFromDisposeScope();
         labels = shards.Labels.index_select(0, idx).to_type(ScalarType.Int64).to(device).DetachFromDisposeScope();
         latents = withLatents ? shards.Latents!.index_select(0, idx).to(device).DetachFromDisposeScope() : null;
+        text = captions is null ? null : new Text.TextConditions(captions, idx, maxTokens, device);
         Count = idx.shape[0];
     }
 
     /// <summary>Rows in this split.</summary>
     public long Count { get; }
 
-    /// <summary>The batch of rows <paramref name="indices"/> [B] (int64 on the device): ids as int64, latents as fp32.</summary>
-    public TokenBatch Batch(Tensor indices)
+    /// <summary>
+    /// The batch of rows <paramref name="indices"/> [B] (int64 on the device): ids as int64, latents as fp32. Captioned
+    /// data draws one training caption per row from <paramref name="captionDraw"/> (the first caption without one).
+    /// </summary>
+    public TokenBatch Batch(Tensor indices, Generator? captionDraw = null)
     {
         using var scope = NewDisposeScope();
         var t = tokens.index_select(0, indices).to_type(ScalarType.Int64).MoveToOuterDisposeScope();
-        var c = labels.index_select(0, indices).MoveToOuterDisposeScope();
+        var c = (text?.Draw(indices, captionDraw) ?? labels.index_select(0, indices)).MoveToOuterDisposeScope();
         var z = latents?.index_select(0, indices).to_type(ScalarType.Float32).MoveToOuterDisposeScope();
         return new TokenBatch(t, c, z) { IdsChecked = true };   // TokenShards checks every id against K when it loads
     }
@@ -45,5 +53,6 @@ public sealed class TokenDataset : IDisposable
         tokens.Dispose();
         labels.Dispose();
         latents?.Dispose();
+        text?.Dispose();
     }
 }

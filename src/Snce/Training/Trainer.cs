@@ -80,7 +80,7 @@ public sealed class Trainer : IDisposable
         // Dropout draws from the device's default generator: seeded from (seed, step), a resumed run drops what an uninterrupted one does.
         if (setup.Model.Transformer.Dropout > 0) DeviceRandom.SeedDefault(DeviceRandom.StepSeed(cfg.Seed, Step), setup.Device);
         flat.ZeroGrad();
-        var batch = setup.Train.Batch(order.Next());
+        var batch = setup.Train.Batch(order.Next(), generator);
         var output = objective.Compute(Model, batch, loss, generator, train: true);
         output.Loss.Loss.backward();
         sync.AfterBackward(flat.Grads);

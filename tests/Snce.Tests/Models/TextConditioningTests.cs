@@ -1,0 +1,129 @@
+using Snce.Models;
+using Snce.Tests.Support;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Snce.Tests.Models;
+
+/// <summary>The caption prefix: shapes, parameter count, attention masking of padded slots, null condition, KV cache.</summary>
+public sealed class TextConditioningTests
+{
+    const int E = 8;
+
+    static GeneratorConfig Config(GeneratorKind kind, int maxTokens = 4) =>
+        GeneratorFixtures.Config(kind, classes: 0) with { Text = new TextConditioningConfig("test-encoder", E, maxTokens) };
+
+    /// <summary>A generator with a random (not zero) head, so logits depend on everything.</summary>
+    static TokenGenerator Model(GeneratorConfig config, int seed = 1)
+    {
+        random.manual_seed(seed);
+        var m = new TokenGenerator(config);
+        using (no_grad()) nn.init.normal_(m.OutputWeight, 0, 0.5);
+        return m;
+    }
+
+    /// <summary>Captions with 2 and 3 token rows (random states), packed for a prefix of <paramref name="maxTokens"/>.</summary>
+    static Tensor Conditions(int maxTokens, long seed = 7)
+    {
+        var g = new Generator((ulong)seed);
+        var tokens = randn([2, 3, E], generator: g);
+        var pooled = randn([2, E], generator: g);
+        return TextConditioning.Pack(tokens, tensor(new long[] { 2, 3 }), pooled, maxTokens);
+    }
+
+    [Theory]
+    [InlineData(GeneratorKind.Autoregressive)]
+    [InlineData(GeneratorKind.Masked)]
+    public void Parameter_count_formula_matches_the_network(GeneratorKind kind)
+    {
+        using var m = new TokenGenerator(Config(kind));
+        Assert.Equal(m.Config.ParameterCount, m.parameters().Sum(p => p.numel()));
+        Assert.Equal(5, m.Conditioning.PrefixLength);
+        Assert.Equal("text", m.Config.Conditioning);
+    }
+
+    [Fact]
+    public void Pack_lays_out_tokens_padding_flags_and_the_pooled_row()
+    {
+        using var scope = NewDisposeScope();
+        var c = Conditions(maxTokens: 4);
+        Assert.Equal(new long[] { 2, 5, E + 1 }, c.shape);
+        Assert.Equal(new float[] { 1, 1, 0, 0, 1 }, c[0].select(1, E).data<float>().ToArray());
+        Assert.Equal(new float[] { 1, 1, 1, 0, 1 }, c[1].select(1, E).data<float>().ToArray());
+        Assert.Equal(0, c[0, 2].abs().sum().item<float>());                          // padding is zeros
+    }
+
+    [Theory]
+    [InlineData(GeneratorKind.Autoregressive)]
+    [InlineData(GeneratorKind.Masked)]
+    public void Padded_slots_are_masked_out_so_a_longer_prefix_gives_the_same_logits(GeneratorKind kind)
+    {
+        // The weights do not depend on L; prefix slots carry no rotary angle. With padded keys masked out, the
+        // same captions in a prefix of 4 or of 9 slots give the same logits; without masking the zero slots would count.
+        using var scope = NewDisposeScope();
+        using var shortPrefix = Model(Config(kind, maxTokens: 4));
+        using var longPrefix = Model(Config(kind, maxTokens: 9));
+        using (no_grad())
+            foreach (var ((_, a), (_, b)) in shortPrefix.named_parameters().Zip(longPrefix.named_parameters())) b.copy_(a);
+        var tokens = randint(GeneratorFixtures.K, [2, 16], generator: new Generator(3));
+        var input = kind == GeneratorKind.Autoregressive ? tokens.narrow(1, 0, 15) : tokens;
+        var a4 = shortPrefix.Forward(Conditions(4), input);
+        var a9 = longPrefix.Forward(Conditions(9), input);
+        Assert.True(a4.allclose(a9, rtol: 1e-4, atol: 1e-5), $"max diff {(a4 - a9).abs().max().item<float>()}");
+    }
+
+    [Fact]
+    public void Kv_cache_decoding_equals_the_full_forward_with_text()
+    {
+        using var scope = NewDisposeScope();
+        using var m = Model(Config(GeneratorKind.Autoregressive));
+        var cond = Conditions(4);
+        var tokens = randint(GeneratorFixtures.K, [2, 16], generator: new Generator(4));
+        var full = m.Forward(cond, tokens.narrow(1, 0, 15));
+        using var cache = m.NewCache(2);
+        var steps = new List<Tensor> { m.Decode(cond, zeros(2, 0, dtype: ScalarType.Int64), cache) };
+        for (var i = 0; i < 15; i++) steps.Add(m.Decode(null, tokens.narrow(1, i, 1), cache));
+        var incremental = stack(steps, 1);
+        Assert.True(incremental.allclose(full, rtol: 1e-4, atol: 1e-5), $"max diff {(incremental - full).abs().max().item<float>()}");
+    }
+
+    [Fact]
+    public void The_caption_changes_the_output_and_the_null_condition_is_all_zeros()
+    {
+        using var scope = NewDisposeScope();
+        using var m = Model(Config(GeneratorKind.Masked));
+        var c = Conditions(4);
+        var ids = full(2, 16, GeneratorFixtures.K, dtype: ScalarType.Int64);
+        var withText = m.Forward(c, ids);
+        var other = m.Forward(Conditions(4, seed: 99), ids);
+        Assert.False(withText.allclose(other, atol: 1e-4));
+        var nul = m.Conditioning.NullLike(c);
+        Assert.Equal(0, nul.abs().sum().item<float>());
+        var dropped = m.Conditioning.Drop(c, tensor(new[] { true, false }));
+        Assert.True((dropped[0] == nul[0]).all().item<bool>());
+        Assert.True((dropped[1] == c[1]).all().item<bool>());
+        // The null condition uses the learned null slot and sees no token slot.
+        var mask = m.Conditioning.PrefixMask(nul)!;
+        Assert.Equal(new[] { false, false, false, false, true }, mask[0].data<bool>().ToArray());
+    }
+
+    [Fact]
+    public void A_condition_of_the_wrong_shape_names_the_expected_one()
+    {
+        using var m = Model(Config(GeneratorKind.Masked));
+        var ex = Assert.Throws<ArgumentException>(() => m.Forward(zeros(2, 3, E + 1), zeros(2, 16, dtype: ScalarType.Int64)));
+        Assert.Contains("[B, 5, 9]", ex.Message);
+    }
+
+    [Fact]
+    public void A_class_conditional_manifest_without_the_text_field_still_reads()
+    {
+        var json = System.Text.Json.JsonSerializer.Serialize(GeneratorFixtures.Config(GeneratorKind.Masked));
+        Assert.DoesNotContain("\"text\"", json);
+        Assert.Contains("\"conditioning\":\"class\"", json);
+        var back = System.Text.Json.JsonSerializer.Deserialize<GeneratorConfig>(json.Replace(",\"conditioning\":\"class\"", ""));
+        Assert.Equal(GeneratorFixtures.Config(GeneratorKind.Masked), back);
+        var text = Config(GeneratorKind.Masked);
+        Assert.Equal(text, System.Text.Json.JsonSerializer.Deserialize<GeneratorConfig>(System.Text.Json.JsonSerializer.Serialize(text)));
+    }
+}

