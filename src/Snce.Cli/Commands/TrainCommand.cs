@@ -17,14 +17,14 @@ public static class TrainCommand
         var kind = new Argument<string?>("generator") { Description = $"Which generator: {GeneratorKinds.Allowed} (taken from the checkpoint with --resume).", Arity = ArgumentArity.ZeroOrOne };
         var tokens = new Option<string?>("--tokens") { Description = "Token shard folder from 'snce tokenize' (with --resume: defaults to the checkpoint's; must match its K, grid and classes).", HelpName = "DIR" };
         var preset = new Option<string>("--preset") { Description = $"Backbone size: {GeneratorPresets.Allowed}.", DefaultValueFactory = _ => "S", HelpName = "tiny|S|B" };
-        var loss = new Option<string>("--loss") { Description = $"Token loss: {LossOptions.AllowedNames}.", DefaultValueFactory = _ => "ce", HelpName = "NAME" };
+        var loss = new Option<string>("--loss") { Description = $"Token loss: {LossNames.AllowedKinds}. Options a loss does not read are an error.", DefaultValueFactory = _ => "ce", HelpName = "NAME" };
         var tau = new Option<double?>("--tau") { Description = "SNCE temperature τ > 0 (or --perplexity).", HelpName = "X" };
-        var perplexity = new Option<double?>("--perplexity") { Description = "SNCE: calibrate one global τ so the mean target perplexity 2^H(q) on training anchors is P. Label smoothing: set ε to SNCE's mean off-target mass at this P.", HelpName = "P" };
-        var topK = new Option<int?>("--top-k") { Description = "SNCE: truncate targets to the k nearest codes.", HelpName = "k" };
-        var epsilon = new Option<double>("--epsilon") { Description = "Label smoothing ε. With --perplexity P, ε is instead matched to SNCE at perplexity P (the same mean off-target mass).", DefaultValueFactory = _ => 0.1, HelpName = "E" };
-        var alpha = new Option<double>("--alpha") { Description = "Stochastic quantization: replacement probability α.", DefaultValueFactory = _ => 0.1, HelpName = "A" };
-        var delta = new Option<int>("--delta") { Description = "Stochastic quantization: draw from the top-δ nearest codes.", DefaultValueFactory = _ => 8, HelpName = "D" };
-        var anchor = new Option<string>("--anchor") { Description = "Neighbor targets around the encoder latent or the ground-truth code: auto (latent when the shards store latents), latent, code.", DefaultValueFactory = _ => "auto", HelpName = "auto|latent|code" };
+        var perplexity = new Option<double?>("--perplexity") { Description = "SNCE: calibrate one global τ so the mean target perplexity 2^H(q) on training anchors is P (once, when the run starts). Label smoothing: set ε to SNCE's mean off-target mass at this P.", HelpName = "P" };
+        var topK = new Option<int?>("--top-k") { Description = "SNCE (and label smoothing with --perplexity): truncate targets to the k nearest codes.", HelpName = "k" };
+        var epsilon = new Option<double?>("--epsilon") { Description = $"Label smoothing ε (default {LossSpec.DefaultEpsilon}); or give --perplexity P to match ε to SNCE at P (the same mean off-target mass).", HelpName = "E" };
+        var alpha = new Option<double?>("--alpha") { Description = $"Stochastic quantization: replacement probability α (default {LossSpec.DefaultAlpha}).", HelpName = "A" };
+        var delta = new Option<int?>("--delta") { Description = $"Stochastic quantization: draw from the top-δ nearest codes (default {LossSpec.DefaultDelta}).", HelpName = "D" };
+        var anchor = new Option<string>("--anchor") { Description = "snce, stochastic (and label smoothing with --perplexity): neighbor targets around the encoder latent or the ground-truth code: auto (latent when the shards store latents), latent, code.", DefaultValueFactory = _ => "auto", HelpName = "auto|latent|code" };
         var implementation = new Option<string>("--loss-implementation")
         {
             Description = "ce and snce: reference (materializes [N, K] targets) or fused (row blocks with online log-sum-exps; the NVRTC kernel on CUDA, libtorch ops on the CPU). Same loss to rounding; fused needs less memory at large K.",
@@ -75,6 +75,14 @@ public static class TrainCommand
                 throw new ArgumentException($"--out {o} differs from --resume {resumeDir}; a resumed run continues in its own folder");
             var parsedKind = kindText is null ? (GeneratorKind?)null : GeneratorKinds.Parse(kindText);
             var presetName = GeneratorPresets.CanonicalName(parse.GetValue(preset)!);          // unknown presets fail before any loading
+            var anchorText = parse.GetValue(anchor)!;
+            var lossSpec = resumeDir is not null ? null : new LossSpec
+            {
+                Kind = LossNames.ParseKind(parse.GetValue(loss)!), Tau = parse.GetValue(tau), Perplexity = parse.GetValue(perplexity), TopK = parse.GetValue(topK),
+                Epsilon = parse.GetValue(epsilon), Alpha = parse.GetValue(alpha), Delta = parse.GetValue(delta),
+                Anchor = anchorText.Equals("auto", StringComparison.OrdinalIgnoreCase) ? null : LossNames.ParseAnchor(anchorText),
+                Implementation = LossNames.ParseImplementation(parse.GetValue(implementation)!),
+            }.Validate();                                                                    // options the loss does not read fail here too
             var dev = device.Resolve(parse);
 
             PreparedRun run;
@@ -103,13 +111,7 @@ public static class TrainCommand
                     LogEvery = parse.GetValue(logEvery), Seed = parse.GetValue(seed),
                     Objective = new ObjectiveOptions(parse.GetValue(cfgDrop), MaskSchedule.Parse(parse.GetValue(schedule)!), ObjectiveOptions.ParseWeighting(parse.GetValue(weighting)!)),
                 };
-                var lossOptions = new LossOptions
-                {
-                    Name = parse.GetValue(loss)!.ToLowerInvariant(), Tau = parse.GetValue(tau), Perplexity = parse.GetValue(perplexity), TopK = parse.GetValue(topK),
-                    Epsilon = parse.GetValue(epsilon), Alpha = parse.GetValue(alpha), Delta = parse.GetValue(delta), Anchor = parse.GetValue(anchor)!,
-                    Implementation = parse.GetValue(implementation)!.ToLowerInvariant(),
-                };
-                run = RunSetup.New(new NewRun(parsedKind!.Value, parse.GetValue(tokens)!, presetName, lossOptions, training, parse.GetValue(output)!), dev);
+                run = RunSetup.New(new NewRun(parsedKind!.Value, parse.GetValue(tokens)!, presetName, lossSpec!, training, parse.GetValue(output)!), dev);
             }
             using (run)
                 return Train(run, limits, resumeDir is not null);
@@ -124,9 +126,11 @@ public static class TrainCommand
         if (resume) trainer.Restore(s.RunDir);
         var m = s.Model;
         Console.WriteLine($"{m.Kind.Name()} generator, preset {m.Preset}: {m.ParameterCount / 1e6:F2}M parameters, K = {m.CodebookSize:N0}, grid {m.GridHeight}x{m.GridWidth}, {m.NumClasses} classes");
-        Console.WriteLine($"loss {s.LossOptions.Name}" + (s.LossTau is { } tau ? $", τ = {tau:G5}" : "") +
+        var l = s.Loss;
+        Console.WriteLine($"loss {l.Kind.Name()}" + (l.Tau is { } tau ? $", τ = {tau:G5}" : "") + (l.Epsilon is { } eps ? $", ε = {eps:G5}" : "") +
             (run.Calibration is { } c ? $" (calibrated: perplexity {c.MeanPerplexity:F2} ± {c.StdPerplexity:F2} on {c.Anchors:N0} anchors)" : "") +
-            $", anchor {s.LossOptions.Anchor}; {s.Training.Precision.Name()} on {s.Device}; batch {s.Training.Batch}, {s.Train.Count:N0} train / {s.Validation?.Count ?? 0:N0} held-out images");
+            (l.Anchor is { } a ? $", anchor {a.Name()}" : "") +
+            $"; {s.Training.Precision.Name()} on {s.Device}; batch {s.Training.Batch}, {s.Train.Count:N0} train / {s.Validation?.Count ?? 0:N0} held-out images");
         Console.WriteLine(resume ? $"resuming {s.RunDir} at step {trainer.Step} of {s.Training.Steps}" : $"training {s.Training.Steps} steps into {s.RunDir}");
 
         using var cancel = new CancellationTokenSource();

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 using Snce.IO;
 using Snce.Losses;
@@ -42,18 +43,16 @@ public sealed record TrainerState
 /// <summary>checkpoint.json: the run's whole configuration and state.</summary>
 public sealed record CheckpointManifest
 {
-    /// <summary>The format tag.</summary>
-    public const string CurrentFormat = "snce-generator/1";
-    /// <summary>Format tag; loaders refuse others.</summary>
+    /// <summary>The format tag (version 2: the loss resolved once; version 1 manifests are upgraded when read).</summary>
+    public const string CurrentFormat = "snce-generator/2";
+    /// <summary>Format tag; loaders read this one and snce-generator/1 and refuse others.</summary>
     [JsonPropertyName("format")] public string Format { get; init; } = CurrentFormat;
     /// <summary>The network.</summary>
     [JsonPropertyName("model")] public required GeneratorConfig Model { get; init; }
     /// <summary>The training settings.</summary>
     [JsonPropertyName("training")] public required TrainingConfig Training { get; init; }
-    /// <summary>The loss, as given on the command line.</summary>
-    [JsonPropertyName("loss")] public required LossOptions Loss { get; init; }
-    /// <summary>The SNCE τ in use (calibrated from the perplexity, or as given); null for other losses. Resumed runs reuse it.</summary>
-    [JsonPropertyName("loss_tau")] public double? LossTau { get; init; }
+    /// <summary>The loss with every number fixed when the run started (τ, ε, calibration report); resumed runs reuse it.</summary>
+    [JsonPropertyName("loss")] public required ResolvedLoss Loss { get; init; }
     /// <summary>The data.</summary>
     [JsonPropertyName("data")] public required GeneratorDataInfo Data { get; init; }
     /// <summary>The step and data position.</summary>
@@ -99,13 +98,19 @@ public static class GeneratorCheckpoint
     public static CheckpointManifest ReadManifest(string path)
     {
         var file = Path.Combine(Resolve(path), ManifestFile);
-        CheckpointManifest? m;
-        try { m = JsonSerializer.Deserialize<CheckpointManifest>(File.ReadAllText(file), JsonOptions); }
-        catch (JsonException e) { throw new InvalidDataException($"{file}: not a valid generator checkpoint manifest ({e.Message})"); }
-        if (m is null) throw new InvalidDataException($"{file} is empty");
-        if (m.Format != CheckpointManifest.CurrentFormat)
-            throw new InvalidDataException($"{file}: format '{m.Format}' is not '{CheckpointManifest.CurrentFormat}'");
-        return m;
+        try
+        {
+            var node = JsonNode.Parse(File.ReadAllText(file)) as JsonObject ?? throw new InvalidDataException($"{file} is empty or not a JSON object");
+            var format = node["format"] is JsonValue f && f.TryGetValue<string>(out var text) ? text : null;
+            if (format == CheckpointManifestV1.Format) CheckpointManifestV1.Upgrade(node, file);
+            else if (format != CheckpointManifest.CurrentFormat)
+                throw new InvalidDataException($"{file}: format '{format}' is not '{CheckpointManifest.CurrentFormat}' (or '{CheckpointManifestV1.Format}', which is upgraded when read)");
+            return node.Deserialize<CheckpointManifest>(JsonOptions) ?? throw new InvalidDataException($"{file} is empty");
+        }
+        catch (Exception e) when (e is JsonException or ArgumentException or InvalidOperationException)
+        {
+            throw new InvalidDataException($"{file}: not a valid generator checkpoint manifest ({e.Message})");
+        }
     }
 
     /// <summary>Writes the manifest into a folder being filled.</summary>

@@ -258,8 +258,7 @@ public sealed class Trainer : IDisposable
         {
             Model = setup.Model,
             Training = cfg,
-            Loss = setup.LossOptions,
-            LossTau = setup.LossTau,
+            Loss = setup.Loss,
             Data = setup.Data,
             State = new TrainerState { Step = Step, Epoch = order.Epoch, Position = order.Position, ElapsedSeconds = elapsedBefore + invocationSeconds },
         };

@@ -73,6 +73,8 @@ public class GeneratorCliTests
         Fails(Train("ar", dir["k16"], dir["r"], "--loss", "snce"), "τ");
         Fails(Train("ar", dir["k16"], dir["r"], "--loss", "snce", "--tau", "0.5", "--anchor", "latent"), "--anchor latent", "latents");
         Fails(Train("ar", dir["k16"], dir["r"], "--loss", "focal"), "unknown loss 'focal'");
+        Fails(Train("ar", dir["k16"], dir["r"], "--loss", "ce", "--top-k", "8"), "--loss ce does not read", "--top-k 8", "--loss snce");
+        Fails(Train("ar", dir["k16"], dir["r"], "--loss", "snce", "--tau", "0.5", "--epsilon", "0.2"), "--epsilon 0.2", "--loss label-smoothing");
         Fails(Train("ar", dir["k16"], dir["r"], "--precision", "fp8"), "unknown precision 'fp8'");
         Fails(Train("ar", dir["k16"], dir["r"], "--loss-implementation", "triton"), "unknown loss implementation 'triton'", "reference, fused");
         Fails(Train("ar", dir["k16"], dir["r"], "--loss", "stochastic", "--loss-implementation", "fused"), "no fused stochastic", "reference");

@@ -30,7 +30,7 @@ public sealed record RunMetrics(RunInfo Info, IReadOnlyList<MetricPoint> Fd, IRe
 /// writes them; training loss from <c>loss</c> on train records; <c>precision</c>, <c>recall</c>, <c>class_accuracy</c>
 /// from <c>snce eval --log-to</c> records) and the run's configuration: <c>config.json</c> (flat: <c>loss</c>,
 /// <c>codebook_size</c>, <c>objective</c>, <c>seed</c>) or else the trainer's <c>checkpoint/checkpoint.json</c>
-/// (<c>loss.name</c>, <c>model.codebook_size</c>, <c>model.kind</c>, <c>training.seed</c>).
+/// (<c>loss.kind</c>, or <c>loss.name</c> in snce-generator/1, <c>model.codebook_size</c>, <c>model.kind</c>, <c>training.seed</c>).
 /// </summary>
 public static class RunReader
 {
@@ -93,10 +93,10 @@ public static class RunReader
         if (File.Exists(manifest))
         {
             var m = Parse(manifest);
-            var loss = (m["loss"] as JsonObject) is { } l ? Text(l, "name") : null;
+            var loss = (m["loss"] as JsonObject) is { } l ? Text(l, "kind") ?? Text(l, "name") : null;      // snce-generator/2: kind; /1: name
             var model = m["model"] as JsonObject;
             var training = m["training"] as JsonObject;
-            return new RunInfo(dir, name, loss ?? throw new InvalidDataException($"{manifest} has no loss.name"),
+            return new RunInfo(dir, name, loss ?? throw new InvalidDataException($"{manifest} has no loss.kind"),
                 model is null ? null : Text(model, "kind"), model is null ? null : (int?)Number(model, "codebook_size"),
                 training is null ? null : (long?)Number(training, "seed"));
         }
