@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Snce.Evaluation.Reports;
 using Snce.Losses;
+using Snce.Training;
 
 namespace Snce.Study;
 
@@ -21,7 +22,7 @@ public static class StudySummary
     {
         var jobList = jobs.Select(j => JsonSerializer.SerializeToNode(j)!).ToList();
         var metrics = runs.Select(r => Path.Combine(root, "runs", r.Name))
-            .Where(d => File.Exists(Path.Combine(d, RunReader.MetricsFile)))
+            .Where(d => new RunFolder(d).HasMetrics)
             .Select(RunReader.Read).ToList();
         var groups = RunGroup.Of(metrics);
         var ci = CultureInfo.InvariantCulture;

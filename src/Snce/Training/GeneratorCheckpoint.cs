@@ -59,6 +59,27 @@ public sealed record CheckpointManifest
     [JsonPropertyName("state")] public required TrainerState State { get; init; }
 }
 
+/// <summary>The tensors of a training checkpoint, by state-dict name (the caller owns them).</summary>
+/// <param name="Model">fp32 master weights.</param>
+/// <param name="Ema">EMA weights.</param>
+/// <param name="ExpAvg">AdamW first moments.</param>
+/// <param name="ExpAvgSq">AdamW second moments.</param>
+/// <param name="OptimizerSteps">AdamW's step count (bias correction).</param>
+/// <param name="GeneratorState">The training generator's state.</param>
+public sealed record CheckpointTensors(
+    IReadOnlyDictionary<string, Tensor> Model, IReadOnlyDictionary<string, Tensor> Ema,
+    IReadOnlyDictionary<string, Tensor> ExpAvg, IReadOnlyDictionary<string, Tensor> ExpAvgSq,
+    long OptimizerSteps, Tensor GeneratorState) : IDisposable
+{
+    /// <inheritdoc/>
+    public void Dispose()
+    {
+        foreach (var d in new[] { Model, Ema, ExpAvg, ExpAvgSq })
+            foreach (var t in d.Values) t.Dispose();
+        GeneratorState.Dispose();
+    }
+}
+
 /// <summary>
 /// A generator checkpoint folder (written atomically with <see cref="CheckpointFolder"/>):
 /// checkpoint.json (<see cref="CheckpointManifest"/>), model.safetensors (fp32 weights by state-dict name),
@@ -69,6 +90,9 @@ public static class GeneratorCheckpoint
 {
     /// <summary>The manifest file name.</summary>
     public const string ManifestFile = "checkpoint.json";
+    /// <summary>The weights and state file names.</summary>
+    public const string ModelFile = "model.safetensors", EmaFile = "ema.safetensors", OptimizerFile = "optimizer.safetensors", RngFile = "rng.safetensors";
+    const string ExpAvgPrefix = "exp_avg.", ExpAvgSqPrefix = "exp_avg_sq.", StepKey = "step", GeneratorKey = "generator";
 
     /// <summary>JSON options of the manifest (snake_case, indented).</summary>
     public static readonly JsonSerializerOptions JsonOptions = new()
@@ -78,7 +102,7 @@ public static class GeneratorCheckpoint
     };
 
     /// <summary>The checkpoint folder of a run folder.</summary>
-    public static string FolderOf(string runDir) => Path.Combine(runDir, "checkpoint");
+    public static string FolderOf(string runDir) => new RunFolder(runDir).Checkpoint;
 
     /// <summary>
     /// Finds the checkpoint folder from a run folder or a checkpoint folder (recovering an interrupted swap);
@@ -117,6 +141,34 @@ public static class GeneratorCheckpoint
     public static void WriteManifest(string dir, CheckpointManifest manifest) =>
         AtomicFile.WriteAllText(Path.Combine(dir, ManifestFile), JsonSerializer.Serialize(manifest, JsonOptions));
 
+    /// <summary>Writes the checkpoint of <paramref name="run"/> atomically: the tensors, then the manifest.</summary>
+    public static void Save(RunFolder run, CheckpointManifest manifest, CheckpointTensors tensors) =>
+        CheckpointFolder.Write(run.Checkpoint, dir =>
+        {
+            using var scope = NewDisposeScope();
+            Safetensors.Save(Path.Combine(dir, ModelFile), tensors.Model);
+            Safetensors.Save(Path.Combine(dir, EmaFile), tensors.Ema);
+            var opt = new Dictionary<string, Tensor>();
+            foreach (var (name, t) in tensors.ExpAvg) opt[ExpAvgPrefix + name] = t;
+            foreach (var (name, t) in tensors.ExpAvgSq) opt[ExpAvgSqPrefix + name] = t;
+            opt[StepKey] = tensor(tensors.OptimizerSteps);
+            Safetensors.Save(Path.Combine(dir, OptimizerFile), opt);
+            Safetensors.Save(Path.Combine(dir, RngFile), new Dictionary<string, Tensor> { [GeneratorKey] = tensors.GeneratorState });
+            WriteManifest(dir, manifest);
+        });
+
+    /// <summary>Reads the training tensors of the checkpoint in <paramref name="dir"/> (a resolved checkpoint folder).</summary>
+    public static CheckpointTensors LoadTensors(string dir)
+    {
+        Dictionary<string, Tensor> Read(string file) => Safetensors.Load(Path.Combine(dir, file)).Tensors;
+        var opt = Read(OptimizerFile);
+        var rng = Read(RngFile);
+        Dictionary<string, Tensor> Moments(string prefix) => opt.Where(kv => kv.Key.StartsWith(prefix, StringComparison.Ordinal))
+            .ToDictionary(kv => kv.Key[prefix.Length..], kv => kv.Value);
+        using var step = opt[StepKey];
+        return new CheckpointTensors(Read(ModelFile), Read(EmaFile), Moments(ExpAvgPrefix), Moments(ExpAvgSqPrefix), step.item<long>(), rng[GeneratorKey]);
+    }
+
     /// <summary>
     /// Rebuilds the network from a checkpoint (fp32, on <paramref name="device"/>) with its EMA weights
     /// (<paramref name="ema"/>) or its raw weights.
@@ -125,7 +177,7 @@ public static class GeneratorCheckpoint
     {
         var dir = Resolve(path);
         var manifest = ReadManifest(dir);
-        var file = Path.Combine(dir, ema ? "ema.safetensors" : "model.safetensors");
+        var file = Path.Combine(dir, ema ? EmaFile : ModelFile);
         var (tensors, _) = Safetensors.Load(file);
         var model = new TokenGenerator(manifest.Model, device);
         try
