@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Globalization;
 using Snce.Losses;
 using Snce.Models;
 using Snce.Objectives;
@@ -49,7 +48,7 @@ public static class TrainCommand
         var valBatches = new Option<int>("--val-batches") { Description = "Held-out batches per validation.", DefaultValueFactory = _ => 16, HelpName = "N" };
         var logEvery = new Option<long>("--log-every") { Description = "Read metrics back and log them every N steps.", DefaultValueFactory = _ => 50, HelpName = "N" };
         var maxSteps = new Option<long?>("--max-steps") { Description = "Stop this invocation when the step count reaches N (continue later with --resume).", HelpName = "N" };
-        var timeLimit = new Option<string?>("--time-limit") { Description = "Stop this invocation after this wall time (e.g. 90s, 20m, 2h), saving a checkpoint.", HelpName = "T" };
+        var timeLimit = new Option<string?>("--time-limit") { Description = $"Stop this invocation after this wall time ({Durations.Syntax}), saving a checkpoint.", HelpName = "T" };
         var resume = new Option<string?>("--resume") { Description = "Continue the run in this folder exactly where its checkpoint stopped (its own settings apply).", HelpName = "RUN" };
         var output = new Option<string?>("--out") { Description = "Run folder: checkpoint/, metrics.jsonl, tb/ (TensorBoard).", HelpName = "RUN" };
 
@@ -62,7 +61,7 @@ public static class TrainCommand
         device.AddTo(cmd);
         cmd.SetAction(parse =>
         {
-            var limits = new RunLimits(parse.GetValue(maxSteps), ParseDuration(parse.GetValue(timeLimit)));
+            var limits = new RunLimits(parse.GetValue(maxSteps), Durations.Parse(parse.GetValue(timeLimit), "--time-limit"));
             var resumeDir = parse.GetValue(resume);
             var kindText = parse.GetValue(kind);
             if (resumeDir is null)
@@ -159,30 +158,7 @@ public static class TrainCommand
             Console.CancelKeyPress -= onCancel;
         }
         if (result.Reason == StopReason.NonFinite) throw new SnceUserException(result.Message);
-        Console.WriteLine($"{result.Message}; checkpoint {trainer.CheckpointDir} (step {result.LastCheckpointStep}), metrics {Path.Combine(s.RunDir, "metrics.jsonl")}");
+        Console.WriteLine($"{result.Message}; checkpoint {trainer.CheckpointDir} (step {result.LastCheckpointStep}), metrics {new RunFolder(s.RunDir).Metrics}");
         return result.Reason == StopReason.Cancelled ? 130 : 0;
-    }
-
-    /// <summary>90s, 20m, 2h, 1h30m, or plain seconds.</summary>
-    public static TimeSpan? ParseDuration(string? text)
-    {
-        if (string.IsNullOrWhiteSpace(text)) return null;
-        var t = text.Trim().ToLowerInvariant();
-        if (double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out var secs) && secs > 0) return TimeSpan.FromSeconds(secs);
-        var total = TimeSpan.Zero;
-        var rest = t;
-        var any = false;
-        foreach (var (unit, span) in new[] { ("h", TimeSpan.FromHours(1)), ("m", TimeSpan.FromMinutes(1)), ("s", TimeSpan.FromSeconds(1)) })
-        {
-            var i = rest.IndexOf(unit, StringComparison.Ordinal);
-            if (i < 0) continue;
-            if (!double.TryParse(rest[..i], NumberStyles.Float, CultureInfo.InvariantCulture, out var v) || v < 0)
-                throw new ArgumentException($"cannot read --time-limit '{text}'; use e.g. 90s, 20m, 2h or 1h30m");
-            total += span * v;
-            rest = rest[(i + 1)..];
-            any = true;
-        }
-        if (!any || rest.Length > 0 || total <= TimeSpan.Zero) throw new ArgumentException($"cannot read --time-limit '{text}'; use e.g. 90s, 20m, 2h or 1h30m");
-        return total;
     }
 }
