@@ -14,6 +14,7 @@ public static class Program
         ["loss"] = ("CE and SNCE, reference vs fused: forward+backward time and peak memory (checks fused == reference first)", LossBench.Run),
         ["training"] = ("generator training step time (Snce trainer vs plain TorchSharp), MFU, sampling images/s", TrainingBench.Run),
         ["features"] = ("FD-ResNet18 feature extraction images/s: ONNX Runtime (CPU) vs TorchSharp on the device (checks they agree first)", FeaturesBench.Run),
+        ["decode"] = ("PNG decode images/s on the data sets: StbImageSharp (managed) vs SkiaSharp (native libpng); checks they agree first", DecodeBench.Run),
     };
 
     public static int Main(string[] args)

@@ -34,6 +34,9 @@ public static class TrainingBench
         var kinds = a.List("kinds", "ar");
         var precisions = a.List("precisions", cuda ? "bf16,tf32" : "fp32");
         var optimizers = a.List("optimizers", "flat,torchsharp");
+        var blockModes = a.List("fused-blocks", cuda ? "on,off" : "off");
+        var leakSteps = a.Int("leak-steps", 0);
+        var checkBlocks = a.Get("check-blocks", cuda ? "true" : "false") == "true";
         var steps = a.Int("steps", quick ? 12 : 21);
         var warmup = a.Int("warmup", quick ? 2 : 5);
         var peak = double.Parse(a.Get("peak-tflops", "989"), System.Globalization.CultureInfo.InvariantCulture);
@@ -61,9 +64,15 @@ public static class TrainingBench
             var config = new GeneratorConfig(kind, preset, transformer, k, grid, grid, classes);
             report.Notes.Add($"{kind.Name()}: {config.ParameterCount:N0} parameters");
             using var shards = Synthetic(config, batch * 4);
+            if (checkBlocks)
+                foreach (var precision in precisions.Select(Precisions.Parse))
+                    report.Add(BlocksCheck(config, precision, shards, Math.Min(batch, 16), device));
             foreach (var precision in precisions.Select(Precisions.Parse))
+                foreach (var blocks in blockModes)
                 foreach (var optimizer in optimizers)
                 {
+                    FusedBlocks.Enabled = blocks switch { "on" => true, "off" => false, _ => throw new ArgumentException($"--fused-blocks takes on,off; got '{blocks}'") };
+                    if (blocks == "on" && optimizer != "flat") continue;
                     var ms = optimizer switch
                     {
                         "flat" => TimeTrainer(config, precision, shards, batch, device, warmup, steps, tmp.Path),
@@ -75,11 +84,20 @@ public static class TrainingBench
                     report.Add(new()
                     {
                         ["what"] = "train step", ["kind"] = kind.Name(), ["precision"] = precision.Name(), ["step"] = optimizer == "flat" ? "snce" : "torchsharp",
+                        ["blocks"] = blocks == "on" ? "fused" : "libtorch",
                         ["ms"] = ms, ["tokens_per_s"] = batch * config.SequenceLength / (ms / 1e3), ["model_tflops"] = tflops, ["mfu"] = tflops / peak,
                     });
                 }
         }
 
+        FusedBlocks.Enabled = true;
+        if (leakSteps > 0 && cuda)
+            foreach (var kind in kinds.Select(GeneratorKinds.Parse))
+            {
+                var config = new GeneratorConfig(kind, preset, transformer, k, grid, grid, classes);
+                using var shards = Synthetic(config, batch * 4);
+                report.Add(LeakCheck(config, shards, batch, device, leakSteps, tmp.Path));
+            }
         if (sampling)
         {
             var samplePrecision = cuda ? ScalarType.BFloat16 : ScalarType.Float32;
@@ -215,6 +233,66 @@ public static class TrainingBench
         var ms = BestBlock(trainer.TrainStep, steps, device);
         codebook.Dispose();
         return ms;
+    }
+
+    /// <summary>
+    /// One forward + backward of the generator on this device with the fused block kernels and with the libtorch ops,
+    /// same weights and batch: relative L2 error of the logits and of the concatenated parameter gradients.
+    /// </summary>
+    static Dictionary<string, object?> BlocksCheck(GeneratorConfig config, Precision precision, TokenShards shards, int batch, Device device)
+    {
+        using var scope = NewDisposeScope();
+        precision.Apply(device);
+        random.manual_seed(0);
+        using var model = new TokenGenerator(config).to(device);
+        if (precision == Precision.Bf16) model.bfloat16();
+        using (no_grad())
+            foreach (var p in model.parameters()) p.add_(randn_like(p) * 0.02);                     // the head starts at zero
+        var objective = ObjectiveFactory.Create(config.Kind, new ObjectiveOptions());
+        using var codebook = shards.Codebook.to(device);
+        var loss = LossFactory.Create(new LossSpec(), codebook, Metric.L2);
+        using var data = new TokenDataset(shards, TokenShards.TrainSplit, device, withLatents: false);
+        var b = data.Batch(arange(batch, dtype: ScalarType.Int64, device: device));
+        (Tensor Logits, Tensor Grads) Run(bool fused)
+        {
+            FusedBlocks.Enabled = fused;
+            model.zero_grad();
+            using var g = new Generator(7, device);
+            var o = objective.Compute(model, b, loss, g, train: true);
+            o.Loss.Loss.backward();
+            return (o.Logits.detach().to_type(ScalarType.Float64), cat(model.parameters().Select(p => p.grad!.flatten().to_type(ScalarType.Float64)).ToArray()));
+        }
+        var reference = Run(false);
+        var fused = Run(true);
+        double Rel(Tensor f, Tensor r) => ((f - r).norm() / (r.norm() + 1e-30)).item<double>();
+        return new()
+        {
+            ["what"] = "fused blocks check", ["kind"] = config.Kind.Name(), ["precision"] = precision.Name(),
+            ["status"] = $"logits rel err {Rel(fused.Logits, reference.Logits):E2}, grads rel err {Rel(fused.Grads, reference.Grads):E2}",
+        };
+    }
+
+    /// <summary>Device memory in use (cuMemGetInfo) after a warm-up and after <paramref name="steps"/> more fused steps: flat means no leak.</summary>
+    static Dictionary<string, object?> LeakCheck(GeneratorConfig config, TokenShards shards, int batch, Device device, int steps, string dir)
+    {
+        var codebook = shards.Codebook.to(device);
+        using var train = new TokenDataset(shards, TokenShards.TrainSplit, device, withLatents: false);
+        var training = new TrainingConfig { Steps = 1_000_000, Batch = batch, Precision = Precision.Bf16, WarmupSteps = 10, LogEvery = 1_000_000, ValidateEvery = 0, CheckpointEvery = 1_000_000 };
+        var setup = new TrainerSetup(config, training, new ResolvedLoss { Kind = LossKind.CrossEntropy }, g => LossFactory.Create(new LossSpec(), codebook, Metric.L2, null, g),
+            train, null, new GeneratorDataInfo(), Path.Combine(dir, $"leak-{config.Kind.Name()}"), device);
+        using var trainer = new Trainer(setup);
+        long Used() { Sync(device); GC.Collect(); GC.WaitForPendingFinalizers(); var (free, total) = Snce.Native.Cuda.CudaDriver.MemoryInfo(); return (total - free) >> 20; }
+        for (var i = 0; i < 20; i++) trainer.TrainStep();
+        var before = Used();
+        var sw = Stopwatch.StartNew();
+        for (var i = 0; i < steps; i++) trainer.TrainStep();
+        var after = Used();
+        codebook.Dispose();
+        return new()
+        {
+            ["what"] = "leak check", ["kind"] = config.Kind.Name(), ["precision"] = "bf16", ["blocks"] = "fused", ["seconds"] = sw.Elapsed.TotalSeconds,
+            ["status"] = $"device MiB in use after 20 steps {before}, after {steps} more {after} (Δ {after - before})",
+        };
     }
 
     static double TimePlainStep(GeneratorConfig config, Precision precision, TokenShards shards, int batch, Device device, int warmup, int steps)

@@ -48,14 +48,15 @@ public static class SnceCli
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
         {
-            var verb = parse.CommandResult.Command == root ? "" : " " + parse.CommandResult.Command.Name;
+            var verb = VerbPath(parse.CommandResult);
             var reasons = string.Join("; ", parse.Errors.Select(e => e.Message.TrimEnd('.')).Distinct());
             Console.Error.WriteLine($"snce: error: {reasons} (see 'snce{verb} --help')");
             return UsageError;
         }
         try
         {
-            return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+            // Signals are the verbs' own (StopSignals: SIGINT, SIGTERM and SIGHUP finish the step and save).
+            return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null });
         }
         catch (Exception e) when (IsUserFacing(e))
         {
@@ -67,6 +68,16 @@ public static class SnceCli
             Console.Error.WriteLine("snce: stopped.");
             return 130;
         }
+    }
+
+    /// <summary>" tokenizer eval" for <c>snce tokenizer eval</c>: the whole verb path, so the hint names the right --help.</summary>
+    static string VerbPath(System.CommandLine.Parsing.CommandResult result)
+    {
+        var names = new List<string>();
+        for (var r = result; r is not null && r.Parent is not null; r = r.Parent as System.CommandLine.Parsing.CommandResult)
+            names.Add(r.Command.Name);
+        names.Reverse();
+        return string.Concat(names.Select(n => " " + n));
     }
 
     /// <summary>Errors whose message already names the problem and the fix: no stack trace for these.</summary>

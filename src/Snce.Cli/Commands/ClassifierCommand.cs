@@ -32,6 +32,8 @@ public static class ClassifierCommand
         foreach (var o in new Option[] { steps, batch, lr, width, seed, output, json }) cmd.Options.Add(o);
         cmd.SetAction(parse =>
         {
+            var dir = parse.GetValue(output)!;
+            using var held = FolderLocks.Take(dir, "snce classifier train");              // one writer, and --out writable, before any work
             var dev = device.Resolve(parse);
             using var dataset = data.Load(parse);
             var options = new ClassifierTrainOptions
@@ -41,9 +43,15 @@ public static class ClassifierCommand
             };
             var started = DateTime.UtcNow;
             TrainedClassifier trained;
+            using var stop = new StopSignals("stopping after this step; a classifier trained part-way is not saved");
             using (var bar = new ProgressBar("classifier", options.Steps))
-                trained = ClassifierTraining.Train(dataset, options, dev, new StepProgress(bar));
-            var dir = parse.GetValue(output)!;
+                trained = ClassifierTraining.Train(dataset, options, dev, new StepProgress(bar), stop.Token);
+            if (stop.Received is not null)
+            {
+                trained.Model.Dispose();
+                Console.Error.WriteLine($"snce: stopped at step {trained.Info.Steps} of {options.Steps}; nothing was written (classifier training is short and does not resume: run it again)");
+                return stop.ExitCode;
+            }
             ClassifierCheckpoint.Save(dir, trained.Model, trained.Info);
             trained.Model.Dispose();
             var info = trained.Info;

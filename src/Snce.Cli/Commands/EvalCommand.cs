@@ -55,6 +55,7 @@ public static class EvalCommand
         device.AddTo(cmd);
         cmd.SetAction(parse =>
         {
+            Snce.Sampling.Guidance.CheckScale(parse.GetValue(cfg));
             var imagesPath = parse.GetValue(images);
             var run = parse.GetValue(checkpoint);
             if ((imagesPath is null) == (run is null)) throw new SnceUserException("give exactly one of --images (files) or --checkpoint (a generator run to sample)");

@@ -19,7 +19,7 @@ public static class SampleCommand
         var checkpoint = new Option<string>("--checkpoint") { Description = "Run folder (or its checkpoint/ folder) from 'snce train'.", Required = true, HelpName = "RUN" };
         var classes = new Option<string>("--class") { Description = "Class ids to sample, e.g. 3 or 0,1,2, or 'all' (round-robin over the list); 'none' = unconditional.", DefaultValueFactory = _ => "all", HelpName = "C" };
         var n = new Option<int>("--n") { Description = "Number of images.", DefaultValueFactory = _ => 64, HelpName = "N" };
-        var cfg = new Option<double>("--cfg") { Description = "Classifier-free guidance scale (1 = no guidance).", DefaultValueFactory = _ => 2.0, HelpName = "S" };
+        var cfg = new Option<double>("--cfg") { Description = "Classifier-free guidance scale in [0, 100] (1 = no guidance; 1.5–5 is usual).", DefaultValueFactory = _ => 2.0, HelpName = "S" };
         var steps = new Option<int>("--steps") { Description = "Masked generator: parallel decoding steps.", DefaultValueFactory = _ => 8, HelpName = "N" };
         var temperature = new Option<double>("--temperature") { Description = "Sampling temperature (0 = greedy).", DefaultValueFactory = _ => 1.0, HelpName = "T" };
         var topK = new Option<int>("--top-k") { Description = "Keep the k most likely tokens (0 = all).", DefaultValueFactory = _ => 0, HelpName = "k" };
@@ -31,7 +31,7 @@ public static class SampleCommand
         var noCache = new Option<bool>("--no-kv-cache") { Description = "AR generator: recompute the whole prefix for every token (slow; for comparison)." };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "Tokenizer folder that decodes the tokens (default: the one the training shards name).", HelpName = "DIR" };
         var columns = new Option<int?>("--columns") { Description = "Images per grid row (default: √n).", HelpName = "N" };
-        var singles = new Option<string?>("--singles") { Description = "Also write each image as its own PNG into this folder.", HelpName = "DIR" };
+        var singles = new Option<string?>("--singles") { Description = "Also write each image as its own PNG into this folder: the bare image at the data set's size (no grid gutter), ready for 'snce eval --images'.", HelpName = "DIR" };
         var output = new Option<string>("--out") { Description = "grid.png (decoded images; token ids go to grid.tokens.npy) or tokens.npy (token ids only). Class labels go to a JSON sidecar.", Required = true, HelpName = "FILE" };
 
         var cmd = new Command("sample", "Sample images from a trained generator (AR with a KV cache, or masked parallel decoding), with classifier-free guidance.");
@@ -51,6 +51,7 @@ public static class SampleCommand
                 "raw" => false,
                 var w => throw new ArgumentException($"unknown --weights '{w}'; use ema or raw"),
             };
+            Guidance.CheckScale(parse.GetValue(cfg));
             var manifest = GeneratorCheckpoint.ReadManifest(parse.GetValue(checkpoint)!);                 // fails clearly before any device work
             var labels = ParseClasses(parse.GetValue(classes)!, manifest.Model.NumClasses, count);
             var options = new GeneratorSamplingOptions(
@@ -59,7 +60,9 @@ public static class SampleCommand
                 KvCache: !parse.GetValue(noCache), BatchSize: parse.GetValue(batch));
             options.Tokens.Validate();
             var dev = device.Resolve(parse);
-            ITokenDecoder? decoder = ext == ".png" ? LoadDecoder(parse.GetValue(tokenizer) ?? manifest.Data.Tokenizer, manifest.Model, dev) : null;
+            var tokenizerDir = parse.GetValue(tokenizer) ?? manifest.Data.Tokenizer;
+            if (ext == ".png") Snce.Tokenizer.TokenizerCheckpoint.CheckIdentity(tokenizerDir, manifest.Data.TokenizerSha256, $"the generator in '{parse.GetValue(checkpoint)}'");
+            ITokenDecoder? decoder = ext == ".png" ? LoadDecoder(tokenizerDir, manifest.Model, dev) : null;
             using (decoder)
             {
                 if (decoder is not null && decoder.CodebookSize != manifest.Model.CodebookSize)
@@ -75,6 +78,8 @@ public static class SampleCommand
                     var seconds = clock.Elapsed.TotalSeconds;
                     var names = labels.Select(l => l < 0 ? "unconditional" : manifest.Data.Classes.ElementAtOrDefault((int)l) ?? l.ToString()).ToArray();
                     var captions = labels.Select((l, i) => $"{names[i]} (class {l})").ToArray();
+                    // Decode before writing anything: a decoder that yields NaN/Inf fails here and leaves no partial output.
+                    var images = decoder?.Decode(grid.to(dev)).cpu();
                     var basePath = Path.ChangeExtension(outPath, null);
                     var tokensPath = ext == ".npy" ? outPath : basePath + ".tokens.npy";
                     Npy.Save(tokensPath, grid.to_type(ScalarType.Int32));
@@ -84,15 +89,14 @@ public static class SampleCommand
                         seed = parse.GetValue(seed), cfg = options.CfgScale, steps = manifest.Model.Kind == GeneratorKind.Masked ? options.Steps : (int?)null,
                         weights = useEma ? "ema" : "raw", labels, names,
                     }, Json.Options));
-                    if (decoder is not null)
+                    if (images is not null)
                     {
-                        var images = decoder.Decode(grid.to(dev)).cpu();
                         ImageGrid.SavePng(outPath, images, parse.GetValue(columns) ?? (int)Math.Ceiling(Math.Sqrt(count)), captions);
                         if (parse.GetValue(singles) is { } dir)
                         {
                             Directory.CreateDirectory(dir);
-                            for (var i = 0; i < count; i++)
-                                ImageGrid.SavePng(Path.Combine(dir, $"{i:D4}_class{labels[i]}.png"), images.narrow(0, i, 1), 1);
+                            for (var i = 0; i < count; i++)                    // the bare image, at the data set's size (no grid gutter)
+                                ImageGrid.SaveSinglePng(Path.Combine(dir, $"{i:D4}_class{labels[i]}.png"), images[i]);
                         }
                     }
                     Console.WriteLine($"sampled {count} images ({manifest.Model.Kind.Name()}, cfg {options.CfgScale}, seed {parse.GetValue(seed)}) in {seconds:F1} s " +

@@ -45,7 +45,7 @@ public static class StudyCommand
         foreach (var o in new Option[] { preset, data, dataDir, limit, evalLimit, codebooks, objectives, losses, focusLosses, focus, perplexity, sweep, seeds, headline,
                      tokPreset, tokSteps, tokSeconds, genPreset, steps, batch, evalEvery, evalImages, parallel, prepareOnly, timeLimit, device, output })
             cmd.Options.Add(o);
-        cmd.SetAction((parse, cancel) =>
+        cmd.SetAction(async parse =>
         {
             var c = StudyConfig.Named(parse.GetValue(preset)!);
             c = c with
@@ -82,7 +82,10 @@ public static class StudyCommand
             if (jobs < 1) throw new ArgumentException($"--parallel must be at least 1, got {jobs}");
             var executor = new StudyExecutor(c, parse.GetValue(output)!, request.ToString(), parse.GetValue(dataDir), jobs, parse.GetValue(prepareOnly),
                 Durations.Parse(parse.GetValue(timeLimit), "--time-limit"));
-            return executor.RunAsync(cancel);
+            using var held = FolderLocks.Take(parse.GetValue(output)!, "snce study");       // one study per folder (each job locks its own folder too)
+            using var stop = new StopSignals("stopping the jobs; re-run the same command to continue");
+            var code = await executor.RunAsync(stop.Token);
+            return stop.Received is null ? code : stop.ExitCode;
         });
         return cmd;
     }

@@ -17,16 +17,23 @@ public static class TokenizeCommand
         var latents = new Option<string>("--latents") { Description = "Per-position latent information for latent-anchored SNCE: none, full (float16 [M, T, D]) or topk (ids + distances of each latent's k nearest codes).", DefaultValueFactory = _ => "none", HelpName = "none|full|topk" };
         var batch = new Option<int>("--batch") { Description = "Images per batch.", DefaultValueFactory = _ => 256, HelpName = "B" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object (counts, bytes per image, tokens/s)." };
+        var overwrite = new Option<bool>("--overwrite") { Description = "Replace the files of a non-empty --out folder (runs trained on the old shards then no longer match them)." };
         latents.AcceptOnlyFromAmong("none", "full", "topk");
 
         var cmd = new Command("tokenize", "Tokenize a data set (both splits) into token shards: tokens, labels, split, codebook, the code-anchored neighbor table and optional latents or their top-k code neighbors.");
         cmd.Options.Add(tokenizer);
         data.AddTo(cmd);
-        foreach (var o in new Option[] { output, neighbors, latents, batch, json }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { output, neighbors, latents, batch, overwrite, json }) cmd.Options.Add(o);
         device.AddTo(cmd);
         cmd.SetAction(parse =>
         {
             var dir = parse.GetValue(tokenizer)!;
+            var outDir = parse.GetValue(output)!;
+            using var held = FolderLocks.Take(outDir, "snce tokenize");                    // one writer, and --out writable, before any work
+            if (Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any() && !parse.GetValue(overwrite))
+                throw new ArgumentException(File.Exists(Path.Combine(outDir, Snce.Data.TokenShards.InfoFile))
+                    ? $"'{outDir}' already holds token shards (runs may train on them); choose another --out, or pass --overwrite to replace them"
+                    : $"'{outDir}' is not empty; choose another --out, or pass --overwrite to write token shards into it");
             var config = TokenizerCheckpoint.LoadConfig(dir);
             var options = new TokenizeOptions
             {
@@ -42,7 +49,6 @@ public static class TokenizeCommand
             var result = DatasetTokenizer.Tokenize(model, dataset, TokenizerCheckpoint.Resolve(dir), options,
                 TokenizerTrainCommand.DataReference(parse.GetValue(data.Data)!));
             using var shards = result.Shards;
-            var outDir = parse.GetValue(output)!;
             shards.Save(outDir);
             var info = shards.Info;
             var perImage = info.BytesPerImage.Values.Sum();

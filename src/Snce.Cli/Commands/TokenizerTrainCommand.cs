@@ -40,9 +40,10 @@ public static class TokenizerTrainCommand
         foreach (var o in new Option[] { preset, codebook, codeDim, metric, quantizer, downsamples, entropy, steps, batch, lr, loss, seed, logEvery, checkpointEvery, maxSeconds, output, resume, json })
             cmd.Options.Add(o);
         device.AddTo(cmd);
-        cmd.SetAction((parse, cancel) =>
+        cmd.SetAction(parse =>
         {
             var outDir = parse.GetValue(output)!;
+            using var held = FolderLocks.Take(outDir, "snce tokenizer train");             // one writer, and --out writable, before any work
             TokenizerTrainOptions options = new TokenizerTrainOptions
             {
                 Steps = parse.GetValue(steps), BatchSize = parse.GetValue(batch), LearningRate = parse.GetValue(lr),
@@ -102,18 +103,19 @@ public static class TokenizerTrainCommand
             if (trainer.Step >= options.Steps)
                 throw new ArgumentException($"the checkpoint in {outDir} is at step {trainer.Step}, which is not below --steps {options.Steps}; raise --steps to continue");
             TokenizerTrainSummary summary;
+            using var stop = new StopSignals("stopping after this step and saving a checkpoint");
             using (var bar = new ProgressBar("train", options.Steps, trainer.Step))
             {
                 try
                 {
                     summary = trainer.Train(images, DataReference(parse.GetValue(data.Data)!), outDir,
-                        p => bar.Report(p.Step, $"loss {p.Loss:F4} psnr {p.Psnr:F2} util {p.Utilization:P1} lr {p.LearningRate:G3}"), cancel);
+                        p => bar.Report(p.Step, $"loss {p.Loss:F4} psnr {p.Psnr:F2} util {p.Utilization:P1} lr {p.LearningRate:G3}"), stop.Token);
                 }
                 catch (TrainingDivergedException e)
                 {
                     bar.Dispose();
                     Console.Error.WriteLine($"snce: error: {e.Message}");
-                    return Task.FromResult(SnceCli.RuntimeError);
+                    return SnceCli.RuntimeError;
                 }
             }
             var last = summary.Last;
@@ -128,7 +130,7 @@ public static class TokenizerTrainCommand
             else
                 Console.WriteLine($"trained steps {summary.FirstStep}–{summary.LastStep} ({summary.Stop.ToString().ToLowerInvariant()}) in {summary.Seconds:F1} s, " +
                     $"{summary.ImagesPerSecond:F0} images/s; last: loss {last?.Loss:F4}, training PSNR {last?.Psnr:F2} dB, utilization {last?.Utilization:P1}; checkpoint: {outDir}");
-            return Task.FromResult(summary.Stop == TrainingStop.Cancelled ? 130 : 0);
+            return summary.Stop == TrainingStop.Cancelled ? stop.ExitCode : 0;
         });
         return cmd;
     }

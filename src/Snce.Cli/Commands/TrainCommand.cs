@@ -82,6 +82,8 @@ public static class TrainCommand
                 Anchor = anchorText.Equals("auto", StringComparison.OrdinalIgnoreCase) ? null : LossNames.ParseAnchor(anchorText),
                 Implementation = LossNames.ParseImplementation(parse.GetValue(implementation)!),
             }.Validate();                                                                    // options the loss does not read fail here too
+            if (resumeDir is not null) GeneratorCheckpoint.Resolve(resumeDir);                         // a mistyped --resume fails before a lock file is made
+            using var held = FolderLocks.Take(resumeDir ?? parse.GetValue(output)!, "snce train");   // one writer per run folder, checked before any work
             var dev = device.Resolve(parse);
 
             PreparedRun run;
@@ -113,7 +115,10 @@ public static class TrainCommand
                 run = RunSetup.New(new NewRun(parsedKind!.Value, parse.GetValue(tokens)!, presetName, lossSpec!, training, parse.GetValue(output)!), dev);
             }
             using (run)
+            {
+                foreach (var note in run.Notes) Console.Error.WriteLine($"snce: note: {note}");
                 return Train(run, limits, resumeDir is not null);
+            }
         });
         return cmd;
     }
@@ -132,33 +137,20 @@ public static class TrainCommand
             $"; {s.Training.Precision.Name()} on {s.Device}; batch {s.Training.Batch}, {s.Train.Count:N0} train / {s.Validation?.Count ?? 0:N0} held-out images");
         Console.WriteLine(resume ? $"resuming {s.RunDir} at step {trainer.Step} of {s.Training.Steps}" : $"training {s.Training.Steps} steps into {s.RunDir}");
 
-        using var cancel = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCancel = (_, e) =>
-        {
-            if (cancel.IsCancellationRequested) return;                     // a second Ctrl-C ends the process
-            e.Cancel = true;
-            cancel.Cancel();
-            Console.Error.WriteLine("\nsnce: stopping after this step and saving a checkpoint (Ctrl-C again to abort)...");
-        };
-        Console.CancelKeyPress += onCancel;
+        using var stop = new StopSignals("stopping after this step and saving a checkpoint");
         TrainResult result;
-        try
+        using (var bar = new ProgressBar("train", s.Training.Steps, trainer.Step))
         {
-            using var bar = new ProgressBar("train", s.Training.Steps, trainer.Step);
             string metrics = "";
             result = trainer.Run(limits, p =>
             {
                 if (p.Loss is { } l) metrics = $"loss {l:F4} lr {p.Lr:G3}";
                 if (p.Validation is { } v) metrics += $" val ce {v.HardCe:F4} acc {v.Accuracy:P1}";
                 bar.Report(p.Step, metrics);
-            }, cancel.Token);
-        }
-        finally
-        {
-            Console.CancelKeyPress -= onCancel;
+            }, stop.Token);
         }
         if (result.Reason == StopReason.NonFinite) throw new SnceUserException(result.Message);
         Console.WriteLine($"{result.Message}; checkpoint {trainer.CheckpointDir} (step {result.LastCheckpointStep}), metrics {new RunFolder(s.RunDir).Metrics}");
-        return result.Reason == StopReason.Cancelled ? 130 : 0;
+        return result.Reason == StopReason.Cancelled ? stop.ExitCode : 0;
     }
 }

@@ -141,7 +141,7 @@ public sealed class StudyExecutor(StudyConfig config, string outDir, string devi
             File.Move(tok + ".train.json", Path.Combine(tok, "train.json"), overwrite: true);
         }
         if (!File.Exists(Dir("shards", K(k), "shards.json")))
-            await Job(name, "tokenizer", ["tokenize", "--tokenizer", tok, .. DataArgs(), "--latents", "full", "--device", device, "--out", Dir("shards", K(k)), "--json"],
+            await Job(name, "tokenizer", ["tokenize", "--tokenizer", tok, .. DataArgs(), "--latents", "full", "--device", device, "--out", Dir("shards", K(k)), "--overwrite", "--json"],   // no shards.json: any files there are a killed run's
                 cancel, stdoutTo: Dir("tokenizers", $"tokenize-K{k}.json"));
     }
 

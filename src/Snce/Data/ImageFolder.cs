@@ -34,6 +34,12 @@ public static class ImageFolder
         var probes = candidates.Select(c => ImageFiles.Probe(c.Path)).ToArray();
         for (var i = 0; i < candidates.Count; i++)
             if (probes[i] is null) skipped.Add(new(candidates[i].Path, Reason(candidates[i].Path, "no image header")));
+            else if ((long)probes[i]!.Value.Width * probes[i]!.Value.Height > ImageFiles.MaxPixels)
+            {
+                var (w, h, _) = probes[i]!.Value;
+                skipped.Add(new(candidates[i].Path, $"image too large ({w}×{h} > the limit of {ImageFiles.MaxPixels:N0} pixels, 8192×8192)"));
+                probes[i] = null;
+            }
         var readable = Enumerable.Range(0, candidates.Count).Where(i => probes[i] is not null).ToArray();
         if (readable.Length == 0)
             throw new InvalidDataException($"{root} has no images in class subfolders (expected {root}/CLASS/*.png or *.jpg" +

@@ -41,15 +41,29 @@ public static class ImageGrid
             for (var y = 0; y < h; y++)
                 Array.Copy(img.Pixels, y * w * c, grid, ((y0 + y) * width + x0) * c, w * c);
         }
-        AtomicFile.Write(path, tmp =>
-        {
-            using var fs = File.Create(tmp);
-            new ImageWriter().WritePng(grid, width, height, c == 1 ? ColorComponents.Grey : ColorComponents.RedGreenBlue, fs);
-        });
+        WritePng(path, grid, width, height, c);
         if (captions is null) return;
         var cells = captions.Select((text, i) => new { index = i, row = i / columns, column = i % columns, caption = text });
         AtomicFile.WriteAllText(Path.ChangeExtension(path, null) + ".captions.json",
             JsonSerializer.Serialize(new { image = Path.GetFileName(path), columns, rows, cell_width = w, cell_height = h, gutter = Gutter, cells },
                 new JsonSerializerOptions { WriteIndented = true }));
     }
+
+    /// <summary>Writes one uint8 [C, H, W] image (C = 1 or 3) as a PNG of exactly W × H pixels (no gutter), atomically.</summary>
+    public static void SaveSinglePng(string path, Tensor uint8Image)
+    {
+        if (uint8Image.dtype != ScalarType.Byte || uint8Image.dim() != 3 || uint8Image.shape[0] is not (1 or 3))
+            throw new ArgumentException($"SaveSinglePng wants a uint8 [1|3, H, W] image, got {uint8Image.dtype} [{string.Join(", ", uint8Image.shape)}]");
+        var (c, h, w) = ((int)uint8Image.shape[0], (int)uint8Image.shape[1], (int)uint8Image.shape[2]);
+        byte[] src;
+        using (var scope = NewDisposeScope()) src = uint8Image.detach().cpu().contiguous().bytes.ToArray();
+        WritePng(path, RawImage.FromPlanar(src, c, h, w).Pixels, w, h, c);
+    }
+
+    static void WritePng(string path, byte[] interleaved, int width, int height, int channels) =>
+        AtomicFile.Write(path, tmp =>
+        {
+            using var fs = File.Create(tmp);
+            new ImageWriter().WritePng(interleaved, width, height, channels == 1 ? ColorComponents.Grey : ColorComponents.RedGreenBlue, fs);
+        });
 }

@@ -32,7 +32,25 @@ public sealed record TokenShardsInfo
     /// <summary>Bytes each stored part costs per image (for docs and the tokenize summary).</summary>
     [JsonPropertyName("bytes_per_image")] public Dictionary<string, long> BytesPerImage { get; init; } = [];
 
+    /// <summary>The tokenizer's identity: SHA-256 of its model.safetensors (null for shards made before it was recorded).</summary>
+    [JsonPropertyName("tokenizer_sha256")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? TokenizerSha256 { get; init; }
+
     [JsonIgnore] public int SequenceLength => Grid[0] * Grid[1];
+
+    /// <summary>Throws naming the field when a value cannot describe shards (a damaged or hand-edited shards.json).</summary>
+    internal void Validate(string path)
+    {
+        void Bad(string what) => throw new InvalidDataException($"{path}: {what}; the file is damaged or was edited, re-run 'snce tokenize'");
+        if (Grid is null || Grid.Length != 2 || Grid[0] < 1 || Grid[1] < 1 || (long)Grid[0] * Grid[1] > 1 << 20) Bad($"grid must be two positive sizes, got [{string.Join(", ", Grid ?? [])}]");
+        if (CodebookSize < 2) Bad($"codebook_size must be ≥ 2, got {CodebookSize}");
+        if (CodeDim < 1) Bad($"code_dim must be ≥ 1, got {CodeDim}");
+        if (Count < 0) Bad($"count must be ≥ 0, got {Count}");
+        if (NeighborsK < 0 || NeighborsK > CodebookSize) Bad($"neighbors_k must be in [0, codebook_size], got {NeighborsK}");
+        if (ImageSize < 1 || Channels is not (1 or 3)) Bad($"image_size {ImageSize} and channels {Channels} must be positive and 1 or 3");
+        if (Tokenizer is null || Data is null || Metric is null || Latents is null || Classes is null || Classes.Any(c => c is null)) Bad("a text field is null");
+    }
 }
 
 /// <summary>
@@ -69,26 +87,45 @@ public sealed class TokenShards : IDisposable
         var infoPath = Path.Combine(dir, InfoFile);
         if (!File.Exists(infoPath))
             throw new FileNotFoundException($"'{dir}' is not a token shard folder (no {InfoFile}); create one with 'snce tokenize'", infoPath);
-        var info = JsonSerializer.Deserialize<TokenShardsInfo>(File.ReadAllText(infoPath))
-            ?? throw new InvalidDataException($"{infoPath} is empty");
+        TokenShardsInfo? info;
+        try { info = JsonSerializer.Deserialize<TokenShardsInfo>(File.ReadAllText(infoPath)); }
+        catch (JsonException e) { throw new InvalidDataException($"{infoPath}: not a valid shard description ({e.Message.Split(" Path:")[0].TrimEnd('.')}); the file is damaged or cut short, re-run 'snce tokenize'"); }
+        if (info is null) throw new InvalidDataException($"{infoPath} is empty (null); re-run 'snce tokenize'");
         if (info.Format != TokenShardsInfo.CurrentFormat)
             throw new InvalidDataException($"{infoPath}: format '{info.Format}' is not '{TokenShardsInfo.CurrentFormat}'; re-run 'snce tokenize'");
-        Tensor? Opt(string name) => File.Exists(Path.Combine(dir, name)) ? Npy.Load(Path.Combine(dir, name)) : null;
-        var shards = new TokenShards
+        info.Validate(infoPath);
+        var loaded = new List<Tensor>();
+        Tensor Req(string name, ScalarType dtype)
         {
-            Info = info,
-            Tokens = Npy.Load(Path.Combine(dir, "tokens.npy")),
-            Labels = Npy.Load(Path.Combine(dir, "labels.npy")),
-            Split = Npy.Load(Path.Combine(dir, "split.npy")),
-            Codebook = Npy.Load(Path.Combine(dir, "codebook.npy")),
-            CodeNeighborIds = Opt("code_neighbors_ids.npy"),
-            CodeNeighborDist = Opt("code_neighbors_dist.npy"),
-            Latents = Opt("latents.npy"),
-            LatentNeighborIds = Opt("latent_neighbors_ids.npy"),
-            LatentNeighborDist = Opt("latent_neighbors_dist.npy"),
-        };
-        shards.Validate(dir);
-        return shards;
+            var t = Npy.Load(Path.Combine(dir, name));
+            loaded.Add(t);
+            if (t.dtype != dtype) throw new InvalidDataException($"{Path.Combine(dir, name)} holds {t.dtype}, expected {dtype}; re-run 'snce tokenize'");
+            return t;
+        }
+        Tensor? Opt(string name, ScalarType dtype) => File.Exists(Path.Combine(dir, name)) ? Req(name, dtype) : null;
+        try
+        {
+            var shards = new TokenShards
+            {
+                Info = info,
+                Tokens = Req("tokens.npy", ScalarType.Int32),
+                Labels = Req("labels.npy", ScalarType.Int64),
+                Split = Req("split.npy", ScalarType.Byte),
+                Codebook = Req("codebook.npy", ScalarType.Float32),
+                CodeNeighborIds = Opt("code_neighbors_ids.npy", ScalarType.Int32),
+                CodeNeighborDist = Opt("code_neighbors_dist.npy", ScalarType.Float32),
+                Latents = Opt("latents.npy", ScalarType.Float16),
+                LatentNeighborIds = Opt("latent_neighbors_ids.npy", ScalarType.Int32),
+                LatentNeighborDist = Opt("latent_neighbors_dist.npy", ScalarType.Float32),
+            };
+            shards.Validate(dir);
+            return shards;
+        }
+        catch
+        {
+            foreach (var t in loaded) t.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Writes every part (each file atomically, shards.json last so a half-written folder never loads).</summary>
@@ -128,6 +165,8 @@ public sealed class TokenShards : IDisposable
         Shape("latents", Latents, m, Info.SequenceLength, Info.CodeDim);
         Shape("latent_neighbors_ids", LatentNeighborIds, m, Info.SequenceLength, Info.NeighborsK);
         Shape("latent_neighbors_dist", LatentNeighborDist, m, Info.SequenceLength, Info.NeighborsK);
+        if (!Codebook.isfinite().all().item<bool>())
+            throw new InvalidDataException($"{where}: the codebook has NaN or infinite values; the tokenizer diverged or the file is damaged, re-run 'snce tokenize' with a good tokenizer");
         if (m > 0)
         {
             var (lo, hi) = (Tokens.min().item<int>(), Tokens.max().item<int>());

@@ -30,6 +30,7 @@ public sealed class CheckpointImageSource : IDisposable
         Run = run;
         Options = options;
         Manifest = GeneratorCheckpoint.ReadManifest(run);
+        Snce.Tokenizer.TokenizerCheckpoint.CheckIdentity(tokenizerDir ?? Manifest.Data.Tokenizer, Manifest.Data.TokenizerSha256, $"the generator in '{run}'");
         var tokenizer = new TokenizerDecoder(tokenizerDir ?? Manifest.Data.Tokenizer, device);
         decoder = tokenizer;
         try

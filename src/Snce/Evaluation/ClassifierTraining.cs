@@ -42,7 +42,8 @@ public sealed record ClassifierInfo(string DataSet, string[] Classes, double Hel
 /// <summary>Trains <see cref="ImageClassifier"/> on a data set's training split and measures it on the validation split.</summary>
 public static class ClassifierTraining
 {
-    public static TrainedClassifier Train(ImageDataset data, ClassifierTrainOptions options, Device device, IProgress<ClassifierStep>? progress = null)
+    public static TrainedClassifier Train(ImageDataset data, ClassifierTrainOptions options, Device device, IProgress<ClassifierStep>? progress = null,
+        CancellationToken cancel = default)
     {
         options.Validate();
         if (data.Classes.Length < 2) throw new ArgumentException($"data set '{data.Name}' has {data.Classes.Length} classes; a classifier needs at least 2");
@@ -63,7 +64,8 @@ public static class ClassifierTraining
         using var optimizer = optim.AdamW(model.parameters(), options.LearningRate, weight_decay: options.WeightDecay);
         model.train();
         var n = images.shape[0];
-        for (var step = 1; step <= options.Steps; step++)
+        var done = 0;
+        for (var step = 1; step <= options.Steps && !cancel.IsCancellationRequested; step++, done++)
         {
             using var scope = NewDisposeScope();
             var lr = options.LearningRate * 0.5 * (1 + Math.Cos(Math.PI * (step - 1) / options.Steps));
@@ -80,7 +82,7 @@ public static class ClassifierTraining
         using var valImages = data.Images.index_select(0, valIdx);
         using var valLabels = data.Labels.index_select(0, valIdx);
         var accuracy = model.Accuracy(valImages, valLabels);
-        var info = new ClassifierInfo(data.Name, data.Classes, accuracy, (int)valIdx.shape[0], (int)n, options.Steps, config);
+        var info = new ClassifierInfo(data.Name, data.Classes, accuracy, (int)valIdx.shape[0], (int)n, done, config);
         return new TrainedClassifier(model, info);
     }
 

@@ -26,8 +26,12 @@ public static partial class Npy
         if (!File.Exists(path)) throw new FileNotFoundException($"no such .npy file: {path}", path);
         using var fs = File.OpenRead(path);
         var (dtype, shape) = ReadHeader(fs, path);
+        // The header is checked against the file before anything is allocated: a crafted shape cannot ask for terabytes.
+        var total = DataBytes(shape, ElementSize(dtype), path);
+        var available = fs.Length - fs.Position;
+        if (total > available)
+            throw new InvalidDataException($"{path}: the header promises a [{string.Join(", ", shape)}] {dtype} array ({total:N0} bytes) but only {available:N0} bytes follow; the file is cut short or damaged");
         var t = empty(shape, dtype);
-        var total = t.numel() * t.element_size();
         using var flat = t.view(-1); // a view: disposing it frees the handle, not the data
         const long chunkElems = 1L << 28;
         var elemSize = t.element_size();
@@ -71,15 +75,45 @@ public static partial class Npy
         });
     }
 
+    /// <summary>Most dimensions accepted (NumPy's own limit is 64).</summary>
+    const int MaxDims = 32;
+
+    static int ElementSize(ScalarType dtype) => dtype switch
+    {
+        ScalarType.Float64 or ScalarType.Int64 => 8,
+        ScalarType.Float32 or ScalarType.Int32 => 4,
+        ScalarType.Float16 or ScalarType.Int16 or ScalarType.BFloat16 => 2,
+        ScalarType.Byte or ScalarType.Int8 or ScalarType.Bool => 1,
+        _ => throw new ArgumentException($"no element size for {dtype}"),
+    };
+
+    /// <summary>Bytes of an array of this shape, or <see cref="InvalidDataException"/> for a negative dimension or a size past 2⁶³.</summary>
+    internal static long DataBytes(IReadOnlyList<long> shape, int elementSize, string path)
+    {
+        if (shape.Count > MaxDims) throw new InvalidDataException($"{path}: {shape.Count} dimensions (at most {MaxDims}); the header is damaged");
+        long total = elementSize;
+        foreach (var d in shape)
+        {
+            if (d < 0) throw new InvalidDataException($"{path}: negative dimension {d} in shape [{string.Join(", ", shape)}]; the header is damaged");
+            try { total = checked(total * d); }
+            catch (OverflowException) { throw new InvalidDataException($"{path}: shape [{string.Join(", ", shape)}] is larger than any file can hold; the header is damaged"); }
+        }
+        return total;
+    }
+
     static (ScalarType, long[]) ReadHeader(Stream fs, string path)
     {
         var magic = new byte[8];
-        if (fs.Read(magic, 0, 8) != 8 || !magic.AsSpan(0, 6).SequenceEqual(Magic))
-            throw new InvalidDataException($"{path} is not a .npy file (bad magic); save it with numpy.save");
-        int len;
-        if (magic[6] == 1) { var b = new byte[2]; fs.ReadExactly(b); len = b[0] | b[1] << 8; }
-        else if (magic[6] is 2 or 3) { var b = new byte[4]; fs.ReadExactly(b); len = BitConverter.ToInt32(b); }
-        else throw new InvalidDataException($"{path}: unsupported .npy format version {magic[6]}.{magic[7]}");
+        if (fs.ReadAtLeast(magic, 8, throwOnEndOfStream: false) != 8 || !magic.AsSpan(0, 6).SequenceEqual(Magic))
+            throw new InvalidDataException($"{path} is not a .npy file (bad magic, or shorter than the 10-byte preamble: {fs.Length} bytes); save it with numpy.save");
+        long len;
+        var lenBytes = new byte[magic[6] == 1 ? 2 : 4];
+        if (magic[6] is not (1 or 2 or 3)) throw new InvalidDataException($"{path}: unsupported .npy format version {magic[6]}.{magic[7]}");
+        if (fs.ReadAtLeast(lenBytes, lenBytes.Length, throwOnEndOfStream: false) != lenBytes.Length)
+            throw new InvalidDataException($"{path}: cut short inside the .npy preamble ({fs.Length} bytes)");
+        len = magic[6] == 1 ? lenBytes[0] | lenBytes[1] << 8 : BitConverter.ToUInt32(lenBytes);
+        if (len > fs.Length - fs.Position || len > 1 << 20)
+            throw new InvalidDataException($"{path}: the .npy header claims {len:N0} bytes but {fs.Length - fs.Position:N0} follow (headers are at most 1 MiB); the file is cut short or damaged");
         var hb = new byte[len];
         fs.ReadExactly(hb);
         var header = Encoding.ASCII.GetString(hb);
@@ -93,7 +127,9 @@ public static partial class Npy
         if (d == "=f4" || d == "=f8" || d == "=i4" || d == "=i8") d = "<" + d[1..];
         if (!Types.TryGetValue(d, out var dtype))
             throw new InvalidDataException($"{path}: dtype '{d}' is not supported; use little-endian float32/float64/float16, int16/int32/int64, uint8, int8 or bool");
-        var dims = shape.Groups[1].Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(long.Parse).ToArray();
+        var dims = shape.Groups[1].Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(text =>
+            long.TryParse(text, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out var v) ? v
+                : throw new InvalidDataException($"{path}: cannot read dimension '{text}' of the shape in the .npy header '{header.Trim()}'")).ToArray();
         return (dtype, dims);
     }
 

@@ -67,43 +67,34 @@ public static class Safetensors
         });
     }
 
-    /// <summary>Reads every tensor (on the CPU) and the metadata.</summary>
+    /// <summary>
+    /// Reads every tensor (on the CPU) and the metadata. The header is checked whole against the file (every entry's
+    /// dtype, shape and offsets) before anything is allocated; anything wrong is an <see cref="InvalidDataException"/>
+    /// naming the file and the entry.
+    /// </summary>
     public static (Dictionary<string, Tensor> Tensors, Dictionary<string, string> Metadata) Load(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"no such safetensors file: {path}", path);
         using var fs = File.OpenRead(path);
         var lenBytes = new byte[8];
-        fs.ReadExactly(lenBytes);
+        if (fs.ReadAtLeast(lenBytes, 8, throwOnEndOfStream: false) != 8)
+            throw new InvalidDataException($"{path} is not a safetensors file: {fs.Length} bytes, shorter than the 8-byte header length that starts one (the file is empty or cut short)");
         var len = BinaryPrimitives.ReadUInt64LittleEndian(lenBytes);
         if (len > (ulong)Math.Min(fs.Length - 8, 100_000_000))
-            throw new InvalidDataException($"{path} is not a safetensors file (header length {len} exceeds the file)");
+            throw new InvalidDataException($"{path} is not a safetensors file (header length {len} exceeds the file's {fs.Length - 8} remaining bytes; it is damaged or cut short)");
         var headerBytes = new byte[len];
         fs.ReadExactly(headerBytes);
-        JsonObject header;
-        try { header = JsonNode.Parse(headerBytes)!.AsObject(); }
-        catch (JsonException e) { throw new InvalidDataException($"{path}: corrupt safetensors header ({e.Message})"); }
         var dataStart = 8 + (long)len;
+        var entries = ParseHeader(headerBytes, path, fs.Length - dataStart, out var metadata);
         var tensors = new Dictionary<string, Tensor>();
-        var metadata = new Dictionary<string, string>();
-        foreach (var (name, node) in header)
+        try
         {
-            if (name == "__metadata__")
+            foreach (var (name, dtype, shape, begin) in entries)
             {
-                foreach (var (k, v) in node!.AsObject()) metadata[k] = v!.GetValue<string>();
-                continue;
-            }
-            var dtName = node!["dtype"]!.GetValue<string>();
-            var dtype = Names.FirstOrDefault(kv => kv.Value == dtName).Key;
-            if (!Names.ContainsKey(dtype) || Names[dtype] != dtName) throw new InvalidDataException($"{path}: tensor '{name}' has unsupported dtype {dtName}");
-            var shape = node["shape"]!.AsArray().Select(s => s!.GetValue<long>()).ToArray();
-            var offsets = node["data_offsets"]!.AsArray().Select(s => s!.GetValue<long>()).ToArray();
-            var t = empty(shape, dtype);
-            var size = t.numel() * t.element_size();
-            if (offsets[1] - offsets[0] != size || dataStart + offsets[1] > fs.Length)
-                throw new InvalidDataException($"{path}: tensor '{name}' data is truncated or inconsistent with its shape; the file is damaged");
-            fs.Position = dataStart + offsets[0];
-            if (t.numel() > 0)
-            {
+                var t = empty(shape, dtype);
+                tensors[name] = t;
+                if (t.numel() == 0) continue;
+                fs.Position = dataStart + begin;
                 var flat = t.view(-1);
                 const long chunk = 1L << 28;
                 for (long e0 = 0; e0 < flat.numel(); e0 += chunk)
@@ -112,8 +103,63 @@ public static class Safetensors
                     fs.ReadExactly(part.bytes);
                 }
             }
-            tensors[name] = t;
+        }
+        catch
+        {
+            foreach (var t in tensors.Values) t.Dispose();
+            throw;
         }
         return (tensors, metadata);
     }
+
+    static List<(string Name, ScalarType Dtype, long[] Shape, long Begin)> ParseHeader(byte[] headerBytes, string path, long dataBytes, out Dictionary<string, string> metadata)
+    {
+        try { _ = StrictUtf8.GetCharCount(headerBytes); }
+        catch (DecoderFallbackException) { throw new InvalidDataException($"{path}: the safetensors header is not valid UTF-8 text; the file is damaged"); }
+        JsonObject header;
+        try { header = JsonNode.Parse(headerBytes) as JsonObject ?? throw new InvalidDataException($"{path}: the safetensors header is not a JSON object; the file is damaged"); }
+        catch (JsonException e) { throw new InvalidDataException($"{path}: corrupt safetensors header ({e.Message.Split(" Path:")[0].TrimEnd('.')})"); }
+        metadata = [];
+        var entries = new List<(string, ScalarType, long[], long)>();
+        foreach (var (name, node) in header)
+        {
+            string Where() => name == "__metadata__" ? $"{path}: __metadata__" : $"{path}: tensor '{name}'";
+            try
+            {
+                if (name == "__metadata__")
+                {
+                    foreach (var (k, v) in (JsonObject)node!) metadata[k] = v!.GetValue<string>();
+                    continue;
+                }
+                var entry = (JsonObject)node!;
+                var dtName = entry["dtype"]!.GetValue<string>();
+                var dtype = Names.FirstOrDefault(kv => kv.Value == dtName).Key;
+                if (!Names.TryGetValue(dtype, out var known) || known != dtName) throw new InvalidDataException($"{Where()} has unsupported dtype {dtName}");
+                var shape = ((JsonArray)entry["shape"]!).Select(s => s!.GetValue<long>()).ToArray();
+                var offsets = ((JsonArray)entry["data_offsets"]!).Select(s => s!.GetValue<long>()).ToArray();
+                if (offsets.Length != 2 || offsets[0] < 0 || offsets[1] < offsets[0])
+                    throw new InvalidDataException($"{Where()}: data_offsets [{string.Join(", ", offsets)}] are not [begin, end] with 0 ≤ begin ≤ end");
+                var size = Npy.DataBytes(shape, ElementSizeOf(dtype), $"{path}: tensor '{name}'");
+                if (offsets[1] - offsets[0] != size || offsets[1] > dataBytes)
+                    throw new InvalidDataException($"{Where()}: data is truncated or inconsistent with its shape [{string.Join(", ", shape)}] ({size:N0} bytes at [{offsets[0]}, {offsets[1]}), {dataBytes:N0} data bytes in the file); the file is damaged or cut short");
+                entries.Add((name, dtype, shape, offsets[0]));
+            }
+            catch (Exception e) when (e is InvalidCastException or InvalidOperationException or NullReferenceException or ArgumentException or FormatException or OverflowException)
+            {
+                throw new InvalidDataException($"{Where()}: malformed header entry (expected {{\"dtype\": \"F32\", \"shape\": [..], \"data_offsets\": [begin, end]}}); the file is damaged");
+            }
+        }
+        return entries;
+    }
+
+    static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    static int ElementSizeOf(ScalarType dtype) => dtype switch
+    {
+        ScalarType.Float64 or ScalarType.Int64 => 8,
+        ScalarType.Float32 or ScalarType.Int32 => 4,
+        ScalarType.Float16 or ScalarType.BFloat16 or ScalarType.Int16 => 2,
+        ScalarType.Int8 or ScalarType.Byte or ScalarType.Bool => 1,
+        _ => throw new ArgumentException($"no element size for {dtype}"),
+    };
 }

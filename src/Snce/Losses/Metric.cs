@@ -25,11 +25,12 @@ public abstract class Metric
     public abstract string Name { get; }
 
     /// <summary>Looks a metric up by name; throws naming the allowed ones.</summary>
-    public static Metric Parse(string name) => name.ToLowerInvariant() switch
+    public static Metric Parse(string? name) => name?.ToLowerInvariant() switch
     {
         "l2" => L2,
         "dot" => Dot,
         "cosine" => Cosine,
+        null => throw new ArgumentException($"no metric given (null); use one of {Allowed}"),
         _ => throw new ArgumentException($"unknown metric '{name}'; use one of {Allowed}"),
     };
 

@@ -39,6 +39,15 @@ public sealed class Attention : nn.Module
         using var scope = NewDisposeScope();
         var (b, s, d) = (x.shape[0], x.shape[1], x.shape[2]);
         var qkv = wqkv.forward(x).view(b, s, 3, heads, headDim);                       // [B, S, 3, H, d_h]
+        if (cache is null && Fused.BlockKernels.For(qkv) is { } launcher)
+        {
+            // One kernel each way on CUDA: rotary on q and k, and all three laid out [B, H, S, d_h] for attention.
+            var (cos, sin) = rotary.Tables(x.device);
+            if (start + s > rotary.Slots) throw new ArgumentException($"rotary positions {start}..{start + s} exceed the {rotary.Slots} slots");
+            var (fq, fk, fv) = Fused.FusedBlockOps.RotaryQkv(qkv, cos, sin, start, launcher);
+            var fy = nn.functional.scaled_dot_product_attention(fq, fk, fv, is_casual: causal);
+            return wo.forward(fy.transpose(1, 2).reshape(b, s, d)).MoveToOuterDisposeScope();
+        }
         var qk = rotary.Apply(qkv.narrow(2, 0, 2), start);                             // [B, S, 2, H, d_h]
         var q = qk.select(2, 0).transpose(1, 2);                                       // [B, H, S, d_h]
         var k = qk.select(2, 1).transpose(1, 2);

@@ -6,7 +6,8 @@ namespace Snce.Models;
 
 /// <summary>
 /// RMSNorm (Zhang &amp; Sennrich 2019): y = x / sqrt(mean(x²) + ε) · g. The statistics are computed in fp32
-/// whatever the weight dtype (bf16 training), then cast back.
+/// whatever the weight dtype (bf16 training), then cast back. On CUDA one fused kernel does it (forward and backward;
+/// <see cref="Fused.FusedBlockOps"/>); on the CPU the libtorch ops below.
 /// </summary>
 public sealed class RmsNorm : nn.Module<Tensor, Tensor>
 {
@@ -25,6 +26,8 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
     /// <summary>x [..., dim] → same shape and dtype.</summary>
     public override Tensor forward(Tensor x)
     {
+        if (Fused.BlockKernels.For(x) is { } launcher && Fused.FusedBlockOps.Takes(x, weight))
+            return Fused.FusedBlockOps.RmsNorm(x, weight, eps, launcher);
         using var scope = NewDisposeScope();
         var xf = x.to_type(ScalarType.Float32);
         var y = xf * xf.pow(2).mean([-1], keepdim: true).add_(eps).rsqrt_();

@@ -30,7 +30,9 @@ public sealed class SwiGlu : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         var gv = w13.forward(x);
-        var y = nn.functional.silu(gv.narrow(-1, 0, hidden)) * gv.narrow(-1, hidden, hidden);
+        var y = Fused.BlockKernels.For(gv) is { } launcher
+            ? Fused.FusedBlockOps.SwiGluGate(gv, hidden, launcher)                       // one kernel each way on CUDA
+            : nn.functional.silu(gv.narrow(-1, 0, hidden)) * gv.narrow(-1, hidden, hidden);
         return w2.forward(y).MoveToOuterDisposeScope();
     }
 

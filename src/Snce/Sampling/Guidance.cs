@@ -8,6 +8,14 @@ namespace Snce.Sampling;
 /// </summary>
 public static class Guidance
 {
+    /// <summary>The largest scale accepted: far beyond any useful one (1.5–5 is usual); larger ones turn logits into one-hot garbage.</summary>
+    public const double MaxScale = 100;
+
+    /// <summary>Throws naming <paramref name="option"/> unless the scale is a finite number in [0, <see cref="MaxScale"/>].</summary>
+    public static double CheckScale(double scale, string option = "--cfg") =>
+        double.IsFinite(scale) && scale is >= 0 and <= MaxScale ? scale
+            : throw new ArgumentException($"{option} must be a number in [0, {MaxScale}] (1 = no guidance; 1.5–5 is usual), got {scale}");
+
     /// <summary>True when a guidance scale needs the unconditional pass.</summary>
     public static bool NeedsUnconditional(double scale) => scale != 1.0;
 

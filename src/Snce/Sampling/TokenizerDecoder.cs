@@ -33,7 +33,12 @@ public sealed class TokenizerDecoder : ITokenDecoder
         var flat = ids.reshape(ids.shape[0], -1).to_type(ScalarType.Int64);
         var parts = new List<Tensor>();
         for (long s = 0; s < flat.shape[0]; s += chunk)
-            parts.Add(ImageDataset.FromModelRange(tokenizer.Decode(flat.narrow(0, s, Math.Min(chunk, flat.shape[0] - s)))));
+        {
+            var decoded = tokenizer.Decode(flat.narrow(0, s, Math.Min(chunk, flat.shape[0] - s)));
+            if (!decoded.isfinite().all().item<bool>())          // never write images made from NaN/Inf
+                throw new InvalidDataException("decoding produced NaN or infinite pixel values; the tokenizer's weights are damaged (re-train it) or the token ids are not its own");
+            parts.Add(ImageDataset.FromModelRange(decoded));
+        }
         return cat(parts, 0).MoveToOuterDisposeScope();
     }
 

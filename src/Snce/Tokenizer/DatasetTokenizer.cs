@@ -90,6 +90,7 @@ public static class DatasetTokenizer
         var info = new TokenShardsInfo
         {
             Tokenizer = Path.GetFullPath(tokenizerDir),
+            TokenizerSha256 = TokenizerCheckpoint.TryIdentity(tokenizerDir),
             Data = dataReference ?? data.Name,
             CodebookSize = c.CodebookSize,
             CodeDim = d,

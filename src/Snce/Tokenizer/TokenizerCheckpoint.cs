@@ -49,6 +49,39 @@ public static class TokenizerCheckpoint
         return full;
     }
 
+    /// <summary>
+    /// The tokenizer's identity: the SHA-256 (lowercase hex) of its model.safetensors. Shards and runs record it, so that
+    /// a tokenizer folder replaced by another (even one with the same K) is detected when decoding or resuming.
+    /// </summary>
+    public static string Identity(string dir)
+    {
+        var path = Path.Combine(Resolve(dir), WeightsFile);
+        if (!File.Exists(path)) throw new FileNotFoundException($"'{dir}' has no {WeightsFile}; the tokenizer checkpoint is incomplete", path);
+        using var fs = File.OpenRead(path);
+        return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(fs));
+    }
+
+    /// <summary><see cref="Identity"/>, or null when <paramref name="dir"/> holds no saved tokenizer (a model tokenized from memory).</summary>
+    public static string? TryIdentity(string dir)
+    {
+        var full = CheckpointFolder.Resolve(dir);
+        return full is not null && File.Exists(Path.Combine(full, ConfigFile)) && File.Exists(Path.Combine(full, WeightsFile)) ? Identity(full) : null;
+    }
+
+    /// <summary>
+    /// Throws when the tokenizer in <paramref name="dir"/> is not the one identified by <paramref name="expectedSha256"/>
+    /// (null: nothing recorded, nothing to check). <paramref name="recordedBy"/> names who recorded it, for the message.
+    /// </summary>
+    public static void CheckIdentity(string dir, string? expectedSha256, string recordedBy)
+    {
+        if (expectedSha256 is null) return;
+        var actual = Identity(dir);
+        if (actual != expectedSha256)
+            throw new InvalidDataException(
+                $"the tokenizer in '{dir}' (weights sha256 {actual[..12]}) is not the one {recordedBy} was made with ({expectedSha256[..Math.Min(12, expectedSha256.Length)]}); " +
+                "its codes mean other images. Pass the original tokenizer with --tokenizer, or retrain/retokenize with this one");
+    }
+
     /// <summary>Reads config.json.</summary>
     public static TokenizerConfig LoadConfig(string dir)
     {
@@ -98,6 +131,8 @@ public static class TokenizerCheckpoint
             {
                 if (!tensors.TryGetValue(name, out var stored))
                     throw new InvalidDataException($"{path} lacks '{name}'; it does not match {ConfigFile}");
+                if (stored.is_floating_point() && !stored.isfinite().all().item<bool>())
+                    throw new InvalidDataException($"{path}: '{name}' has NaN or infinite values; the tokenizer diverged or the file is damaged (re-train it, or resume from an earlier checkpoint)");
                 if (!stored.shape.SequenceEqual(t.shape))
                     throw new InvalidDataException(
                         $"{path}: '{name}' has shape [{string.Join(", ", stored.shape)}] but {ConfigFile} implies [{string.Join(", ", t.shape)}]" +

@@ -25,6 +25,10 @@ public sealed record GeneratorDataInfo
     [JsonPropertyName("image_size")] public int ImageSize { get; init; }
     /// <summary>Image channels.</summary>
     [JsonPropertyName("channels")] public int Channels { get; init; }
+    /// <summary>The tokenizer's identity: SHA-256 of its model.safetensors (null for runs made before it was recorded).</summary>
+    [JsonPropertyName("tokenizer_sha256")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? TokenizerSha256 { get; init; }
 }
 
 /// <summary>Where a run stands: enough, with the tensors, to continue it exactly.</summary>
@@ -122,6 +126,7 @@ public static class GeneratorCheckpoint
     public static CheckpointManifest ReadManifest(string path)
     {
         var file = Path.Combine(Resolve(path), ManifestFile);
+        CheckpointManifest? m;
         try
         {
             var node = JsonNode.Parse(File.ReadAllText(file)) as JsonObject ?? throw new InvalidDataException($"{file} is empty or not a JSON object");
@@ -129,12 +134,19 @@ public static class GeneratorCheckpoint
             if (format == CheckpointManifestV1.Format) CheckpointManifestV1.Upgrade(node, file);
             else if (format != CheckpointManifest.CurrentFormat)
                 throw new InvalidDataException($"{file}: format '{format}' is not '{CheckpointManifest.CurrentFormat}' (or '{CheckpointManifestV1.Format}', which is upgraded when read)");
-            return node.Deserialize<CheckpointManifest>(JsonOptions) ?? throw new InvalidDataException($"{file} is empty");
+            m = node.Deserialize<CheckpointManifest>(JsonOptions);
         }
         catch (Exception e) when (e is JsonException or ArgumentException or InvalidOperationException)
         {
             throw new InvalidDataException($"{file}: not a valid generator checkpoint manifest ({e.Message})");
         }
+        if (m is null) throw new InvalidDataException($"{file} is empty");
+        if (m.Model is null || m.Training is null || m.Loss is null || m.Data is null || m.State is null)
+            throw new InvalidDataException($"{file}: a section (model, training, loss, data or state) is null; the manifest is damaged");
+        var st = m.State;
+        if (st.Step < 0 || st.Epoch < 0 || st.Position < 0 || !double.IsFinite(st.ElapsedSeconds) || st.ElapsedSeconds < 0)
+            throw new InvalidDataException($"{file}: the state (step {st.Step}, epoch {st.Epoch}, position {st.Position}, elapsed {st.ElapsedSeconds} s) has a negative or non-finite value; the manifest is damaged or was edited");
+        return m;
     }
 
     /// <summary>Writes the manifest into a folder being filled.</summary>
@@ -188,6 +200,8 @@ public static class GeneratorCheckpoint
                 if (!tensors.TryGetValue(name, out var t)) throw new InvalidDataException($"{file}: missing tensor '{name}'");
                 if (!t.shape.SequenceEqual(p.shape))
                     throw new InvalidDataException($"{file}: '{name}' has shape [{string.Join(", ", t.shape)}], the model expects [{string.Join(", ", p.shape)}]");
+                if (!t.isfinite().all().item<bool>())
+                    throw new InvalidDataException($"{file}: '{name}' has NaN or infinite values; the file is damaged (training never saves after a NaN): resume from a backup or retrain");
                 p.copy_(t);
             }
         }

@@ -22,6 +22,64 @@ public sealed class MetricsLog
         board = tensorBoard ? utils.tensorboard.SummaryWriter(run.TensorBoard) : null;
     }
 
+    /// <summary>The metrics file of a run folder.</summary>
+    public static string FileOf(string runDir) => Path.Combine(runDir, "metrics.jsonl");
+
+    /// <summary>
+    /// A new run in a folder that holds logs but no checkpoint (a run killed before its first save): moves
+    /// metrics.jsonl and tb/ aside to metrics.jsonl.stale and tb.stale (replacing older ones), so the new run starts
+    /// clean. Returns the number of records set aside, or null when there was no log.
+    /// </summary>
+    public static long? SetAsideStale(string runDir)
+    {
+        var file = FileOf(runDir);
+        var board = Path.Combine(runDir, "tb");
+        if (!File.Exists(file) && !Directory.Exists(board)) return null;
+        long records = 0;
+        if (File.Exists(file))
+        {
+            records = File.ReadLines(file).LongCount(l => l.Length > 0);
+            File.Move(file, file + ".stale", overwrite: true);
+        }
+        if (Directory.Exists(board))
+        {
+            if (Directory.Exists(board + ".stale")) Directory.Delete(board + ".stale", recursive: true);
+            Directory.Move(board, board + ".stale");
+        }
+        return records;
+    }
+
+    /// <summary>
+    /// A resumed run repeats the steps after its checkpoint: drops the records logged after <paramref name="step"/>
+    /// (by a run killed between checkpoints) so that no step appears twice. Returns the number dropped. Lines that
+    /// are not records (a line cut short by the kill) are dropped too.
+    /// </summary>
+    public static int DropAfter(string runDir, long step)
+    {
+        var file = FileOf(runDir);
+        if (!File.Exists(file)) return 0;
+        var kept = new List<string>();
+        var dropped = 0;
+        foreach (var line in File.ReadLines(file))
+        {
+            if (line.Length == 0) continue;
+            if (RecordStep(line) is { } s && s <= step) kept.Add(line);
+            else dropped++;
+        }
+        if (dropped > 0) AtomicFile.WriteAllText(file, kept.Count == 0 ? "" : string.Join("\n", kept) + "\n");
+        return dropped;
+    }
+
+    static long? RecordStep(string line)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(line);
+            return doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("step", out var s) && s.TryGetInt64(out var v) ? v : null;
+        }
+        catch (JsonException) { return null; }
+    }
+
     /// <summary>The JSONL file.</summary>
     public string JsonlPath => jsonlPath;
 

@@ -21,10 +21,13 @@ public sealed class PreparedRun : IDisposable
 {
     readonly Tensor codebook;
 
-    internal PreparedRun(TrainerSetup setup, TokenShards shards, Tensor codebook)
+    internal PreparedRun(TrainerSetup setup, TokenShards shards, Tensor codebook, IReadOnlyList<string> notes)
     {
-        (Setup, Shards, this.codebook) = (setup, shards, codebook);
+        (Setup, Shards, this.codebook, Notes) = (setup, shards, codebook, notes);
     }
+
+    /// <summary>What the setup did or found that the user should hear about (a stale log set aside, unlabeled images, ...).</summary>
+    public IReadOnlyList<string> Notes { get; }
 
     /// <summary>What the trainer needs.</summary>
     public TrainerSetup Setup { get; }
@@ -71,13 +74,18 @@ public static class RunSetup
             var needs = resolver.Needs(spec, shards.Latents is not null, run.CalibrationSamples);
             if ((needs.SampleLatents || (needs.Anchor == NeighborAnchor.Latent && spec.Kind is LossKind.Snce or LossKind.Stochastic)) && shards.Latents is null)
                 throw new ArgumentException($"--anchor latent needs per-token latents, but '{tokensDir}' stores '{info.Latents}'; re-run 'snce tokenize' with latents, or use --anchor code");
-            CheckLabels(shards, tokensDir);
+            var notes = new List<string>();
+            CheckLabels(shards, tokensDir, notes);
             var metric = Metric.Parse(info.Metric);
             codebook = Codebook(shards, device);
             ResolvedLoss loss;
             using (var sample = needs.AnchorSample > 0 ? SampleAnchors(shards, needs.SampleLatents, needs.AnchorSample, run.Training.Seed, device) : null)
                 loss = resolver.Resolve(spec, needs, codebook, metric, sample);
-            return Prepare(model, run.Training, loss, shards, codebook, tokensDir, run.RunDir, device);
+            var prepared = Prepare(model, run.Training, loss, shards, codebook, tokensDir, run.RunDir, device, notes);
+            // Only now, when everything validated: a killed run's log must not mix with this one's.
+            if (MetricsLog.SetAsideStale(run.RunDir) is { } stale)
+                notes.Add($"'{run.RunDir}' held the log of a run that never saved a checkpoint ({stale} records); starting clean, the old log is in metrics.jsonl.stale (and tb.stale)");
+            return prepared;
         }
         catch
         {
@@ -100,12 +108,18 @@ public static class RunSetup
         try
         {
             CheckCompatible(m.Model, shards.Info, dir, runDir);
+            CheckSameTokenizer(m.Data, shards.Info, dir, runDir);
             var full = Path.GetFullPath(dir);
             if (m.Loss.NeedsLatents && shards.Latents is null)
                 throw new ArgumentException($"the run '{runDir}' trains latent-anchored {m.Loss.Kind.Name()}, but '{full}' stores '{shards.Info.Latents}' latents; resume with the shards it was trained on (--tokens)");
-            CheckLabels(shards, full);
+            var notes = new List<string>();
+            CheckLabels(shards, full, notes);
             codebook = Codebook(shards, device);
-            return Prepare(m.Model, m.Training, m.Loss, shards, codebook, full, runDir, device);
+            var prepared = Prepare(m.Model, m.Training, m.Loss, shards, codebook, full, runDir, device, notes,
+                tokenizerSha256: m.Data.TokenizerSha256 ?? shards.Info.TokenizerSha256);
+            if (MetricsLog.DropAfter(runDir, m.State.Step) is > 0 and var dropped)
+                notes.Add($"dropped {dropped} metrics records logged after the checkpoint's step {m.State.Step} (by an invocation that stopped without saving); those steps are trained again");
+            return prepared;
         }
         catch
         {
@@ -126,6 +140,21 @@ public static class RunSetup
             throw new ArgumentException($"class count mismatch: '{tokensDir}' has {info.Classes.Length} classes, the checkpoint '{checkpoint}' {model.NumClasses}");
     }
 
+    /// <summary>
+    /// Throws when the shards come from another tokenizer than the run was trained on (the identity recorded in the
+    /// run's manifest and in the shards); runs and shards made before identities were recorded pass.
+    /// </summary>
+    public static void CheckSameTokenizer(GeneratorDataInfo run, TokenShardsInfo shards, string tokensDir, string runDir)
+    {
+        if (run.TokenizerSha256 is { } expected && shards.TokenizerSha256 is { } actual && expected != actual)
+            throw new InvalidDataException(
+                $"'{tokensDir}' was made by another tokenizer (weights sha256 {Short(actual)}) than the run '{runDir}' was trained on " +
+                $"({Short(expected)}, from '{run.Tokens}'); resume with the run's own shards (leave --tokens out) or start a new run");
+    }
+
+    /// <summary>The first 12 hex digits of a hash, for messages.</summary>
+    public static string Short(string sha256) => sha256.Length > 12 ? sha256[..12] : sha256;
+
     static CheckpointManifest? TryManifest(string runDir)
     {
         try { return GeneratorCheckpoint.ReadManifest(runDir); }
@@ -133,7 +162,7 @@ public static class RunSetup
     }
 
     static PreparedRun Prepare(GeneratorConfig model, TrainingConfig training, ResolvedLoss loss, TokenShards shards, Tensor codebook,
-        string tokensDir, string runDir, Device device)
+        string tokensDir, string runDir, Device device, List<string> notes, string? tokenizerSha256 = null)
     {
         model.Validate();
         training.Validate();
@@ -145,17 +174,22 @@ public static class RunSetup
         var data = new GeneratorDataInfo
         {
             Tokens = tokensDir, Tokenizer = info.Tokenizer, Metric = info.Metric, CodeDim = info.CodeDim, Classes = info.Classes,
-            ImageSize = info.ImageSize, Channels = info.Channels,
+            ImageSize = info.ImageSize, Channels = info.Channels, TokenizerSha256 = tokenizerSha256 ?? info.TokenizerSha256,
         };
         var setup = new TrainerSetup(model, training, loss, generator => loss.Create(codebook, metric, generator), train, validation, data, runDir, device);
-        return new PreparedRun(setup, shards, codebook);
+        return new PreparedRun(setup, shards, codebook, notes);
     }
 
-    static void CheckLabels(TokenShards shards, string tokensDir)
+    static void CheckLabels(TokenShards shards, string tokensDir, List<string> notes)
     {
         var labels = shards.Labels;
-        if (labels.numel() > 0 && labels.max().item<long>() >= Math.Max(1, shards.Info.Classes.Length))
-            throw new InvalidDataException($"'{tokensDir}': labels reach {labels.max().item<long>()} but shards.json lists {shards.Info.Classes.Length} classes");
+        var info = shards.Info;
+        if (labels.numel() > 0 && labels.max().item<long>() >= Math.Max(1, info.Classes.Length))
+            throw new InvalidDataException($"'{tokensDir}': labels reach {labels.max().item<long>()} but shards.json lists {info.Classes.Length} classes");
+        if (labels.numel() > 0 && labels.min().item<long>() < -1)
+            throw new InvalidDataException($"'{tokensDir}': labels reach {labels.min().item<long>()}; a label is a class id 0..{info.Classes.Length - 1} or −1 (no label); re-run 'snce tokenize'");
+        if (info.Classes.Length > 0 && labels.numel() > 0 && labels.lt(0).sum().item<long>() is > 0 and var unlabeled)
+            notes.Add($"{unlabeled:N0} of {labels.numel():N0} images in '{tokensDir}' have no label (−1): they train as unconditional (the null class of classifier-free guidance)");
     }
 
     /// <summary>The shards' codebook, float32 on the device, held by the prepared run.</summary>

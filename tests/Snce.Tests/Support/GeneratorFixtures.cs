@@ -73,15 +73,22 @@ public static class GeneratorFixtures
     /// Saves an untrained tiny tokenizer (16 px gray images, two downsamples → 4×4 tokens, K = 16, what <see cref="Shards"/>
     /// uses) to <paramref name="tokenizerDir"/> and shards that name it to <paramref name="tokensDir"/>: enough for sample/eval plumbing.
     /// </summary>
-    public static void SaveTokenizerAndShards(string tokenizerDir, string tokensDir)
+    public static void SaveTokenizerAndShards(string tokenizerDir, string tokensDir, long? seed = null)
     {
+        if (seed is { } s) manual_seed(s);                               // another (untrained) tokenizer with the same shape
         var config = new Snce.Tokenizer.TokenizerConfig
         {
             ImageSize = 16, Channels = 1, BaseChannels = 8, ChannelMultipliers = [1, 2, 2], NormGroups = 4, CodeDim = 4, CodebookSize = K,
         }.Validate();
         using (var tok = new Snce.Tokenizer.VqTokenizer(config)) Snce.Tokenizer.TokenizerCheckpoint.Save(tokenizerDir, tok);
         using var shards = Shards(tokenizer: tokenizerDir);
-        shards.Save(tokensDir);
+        // As 'snce tokenize' does: the shards name the tokenizer's identity.
+        using var named = new TokenShards
+        {
+            Info = shards.Info with { TokenizerSha256 = Snce.Tokenizer.TokenizerCheckpoint.Identity(tokenizerDir) },
+            Tokens = shards.Tokens.alias(), Labels = shards.Labels.alias(), Split = shards.Split.alias(), Codebook = shards.Codebook.alias(),
+        };
+        named.Save(tokensDir);
     }
 
     /// <summary>A trainer setup on the CPU with test CE.</summary>

@@ -1,0 +1,119 @@
+using System.Runtime.InteropServices;
+using Snce.Native;
+using Snce.Native.Cuda;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Snce.Models.Fused;
+
+/// <summary>Queues one of BlockKernels.cu's kernels: on a GPU through the driver API, or (in tests) through a CPU emulation.</summary>
+internal interface IBlockLauncher
+{
+    /// <summary>Queues <paramref name="kernel"/> with <paramref name="grid"/> blocks of <paramref name="block"/> threads.</summary>
+    void Launch(string kernel, int grid, int block, ref BlockKernels.Args args);
+}
+
+/// <summary>
+/// The fused transformer-block kernels (BlockKernels.cu: RMSNorm, rotary on the fused q/k/v projection, SwiGLU gate,
+/// each forward and backward) and the policy that picks them: on CUDA while <see cref="FusedBlocks.Enabled"/>, never on the CPU, where the libtorch path stays (and with it the bit-exact CPU resume).
+/// </summary>
+internal static class BlockKernels
+{
+    /// <summary>Rows per RMSNorm block in the forward kernel (one warp each); the kernels' BLK_WARPS.</summary>
+    public const int Warps = 8;
+    /// <summary>Largest RMSNorm width the backward kernel's shared accumulators take (BLK_MAX_DIM).</summary>
+    public const int MaxNormDim = 1024;
+    /// <summary>Threads per block for every kernel.</summary>
+    public const int Threads = Warps * 32;
+
+    /// <summary>Mirror of <c>struct BlockArgs</c> in BlockKernels.cu: 13 pointers, 5 longs, a float and an int; 152 bytes.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct Args
+    {
+        public nint X, W, Gy, Gy2, Gy3, Y, Y2, Y3, Rstd, Partial, Cos, Sin, Unused;
+        public long Rows, Dim, Heads, HeadDim, Start;
+        public float Eps;
+        public int RowsPerBlock;
+    }
+
+    /// <summary>The kernel source, embedded in the assembly.</summary>
+    public static string Source { get; } = ReadSource();
+
+    static readonly AsyncLocal<IBlockLauncher?> Override = new();
+
+    /// <summary>Tests: route every fused-capable op of this async flow through <paramref name="launcher"/> (null: back to the policy).</summary>
+    public static void UseLauncher(IBlockLauncher? launcher) => Override.Value = launcher;
+
+    /// <summary>The launcher for ops on <paramref name="x"/>, or null when the libtorch path should run.</summary>
+    public static IBlockLauncher? For(Tensor x)
+    {
+        if (x.dtype is not (ScalarType.Float32 or ScalarType.BFloat16)) return null;
+        if (Override.Value is { } l) return l;
+        if (!FusedBlocks.Enabled || x.device.type != DeviceType.CUDA) return null;
+        return CudaBlockLauncher.For(x.device.index < 0 ? 0 : x.device.index);
+    }
+
+    /// <summary>Kernel name for a dtype: <c>name_f32</c> or <c>name_bf16</c>.</summary>
+    public static string Kernel(string name, ScalarType dtype) => dtype switch
+    {
+        ScalarType.Float32 => name + "_f32",
+        ScalarType.BFloat16 => name + "_bf16",
+        _ => throw new ArgumentException($"the block kernels take fp32 or bf16, not {dtype}"),
+    };
+
+    /// <summary>Blocks for a grid-stride elementwise kernel over <paramref name="total"/> items.</summary>
+    public static int ElementwiseGrid(long total) => (int)Math.Clamp((total + Threads - 1) / Threads, 1, 132 * 16);
+
+    // Tensors a backward returns must outlive the call (libtorch takes them after it returns), so they are
+    // disposed at the next backward call on the same thread (the autograd engine runs a device's backward
+    // functions one after another on one thread) instead of waiting for the GC's finalizer.
+    [ThreadStatic] static List<Tensor>? pending;
+
+    /// <summary>Disposes what earlier backward calls on this thread returned.</summary>
+    public static void ReleasePending()
+    {
+        if (pending is null) return;
+        foreach (var t in pending) t.Dispose();
+        pending.Clear();
+    }
+
+    /// <summary>Keeps <paramref name="t"/> (out of every dispose scope) until the next <see cref="ReleasePending"/> on this thread.</summary>
+    public static Tensor Returned(Tensor t)
+    {
+        (pending ??= []).Add(t.DetachFromDisposeScope());
+        return t;
+    }
+
+    static string ReadSource()
+    {
+        var asm = typeof(BlockKernels).Assembly;
+        var name = asm.GetManifestResourceNames().Single(n => n.EndsWith("BlockKernels.cu", StringComparison.Ordinal));
+        using var s = asm.GetManifestResourceStream(name)!;
+        using var reader = new StreamReader(s);
+        return reader.ReadToEnd();
+    }
+}
+
+/// <summary>Launches the block kernels on a CUDA device (compiled once per process, loaded once per device).</summary>
+internal sealed class CudaBlockLauncher : IBlockLauncher
+{
+    static readonly Dictionary<int, CudaBlockLauncher?> ByDevice = [];
+    readonly CudaModule module;
+
+    CudaBlockLauncher(CudaModule module) => this.module = module;
+
+    /// <summary>The launcher for a device, or null when NVRTC or the driver is missing (the libtorch path then runs).</summary>
+    public static CudaBlockLauncher? For(int device)
+    {
+        lock (ByDevice)
+        {
+            if (ByDevice.TryGetValue(device, out var l)) return l;
+            try { l = new CudaBlockLauncher(CudaModule.Get("snce_blocks", BlockKernels.Source, device)); }
+            catch (Exception e) when (e is SnceSetupException or DllNotFoundException or EntryPointNotFoundException) { l = null; }
+            ByDevice[device] = l;
+            return l;
+        }
+    }
+
+    public void Launch(string kernel, int grid, int block, ref BlockKernels.Args args) => module.Launch(kernel, grid, block, ref args);
+}

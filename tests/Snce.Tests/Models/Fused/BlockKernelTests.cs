@@ -1,0 +1,204 @@
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using System.Text;
+using Snce.Models;
+using Snce.Models.Fused;
+using Snce.Tests.Losses.Fused;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Snce.Tests.Models.Fused;
+
+/// <summary>Runs BlockKernels.cu on the CPU through the emulator (g++), so the CUDA kernels' arithmetic is checked in CI.</summary>
+sealed unsafe class BlockKernelEmulator : IBlockLauncher
+{
+    static readonly Lazy<(nint Lib, string Why)> Built = new(Build);
+    readonly delegate* unmanaged<byte*, int, int, BlockKernels.Args*, int> launch;
+
+    public List<string> Kernels { get; } = [];
+
+    BlockKernelEmulator(nint lib) => launch = (delegate* unmanaged<byte*, int, int, BlockKernels.Args*, int>)NativeLibrary.GetExport(lib, "emu_blocks_launch");
+
+    public static BlockKernelEmulator? Create(out string why)
+    {
+        var (lib, w) = Built.Value;
+        why = w;
+        return lib == 0 ? null : new BlockKernelEmulator(lib);
+    }
+
+    public void Launch(string kernel, int grid, int block, ref BlockKernels.Args args)
+    {
+        var name = Encoding.ASCII.GetBytes(kernel + "\0");
+        int r;
+        fixed (byte* n = name)
+        fixed (BlockKernels.Args* a = &args)
+            r = launch(n, grid, block, a);
+        if (r < 0) throw new InvalidOperationException($"emulator refused {kernel} with {block} threads");
+        Kernels.Add(kernel);
+    }
+
+    static (nint, string) Build()
+    {
+        var prelude = File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Losses", "Fused", "Emulation", "host_prelude.h"));
+        var harness = File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Models", "Fused", "Emulation", "blocks_harness.cpp"));
+        var hash = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(BlockKernels.Source + prelude + harness)))[..12];
+        var dir = Path.Combine(Path.GetTempPath(), $"snce-blocks-emu-{hash}");
+        var lib = Path.Combine(dir, "libsnce_blocks_emu.so");
+        if (!File.Exists(lib))
+        {
+            Directory.CreateDirectory(dir);
+            File.WriteAllText(Path.Combine(dir, "kernel.cu"), BlockKernels.Source);
+            File.WriteAllText(Path.Combine(dir, "host_prelude.h"), prelude);
+            File.WriteAllText(Path.Combine(dir, "blocks_harness.cpp"), harness);
+            var tmp = lib + $".{Environment.ProcessId}.tmp";
+            var (code, output) = KernelEmulator.Run("g++", dir, "-std=c++20", "-O1", "-fno-strict-aliasing", "-Wall", "-Wno-unknown-pragmas", "-shared", "-fPIC", "-pthread",
+                "blocks_harness.cpp", "-o", tmp);
+            if (code == -1) return (0, "g++ not found");
+            if (code != 0) throw new InvalidOperationException($"BlockKernels.cu does not compile as C++ for the emulator:\n{output}");
+            File.Move(tmp, lib, overwrite: true);
+        }
+        return (NativeLibrary.Load(lib), "");
+    }
+}
+
+/// <summary>
+/// The fused block kernels (the CUDA default for RMSNorm, rotary q/k/v and the SwiGLU gate) against the libtorch path
+/// they replace: the same module run both ways on the same inputs, outputs and every gradient compared.
+/// </summary>
+public class BlockKernelTests
+{
+    static BlockKernelEmulator Emulator()
+    {
+        var e = BlockKernelEmulator.Create(out var why);
+        Assert.True(e is not null, $"the kernel emulator needs g++: {why}");
+        return e!;
+    }
+
+    /// <summary>Runs <paramref name="f"/> on fresh leaf copies of <paramref name="inputs"/>, with or without the emulated kernels; returns the output and the input and parameter gradients.</summary>
+    static List<Tensor> Run(nn.Module module, Func<Tensor[], Tensor> f, Tensor[] inputs, Tensor upstream, IBlockLauncher? launcher)
+    {
+        BlockKernels.UseLauncher(launcher);
+        try
+        {
+            foreach (var p in module.parameters()) p.grad = null;
+            var leaves = inputs.Select(t => t.detach().clone().requires_grad_(true)).ToArray();
+            var y = f(leaves);
+            (y * upstream).sum().backward();
+            BlockKernels.ReleasePending();
+            return [y.detach(), .. leaves.Select(l => l.grad!.clone()), .. module.parameters().Select(p => p.grad!.clone())];
+        }
+        finally { BlockKernels.UseLauncher(null); }
+    }
+
+    static void AssertClose(List<Tensor> reference, List<Tensor> fused, double tol)
+    {
+        Assert.Equal(reference.Count, fused.Count);
+        for (var i = 0; i < reference.Count; i++)
+        {
+            var (r, f) = (reference[i].to_type(ScalarType.Float64), fused[i].to_type(ScalarType.Float64));
+            Assert.Equal(r.shape, f.shape);
+            var rel = ((f - r).norm() / (r.norm() + 1e-30)).item<double>();
+            Assert.True(rel <= tol, $"output {i} (0 = value, then input and parameter gradients): relative error {rel:E2} > {tol:E1}");
+        }
+    }
+
+    [Theory]
+    [InlineData(ScalarType.Float32, 1e-6)]
+    [InlineData(ScalarType.BFloat16, 1e-2)]
+    public void RmsNormMatchesTheLibtorchPath(ScalarType dtype, double tol)
+    {
+        using var scope = NewDisposeScope();
+        var emu = Emulator();
+        using var norm = new RmsNorm(40, 1e-5);
+        if (dtype == ScalarType.BFloat16) norm.to(dtype);
+        using (no_grad()) norm.parameters().First().copy_(rand(40, generator: new Generator(3)) + 0.5);
+        var g = new Generator(1);
+        var x = (randn([3, 7, 40], generator: g) * 2).to_type(dtype);     // 21 rows: the last block is partly empty
+        var up = randn([3, 7, 40], generator: g).to_type(dtype);
+        var reference = Run(norm, a => norm.forward(a[0]), [x], up, null);
+        var fused = Run(norm, a => norm.forward(a[0]), [x], up, emu);
+        Assert.Contains("rmsnorm_bwd_" + (dtype == ScalarType.Float32 ? "f32" : "bf16"), emu.Kernels);
+        AssertClose(reference, fused, tol);
+    }
+
+    [Theory]
+    [InlineData(ScalarType.Float32, 1e-6)]
+    [InlineData(ScalarType.BFloat16, 1e-2)]
+    public void SwiGluMatchesTheLibtorchPath(ScalarType dtype, double tol)
+    {
+        using var scope = NewDisposeScope();
+        var emu = Emulator();
+        var c = new TransformerConfig(Dim: 16, Layers: 1, Heads: 2, FfnMultipleOf: 8, InitStd: 0.3);
+        using var ffn = new SwiGlu(c);
+        if (dtype == ScalarType.BFloat16) ffn.to(dtype);
+        var g = new Generator(2);
+        var x = randn([2, 5, 16], generator: g).to_type(dtype);
+        var up = randn([2, 5, 16], generator: g).to_type(dtype);
+        var reference = Run(ffn, a => ffn.forward(a[0]), [x], up, null);
+        var fused = Run(ffn, a => ffn.forward(a[0]), [x], up, emu);
+        Assert.Contains(emu.Kernels, k => k.StartsWith("swiglu_bwd", StringComparison.Ordinal));
+        AssertClose(reference, fused, tol);
+    }
+
+    [Theory]
+    [InlineData(ScalarType.Float32, true, 0, 1e-5)]
+    [InlineData(ScalarType.Float32, false, 0, 1e-5)]
+    [InlineData(ScalarType.BFloat16, true, 0, 2e-2)]
+    public void AttentionWithFusedRotaryMatchesTheLibtorchPath(ScalarType dtype, bool causal, long start, double tol)
+    {
+        using var scope = NewDisposeScope();
+        var emu = Emulator();
+        var c = new TransformerConfig(Dim: 16, Layers: 1, Heads: 2, InitStd: 0.3);
+        using var attention = new Attention(c);
+        if (dtype == ScalarType.BFloat16) attention.to(dtype);
+        using var rope = new Rotary2d(prefix: 1, gridHeight: 2, gridWidth: 3, headDim: c.HeadDim, ropeBase: 100);
+        var g = new Generator(4);
+        var x = randn([2, 7, 16], generator: g).to_type(dtype);
+        var up = randn([2, 7, 16], generator: g).to_type(dtype);
+        var reference = Run(attention, a => attention.Forward(a[0], rope, causal, start), [x], up, null);
+        var fused = Run(attention, a => attention.Forward(a[0], rope, causal, start), [x], up, emu);
+        Assert.Contains(emu.Kernels, k => k.StartsWith("rope_bwd", StringComparison.Ordinal));
+        AssertClose(reference, fused, tol);
+    }
+
+    [Fact]
+    public void AWholeGeneratorStepMatchesTheLibtorchPath()
+    {
+        // Every fused op in a tiny generator at once, through the real model code: loss and all parameter gradients.
+        using var scope = NewDisposeScope();
+        var emu = Emulator();
+        var config = new GeneratorConfig(GeneratorKind.Autoregressive, "tiny", GeneratorPresets.Tiny with { InitStd = 0.2 }, 32, 2, 2, 3);
+        using var model = new TokenGenerator(config);
+        var g = new Generator(5);
+        using (no_grad())
+            foreach (var p in model.parameters()) p.add_(randn(p.shape, generator: g) * 0.1);   // the head starts at zero: give every path a gradient
+        var tokens = randint(32, [4, 4], generator: g);
+        var labels = randint(3, [4], generator: g);
+        List<Tensor> Grads(IBlockLauncher? l)
+        {
+            BlockKernels.UseLauncher(l);
+            try
+            {
+                model.zero_grad();
+                var logits = model.Forward(labels, tokens);
+                nn.functional.cross_entropy(logits.reshape(-1, 32), randint(32, [logits.shape[0] * logits.shape[1]], generator: new Generator(6))).backward();
+                BlockKernels.ReleasePending();
+                return [logits.detach(), .. model.parameters().Select(p => p.grad!.clone())];
+            }
+            finally { BlockKernels.UseLauncher(null); }
+        }
+        var reference = Grads(null);
+        var fused = Grads(emu);
+        Assert.True(emu.Kernels.Count >= 3 * GeneratorPresets.Tiny.Layers, $"only {emu.Kernels.Count} fused launches");
+        AssertClose(reference, fused, 1e-5);
+    }
+
+    [Fact]
+    public void TheCpuKeepsTheLibtorchPath()
+    {
+        using var x = randn(4, 8);
+        Assert.Null(BlockKernels.For(x));                       // no override, CPU tensor: the exact CPU path (and resume) stays
+        using var i = ones(4, dtype: ScalarType.Int64);
+        Assert.Null(BlockKernels.For(i));
+    }
+}

@@ -1,0 +1,112 @@
+#!/bin/bash
+# Issue #11's profile, on one H200: where a training step's time goes in Snce (C#, Nsight Compute kernel times) and in
+# the PyTorch twin (torch.profiler, eager and torch.compile), plus Snce's step time at the study's shapes and the summed
+# throughput of N concurrent Snce training processes (the baseline for "many small runs at once").
+#
+# Prepare here:  ../shared/device/bundle.sh bench/Snce.Bench/Snce.Bench.csproj && bash tools/slim_device_bundle.sh
+# Device calls (carry [".device"]):
+#   PART=cs bash tools/device_profile_training.sh   # C#: step times, ncu breakdowns, N concurrent runs  (~6 min)
+#   PART=py bash tools/device_profile_training.sh   # PyTorch twin: profiles and eager/compile step times  (~5 min)
+#   PART=fused bash tools/device_profile_training.sh  # fused block kernels: GPU check, on/off step times, leak check,
+#                                                     # 8 concurrent runs, ncu breakdown, torch.compile in the same call (~8 min)
+# Writes under $OUT one archive profile-<part>.tar.gz (logs, JSON, markdown) and prints the tables.
+set -uo pipefail
+: "${OUT:?OUT must name the output folder}"
+cd "$(dirname "$0")/.."
+part=${PART:?PART=cs, py or fused}
+w=/tmp/prof-$part; mkdir -p $w
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm --format=csv > $w/gpu.txt 2>&1
+start=$(date +%s)
+S="--preset S --batch 256 --grid 8 --classes 10"
+B="--preset B --batch 64 --grid 16 --classes 1000 --k 16384"
+if [ "$part" = cs ] || [ "$part" = fused ]; then
+  mkdir -p /tmp/dn && tar -C /tmp/dn -xJf .device/dotnet.tar.xz && tar -C /tmp/dn -xJf .device/app.tar.xz || exit 1
+  export DOTNET_ROOT=/tmp/dn DOTNET_CLI_TELEMETRY_OPTOUT=1
+  tl=$(python3 -c 'import torch,os;print(os.path.dirname(torch.__file__)+"/lib")')
+  export SNCE_LIBTORCH=$tl LD_LIBRARY_PATH=$tl:/usr/local/cuda/targets/x86_64-linux/lib:${LD_LIBRARY_PATH:-}
+  bench() { /tmp/dn/dotnet /tmp/dn/app/snce-bench.dll training --device cuda --precisions bf16 --optimizers flat --sampling false --e2e false "$@"; }
+fi
+if [ "$part" = fused ]; then
+  fb() { /tmp/dn/dotnet /tmp/dn/app/snce-bench.dll training --device cuda --optimizers flat --sampling false --e2e false "$@"; }
+  timeout 150 bash -c "$(declare -f fb); fb $S --k 1024 --kinds ar,mask --precisions bf16,tf32 --fused-blocks on,off --leak-steps 1000 --out $w/f-s-k1024" > $w/f-s-k1024.log 2>&1
+  echo "S K=1024: exit $? after $(( $(date +%s) - start )) s"
+  timeout 90 bash -c "$(declare -f fb); fb $S --k 65536 --kinds ar,mask --precisions bf16 --fused-blocks on,off --check-blocks false --out $w/f-s-k65536" > $w/f-s-k65536.log 2>&1
+  echo "S K=65536: exit $? after $(( $(date +%s) - start )) s"
+  timeout 90 bash -c "$(declare -f fb); fb $B --kinds ar --precisions bf16 --fused-blocks on,off --out $w/f-b" > $w/f-b.log 2>&1
+  echo "B: exit $? after $(( $(date +%s) - start )) s"
+  for i in $(seq 8); do
+    timeout 120 bash -c "$(declare -f fb); fb $S --k 16384 --kinds ar --precisions bf16 --fused-blocks on --check-blocks false --warmup 5 --steps 150 --out $w/fconc8-$i" > $w/fconc8-$i.log 2>&1 &
+  done
+  wait
+  echo "8 concurrent: after $(( $(date +%s) - start )) s"
+  timeout 100 ncu --csv --metrics gpu__time_duration.sum --clock-control none --target-processes all --log-file $w/ncu-fused-s.csv \
+    /tmp/dn/dotnet /tmp/dn/app/snce-bench.dll training --device cuda --precisions bf16 --optimizers flat --fused-blocks on --check-blocks false --sampling false --e2e false \
+    $S --k 16384 --kinds ar --warmup 1 --steps 3 --out $w/ncu-fused-bench > $w/ncu-fused.log 2>&1
+  python3 tools/profile_training.py --ncu $w/ncu-fused-s.csv --ncu-steps 4 --out $w/ncu-fused-s.json > $w/ncu-fused-s.md 2>&1
+  echo "ncu: after $(( $(date +%s) - start )) s"
+  export PYTHONUNBUFFERED=1
+  for k in 1024 65536; do
+    timeout 100 python3 tools/bench_training.py $S --k $k --budget-s 60 --cases compile:bf16-autocast:fused --out $w/pyc-s-k$k.json > /dev/null 2> $w/pyc-s-k$k.log
+  done
+  timeout 100 python3 tools/bench_training.py $B --budget-s 60 --cases compile:bf16-autocast:fused --out $w/pyc-b.json > /dev/null 2> $w/pyc-b.log
+  echo "torch.compile: after $(( $(date +%s) - start )) s"
+  python3 - $w <<'PY' > $w/concurrent.md
+import json, sys, glob
+ms = [r["ms"] for f in sorted(glob.glob(f"{sys.argv[1]}/fconc8-*/training.json")) for r in json.load(open(f))["rows"] if r.get("what") == "train step"]
+print(f"| 8 concurrent, fused | {len(ms)} runs | step ms " + ", ".join(f"{m:.1f}" for m in ms) + f" | summed images/s {sum(256 / (m / 1e3) for m in ms):.0f} |")
+PY
+  { for f in $w/f-*/training.md; do echo "== $f"; grep '^|' $f | cut -c1-160; done; grep -h '"ms"' $w/pyc-*.log | cut -c1-120; cat $w/concurrent.md; head -14 $w/ncu-fused-s.md; } 2>/dev/null | tail -c 11000
+  tar -C /tmp --exclude="*.csv" -czf $OUT/profile-$part.tar.gz prof-$part
+  exit 0
+fi
+if [ "$part" = cs ]; then
+  # 1. Step times at the study's shapes and preset B.
+  for k in 1024 16384 65536; do
+    timeout 100 bash -c "$(declare -f bench); bench $S --k $k --kinds ar,mask --out $w/s-k$k" > $w/step-s-k$k.log 2>&1
+  done
+  timeout 100 bash -c "$(declare -f bench); bench $B --kinds ar --out $w/b" > $w/step-b.log 2>&1
+  echo "step times done after $(( $(date +%s) - start )) s"
+  # 2. Kernel breakdown of the C# step with Nsight Compute (4 steps: 1 warmup + 3 timed; setup kernels included).
+  for shape in s b; do
+    args=$S; [ $shape = b ] && args=$B; k=""; [ $shape = s ] && k="--k 16384"
+    timeout 150 ncu --csv --metrics gpu__time_duration.sum --clock-control none --target-processes all --log-file $w/ncu-$shape.csv \
+      /tmp/dn/dotnet /tmp/dn/app/snce-bench.dll training --device cuda --precisions bf16 --optimizers flat --sampling false --e2e false \
+      $args $k --kinds ar --warmup 1 --steps 3 --out $w/ncu-$shape-bench > $w/ncu-$shape.log 2>&1
+    echo "ncu $shape: exit $? after $(( $(date +%s) - start )) s"
+    python3 tools/profile_training.py --ncu $w/ncu-$shape.csv --ncu-steps 4 --out $w/ncu-$shape.json > $w/ncu-$shape.md 2>&1
+  done
+  # 3. N concurrent Snce training processes at the study's shape (AR, K 16,384): summed images/s.
+  for n in 1 8; do
+    for i in $(seq $n); do
+      timeout 200 bash -c "$(declare -f bench); bench $S --k 16384 --kinds ar --warmup 5 --steps 150 --out $w/conc$n-$i" > $w/conc$n-$i.log 2>&1 &
+    done
+    wait
+    echo "concurrent $n done after $(( $(date +%s) - start )) s"
+  done
+  python3 - $w <<'PY' > $w/concurrent.md
+import json, sys, glob
+w = sys.argv[1]
+for n in (1, 8):
+    ms = []
+    for f in sorted(glob.glob(f"{w}/conc{n}-*/training.json")):
+        rows = json.load(open(f))["rows"]
+        ms += [r["ms"] for r in rows if r.get("what") == "train step"]
+    ips = sum(256 / (m / 1e3) for m in ms)
+    print(f"| {n} concurrent | {len(ms)} runs reported | step ms " + ", ".join(f"{m:.1f}" for m in ms) + f" | summed images/s {ips:.0f} |")
+PY
+else
+  export PYTHONUNBUFFERED=1
+  for k in 1024 16384 65536; do
+    timeout 150 python3 tools/profile_training.py $S --k $k --cases eager:bf16-weights:foreach,compile:bf16-autocast:fused --out $w/py-s-k$k.json > $w/py-s-k$k.md 2> $w/py-s-k$k.log
+    echo "py S K=$k: exit $? after $(( $(date +%s) - start )) s"
+  done
+  timeout 150 python3 tools/profile_training.py $B --cases eager:bf16-weights:foreach,compile:bf16-autocast:fused --out $w/py-b.json > $w/py-b.md 2> $w/py-b.log
+  echo "py B: exit $? after $(( $(date +%s) - start )) s"
+  for k in 1024 65536; do
+    timeout 120 python3 tools/bench_training.py $S --k $k --budget-s 80 --cases eager:bf16-autocast:fused,compile:bf16-autocast:fused,eager:bf16-weights:foreach --out $w/bench-s-k$k.json > /dev/null 2> $w/bench-s-k$k.log
+  done
+  echo "py bench: after $(( $(date +%s) - start )) s"
+fi
+tar -C /tmp --exclude="*.csv" -czf $OUT/profile-$part.tar.gz prof-$part
+cp $w/ncu-*.csv.gz $OUT/ 2>/dev/null
+{ for f in $w/*/training.md; do echo "$(basename $(dirname $f)): $(grep '| train step' $f | cut -c1-80 | tr '\n' ' ')"; done; for f in $w/*.md; do echo "== $f"; grep -v '^$' "$f" | head -30; done; } 2>/dev/null | tail -c 11000
