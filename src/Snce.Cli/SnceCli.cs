@@ -35,6 +35,7 @@ public static class SnceCli
         TokenizeCommand.Create(),
         TrainCommand.Create(),
         SampleCommand.Create(),
+        EditCommand.Create(),
         ClassifierCommand.Create(),
         EvalCommand.Create(),
         ReportCommand.Create(),

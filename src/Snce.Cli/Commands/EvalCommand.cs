@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
+using Snce.Editing;
 using Snce.Evaluation;
 using Snce.Sampling;
 using Snce.Training;
@@ -48,8 +49,16 @@ public static class EvalCommand
         var logTo = new Option<string?>("--log-to") { Description = "Also append the result as a record {step, split: \"eval\", fd, ...} to RUN/metrics.jsonl, at the checkpoint's step or, for --images, at --step.", HelpName = "RUN" };
         var step = new Option<long?>("--step") { Description = "With --images and --log-to: the training step the images come from.", HelpName = "STEP" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object." };
+        var inpaint = new Option<string?>("--inpaint")
+        {
+            Description = "With --checkpoint: score inpainting instead of sampling. The first --n validation images (default: all, at most 10000) are edited in this region, " +
+                $"each conditioned on its own class ({EditRegionCli.Allowed}; left..bottom outpaint that half): PSNR/L1 in the region (next to the tokenizer's own " +
+                "reconstruction), tokens changed outside it (0), FD-ResNet18 of the edited images, and class accuracy as classifier consistency.",
+            HelpName = "REGION",
+        };
+        var grid = new Option<string?>("--grid") { Description = "With --inpaint: a PNG of the first 8 sources, the regenerated region tinted, and their edits (3 rows).", HelpName = "FILE" };
         var cmd = new Command("eval", "Score a generator run (--checkpoint) or a set of images (--images) against a data set's real validation split: FD-ResNet18, precision, recall, class accuracy, validation CE.");
-        foreach (var o in new Option[] { images, labels, checkpoint, cfg, samplingSteps, temperature, seed, sampleBatch, weights, tokenizer }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { images, labels, checkpoint, inpaint, grid, cfg, samplingSteps, temperature, seed, sampleBatch, weights, tokenizer }) cmd.Options.Add(o);
         data.AddTo(cmd);
         foreach (var o in new Option[] { classifier, n, k, backend, batch, threads, cacheDir, logTo, step, json }) cmd.Options.Add(o);
         device.AddTo(cmd);
@@ -59,6 +68,10 @@ public static class EvalCommand
             var imagesPath = parse.GetValue(images);
             var run = parse.GetValue(checkpoint);
             if ((imagesPath is null) == (run is null)) throw new SnceUserException("give exactly one of --images (files) or --checkpoint (a generator run to sample)");
+            if (parse.GetValue(grid) is not null && parse.GetValue(inpaint) is null) throw new SnceUserException("--grid belongs to --inpaint");
+            if (run is null && parse.GetValue(inpaint) is not null) throw new SnceUserException("--inpaint needs --checkpoint (the generator that edits the images)");
+            if (parse.GetValue(inpaint) is not null && parse.GetValue(logTo) is not null)
+                throw new SnceUserException("--log-to records sampling metrics into the run's log; it does not take --inpaint (use --json and keep the output)");
             if (run is not null && parse.GetValue(labels) is not null) throw new SnceUserException("--labels belongs to --images; a checkpoint's samples carry their classes");
             if (parse.GetValue(logTo) is not null && parse.GetValue(step) is null && run is null)
                 throw new SnceUserException("--log-to needs --step (the training step the images come from)");
@@ -72,7 +85,37 @@ public static class EvalCommand
             Tensor? conditioning;
             var provenance = new Dictionary<string, object?> { ["images"] = null, ["checkpoint"] = null, ["step"] = null, ["seed"] = null, ["cfg"] = null, ["val_ce"] = null, ["val_ce_step"] = null };
             var started = DateTime.UtcNow;
-            if (run is not null)
+            InpaintingScores? inpainting = null;
+            if (run is not null && parse.GetValue(inpaint) is { } spec)
+            {
+                var options = new GeneratorSamplingOptions(new TokenSamplingOptions(parse.GetValue(temperature)), parse.GetValue(cfg), parse.GetValue(samplingSteps),
+                    Schedule: GeneratorCheckpoint.ReadManifest(run).Training.Objective.Schedule, BatchSize: parse.GetValue(sampleBatch));
+                options.Tokens.Validate();
+                using var editor = new CheckpointInpainter(run, dev, parse.GetValue(weights) == "ema", parse.GetValue(tokenizer));
+                var region = EditRegionCli.ParseNamed(spec, editor.Tokenizer.Config.ImageSize);
+                using var rows = real.IndicesOf(Snce.Data.ImageDataset.ValidationSplit);
+                var count = parse.GetValue(n) ?? (int)Math.Min(10_000, rows.shape[0]);
+                if (count < 2) throw new SnceUserException($"--n must be at least 2 (a covariance needs two images); got {count}");
+                using var g = new Generator((ulong)parse.GetValue(seed));
+                InpaintingEvaluationSet set;
+                using (var bar = new ProgressBar("inpainting", count))
+                    set = InpaintingEvaluation.Run(editor, real, region, count, options, g, new CountProgress(bar));
+                (generated, conditioning, inpainting) = (set.Edited, set.Labels, set.Scores);
+                if (parse.GetValue(grid) is { } gridPath)
+                {
+                    using var rowsShown = rows.narrow(0, 0, Math.Min(8, count));
+                    using var sources = real.Images.index_select(0, rowsShown);
+                    using var edits = set.Edited.narrow(0, 0, rowsShown.shape[0]);
+                    using var cells = EditImages.Comparison(sources, editor.Footprint.ToPixels(set.Tokens), edits);
+                    Snce.Data.ImageGrid.SavePng(gridPath, cells, (int)rowsShown.shape[0]);
+                }
+                provenance["checkpoint"] = Path.GetFullPath(run);
+                provenance["step"] = editor.Manifest.State.Step;
+                provenance["seed"] = parse.GetValue(seed);
+                provenance["cfg"] = options.CfgScale;
+                provenance["inpaint_region"] = EditRegionCli.Describe(region);
+            }
+            else if (run is not null)
             {
                 var count = parse.GetValue(n) ?? 10_000;
                 if (count < 2) throw new SnceUserException($"--n must be at least 2 (a covariance needs two images); got {count}");
@@ -124,9 +167,14 @@ public static class EvalCommand
             reference.Dispose();
             clf?.Model.Dispose();
             var record = Record(result, provenance, seconds, chosen);
+            if (inpainting is not null) record["inpainting"] = inpainting;
             if (parse.GetValue(logTo) is { } logRun) AppendToRun(logRun, (long)(provenance["step"] ?? 0L), result, provenance["val_ce"] as double?);
             if (parse.GetValue(json)) Console.WriteLine(JsonSerializer.Serialize(record, Json.Options));
-            else Print(result, provenance);
+            else
+            {
+                Print(result, provenance);
+                if (inpainting is { } ip) PrintInpainting(ip, provenance);
+            }
             return 0;
         });
         return cmd;
@@ -168,6 +216,15 @@ public static class EvalCommand
             Console.WriteLine("class accuracy         n/a   (needs class-conditional images and --classifier)");
         if (provenance["checkpoint"] is not null)
             Console.WriteLine(provenance["val_ce"] is double ce ? $"val CE          {ce,10:F4}   (hard CE from the run's log at step {provenance["val_ce_step"]})" : "val CE                 n/a   (not in the run's metrics.jsonl)");
+    }
+
+    static void PrintInpainting(InpaintingScores s, Dictionary<string, object?> provenance)
+    {
+        Console.WriteLine($"inpainting      {provenance["inpaint_region"]}: {s.RegionPixels} pixels, {s.RegionTokens} of {s.Tokens} tokens regenerated per image ({s.N:N0} validation images)");
+        Console.WriteLine($"PSNR in region  {s.PsnrInRegion,10:F3}   dB (the tokenizer's reconstruction of the source: {s.ReconstructionPsnrInRegion:F3} dB)");
+        Console.WriteLine($"L1 in region    {s.L1InRegion,10:F4}   (reconstruction: {s.ReconstructionL1InRegion:F4}; pixel values in [0, 1])");
+        Console.WriteLine($"tokens changed  {s.TokensChangedOutside,10}   outside the region; {s.TokensChangedInside:P1} of the region's tokens differ from the source's");
+        Console.WriteLine("                class accuracy above = classifier consistency: the edited image keeps its source's class");
     }
 
     static void AppendToRun(string run, long step, ImageSetEvaluation r, double? valCe)

@@ -44,6 +44,22 @@ public static class MaskSchedule
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
     };
 
+    /// <summary>
+    /// The inverse of γ: the progress r ∈ [0, 1] at which a share <paramref name="maskRatio"/> of the tokens is masked
+    /// (cosine: r = (2/π)·acos(f); linear: r = 1 − f). Editing starts the parallel decoder there, so the schedule continues
+    /// from the masked fraction (MaskGIT/aMUSEd inpainting).
+    /// </summary>
+    public static double ProgressAt(this MaskScheduleKind kind, double maskRatio)
+    {
+        if (!(maskRatio >= 0 && maskRatio <= 1)) throw new ArgumentOutOfRangeException(nameof(maskRatio), maskRatio, "a mask ratio is in [0, 1]");
+        return kind switch
+        {
+            MaskScheduleKind.Cosine => Math.Acos(maskRatio) * 2 / Math.PI,
+            MaskScheduleKind.Linear => 1 - maskRatio,
+            _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
+        };
+    }
+
     /// <summary>γ(r) elementwise (fp32).</summary>
     public static Tensor MaskRatio(this MaskScheduleKind kind, Tensor r) => kind switch
     {

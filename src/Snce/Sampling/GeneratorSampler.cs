@@ -49,4 +49,40 @@ public static class GeneratorSampler
         }
         return result.MoveToOuterDisposeScope();
     }
+
+    /// <summary>
+    /// Inpainting: regenerates the <paramref name="editable"/> tokens [n, T] (bool; for the masked generator the same count
+    /// in every row) of <paramref name="source"/> ids [n, T] under <paramref name="conditions"/> [n, ...] → ids [n, T] (int64,
+    /// on the model's device) equal to the source outside the editable tokens. Masked: parallel decoding from the masked
+    /// fraction; AR: raster order from the first editable token with the kept tokens forced.
+    /// </summary>
+    public static Tensor Inpaint(TokenGenerator model, Tensor conditions, Tensor source, Tensor editable, GeneratorSamplingOptions o, Generator generator)
+    {
+        if (o.BatchSize < 1) throw new ArgumentException($"sampling batch size must be ≥ 1 (got {o.BatchSize})");
+        var t = model.Config.SequenceLength;
+        if (source.dim() != 2 || source.shape[1] != t)
+            throw new ArgumentException($"source tokens must be [n, {t}] for this {model.Config.GridHeight}x{model.Config.GridWidth} generator, got [{string.Join(", ", source.shape)}]");
+        using var scope = NewDisposeScope();
+        var ids = source.to_type(ScalarType.Int64).to(model.Device);
+        if (ids.numel() > 0 && (ids.min().item<long>() < 0 || ids.max().item<long>() >= model.Config.CodebookSize))
+            throw new ArgumentException($"source token ids must be in [0, {model.Config.CodebookSize}) (the generator's codebook); got {ids.min().item<long>()}..{ids.max().item<long>()}");
+        var edit = editable.to(model.Device);
+        var n = conditions.shape[0];
+        var result = empty(n, t, dtype: ScalarType.Int64, device: model.Device);
+        for (long start = 0; start < n; start += o.BatchSize)
+        {
+            using var batchScope = NewDisposeScope();
+            var m = Math.Min(o.BatchSize, n - start);
+            var c = conditions.narrow(0, start, m).to(model.Device);
+            var u = model.Conditioning.NullLike(c);
+            var (x, e) = (ids.narrow(0, start, m), edit.narrow(0, start, m));
+            var filled = model.Causal
+                ? ArSampler.Inpaint(o.KvCache ? GeneratorFunctions.KvCached(model) : GeneratorFunctions.Recompute(model), c, u, x, e,
+                    new ArSamplingOptions(o.Tokens, o.CfgScale), generator)
+                : MaskedSampler.Inpaint(GeneratorFunctions.Masked(model), c, u, x, e, model.Config.MaskToken,
+                    new MaskedSamplingOptions(o.Steps, o.Tokens, o.ChoiceTemperature, o.CfgScale, o.Schedule), generator);
+            result.narrow(0, start, m).copy_(filled);
+        }
+        return result.MoveToOuterDisposeScope();
+    }
 }

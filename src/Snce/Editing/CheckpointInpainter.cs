@@ -1,0 +1,55 @@
+using Snce.Models;
+using Snce.Sampling;
+using Snce.Tokenizer;
+using Snce.Training;
+using static TorchSharp.torch;
+
+namespace Snce.Editing;
+
+/// <summary>
+/// A trained generator run and the tokenizer it was trained on, loaded for editing: <see cref="Run"/> inpaints images
+/// with them (<see cref="ImageInpainting"/>). What <c>snce edit</c> and <c>snce eval --inpaint</c> share.
+/// </summary>
+public sealed class CheckpointInpainter : IDisposable
+{
+    /// <param name="run">run folder (or its checkpoint/ folder) from <c>snce train</c>.</param>
+    /// <param name="device">where to tokenize, sample and decode.</param>
+    /// <param name="ema">EMA weights (default) or the raw training weights.</param>
+    /// <param name="tokenizerDir">tokenizer checkpoint; default: the one the run's manifest names.</param>
+    public CheckpointInpainter(string run, Device device, bool ema = true, string? tokenizerDir = null)
+    {
+        Manifest = GeneratorCheckpoint.ReadManifest(run);
+        Tokenizer = TokenizerCheckpoint.Load(tokenizerDir ?? Manifest.Data.Tokenizer, device);
+        try
+        {
+            (Model, _) = GeneratorCheckpoint.LoadModel(run, device, ema);
+            try { ImageInpainting.CheckPair(Model, Tokenizer); }
+            catch { Model.Dispose(); throw; }
+        }
+        catch
+        {
+            Tokenizer.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The run's manifest.</summary>
+    public CheckpointManifest Manifest { get; }
+    /// <summary>The generator (eval weights).</summary>
+    public TokenGenerator Model { get; }
+    /// <summary>The tokenizer that encodes the sources and decodes the results.</summary>
+    public VqTokenizer Tokenizer { get; }
+    /// <summary>How the tokenizer's tokens map to pixels.</summary>
+    public TokenFootprint Footprint => TokenFootprint.Of(Tokenizer.Config);
+
+    /// <summary>Inpaints uint8 images [N, C, S, S] in <paramref name="region"/> under <paramref name="conditions"/> [N, ...].</summary>
+    public InpaintingResult Run(Tensor images, TokenMask region, Tensor conditions, GeneratorSamplingOptions options, Generator generator) =>
+        ImageInpainting.Run(Model, Tokenizer, images, region, conditions, options, generator);
+
+    /// <inheritdoc/>
+    public void Dispose()
+    {
+        Model.Dispose();
+        Tokenizer.Dispose();
+    }
+}

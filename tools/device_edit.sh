@@ -1,0 +1,75 @@
+#!/bin/bash
+# The inpainting evidence (issue #14, docs/editing.md) on one H200, in three device calls that share the warm machine's /tmp:
+# CE vs SNCE generators on emoji (64 px, 16×16 tokens with the small tokenizer) at K ∈ {1,024; 16,384; 65,536}, AR and
+# masked, trained with `snce study`, then every run scored with `snce eval --inpaint` on the same held-out images and
+# seed (center box, right half, bottom half) with a grid of the same inputs per run.
+# NOT RUN YET: written in the CPU session that built editing; the next GPU session runs it and reports what comes back.
+#
+# Prepare here (repository root), as for tools/device_study.sh:
+#   ../shared/device/bundle.sh src/Snce.Cli/Snce.Cli.csproj                 # the snce CLI + .NET runtime → .device/
+#   bash tools/slim_device_bundle.sh                                         # drop ResNet18.onnx and ONNX Runtime from the bundle
+#   snce data fetch emoji-twitter && bash tools/pack_device_data.sh emoji-twitter    # .devdata/emoji-twitter.tar.xz (~8 MB)
+#   mkdir -p .devonnx && xz -T2 -6 -c ~/.nuget/packages/microsoft.ml.dnnimagefeaturizer.resnet18/0.23.1/tools/DnnImageModels/ResNet18Onnx/ResNet18.onnx > .devonnx/ResNet18.onnx.xz
+# Call 1 (carry .device, .devdata):  bash tools/device_edit.sh prepare     tokenizers, shards, classifier
+# Call 2 (carry .devonnx):           bash tools/device_edit.sh train       the generator runs (FD curves as in the study)
+# Call 3 (no carry):                 bash tools/device_edit.sh edit        `snce eval --inpaint` per run and region, grids
+# Each call must come within the 30 s the machine stays warm, or /tmp is gone (the script says so).
+# Outputs under $OUT: prepare.tar.gz, study.tar.gz (as device_study.sh), edit.tar.gz (edit/RUN-REGION.json and .png, edit.log,
+# edit.md: one table row per run and region).
+# Knobs (environment): STUDY_ARGS, TIME_LIMIT_S (train, default 430), REGIONS ("center right bottom"), EDIT_N (1000 images
+# per evaluation), EDIT_SEED (0), CFG (2).
+set -uo pipefail
+: "${OUT:?OUT must name the output folder}"
+cd "$(dirname "$0")/.."
+phase=${1:?usage: device_edit.sh prepare|train|edit}
+study=/tmp/edit-study
+STUDY_ARGS=${STUDY_ARGS:-"--preset gpu --data emoji-twitter --codebooks 1024,16384,65536 --objectives ar,mask --losses ce,snce --focus-losses none --sweep-perplexities none --headline-seeds 1,2 --steps 1000 --eval-every 250 --eval-images 1000 --parallel 10"}
+export DOTNET_ROOT=/tmp/dn DOTNET_CLI_TELEMETRY_OPTOUT=1 PYTHONUNBUFFERED=1
+tl=$(python3 -c 'import torch,os;print(os.path.dirname(torch.__file__)+"/lib")')
+export SNCE_LIBTORCH=$tl LD_LIBRARY_PATH=$tl:/usr/local/cuda/targets/x86_64-linux/lib:${LD_LIBRARY_PATH:-}
+snce() { /tmp/dn/dotnet /tmp/dn/app/snce.dll "$@"; }
+start=$(date +%s)
+case $phase in
+  prepare)
+    mkdir -p /tmp/dn /tmp/snce-data
+    tar -C /tmp/dn -xJf .device/dotnet.tar.xz && tar -C /tmp/dn -xJf .device/app.tar.xz || exit 1
+    tar -C /tmp/snce-data -xJf .devdata/emoji-twitter.tar.xz || exit 1
+    nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv > "$OUT/gpu.txt"
+    timeout ${PREP_TIMEOUT_S:-300} bash -c "$(declare -f snce); snce study $STUDY_ARGS --data-dir /tmp/snce-data --device cuda --prepare-only --out $study" > "$OUT/prepare.log" 2>&1
+    echo "prepare: exit $? after $(( $(date +%s) - start )) s" | tee -a "$OUT/prepare.log"
+    tar -C $study -czf "$OUT/prepare.tar.gz" --exclude='*.safetensors' --exclude='*.npy' tokenizers classifier.json logs study-config.json 2>/dev/null ;;
+  train)
+    [ -x /tmp/dn/dotnet ] && [ -d $study/shards ] || { echo "the prepare call's files are gone (the machine was given back): run 'prepare' again" >&2; exit 1; }
+    mkdir -p /tmp/dn/app/DnnImageModels/ResNet18Onnx
+    xz -dc .devonnx/ResNet18.onnx.xz > /tmp/dn/app/DnnImageModels/ResNet18Onnx/ResNet18.onnx || exit 1
+    snce study $STUDY_ARGS --data-dir /tmp/snce-data --device cuda --time-limit ${TIME_LIMIT_S:-430} --out $study > "$OUT/study.log" 2>&1
+    echo "study: exit $? after $(( $(date +%s) - start )) s" | tee -a "$OUT/study.log"
+    (cd $study && tar -czf "$OUT/study.tar.gz" STUDY.md study.json study-config.json report samples logs classifier.json tokenizers/*.png \
+      tokenizers/*/eval.json tokenizers/*/train.json runs/*/metrics.jsonl runs/*/config.json runs/*/checkpoint/checkpoint.json) ;;
+  edit)
+    [ -f /tmp/dn/app/DnnImageModels/ResNet18Onnx/ResNet18.onnx ] && [ -d $study/runs ] || { echo "the train call's files are gone: run 'prepare' and 'train' again" >&2; exit 1; }
+    mkdir -p /tmp/edit-out
+    echo "| run | step | region | PSNR in region (dB) | reconstruction PSNR | L1 in region | tokens changed outside | FD-ResNet18 | class consistency |" > /tmp/edit-out/edit.md
+    echo "|---|---|---|---|---|---|---|---|---|" >> /tmp/edit-out/edit.md
+    for run in $study/runs/*/; do
+      name=$(basename "$run")
+      [ -f "$run/checkpoint/checkpoint.json" ] || { echo "$name: no checkpoint, skipped" >> /tmp/edit-out/edit.log; continue; }
+      for region in ${REGIONS:-center right bottom}; do
+        j=/tmp/edit-out/$name-$region.json
+        snce eval --checkpoint "$run" --inpaint $region --n ${EDIT_N:-1000} --seed ${EDIT_SEED:-0} --cfg ${CFG:-2} --sample-batch 250 \
+          --data emoji-twitter --data-dir /tmp/snce-data --classifier $study/classifier --features torch --device cuda \
+          --grid /tmp/edit-out/$name-$region.png --json > "$j" 2>> /tmp/edit-out/edit.log || { echo "$name $region: exit $?" >> /tmp/edit-out/edit.log; continue; }
+        python3 - "$j" "$name" "$region" >> /tmp/edit-out/edit.md <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1])); i = r["inpainting"]
+print(f"| {sys.argv[2]} | {r['step']} | {sys.argv[3]} | {i['psnr_in_region']:.2f} | {i['reconstruction_psnr_in_region']:.2f} | {i['l1_in_region']:.4f} | "
+      f"{i['tokens_changed_outside']} | {r['fd']:.2f} | {r['class_accuracy'] if r['class_accuracy'] is None else round(r['class_accuracy'], 4)} |")
+PY
+      done
+      echo "$name done after $(( $(date +%s) - start )) s" >> /tmp/edit-out/edit.log
+    done
+    tar -C /tmp/edit-out -czf "$OUT/edit.tar.gz" .
+    cat /tmp/edit-out/edit.md ;;
+  *) echo "unknown phase '$phase'; use prepare, train or edit" >&2; exit 2 ;;
+esac
+[ $phase = edit ] || tail -n 25 "$OUT/$([ $phase = prepare ] && echo prepare || echo study).log"
