@@ -151,7 +151,7 @@ public static class TrainingBench
             var root = Path.Combine(dir, "e2e-" + kind.Name());
             using (var shards = Synthetic(config, 64)) shards.Save(Path.Combine(root, "tokens"));
             var training = new TrainingConfig { Steps = 12, Batch = 8, Lr = 1e-3, WarmupSteps = 2, CheckpointEvery = 6, LogEvery = 3, ValidateEvery = 6, ValidationBatches = 1, Seed = 1 };
-            var loss = new LossOptions { Name = "snce", Perplexity = 4, Anchor = "code" };
+            var loss = new LossSpec { Kind = LossKind.Snce, Perplexity = 4, Anchor = NeighborAnchor.Code };
             Tensor Train(string run, long? stopAt, bool resume)
             {
                 using var prepared = resume ? RunSetup.Resume(run, device)
@@ -174,7 +174,7 @@ public static class TrainingBench
             {
                 var bad = (ids < 0).logical_or(ids >= config.CodebookSize).any().item<bool>();
                 row["status"] = bad ? "FAIL: sampled ids out of range" : maxDiff == 0 ? "ok" : $"resume differs by {maxDiff:G3} (nondeterministic kernels)";
-                row["tau"] = manifest.LossTau;
+                row["tau"] = manifest.Loss.Tau;
             }
         }
         catch (Exception e)
@@ -226,7 +226,7 @@ public static class TrainingBench
         var codebook = shards.Codebook.to(device);
         using var train = new TokenDataset(shards, TokenShards.TrainSplit, device, withLatents: false);
         var training = new TrainingConfig { Steps = 1_000_000, Batch = batch, Precision = precision, WarmupSteps = 10, LogEvery = 1_000_000, ValidateEvery = 0, CheckpointEvery = 1_000_000 };
-        var setup = new TrainerSetup(config, training, new LossOptions { Name = "ce" }, g => LossFactory.Create(new LossOptions { Name = "ce" }, codebook, Metric.L2, null, g),
+        var setup = new TrainerSetup(config, training, new ResolvedLoss { Kind = LossKind.CrossEntropy }, g => LossFactory.Create(new LossSpec(), codebook, Metric.L2, null, g),
             train, null, new GeneratorDataInfo(), Path.Combine(dir, $"{config.Kind.Name()}-{precision.Name()}"), device);
         using var trainer = new Trainer(setup);
         for (var i = 0; i < warmup; i++) trainer.TrainStep();
@@ -250,7 +250,7 @@ public static class TrainingBench
             foreach (var p in model.parameters()) p.add_(randn_like(p) * 0.02);                     // the head starts at zero
         var objective = ObjectiveFactory.Create(config.Kind, new ObjectiveOptions());
         using var codebook = shards.Codebook.to(device);
-        var loss = LossFactory.Create(new LossOptions { Name = "ce" }, codebook, Metric.L2);
+        var loss = LossFactory.Create(new LossSpec(), codebook, Metric.L2);
         using var data = new TokenDataset(shards, TokenShards.TrainSplit, device, withLatents: false);
         var b = data.Batch(arange(batch, dtype: ScalarType.Int64, device: device));
         (Tensor Logits, Tensor Grads) Run(bool fused)
@@ -278,7 +278,7 @@ public static class TrainingBench
         var codebook = shards.Codebook.to(device);
         using var train = new TokenDataset(shards, TokenShards.TrainSplit, device, withLatents: false);
         var training = new TrainingConfig { Steps = 1_000_000, Batch = batch, Precision = Precision.Bf16, WarmupSteps = 10, LogEvery = 1_000_000, ValidateEvery = 0, CheckpointEvery = 1_000_000 };
-        var setup = new TrainerSetup(config, training, new LossOptions { Name = "ce" }, g => LossFactory.Create(new LossOptions { Name = "ce" }, codebook, Metric.L2, null, g),
+        var setup = new TrainerSetup(config, training, new ResolvedLoss { Kind = LossKind.CrossEntropy }, g => LossFactory.Create(new LossSpec(), codebook, Metric.L2, null, g),
             train, null, new GeneratorDataInfo(), Path.Combine(dir, $"leak-{config.Kind.Name()}"), device);
         using var trainer = new Trainer(setup);
         long Used() { Sync(device); GC.Collect(); GC.WaitForPendingFinalizers(); var (free, total) = Snce.Native.Cuda.CudaDriver.MemoryInfo(); return (total - free) >> 20; }
@@ -307,7 +307,7 @@ public static class TrainingBench
             new AdamW.ParamGroup(groups.Where(g => !g.Decay).Select(g => g.Parameter), new AdamW.Options { weight_decay = 0 }),
         ], lr: 1e-4, beta1: 0.9, beta2: 0.95);
         using var codebook = shards.Codebook.to(device);
-        var loss = LossFactory.Create(new LossOptions { Name = "ce" }, codebook, Metric.L2);
+        var loss = LossFactory.Create(new LossSpec(), codebook, Metric.L2);
         var objective = ObjectiveFactory.Create(config.Kind, new ObjectiveOptions());
         using var data = new TokenDataset(shards, TokenShards.TrainSplit, device, withLatents: false);
         using var idx = arange(batch, dtype: ScalarType.Int64, device: device);

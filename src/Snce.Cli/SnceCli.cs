@@ -8,7 +8,7 @@ namespace Snce.Cli;
 /// <remarks>
 /// System.CommandLine (not Spectre.Console.Cli): it generates --help from the same option objects the
 /// verbs read, so help cannot drift from behaviour; it is Microsoft's maintained parser with POSIX
-/// syntax and typed options. Spectre.Console is used for progress bars and tables only.
+/// syntax and typed options. The progress bar (ProgressBar.cs) is a few lines of plain console output.
 /// </remarks>
 public static class SnceCli
 {

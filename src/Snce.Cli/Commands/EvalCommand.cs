@@ -305,10 +305,7 @@ public static class EvalCommand
     static void AppendToRun(string run, long step, ImageSetEvaluation r, double? valCe)
     {
         if (!Directory.Exists(run)) throw new DirectoryNotFoundException($"no run folder {run} for --log-to");
-        var values = new Dictionary<string, object?>
-        {
-            ["step"] = step, ["split"] = "eval", ["fd"] = r.Fd, ["precision"] = r.Precision, ["recall"] = r.Recall, ["n"] = r.N,
-        };
+        var values = new Dictionary<string, double> { ["fd"] = r.Fd, ["precision"] = r.Precision, ["recall"] = r.Recall, ["n"] = r.N };
         if (valCe is { } ce) values["val_ce"] = ce;
         if (r.Memorization is { } m)
         {
@@ -321,7 +318,7 @@ public static class EvalCommand
             values["class_accuracy"] = c.Accuracy;
             values["classifier_held_out_accuracy"] = c.ClassifierHeldOutAccuracy;
         }
-        File.AppendAllText(Path.Combine(run, "metrics.jsonl"), JsonSerializer.Serialize(values) + "\n");
+        new MetricsLog(new RunFolder(run), tensorBoard: false).Write(step, "eval", values);
     }
 
     sealed class CountProgress(ProgressBar bar) : IProgress<int>

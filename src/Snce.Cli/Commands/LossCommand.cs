@@ -28,12 +28,12 @@ public static class LossCommand
         var codebook = new Option<string>("--codebook") { Description = "Codebook [K, D], float32 or float64 .npy.", Required = true, HelpName = "C.npy" };
         var latents = new Option<string?>("--latents") { Description = "Latents [N, D] (float32/float64): latent-anchored targets; the tokens are their quantization by --metric.", HelpName = "Z.npy" };
         var tokens = new Option<string?>("--tokens") { Description = "Token ids [N] (or 2-D, flattened row-major), int32/int64: code-anchored targets.", HelpName = "T.npy" };
-        var loss = new Option<string>("--loss") { Description = "snce, ce or label-smoothing.", DefaultValueFactory = _ => "snce", HelpName = "snce|ce|label-smoothing" };
+        var loss = new Option<string>("--loss") { Description = $"{Request.AllowedKinds}.", DefaultValueFactory = _ => LossKind.Snce.Name(), HelpName = "NAME" };
         var metric = new Option<string>("--metric") { Description = $"The tokenizer's dissimilarity: {Metric.Allowed}.", DefaultValueFactory = _ => "l2", HelpName = "l2|dot|cosine" };
         var tau = new Option<double?>("--tau") { Description = "SNCE temperature τ > 0 (or give --perplexity).", HelpName = "X" };
-        var perplexity = new Option<double?>("--perplexity") { Description = "Calibrate τ so that the mean perplexity 2^H(q) over the rows' anchors is P (1 < P < K, or < k with --top-k).", HelpName = "P" };
+        var perplexity = new Option<double?>("--perplexity") { Description = "Calibrate τ so that the mean perplexity 2^H(q) over the rows' anchors is P (1 < P < K, or < k with --top-k). Label smoothing: match ε to SNCE's mean off-target mass at P over these rows.", HelpName = "P" };
         var topK = new Option<int?>("--top-k") { Description = "Truncate SNCE targets to the k nearest codes, renormalized (1 ≤ k ≤ K).", HelpName = "k" };
-        var epsilon = new Option<double?>("--epsilon") { Description = "Label smoothing: mass ε in [0, 1) moved off the true token, ε/(K−1) on each other code (default 0.1).", HelpName = "E" };
+        var epsilon = new Option<double?>("--epsilon") { Description = $"Label smoothing: mass ε in [0, 1) moved off the true token, ε/(K−1) on each other code (default {LossSpec.DefaultEpsilon}).", HelpName = "E" };
         var output = new Option<string>("--out") { Description = "Folder for loss.npy, grad_logits.npy, targets.npy and info.json.", Required = true, HelpName = "DIR" };
 
         var cmd = new Command("loss",
@@ -46,8 +46,8 @@ public static class LossCommand
                 parse.GetValue(logits)!, parse.GetValue(codebook)!, parse.GetValue(latents), parse.GetValue(tokens),
                 parse.GetValue(loss)!, parse.GetValue(metric)!, parse.GetValue(tau), parse.GetValue(perplexity),
                 parse.GetValue(topK), parse.GetValue(epsilon), parse.GetValue(output)!);
-            request.Validate();
-            var info = Run(request, device.Resolve(parse));
+            var spec = request.Validate();
+            var info = Run(request, spec, device.Resolve(parse));
             Console.WriteLine(
                 $"{info.LossName} loss {info.Loss:G10} (hard CE {info.HardCe:G6}" +
                 (info.Tau is { } t ? $", τ = {t:G6}" : "") +
@@ -62,25 +62,22 @@ public static class LossCommand
         string Logits, string Codebook, string? Latents, string? Tokens, string Loss, string Metric,
         double? Tau, double? Perplexity, int? TopK, double? Epsilon, string Out)
     {
-        /// <summary>Checks the combination of options before any file is read.</summary>
-        public void Validate()
+        /// <summary>The losses this verb evaluates: those with dense targets and no randomness.</summary>
+        public static readonly LossKind[] Kinds = [LossKind.Snce, LossKind.CrossEntropy, LossKind.LabelSmoothing];
+        public static string AllowedKinds => string.Join(", ", Kinds.Select(k => k.Name()));
+
+        /// <summary>Checks the combination of options (the same <see cref="LossSpec.Validate"/> as 'snce train') before any file is read.</summary>
+        public LossSpec Validate()
         {
-            if (Loss is not ("snce" or "ce" or "label-smoothing"))
-                throw new ArgumentException($"unknown --loss '{Loss}'; use one of snce, ce, label-smoothing");
+            if (EnumNames<LossKind>.TryParse(Loss) is not { } kind || !Kinds.Contains(kind))
+                throw new ArgumentException($"unknown --loss '{Loss}'; use one of {AllowedKinds}");
             if ((Latents is null) == (Tokens is null))
                 throw new ArgumentException("give exactly one of --latents Z.npy (latent-anchored) or --tokens T.npy (code-anchored)");
-            if (Loss != "snce" && (Tau ?? Perplexity ?? (double?)TopK) is not null)
-                throw new ArgumentException($"--tau, --perplexity and --top-k apply to --loss snce only, not to --loss {Loss}");
-            if (Loss != "label-smoothing" && Epsilon is not null)
-                throw new ArgumentException($"--epsilon applies to --loss label-smoothing only, not to --loss {Loss}");
-            if (Loss == "snce" && Tau is not null && Perplexity is not null)
-                throw new ArgumentException($"give either --tau ({Tau}) or --perplexity ({Perplexity}), not both");
-            if (Loss == "snce" && Tau is null && Perplexity is null)
-                throw new ArgumentException("--loss snce needs --tau X or --perplexity P");
+            return new LossSpec { Kind = kind, Tau = Tau, Perplexity = Perplexity, TopK = TopK, Epsilon = Epsilon }.Validate();
         }
     }
 
-    static LossInfo Run(Request r, Device device)
+    static LossInfo Run(Request r, LossSpec spec, Device device)
     {
         using var scope = NewDisposeScope();
         var logits = LoadFloat(r.Logits, "--logits", dims: 2);
@@ -99,13 +96,11 @@ public static class LossCommand
         (logits, codebook, latents) = (logits.to(ct, device), codebook.to(ct, device), latents?.to(ct, device));
         var tokens = r.Tokens is { } path ? LoadTokens(path, n, k).to(device) : metric.Quantize(latents!, codebook);
 
-        var options = new LossOptions
-        {
-            Name = r.Loss, Tau = r.Tau, Perplexity = r.Perplexity, TopK = r.TopK,
-            Epsilon = r.Epsilon ?? new LossOptions().Epsilon,
-            Anchor = latents is null ? "code" : "latent",
-        };
-        var loss = LossFactory.Create(options, codebook, metric, calibrationAnchors: latents ?? tokens);
+        // The rows are the anchor sample: τ calibrates (and label smoothing's ε matches) on them; the anchor follows the input given.
+        var resolver = LossResolver.For(spec.Kind);
+        var needs = resolver.Needs(spec, latentsAvailable: latents is not null, calibrationSamples: (int)n);
+        var anchor = latents is null ? NeighborAnchor.Code : NeighborAnchor.Latent;
+        var loss = resolver.Resolve(spec, needs, codebook, metric, new AnchorSample(tokens, latents)).Create(codebook, metric);
         try
         {
             var targets = new TokenTargets(tokens, latents);
@@ -123,7 +118,7 @@ public static class LossCommand
             var value = Scalar(output.Loss);
             var entropy = output.TargetEntropy is { } h ? Scalar(h) : (double?)null;
             var info = new LossInfo(
-                loss.Name, metric.Name, options.Anchor, value, Scalar(output.HardCe), entropy, value - entropy,
+                loss.Name, metric.Name, anchor.Name(), value, Scalar(output.HardCe), entropy, value - entropy,
                 snce?.Tau, snce?.TopK, loss is LabelSmoothingLoss ls ? ls.Epsilon : null,
                 new PerplexityStats(Scalar(ppl.mean()), Scalar(ppl.std(unbiased: false)), Scalar(ppl.min()), Scalar(ppl.max())),
                 snce?.Calibration, n, k, ct == ScalarType.Float64 ? "float64" : "float32", device.ToString());

@@ -30,7 +30,7 @@ public static class StudyCommand
         var headline = new Option<string?>("--headline-seeds") { Description = "Extra seeds for ce and snce at the focus K; 'none' for none.", HelpName = "S,S" };
         var tokPreset = new Option<string?>("--tokenizer-preset") { Description = "Tokenizer preset (tiny, small, base).", HelpName = "NAME" };
         var tokSteps = new Option<int?>("--tokenizer-steps") { Description = "Tokenizer training steps.", HelpName = "N" };
-        var tokSeconds = new Option<int?>("--tokenizer-max-seconds") { Description = "Cap on each tokenizer's training time.", HelpName = "S" };
+        var tokSeconds = new Option<string?>("--tokenizer-max-seconds") { Description = $"Cap on each tokenizer's training time ({Durations.Syntax}; whole seconds).", HelpName = "T" };
         var genPreset = new Option<string?>("--generator-preset") { Description = "Generator preset (tiny, S, B).", HelpName = "NAME" };
         var steps = new Option<int?>("--steps") { Description = "Generator training steps (the same for every run).", HelpName = "N" };
         var batch = new Option<int?>("--batch") { Description = "Generator batch size.", HelpName = "B" };
@@ -49,7 +49,7 @@ public static class StudyCommand
         var parallel = new Option<int?>("--parallel") { Description = "Jobs at a time (default: 1 on the CPU, 8 on a GPU).", HelpName = "N" };
         var device = new Option<string>("--device") { Description = $"Where the jobs compute: {DeviceRequest.Allowed}.", DefaultValueFactory = _ => "auto", HelpName = "auto|cpu|cuda|cuda:N" };
         var prepareOnly = new Option<bool>("--prepare-only") { Description = "Stop after the tokenizers, shards and classifier (re-run without it to continue)." };
-        var timeLimit = new Option<int?>("--time-limit") { Description = "Seconds after which no job starts (running ones get 60 s more); the report covers what finished, every run at the same steps.", HelpName = "S" };
+        var timeLimit = new Option<string?>("--time-limit") { Description = $"Time after which no job starts ({Durations.Syntax}; running ones get 60 s more); the report covers what finished, every run at the same steps.", HelpName = "T" };
         var output = new Option<string>("--out") { Description = "Study folder (re-running with the same folder resumes).", DefaultValueFactory = _ => "study", HelpName = "DIR" };
         var cmd = new Command("study", "Run the CE-vs-SNCE study with Snce's own verbs: tokenizers per codebook size, generators per loss, FD-ResNet18 curves, plots and STUDY.md.");
         foreach (var o in new Option[] { preset, data, dataDir, limit, evalLimit, codebooks, objectives, losses, focusLosses, focus, perplexity, sweep, seeds, headline,
@@ -74,7 +74,7 @@ public static class StudyCommand
                 HeadlineSeeds = List(parse.GetValue(headline))?.Select(long.Parse).ToArray() ?? c.HeadlineSeeds,
                 TokenizerPreset = parse.GetValue(tokPreset) ?? c.TokenizerPreset,
                 TokenizerSteps = parse.GetValue(tokSteps) ?? c.TokenizerSteps,
-                TokenizerMaxSeconds = parse.GetValue(tokSeconds) ?? c.TokenizerMaxSeconds,
+                TokenizerMaxSeconds = Durations.Parse(parse.GetValue(tokSeconds), "--tokenizer-max-seconds") is { } cap ? (int)Math.Ceiling(cap.TotalSeconds) : c.TokenizerMaxSeconds,
                 Preset = parse.GetValue(genPreset) ?? c.Preset,
                 Steps = parse.GetValue(steps) ?? c.Steps,
                 Batch = parse.GetValue(batch) ?? c.Batch,
@@ -101,7 +101,7 @@ public static class StudyCommand
             var jobs = parse.GetValue(parallel) ?? (onGpu ? 8 : 1);
             if (jobs < 1) throw new ArgumentException($"--parallel must be at least 1, got {jobs}");
             var executor = new StudyExecutor(c, parse.GetValue(output)!, request.ToString(), parse.GetValue(dataDir), jobs, parse.GetValue(prepareOnly),
-                parse.GetValue(timeLimit) is { } seconds ? TimeSpan.FromSeconds(seconds) : null);
+                Durations.Parse(parse.GetValue(timeLimit), "--time-limit"));
             using var held = FolderLocks.Take(parse.GetValue(output)!, "snce study");       // one study per folder (each job locks its own folder too)
             using var stop = new StopSignals("stopping the jobs; re-run the same command to continue");
             var code = await executor.RunAsync(stop.Token);

@@ -28,7 +28,7 @@ public static class TokenizerTrainCommand
         var seed = new Option<long>("--seed") { Description = "Seeds the initial weights and every step's batch.", DefaultValueFactory = _ => 0, HelpName = "N" };
         var logEvery = new Option<int>("--log-every") { Description = "Steps between progress reports (each reads the device once).", DefaultValueFactory = _ => 25, HelpName = "N" };
         var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Steps between checkpoints (0: only at the end).", DefaultValueFactory = _ => 500, HelpName = "N" };
-        var maxSeconds = new Option<double?>("--max-seconds") { Description = "Stop after this many seconds of training (the checkpoint is written).", HelpName = "S" };
+        var maxSeconds = new Option<string?>("--max-seconds") { Description = $"Stop after this much training time ({Durations.Syntax}; the checkpoint is written).", HelpName = "T" };
         var output = new Option<string>("--out") { Description = "Checkpoint folder (config.json, model.safetensors, optimizer.safetensors, training.json).", Required = true, HelpName = "DIR" };
         var resume = new Option<bool>("--resume") { Description = "Continue the checkpoint in --out (weights, optimizer, step) up to --steps." };
         var json = new Option<bool>("--json") { Description = "Print the final summary as one JSON object." };
@@ -49,7 +49,7 @@ public static class TokenizerTrainCommand
                 Steps = parse.GetValue(steps), BatchSize = parse.GetValue(batch), LearningRate = parse.GetValue(lr),
                 Loss = parse.GetValue(loss) == "l1" ? ReconstructionLossKind.L1 : ReconstructionLossKind.L2,
                 Seed = parse.GetValue(seed), LogEvery = parse.GetValue(logEvery), CheckpointEvery = parse.GetValue(checkpointEvery),
-                MaxSeconds = parse.GetValue(maxSeconds),
+                MaxSeconds = Durations.Parse(parse.GetValue(maxSeconds), "--max-seconds")?.TotalSeconds,
             }.Validate();
             var isResume = parse.GetValue(resume);
             var existing = Snce.Training.CheckpointFolder.Resolve(outDir);

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Globalization;
 using Snce.Losses;
 using Snce.Models;
 using Snce.Objectives;
@@ -17,14 +16,14 @@ public static class TrainCommand
         var kind = new Argument<string?>("generator") { Description = $"Which generator: {GeneratorKinds.Allowed} (taken from the checkpoint with --resume).", Arity = ArgumentArity.ZeroOrOne };
         var tokens = new Option<string?>("--tokens") { Description = "Token shard folder from 'snce tokenize' (with --resume: defaults to the checkpoint's; must match its K, grid and classes).", HelpName = "DIR" };
         var preset = new Option<string>("--preset") { Description = $"Backbone size: {GeneratorPresets.Allowed}.", DefaultValueFactory = _ => "S", HelpName = "tiny|S|B" };
-        var loss = new Option<string>("--loss") { Description = $"Token loss: {LossOptions.AllowedNames}.", DefaultValueFactory = _ => "ce", HelpName = "NAME" };
+        var loss = new Option<string>("--loss") { Description = $"Token loss: {LossNames.AllowedKinds}. Options a loss does not read are an error.", DefaultValueFactory = _ => "ce", HelpName = "NAME" };
         var tau = new Option<double?>("--tau") { Description = "SNCE temperature τ > 0 (or --perplexity).", HelpName = "X" };
-        var perplexity = new Option<double?>("--perplexity") { Description = "SNCE: calibrate one global τ so the mean target perplexity 2^H(q) on training anchors is P. Label smoothing: set ε to SNCE's mean off-target mass at this P.", HelpName = "P" };
-        var topK = new Option<int?>("--top-k") { Description = "SNCE: truncate targets to the k nearest codes.", HelpName = "k" };
-        var epsilon = new Option<double>("--epsilon") { Description = "Label smoothing ε. With --perplexity P, ε is instead matched to SNCE at perplexity P (the same mean off-target mass).", DefaultValueFactory = _ => 0.1, HelpName = "E" };
-        var alpha = new Option<double>("--alpha") { Description = "Stochastic quantization: replacement probability α.", DefaultValueFactory = _ => 0.1, HelpName = "A" };
-        var delta = new Option<int>("--delta") { Description = "Stochastic quantization: draw from the top-δ nearest codes.", DefaultValueFactory = _ => 8, HelpName = "D" };
-        var anchor = new Option<string>("--anchor") { Description = "Neighbor targets around the encoder latent or the ground-truth code: auto (latent when the shards store latents), latent, code.", DefaultValueFactory = _ => "auto", HelpName = "auto|latent|code" };
+        var perplexity = new Option<double?>("--perplexity") { Description = "SNCE: calibrate one global τ so the mean target perplexity 2^H(q) on training anchors is P (once, when the run starts). Label smoothing: set ε to SNCE's mean off-target mass at this P.", HelpName = "P" };
+        var topK = new Option<int?>("--top-k") { Description = "SNCE (and label smoothing with --perplexity): truncate targets to the k nearest codes.", HelpName = "k" };
+        var epsilon = new Option<double?>("--epsilon") { Description = $"Label smoothing ε (default {LossSpec.DefaultEpsilon}); or give --perplexity P to match ε to SNCE at P (the same mean off-target mass).", HelpName = "E" };
+        var alpha = new Option<double?>("--alpha") { Description = $"Stochastic quantization: replacement probability α (default {LossSpec.DefaultAlpha}).", HelpName = "A" };
+        var delta = new Option<int?>("--delta") { Description = $"Stochastic quantization: draw from the top-δ nearest codes (default {LossSpec.DefaultDelta}).", HelpName = "D" };
+        var anchor = new Option<string>("--anchor") { Description = "snce, stochastic (and label smoothing with --perplexity): neighbor targets around the encoder latent or the ground-truth code: auto (latent when the shards store latents), latent, code.", DefaultValueFactory = _ => "auto", HelpName = "auto|latent|code" };
         var implementation = new Option<string>("--loss-implementation")
         {
             Description = "ce and snce: reference (materializes [N, K] targets) or fused (row blocks with online log-sum-exps; the NVRTC kernel on CUDA, libtorch ops on the CPU). Same loss to rounding; fused needs less memory at large K.",
@@ -50,7 +49,7 @@ public static class TrainCommand
         var valBatches = new Option<int>("--val-batches") { Description = "Held-out batches per validation.", DefaultValueFactory = _ => 16, HelpName = "N" };
         var logEvery = new Option<long>("--log-every") { Description = "Read metrics back and log them every N steps.", DefaultValueFactory = _ => 50, HelpName = "N" };
         var maxSteps = new Option<long?>("--max-steps") { Description = "Stop this invocation when the step count reaches N (continue later with --resume).", HelpName = "N" };
-        var timeLimit = new Option<string?>("--time-limit") { Description = "Stop this invocation after this wall time (e.g. 90s, 20m, 2h), saving a checkpoint.", HelpName = "T" };
+        var timeLimit = new Option<string?>("--time-limit") { Description = $"Stop this invocation after this wall time ({Durations.Syntax}), saving a checkpoint.", HelpName = "T" };
         var resume = new Option<string?>("--resume") { Description = "Continue the run in this folder exactly where its checkpoint stopped (its own settings apply).", HelpName = "RUN" };
         var output = new Option<string?>("--out") { Description = "Run folder: checkpoint/, metrics.jsonl, tb/ (TensorBoard).", HelpName = "RUN" };
         var text = new Option<bool>("--text") { Description = "Text-to-image: condition on the shards' captions (from 'snce tokenize --text'; one training caption drawn per image and step) instead of class labels; --cfg-dropout is the caption dropout." };
@@ -64,7 +63,7 @@ public static class TrainCommand
         device.AddTo(cmd);
         cmd.SetAction(parse =>
         {
-            var limits = new RunLimits(parse.GetValue(maxSteps), ParseDuration(parse.GetValue(timeLimit)));
+            var limits = new RunLimits(parse.GetValue(maxSteps), Durations.Parse(parse.GetValue(timeLimit), "--time-limit"));
             var resumeDir = parse.GetValue(resume);
             var kindText = parse.GetValue(kind);
             if (resumeDir is null)
@@ -77,6 +76,14 @@ public static class TrainCommand
                 throw new ArgumentException($"--out {o} differs from --resume {resumeDir}; a resumed run continues in its own folder");
             var parsedKind = kindText is null ? (GeneratorKind?)null : GeneratorKinds.Parse(kindText);
             var presetName = GeneratorPresets.CanonicalName(parse.GetValue(preset)!);          // unknown presets fail before any loading
+            var anchorText = parse.GetValue(anchor)!;
+            var lossSpec = resumeDir is not null ? null : new LossSpec
+            {
+                Kind = LossNames.ParseKind(parse.GetValue(loss)!), Tau = parse.GetValue(tau), Perplexity = parse.GetValue(perplexity), TopK = parse.GetValue(topK),
+                Epsilon = parse.GetValue(epsilon), Alpha = parse.GetValue(alpha), Delta = parse.GetValue(delta),
+                Anchor = anchorText.Equals("auto", StringComparison.OrdinalIgnoreCase) ? null : LossNames.ParseAnchor(anchorText),
+                Implementation = LossNames.ParseImplementation(parse.GetValue(implementation)!),
+            }.Validate();                                                                    // options the loss does not read fail here too
             if (resumeDir is not null) GeneratorCheckpoint.Resolve(resumeDir);                         // a mistyped --resume fails before a lock file is made
             using var held = FolderLocks.Take(resumeDir ?? parse.GetValue(output)!, "snce train");   // one writer per run folder, checked before any work
             var dev = device.Resolve(parse);
@@ -107,13 +114,7 @@ public static class TrainCommand
                     LogEvery = parse.GetValue(logEvery), Seed = parse.GetValue(seed),
                     Objective = new ObjectiveOptions(parse.GetValue(cfgDrop), MaskSchedule.Parse(parse.GetValue(schedule)!), ObjectiveOptions.ParseWeighting(parse.GetValue(weighting)!)),
                 };
-                var lossOptions = new LossOptions
-                {
-                    Name = parse.GetValue(loss)!.ToLowerInvariant(), Tau = parse.GetValue(tau), Perplexity = parse.GetValue(perplexity), TopK = parse.GetValue(topK),
-                    Epsilon = parse.GetValue(epsilon), Alpha = parse.GetValue(alpha), Delta = parse.GetValue(delta), Anchor = parse.GetValue(anchor)!,
-                    Implementation = parse.GetValue(implementation)!.ToLowerInvariant(),
-                };
-                run = RunSetup.New(new NewRun(parsedKind!.Value, parse.GetValue(tokens)!, presetName, lossOptions, training, parse.GetValue(output)!, Dropout: parse.GetValue(dropout), Text: parse.GetValue(text)), dev);
+                run = RunSetup.New(new NewRun(parsedKind!.Value, parse.GetValue(tokens)!, presetName, lossSpec!, training, parse.GetValue(output)!, Dropout: parse.GetValue(dropout), Text: parse.GetValue(text)), dev);
             }
             using (run)
             {
@@ -132,9 +133,11 @@ public static class TrainCommand
         var m = s.Model;
         Console.WriteLine($"{m.Kind.Name()} generator, preset {m.Preset}: {m.ParameterCount / 1e6:F2}M parameters, K = {m.CodebookSize:N0}, grid {m.GridHeight}x{m.GridWidth}, " +
             (m.Text is { } t ? $"text ({t.Encoder}, {t.MaxTokens} word pieces, {run.Captions?.Info.Captions.Length ?? 0:N0} captions)" : $"{m.NumClasses} classes"));
-        Console.WriteLine($"loss {s.LossOptions.Name}" + (s.LossTau is { } tau ? $", τ = {tau:G5}" : "") +
+        var l = s.Loss;
+        Console.WriteLine($"loss {l.Kind.Name()}" + (l.Tau is { } tau ? $", τ = {tau:G5}" : "") + (l.Epsilon is { } eps ? $", ε = {eps:G5}" : "") +
             (run.Calibration is { } c ? $" (calibrated: perplexity {c.MeanPerplexity:F2} ± {c.StdPerplexity:F2} on {c.Anchors:N0} anchors)" : "") +
-            $", anchor {s.LossOptions.Anchor}; {s.Training.Precision.Name()} on {s.Device}; batch {s.Training.Batch}, {s.Train.Count:N0} train / {s.Validation?.Count ?? 0:N0} held-out images");
+            (l.Anchor is { } a ? $", anchor {a.Name()}" : "") +
+            $"; {s.Training.Precision.Name()} on {s.Device}; batch {s.Training.Batch}, {s.Train.Count:N0} train / {s.Validation?.Count ?? 0:N0} held-out images");
         Console.WriteLine(resume ? $"resuming {s.RunDir} at step {trainer.Step} of {s.Training.Steps}" : $"training {s.Training.Steps} steps into {s.RunDir}");
 
         using var stop = new StopSignals("stopping after this step and saving a checkpoint");
@@ -150,30 +153,7 @@ public static class TrainCommand
             }, stop.Token);
         }
         if (result.Reason == StopReason.NonFinite) throw new SnceUserException(result.Message);
-        Console.WriteLine($"{result.Message}; checkpoint {trainer.CheckpointDir} (step {result.LastCheckpointStep}), metrics {Path.Combine(s.RunDir, "metrics.jsonl")}");
+        Console.WriteLine($"{result.Message}; checkpoint {trainer.CheckpointDir} (step {result.LastCheckpointStep}), metrics {new RunFolder(s.RunDir).Metrics}");
         return result.Reason == StopReason.Cancelled ? stop.ExitCode : 0;
-    }
-
-    /// <summary>90s, 20m, 2h, 1h30m, or plain seconds.</summary>
-    public static TimeSpan? ParseDuration(string? text)
-    {
-        if (string.IsNullOrWhiteSpace(text)) return null;
-        var t = text.Trim().ToLowerInvariant();
-        if (double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out var secs) && secs > 0) return TimeSpan.FromSeconds(secs);
-        var total = TimeSpan.Zero;
-        var rest = t;
-        var any = false;
-        foreach (var (unit, span) in new[] { ("h", TimeSpan.FromHours(1)), ("m", TimeSpan.FromMinutes(1)), ("s", TimeSpan.FromSeconds(1)) })
-        {
-            var i = rest.IndexOf(unit, StringComparison.Ordinal);
-            if (i < 0) continue;
-            if (!double.TryParse(rest[..i], NumberStyles.Float, CultureInfo.InvariantCulture, out var v) || v < 0)
-                throw new ArgumentException($"cannot read --time-limit '{text}'; use e.g. 90s, 20m, 2h or 1h30m");
-            total += span * v;
-            rest = rest[(i + 1)..];
-            any = true;
-        }
-        if (!any || rest.Length > 0 || total <= TimeSpan.Zero) throw new ArgumentException($"cannot read --time-limit '{text}'; use e.g. 90s, 20m, 2h or 1h30m");
-        return total;
     }
 }

@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Snce.Study;
+using Snce.Training;
 
 namespace Snce.Cli.Study;
 
@@ -96,7 +97,7 @@ public sealed class StudyExecutor(StudyConfig config, string outDir, string devi
     async Task<int> FinishAsync(CancellationToken cancel)
     {
         var runs = config.Runs();
-        var finished = runs.Where(r => File.Exists(Dir("runs", r.Name, "metrics.jsonl"))).Select(r => Dir("runs", r.Name)).ToList();
+        var finished = runs.Where(r => new RunFolder(Dir("runs", r.Name)).HasMetrics).Select(r => Dir("runs", r.Name)).ToList();
         if (finished.Count > 0) await Job("report", "report", ["report", .. finished, "--out", Dir("report")], cancel);
         var summary = StudySummary.Write(root, config, runs, jobs.OrderBy(j => j.Name, StringComparer.Ordinal).ToList(), clock.Elapsed);
         var failed = jobs.Where(j => !j.Ok).ToList();
@@ -165,7 +166,7 @@ public sealed class StudyExecutor(StudyConfig config, string outDir, string devi
             ["steps"] = config.Steps, ["batch"] = config.Batch, ["eval_images"] = config.EvalImages, ["cfg"] = config.Cfg,
             ["lr"] = config.Lr, ["warmup"] = config.Warmup, ["weight_decay"] = config.WeightDecay, ["dropout"] = config.Dropout, ["keep_best"] = config.KeepBest,
         };
-        AtomicFile.WriteAllText(Path.Combine(dir, "config.json"), flat.ToJsonString(Json.Options));
+        AtomicFile.WriteAllText(new RunFolder(dir).Config, flat.ToJsonString(Json.Options));
     }
 
     /// <summary>Trains <paramref name="run"/> up to <paramref name="step"/> (new or resumed) and evaluates it there; false on failure.</summary>
@@ -222,15 +223,14 @@ public sealed class StudyExecutor(StudyConfig config, string outDir, string devi
     /// <summary>The step of the run's checkpoint, or null when it has none.</summary>
     static long? CheckpointStep(string dir)
     {
-        var manifest = Path.Combine(dir, "checkpoint", "checkpoint.json");
-        if (!File.Exists(manifest)) return null;
-        return JsonNode.Parse(File.ReadAllText(manifest))?["state"]?["step"]?.GetValue<long>();
+        try { return GeneratorCheckpoint.ReadManifest(dir).State.Step; }
+        catch (FileNotFoundException) { return null; }
     }
 
     /// <summary>True when metrics.jsonl holds an eval record (with fd) at <paramref name="step"/>.</summary>
     static bool EvaluatedAt(string dir, long step)
     {
-        var path = Path.Combine(dir, "metrics.jsonl");
+        var path = new RunFolder(dir).Metrics;
         if (!File.Exists(path)) return false;
         foreach (var line in File.ReadLines(path))
         {

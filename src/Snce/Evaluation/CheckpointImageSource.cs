@@ -76,11 +76,10 @@ public sealed class CheckpointImageSource : IDisposable
     /// </summary>
     public (double ValCe, long Step)? LoggedValCe()
     {
-        var runDir = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(Run))) is "checkpoint" or "best"
-            ? Path.GetDirectoryName(Path.GetFullPath(Run))! : Run;
-        if (!File.Exists(Path.Combine(runDir, RunReader.MetricsFile))) return null;
+        var run = RunFolder.Of(Run);
+        if (!run.HasMetrics) return null;
         var step = Manifest.State.Step;
-        var points = RunReader.Read(runDir).ValCe.Where(p => p.Step <= step).ToList();
+        var points = RunReader.Read(run.Root).ValCe.Where(p => p.Step <= step).ToList();
         return points.Count == 0 ? null : (points[^1].Value, points[^1].Step);
     }
 

@@ -13,7 +13,7 @@ public sealed class CrossEntropyLoss : ITokenLoss, IDenseTargets
     }
 
     /// <inheritdoc/>
-    public string Name => "ce";
+    public string Name => LossKind.CrossEntropy.Name();
     /// <summary>K, the number of codes (logits per row).</summary>
     public long NumCodes { get; }
 

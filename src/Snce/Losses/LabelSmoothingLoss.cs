@@ -20,7 +20,7 @@ public sealed class LabelSmoothingLoss : ITokenLoss, IDenseTargets
     }
 
     /// <inheritdoc/>
-    public string Name => "label-smoothing";
+    public string Name => LossKind.LabelSmoothing.Name();
     /// <summary>K, the number of codes.</summary>
     public long NumCodes { get; }
     /// <summary>Target mass moved off the true token, spread uniformly over the K − 1 others.</summary>

@@ -1,14 +1,16 @@
+using System.Text.Json.Serialization;
 using static TorchSharp.torch;
 
 namespace Snce.Losses;
 
 /// <summary>Where the neighbor target is anchored.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<NeighborAnchor>))]
 public enum NeighborAnchor
 {
     /// <summary>z = the encoder's continuous latent of each position (TokenTargets.Latents).</summary>
-    Latent,
+    [JsonStringEnumMemberName("latent")] Latent,
     /// <summary>z = c_x, the code vector of the ground-truth token (pre-tokenized data); needs only the codebook.</summary>
-    Code,
+    [JsonStringEnumMemberName("code")] Code,
 }
 
 /// <summary>The k nearest codes of each anchor by the metric, nearest first: ids [N, k] int64 and d(z, c_id) [N, k].</summary>

@@ -45,7 +45,7 @@ public sealed class SnceLoss : ITokenLoss, IDenseTargets, IDisposable
     }
 
     /// <inheritdoc/>
-    public string Name => "snce";
+    public string Name => LossKind.Snce.Name();
     /// <summary>The metric d that defines both the targets and the tokenizer's quantization.</summary>
     public Metric Metric { get; }
     /// <summary>The temperature τ in use (given, or found by calibration).</summary>

@@ -45,7 +45,7 @@ public sealed class StochasticQuantizationLoss : ITokenLoss, IDenseTargets, IDis
     }
 
     /// <inheritdoc/>
-    public string Name => "stochastic";
+    public string Name => LossKind.Stochastic.Name();
     /// <summary>The metric that ranks neighbors (the tokenizer's).</summary>
     public Metric Metric { get; }
     /// <summary>Probability of replacing the nearest code.</summary>

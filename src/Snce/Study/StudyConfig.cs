@@ -1,3 +1,5 @@
+using Snce.Losses;
+
 namespace Snce.Study;
 
 /// <summary>
@@ -7,6 +9,8 @@ namespace Snce.Study;
 /// </summary>
 public sealed record StudyConfig
 {
+    static readonly string Ce = LossKind.CrossEntropy.Name(), Snce = LossKind.Snce.Name();
+
     /// <summary>Data set name or image folder.</summary>
     public string Data { get; init; } = "fashion-mnist";
     /// <summary>Use only N images of each split (a fixed pseudo-random subset; null = all); also bounds the real reference set of FD.</summary>
@@ -17,9 +21,9 @@ public sealed record StudyConfig
     /// <summary>Generator kinds: ar, mask.</summary>
     public string[] Objectives { get; init; } = ["ar", "mask"];
     /// <summary>Losses trained at every codebook size (ce must be one: every comparison is against it).</summary>
-    public string[] Losses { get; init; } = ["ce", "snce"];
+    public string[] Losses { get; init; } = [Ce, Snce];
     /// <summary>Extra losses trained only at <see cref="FocusCodebook"/> (baselines): label-smoothing (ε matched to SNCE), stochastic.</summary>
-    public string[] FocusLosses { get; init; } = ["label-smoothing", "stochastic"];
+    public string[] FocusLosses { get; init; } = [LossKind.LabelSmoothing.Name(), LossKind.Stochastic.Name()];
     /// <summary>Codebook size of the baseline, τ-sweep and extra-seed cells; null = the middle of <see cref="Codebooks"/>.</summary>
     public int? FocusCodebook { get; init; }
     /// <summary>SNCE's target perplexity (τ is calibrated to it per tokenizer).</summary>
@@ -74,7 +78,7 @@ public sealed record StudyConfig
     /// </summary>
     public static StudyConfig Quick => new()
     {
-        Limit = 12000, Perplexity = 2, EvalLimit = 2000, Codebooks = [1024], Objectives = ["ar"], Losses = ["ce", "snce"], FocusLosses = [], SweepPerplexities = [],
+        Limit = 12000, Perplexity = 2, EvalLimit = 2000, Codebooks = [1024], Objectives = ["ar"], Losses = [Ce, Snce], FocusLosses = [], SweepPerplexities = [],
         HeadlineSeeds = [], TokenizerPreset = "tiny", TokenizerSteps = 400, TokenizerBatch = 32, Quantizer = "ema",
         Preset = "tiny", Steps = 3000, Batch = 32, Lr = 1e-3, EvalEvery = 1000, EvalImages = 500, ClassifierSteps = 300, GridImages = 36,
     };
@@ -105,11 +109,11 @@ public sealed record StudyConfig
     public void Validate()
     {
         if (Codebooks.Length == 0) throw new ArgumentException("--codebooks: give at least one codebook size");
-        if (!Losses.Contains("ce")) throw new ArgumentException("--losses must include ce: every comparison is against it");
+        if (!Losses.Contains(Ce)) throw new ArgumentException("--losses must include ce: every comparison is against it");
         foreach (var o in Objectives)
             if (o is not ("ar" or "mask")) throw new ArgumentException($"unknown objective '{o}'; use ar, mask");
         foreach (var l in Losses.Concat(FocusLosses))
-            if (l is not ("ce" or "snce" or "label-smoothing" or "stochastic")) throw new ArgumentException($"unknown loss '{l}'; use one of ce, snce, label-smoothing, stochastic");
+            LossNames.ParseKind(l);                                          // unknown names fail naming the allowed ones
         if (Steps < 1 || EvalEvery < 1 || EvalEvery > Steps) throw new ArgumentException($"need 1 ≤ --eval-every ({EvalEvery}) ≤ --steps ({Steps})");
         if (EvalImages < 2) throw new ArgumentException("--eval-images must be at least 2");
         if (FocusCodebook is { } f && !Codebooks.Contains(f)) throw new ArgumentException($"--focus-codebook {f} is not one of --codebooks");
@@ -121,7 +125,7 @@ public sealed record StudyConfig
         if (!(CfgDropout >= 0 && CfgDropout < 1)) throw new ArgumentException($"--cfg-dropout must be in [0, 1) (got {CfgDropout})");
         if (!(EmaDecay >= 0 && EmaDecay < 1)) throw new ArgumentException($"--ema must be in [0, 1) (got {EmaDecay})");
         if (Batch < 1) throw new ArgumentException($"--batch must be at least 1 (got {Batch})");
-        if (KeepBest is not null) Snce.Training.BestRules.Parse(KeepBest);
+        if (KeepBest is not null) global::Snce.Training.BestRules.Parse(KeepBest);
         if (FinalEvalImages is < 2) throw new ArgumentException("--final-eval-images must be at least 2");
     }
 
@@ -135,7 +139,7 @@ public sealed record StudyConfig
             var name = $"{objective}-{label ?? loss}-K{k}-s{seed}";
             if (runs.All(r => r.Name != name)) runs.Add(new StudyRun(name, objective, loss, label ?? loss, k, seed, perplexity));
         }
-        double? P(string loss) => loss is "snce" or "label-smoothing" ? Perplexity : null;
+        double? P(string loss) => LossNames.ParseKind(loss) is LossKind.Snce or LossKind.LabelSmoothing ? Perplexity : null;
         foreach (var seed in Seeds)
             foreach (var k in Codebooks.OrderBy(k => k == Focus ? 0 : 1))
                 foreach (var o in Objectives)
@@ -143,10 +147,10 @@ public sealed record StudyConfig
         foreach (var o in Objectives)
             foreach (var l in FocusLosses) Add(o, l, Focus, Seeds[0], P(l));
         foreach (var p in SweepPerplexities)
-            Add(Objectives[0], "snce", Focus, Seeds[0], p, $"snce-p{p:0.##}");
+            Add(Objectives[0], Snce, Focus, Seeds[0], p, $"{Snce}-p{p:0.##}");
         foreach (var seed in HeadlineSeeds)
             foreach (var o in Objectives)
-                foreach (var l in new[] { "ce", "snce" }.Where(Losses.Contains)) Add(o, l, Focus, seed, P(l));
+                foreach (var l in new[] { Ce, Snce }.Where(Losses.Contains)) Add(o, l, Focus, seed, P(l));
         return runs;
     }
 

@@ -3,6 +3,8 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Snce.Evaluation.Reports;
+using Snce.Losses;
+using Snce.Training;
 
 namespace Snce.Study;
 
@@ -20,7 +22,7 @@ public static class StudySummary
     {
         var jobList = jobs.Select(j => JsonSerializer.SerializeToNode(j)!).ToList();
         var metrics = runs.Select(r => Path.Combine(root, "runs", r.Name))
-            .Where(d => File.Exists(Path.Combine(d, RunReader.MetricsFile)))
+            .Where(d => new RunFolder(d).HasMetrics)
             .Select(RunReader.Read).ToList();
         var groups = RunGroup.Of(metrics);
         var ci = CultureInfo.InvariantCulture;
@@ -69,12 +71,12 @@ public static class StudySummary
         md.AppendLine("| objective | K | CE final FD | SNCE final FD | SNCE − CE | SNCE steps to CE's final FD | CE final val CE | SNCE final val CE |");
         md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|");
         var ratios = ConvergenceRatio.Of(groups);
-        foreach (var ce in groups.Where(g => g.Loss == "ce"))
+        foreach (var ce in groups.Where(g => g.Loss == LossKind.CrossEntropy.Name()))
         {
-            var snce = groups.FirstOrDefault(g => g.Loss == "snce" && g.Objective == ce.Objective && g.CodebookSize == ce.CodebookSize);
+            var snce = groups.FirstOrDefault(g => g.Loss == LossKind.Snce.Name() && g.Objective == ce.Objective && g.CodebookSize == ce.CodebookSize);
             if (snce is null) continue;
             var diff = ce.FinalFd.Mean is { } a && snce.FinalFd.Mean is { } b ? (b - a).ToString("+0.00;-0.00", ci) : "–";
-            var ratio = ratios.FirstOrDefault(r => r.Loss == "snce" && r.Objective == ce.Objective && r.CodebookSize == ce.CodebookSize);
+            var ratio = ratios.FirstOrDefault(r => r.Loss == LossKind.Snce.Name() && r.Objective == ce.Objective && r.CodebookSize == ce.CodebookSize);
             var ratioText = ratio is null ? "–" : ratio.Ratio is { } x ? x.ToString("F2", ci) : "not reached";
             md.AppendLine($"| {ce.Objective} | {ce.CodebookSize} | {ce.FinalFd.Format("F2")} | {snce.FinalFd.Format("F2")} | {diff} | {ratioText} | {ce.FinalValCe.Format("F3")} | {snce.FinalValCe.Format("F3")} |");
         }

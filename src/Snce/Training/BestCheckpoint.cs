@@ -52,7 +52,7 @@ public static class BestCheckpoint
     public const string RecordFile = "best.json";
 
     /// <summary>The best-checkpoint folder of a run folder.</summary>
-    public static string FolderOf(string runDir) => Path.Combine(runDir, "best");
+    public static string FolderOf(string runDir) => new RunFolder(runDir).Best;
 
     /// <summary>The run's best record, or null when none was kept yet.</summary>
     public static BestRecord? Read(string runDir)

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 using Snce.IO;
 using Snce.Losses;
@@ -46,22 +47,41 @@ public sealed record TrainerState
 /// <summary>checkpoint.json: the run's whole configuration and state.</summary>
 public sealed record CheckpointManifest
 {
-    /// <summary>The format tag.</summary>
-    public const string CurrentFormat = "snce-generator/1";
-    /// <summary>Format tag; loaders refuse others.</summary>
+    /// <summary>The format tag (version 2: the loss resolved once; version 1 manifests are upgraded when read).</summary>
+    public const string CurrentFormat = "snce-generator/2";
+    /// <summary>Format tag; loaders read this one and snce-generator/1 and refuse others.</summary>
     [JsonPropertyName("format")] public string Format { get; init; } = CurrentFormat;
     /// <summary>The network.</summary>
     [JsonPropertyName("model")] public required GeneratorConfig Model { get; init; }
     /// <summary>The training settings.</summary>
     [JsonPropertyName("training")] public required TrainingConfig Training { get; init; }
-    /// <summary>The loss, as given on the command line.</summary>
-    [JsonPropertyName("loss")] public required LossOptions Loss { get; init; }
-    /// <summary>The SNCE τ in use (calibrated from the perplexity, or as given); null for other losses. Resumed runs reuse it.</summary>
-    [JsonPropertyName("loss_tau")] public double? LossTau { get; init; }
+    /// <summary>The loss with every number fixed when the run started (τ, ε, calibration report); resumed runs reuse it.</summary>
+    [JsonPropertyName("loss")] public required ResolvedLoss Loss { get; init; }
     /// <summary>The data.</summary>
     [JsonPropertyName("data")] public required GeneratorDataInfo Data { get; init; }
     /// <summary>The step and data position.</summary>
     [JsonPropertyName("state")] public required TrainerState State { get; init; }
+}
+
+/// <summary>The tensors of a training checkpoint, by state-dict name (the caller owns them).</summary>
+/// <param name="Model">fp32 master weights.</param>
+/// <param name="Ema">EMA weights.</param>
+/// <param name="ExpAvg">AdamW first moments.</param>
+/// <param name="ExpAvgSq">AdamW second moments.</param>
+/// <param name="OptimizerSteps">AdamW's step count (bias correction).</param>
+/// <param name="GeneratorState">The training generator's state.</param>
+public sealed record CheckpointTensors(
+    IReadOnlyDictionary<string, Tensor> Model, IReadOnlyDictionary<string, Tensor> Ema,
+    IReadOnlyDictionary<string, Tensor> ExpAvg, IReadOnlyDictionary<string, Tensor> ExpAvgSq,
+    long OptimizerSteps, Tensor GeneratorState) : IDisposable
+{
+    /// <inheritdoc/>
+    public void Dispose()
+    {
+        foreach (var d in new[] { Model, Ema, ExpAvg, ExpAvgSq })
+            foreach (var t in d.Values) t.Dispose();
+        GeneratorState.Dispose();
+    }
 }
 
 /// <summary>
@@ -74,6 +94,9 @@ public static class GeneratorCheckpoint
 {
     /// <summary>The manifest file name.</summary>
     public const string ManifestFile = "checkpoint.json";
+    /// <summary>The weights and state file names.</summary>
+    public const string ModelFile = "model.safetensors", EmaFile = "ema.safetensors", OptimizerFile = "optimizer.safetensors", RngFile = "rng.safetensors";
+    const string ExpAvgPrefix = "exp_avg.", ExpAvgSqPrefix = "exp_avg_sq.", StepKey = "step", GeneratorKey = "generator";
 
     /// <summary>JSON options of the manifest (snake_case, indented).</summary>
     public static readonly JsonSerializerOptions JsonOptions = new()
@@ -83,7 +106,7 @@ public static class GeneratorCheckpoint
     };
 
     /// <summary>The checkpoint folder of a run folder.</summary>
-    public static string FolderOf(string runDir) => Path.Combine(runDir, "checkpoint");
+    public static string FolderOf(string runDir) => new RunFolder(runDir).Checkpoint;
 
     /// <summary>
     /// Finds the checkpoint folder from a run folder or a checkpoint folder (recovering an interrupted swap);
@@ -104,11 +127,20 @@ public static class GeneratorCheckpoint
     {
         var file = Path.Combine(Resolve(path), ManifestFile);
         CheckpointManifest? m;
-        try { m = JsonSerializer.Deserialize<CheckpointManifest>(File.ReadAllText(file), JsonOptions); }
-        catch (JsonException e) { throw new InvalidDataException($"{file}: not a valid generator checkpoint manifest ({e.Message})"); }
+        try
+        {
+            var node = JsonNode.Parse(File.ReadAllText(file)) as JsonObject ?? throw new InvalidDataException($"{file} is empty or not a JSON object");
+            var format = node["format"] is JsonValue f && f.TryGetValue<string>(out var text) ? text : null;
+            if (format == CheckpointManifestV1.Format) CheckpointManifestV1.Upgrade(node, file);
+            else if (format != CheckpointManifest.CurrentFormat)
+                throw new InvalidDataException($"{file}: format '{format}' is not '{CheckpointManifest.CurrentFormat}' (or '{CheckpointManifestV1.Format}', which is upgraded when read)");
+            m = node.Deserialize<CheckpointManifest>(JsonOptions);
+        }
+        catch (Exception e) when (e is JsonException or ArgumentException or InvalidOperationException)
+        {
+            throw new InvalidDataException($"{file}: not a valid generator checkpoint manifest ({e.Message})");
+        }
         if (m is null) throw new InvalidDataException($"{file} is empty");
-        if (m.Format != CheckpointManifest.CurrentFormat)
-            throw new InvalidDataException($"{file}: format '{m.Format}' is not '{CheckpointManifest.CurrentFormat}'");
         if (m.Model is null || m.Training is null || m.Loss is null || m.Data is null || m.State is null)
             throw new InvalidDataException($"{file}: a section (model, training, loss, data or state) is null; the manifest is damaged");
         var st = m.State;
@@ -121,6 +153,34 @@ public static class GeneratorCheckpoint
     public static void WriteManifest(string dir, CheckpointManifest manifest) =>
         AtomicFile.WriteAllText(Path.Combine(dir, ManifestFile), JsonSerializer.Serialize(manifest, JsonOptions));
 
+    /// <summary>Writes the checkpoint of <paramref name="run"/> atomically: the tensors, then the manifest.</summary>
+    public static void Save(RunFolder run, CheckpointManifest manifest, CheckpointTensors tensors) =>
+        CheckpointFolder.Write(run.Checkpoint, dir =>
+        {
+            using var scope = NewDisposeScope();
+            Safetensors.Save(Path.Combine(dir, ModelFile), tensors.Model);
+            Safetensors.Save(Path.Combine(dir, EmaFile), tensors.Ema);
+            var opt = new Dictionary<string, Tensor>();
+            foreach (var (name, t) in tensors.ExpAvg) opt[ExpAvgPrefix + name] = t;
+            foreach (var (name, t) in tensors.ExpAvgSq) opt[ExpAvgSqPrefix + name] = t;
+            opt[StepKey] = tensor(tensors.OptimizerSteps);
+            Safetensors.Save(Path.Combine(dir, OptimizerFile), opt);
+            Safetensors.Save(Path.Combine(dir, RngFile), new Dictionary<string, Tensor> { [GeneratorKey] = tensors.GeneratorState });
+            WriteManifest(dir, manifest);
+        });
+
+    /// <summary>Reads the training tensors of the checkpoint in <paramref name="dir"/> (a resolved checkpoint folder).</summary>
+    public static CheckpointTensors LoadTensors(string dir)
+    {
+        Dictionary<string, Tensor> Read(string file) => Safetensors.Load(Path.Combine(dir, file)).Tensors;
+        var opt = Read(OptimizerFile);
+        var rng = Read(RngFile);
+        Dictionary<string, Tensor> Moments(string prefix) => opt.Where(kv => kv.Key.StartsWith(prefix, StringComparison.Ordinal))
+            .ToDictionary(kv => kv.Key[prefix.Length..], kv => kv.Value);
+        using var step = opt[StepKey];
+        return new CheckpointTensors(Read(ModelFile), Read(EmaFile), Moments(ExpAvgPrefix), Moments(ExpAvgSqPrefix), step.item<long>(), rng[GeneratorKey]);
+    }
+
     /// <summary>
     /// Rebuilds the network from a checkpoint (fp32, on <paramref name="device"/>) with its EMA weights
     /// (<paramref name="ema"/>) or its raw weights.
@@ -129,7 +189,7 @@ public static class GeneratorCheckpoint
     {
         var dir = Resolve(path);
         var manifest = ReadManifest(dir);
-        var file = Path.Combine(dir, ema ? "ema.safetensors" : "model.safetensors");
+        var file = Path.Combine(dir, ema ? EmaFile : ModelFile);
         var (tensors, _) = Safetensors.Load(file);
         var model = new TokenGenerator(manifest.Model, device);
         model.eval();                                                                            // inference: no dropout

@@ -14,12 +14,12 @@ public sealed class MetricsLog
     readonly string jsonlPath;
     readonly SummaryWriter? board;
 
-    /// <summary>Logs into <paramref name="runDir"/>; <paramref name="tensorBoard"/> off skips the event files.</summary>
-    public MetricsLog(string runDir, bool tensorBoard = true)
+    /// <summary>Logs into <paramref name="run"/>; <paramref name="tensorBoard"/> off skips the event files.</summary>
+    public MetricsLog(RunFolder run, bool tensorBoard = true)
     {
-        Directory.CreateDirectory(runDir);
-        jsonlPath = Path.Combine(runDir, "metrics.jsonl");
-        board = tensorBoard ? utils.tensorboard.SummaryWriter(Path.Combine(runDir, "tb")) : null;
+        Directory.CreateDirectory(run.Root);
+        jsonlPath = run.Metrics;
+        board = tensorBoard ? utils.tensorboard.SummaryWriter(run.TensorBoard) : null;
     }
 
     /// <summary>The metrics file of a run folder.</summary>

@@ -24,25 +24,13 @@ public enum Precision
 public static class Precisions
 {
     /// <summary>The accepted names.</summary>
-    public const string Allowed = "fp32, tf32, bf16";
+    public static string Allowed => EnumNames<Precision>.Allowed;
 
     /// <summary>Name → precision; throws naming the allowed values.</summary>
-    public static Precision Parse(string name) => name.ToLowerInvariant() switch
-    {
-        "fp32" => Precision.Fp32,
-        "tf32" => Precision.Tf32,
-        "bf16" => Precision.Bf16,
-        _ => throw new ArgumentException($"unknown precision '{name}'; use one of {Allowed}"),
-    };
+    public static Precision Parse(string name) => EnumNames<Precision>.Parse(name, "precision");
 
     /// <summary>The command-line name.</summary>
-    public static string Name(this Precision p) => p switch
-    {
-        Precision.Fp32 => "fp32",
-        Precision.Tf32 => "tf32",
-        Precision.Bf16 => "bf16",
-        _ => throw new ArgumentOutOfRangeException(nameof(p), p, null),
-    };
+    public static string Name(this Precision p) => EnumNames<Precision>.Name(p);
 
     /// <summary>dtype of the model's weights and activations.</summary>
     public static ScalarType WeightDtype(this Precision p) => p == Precision.Bf16 ? ScalarType.BFloat16 : ScalarType.Float32;

@@ -9,13 +9,13 @@ namespace Snce.Training;
 /// <param name="Kind">ar or mask.</param>
 /// <param name="TokensDir">The token shard folder.</param>
 /// <param name="Preset">Backbone preset name (tiny, S, B).</param>
-/// <param name="Loss">The loss and its options; Anchor "auto" picks latent when the shards store latents, else code.</param>
+/// <param name="Loss">The loss and its options; an auto anchor (null) picks latent when the shards store latents, else code.</param>
 /// <param name="Training">Schedule, optimizer, cadence, seed.</param>
 /// <param name="RunDir">The run folder.</param>
 /// <param name="CalibrationSamples">Anchors sampled from the training split to calibrate τ from a perplexity.</param>
 /// <param name="Dropout">Backbone dropout in training (recorded in the generator config); 0 = none.</param>
 /// <param name="Text">Condition on the shards' captions (made with <c>snce tokenize --text</c>) instead of class labels.</param>
-public sealed record NewRun(GeneratorKind Kind, string TokensDir, string Preset, LossOptions Loss, TrainingConfig Training,
+public sealed record NewRun(GeneratorKind Kind, string TokensDir, string Preset, LossSpec Loss, TrainingConfig Training,
     string RunDir, int CalibrationSamples = 65_536, double Dropout = 0, bool Text = false);
 
 /// <summary>A run ready to train, with everything it holds open.</summary>
@@ -24,9 +24,9 @@ public sealed class PreparedRun : IDisposable
     readonly Tensor codebook;
     readonly Text.CaptionShards? captions;
 
-    internal PreparedRun(TrainerSetup setup, TokenShards shards, Tensor codebook, TauCalibrationResult? calibration, IReadOnlyList<string> notes, Text.CaptionShards? captions = null)
+    internal PreparedRun(TrainerSetup setup, TokenShards shards, Tensor codebook, IReadOnlyList<string> notes, Text.CaptionShards? captions = null)
     {
-        (Setup, Shards, this.codebook, Calibration, Notes, this.captions) = (setup, shards, codebook, calibration, notes, captions);
+        (Setup, Shards, this.codebook, Notes, this.captions) = (setup, shards, codebook, notes, captions);
     }
 
     /// <summary>What the setup did or found that the user should hear about (a stale log set aside, unlabeled images, ...).</summary>
@@ -41,8 +41,8 @@ public sealed class PreparedRun : IDisposable
     /// <summary>The loaded shards.</summary>
     public TokenShards Shards { get; }
 
-    /// <summary>τ calibration of an SNCE loss (target and reached perplexity), when one ran.</summary>
-    public TauCalibrationResult? Calibration { get; }
+    /// <summary>The τ calibration behind the loss's numbers (target and reached perplexity), when one ran (now or when the run started).</summary>
+    public TauCalibrationResult? Calibration => Setup.Loss.Calibration;
 
     /// <inheritdoc/>
     public void Dispose()
@@ -57,8 +57,9 @@ public sealed class PreparedRun : IDisposable
 
 /// <summary>
 /// Turns a token shard folder and options into a <see cref="TrainerSetup"/> (new run), or a checkpoint into one
-/// (resume): the network's shape from the shards (K, grid, classes), the loss from <see cref="LossFactory"/>
-/// with the shards' codebook and metric, τ calibration anchors sampled from the training split.
+/// (resume): the network's shape from the shards (K, grid, classes), the loss resolved once by its
+/// <see cref="LossResolver"/> with the shards' codebook and metric and anchors sampled from the training split
+/// (a resumed run reads the resolved loss back from its checkpoint and never calibrates again).
 /// </summary>
 public static class RunSetup
 {
@@ -66,19 +67,30 @@ public static class RunSetup
     public static PreparedRun New(NewRun run, Device device)
     {
         var preset = GeneratorPresets.Get(run.Preset) with { Dropout = run.Dropout };
+        var spec = run.Loss.Validate();                                  // options the loss does not read fail here, before any loading
         if (TryManifest(run.RunDir) is { } existing)
             throw new ArgumentException($"'{run.RunDir}' already holds a {existing.Model.Kind.Name()} checkpoint at step {existing.State.Step}; continue it with --resume {run.RunDir}, or choose another --out");
         var shards = TokenShards.Load(run.TokensDir);
+        Tensor? codebook = null;
         try
         {
             var info = shards.Info;
             var text = run.Text ? TextConfigOf(run.TokensDir, info) : null;
             var model = new GeneratorConfig(run.Kind, GeneratorPresets.CanonicalName(run.Preset), preset, info.CodebookSize, info.Grid[0], info.Grid[1],
                 text is null ? info.Classes.Length : 0, text);
-            var anchor = run.Loss.Anchor.ToLowerInvariant() == "auto" ? (shards.Latents is null ? "code" : "latent") : run.Loss.Anchor;
-            var loss = run.Loss with { Anchor = anchor };
+            var tokensDir = Path.GetFullPath(run.TokensDir);
+            var resolver = LossResolver.For(spec.Kind);
+            var needs = resolver.Needs(spec, shards.Latents is not null, run.CalibrationSamples);
+            if ((needs.SampleLatents || (needs.Anchor == NeighborAnchor.Latent && spec.Kind is LossKind.Snce or LossKind.Stochastic)) && shards.Latents is null)
+                throw new ArgumentException($"--anchor latent needs per-token latents, but '{tokensDir}' stores '{info.Latents}'; re-run 'snce tokenize' with latents, or use --anchor code");
             var notes = new List<string>();
-            var prepared = Prepare(model, run.Training, loss, tau: null, shards, Path.GetFullPath(run.TokensDir), run.RunDir, device, run.CalibrationSamples, notes);
+            CheckLabels(shards, tokensDir, notes);
+            var metric = Metric.Parse(info.Metric);
+            codebook = Codebook(shards, device);
+            ResolvedLoss loss;
+            using (var sample = needs.AnchorSample > 0 ? SampleAnchors(shards, needs.SampleLatents, needs.AnchorSample, run.Training.Seed, device) : null)
+                loss = resolver.Resolve(spec, needs, codebook, metric, sample);
+            var prepared = Prepare(model, run.Training, loss, shards, codebook, tokensDir, run.RunDir, device, notes);
             // Only now, when everything validated: a killed run's log must not mix with this one's.
             if (MetricsLog.SetAsideStale(run.RunDir) is { } stale)
                 notes.Add($"'{run.RunDir}' held the log of a run that never saved a checkpoint ({stale} records); starting clean, the old log is in metrics.jsonl.stale (and tb.stale)");
@@ -86,6 +98,7 @@ public static class RunSetup
         }
         catch
         {
+            codebook?.Dispose();
             shards.Dispose();
             throw;
         }
@@ -100,12 +113,18 @@ public static class RunSetup
         var m = GeneratorCheckpoint.ReadManifest(runDir);
         var dir = tokensDir ?? m.Data.Tokens;
         var shards = TokenShards.Load(dir);
+        Tensor? codebook = null;
         try
         {
             CheckCompatible(m.Model, shards.Info, dir, runDir);
             CheckSameTokenizer(m.Data, shards.Info, dir, runDir);
+            var full = Path.GetFullPath(dir);
+            if (m.Loss.NeedsLatents && shards.Latents is null)
+                throw new ArgumentException($"the run '{runDir}' trains latent-anchored {m.Loss.Kind.Name()}, but '{full}' stores '{shards.Info.Latents}' latents; resume with the shards it was trained on (--tokens)");
             var notes = new List<string>();
-            var prepared = Prepare(m.Model, m.Training, m.Loss, m.LossTau, shards, Path.GetFullPath(dir), runDir, device, 65_536, notes,
+            CheckLabels(shards, full, notes);
+            codebook = Codebook(shards, device);
+            var prepared = Prepare(m.Model, m.Training, m.Loss, shards, codebook, full, runDir, device, notes,
                 tokenizerSha256: m.Data.TokenizerSha256 ?? shards.Info.TokenizerSha256);
             if (MetricsLog.DropAfter(runDir, m.State.Step) is > 0 and var dropped)
                 notes.Add($"dropped {dropped} metrics records logged after the checkpoint's step {m.State.Step} (by an invocation that stopped without saving); those steps are trained again");
@@ -113,6 +132,7 @@ public static class RunSetup
         }
         catch
         {
+            codebook?.Dispose();
             shards.Dispose();
             throw;
         }
@@ -157,84 +177,54 @@ public static class RunSetup
         catch (FileNotFoundException) { return null; }
     }
 
-    static PreparedRun Prepare(GeneratorConfig model, TrainingConfig training, LossOptions lossOptions, double? tau,
-        TokenShards shards, string tokensDir, string runDir, Device device, int calibrationSamples, List<string> notes, string? tokenizerSha256 = null)
+    static PreparedRun Prepare(GeneratorConfig model, TrainingConfig training, ResolvedLoss loss, TokenShards shards, Tensor codebook,
+        string tokensDir, string runDir, Device device, List<string> notes, string? tokenizerSha256 = null)
     {
         model.Validate();
         training.Validate();
         var info = shards.Info;
         var metric = Metric.Parse(info.Metric);
-        LossFactory.IsFused(lossOptions);   // an unknown or unsupported implementation fails here, before any work
-        var latentAnchored = LossFactory.ParseAnchor(lossOptions.Anchor) == NeighborAnchor.Latent && lossOptions.Name is "snce" or "stochastic";
-        if (latentAnchored && shards.Latents is null)
-            throw new ArgumentException($"--anchor latent needs per-token latents, but '{tokensDir}' stores '{info.Latents}'; re-run 'snce tokenize' with latents, or use --anchor code");
+        var captions = model.Text is not null ? Text.CaptionShards.Load(tokensDir, info.Count) : null;
+        try
+        {
+            if (captions is not null && captions.Info.Encoder != model.Text!.Encoder)
+                throw new ArgumentException($"'{tokensDir}': its captions were encoded by {captions.Info.Encoder}, the generator reads {model.Text.Encoder}; re-run 'snce tokenize --text'");
+        }
+        catch { captions?.Dispose(); throw; }
+        var maxTokens = model.Text?.MaxTokens ?? 0;
+        var train = new TokenDataset(shards, TokenShards.TrainSplit, device, loss.NeedsLatents, captions, maxTokens);
+        var validation = shards.IndicesOf(TokenShards.ValidationSplit).shape[0] > 0
+            ? new TokenDataset(shards, TokenShards.ValidationSplit, device, loss.NeedsLatents, captions, maxTokens) : null;
+        var data = new GeneratorDataInfo
+        {
+            Tokens = tokensDir, Tokenizer = info.Tokenizer, Metric = info.Metric, CodeDim = info.CodeDim, Classes = info.Classes,
+            ImageSize = info.ImageSize, Channels = info.Channels, TokenizerSha256 = tokenizerSha256 ?? info.TokenizerSha256,
+        };
+        var setup = new TrainerSetup(model, training, loss, generator => loss.Create(codebook, metric, generator), train, validation, data, runDir, device);
+        return new PreparedRun(setup, shards, codebook, notes, captions);
+    }
+
+    static void CheckLabels(TokenShards shards, string tokensDir, List<string> notes)
+    {
         var labels = shards.Labels;
+        var info = shards.Info;
         if (labels.numel() > 0 && labels.max().item<long>() >= Math.Max(1, info.Classes.Length))
             throw new InvalidDataException($"'{tokensDir}': labels reach {labels.max().item<long>()} but shards.json lists {info.Classes.Length} classes");
         if (labels.numel() > 0 && labels.min().item<long>() < -1)
             throw new InvalidDataException($"'{tokensDir}': labels reach {labels.min().item<long>()}; a label is a class id 0..{info.Classes.Length - 1} or −1 (no label); re-run 'snce tokenize'");
         if (info.Classes.Length > 0 && labels.numel() > 0 && labels.lt(0).sum().item<long>() is > 0 and var unlabeled)
             notes.Add($"{unlabeled:N0} of {labels.numel():N0} images in '{tokensDir}' have no label (−1): they train as unconditional (the null class of classifier-free guidance)");
-
-        var captions = model.Text is { } textConfig ? Text.CaptionShards.Load(tokensDir, info.Count) : null;
-        if (captions is not null && captions.Info.Encoder != model.Text!.Encoder)
-            throw new ArgumentException($"'{tokensDir}': its captions were encoded by {captions.Info.Encoder}, the generator reads {model.Text.Encoder}; re-run 'snce tokenize --text'");
-        var maxTokens = model.Text?.MaxTokens ?? 0;
-        var train = new TokenDataset(shards, TokenShards.TrainSplit, device, latentAnchored, captions, maxTokens);
-        var validation = shards.IndicesOf(TokenShards.ValidationSplit).shape[0] > 0
-            ? new TokenDataset(shards, TokenShards.ValidationSplit, device, latentAnchored, captions, maxTokens) : null;
-
-        // What the loss needs from the data: the codebook on the device and, to calibrate τ, anchors from the training split.
-        var effective = tau is { } t && lossOptions.Perplexity is not null ? lossOptions with { Tau = t, Perplexity = null } : lossOptions;
-        var codebook = shards.Codebook.to_type(ScalarType.Float32).to(device).DetachFromDisposeScope();
-        var isSnce = effective.Name.ToLowerInvariant() == "snce";
-        double? usedTau = isSnce ? effective.Tau : null;
-        TauCalibrationResult? calibration = null;
-        if (isSnce && effective.Perplexity is not null)
-        {
-            using var anchors = CalibrationAnchors(shards, latentAnchored, calibrationSamples, training.Seed, device);
-            // Calibration lives in the reference loss; the fused one then gets the calibrated τ.
-            var probe = (SnceLoss)LossFactory.Create(effective with { Implementation = "reference" }, codebook, metric, anchors);
-            (calibration, usedTau) = (probe.Calibration, probe.Tau);
-            probe.Dispose();
-        }
-        var fixedOptions = usedTau is { } ut ? effective with { Tau = ut, Perplexity = null } : effective;
-        if (effective.Name.ToLowerInvariant() == "label-smoothing" && effective.Perplexity is { } matchPerplexity)
-        {
-            // Label smoothing "with the same off-target mass" as SNCE at this perplexity: ε = mean 1 − q(x|z).
-            fixedOptions = effective with { Epsilon = MatchedEpsilon(effective, shards, codebook, metric, matchPerplexity, training.Seed, device), Perplexity = null };
-            lossOptions = lossOptions with { Epsilon = fixedOptions.Epsilon };
-        }
-
-        var data = new GeneratorDataInfo
-        {
-            Tokens = tokensDir, Tokenizer = info.Tokenizer, Metric = info.Metric, CodeDim = info.CodeDim, Classes = info.Classes,
-            ImageSize = info.ImageSize, Channels = info.Channels, TokenizerSha256 = tokenizerSha256 ?? info.TokenizerSha256,
-        };
-        var setup = new TrainerSetup(model, training, lossOptions,
-            generator => LossFactory.Create(fixedOptions, codebook, metric, null, generator),
-            train, validation, data, runDir, device, LossTau: usedTau);
-        return new PreparedRun(setup, shards, codebook, calibration, notes, captions);
     }
+
+    /// <summary>The shards' codebook, float32 on the device, held by the prepared run.</summary>
+    static Tensor Codebook(TokenShards shards, Device device) =>
+        shards.Codebook.to_type(ScalarType.Float32).to(device).DetachFromDisposeScope();
 
     /// <summary>
-    /// ε of label smoothing matched to SNCE calibrated at <paramref name="perplexity"/> (latent-anchored when the shards
-    /// store latents, else code-anchored): the mean off-target mass 1 − q(x|z) over 4,096 training positions.
+    /// Up to <paramref name="count"/> training positions, drawn without replacement with a generator seeded from the run's
+    /// seed: their token ids [M] and, with <paramref name="latents"/>, their latents [M, D] (float32).
     /// </summary>
-    static double MatchedEpsilon(LossOptions options, TokenShards shards, Tensor codebook, Metric metric, double perplexity, long seed, Device device)
-    {
-        using var scope = NewDisposeScope();
-        var latent = shards.Latents is not null && options.Anchor.ToLowerInvariant() != "code";
-        const int sample = 4096;
-        var tokens = CalibrationAnchors(shards, latents: false, sample, seed, device);
-        var latents = latent ? CalibrationAnchors(shards, latents: true, sample, seed, device) : null;
-        var snceOptions = options with { Name = "snce", Anchor = latent ? "latent" : "code", Tau = null, Perplexity = perplexity, Implementation = "reference" };
-        using var snce = (SnceLoss)LossFactory.Create(snceOptions, codebook, metric, latent ? latents : tokens);
-        return LabelSmoothingLoss.EpsilonMatching(snce, new TokenTargets(tokens, latents));
-    }
-
-    /// <summary>Up to <paramref name="count"/> anchors from the training split: latents [M, D] or token ids [M] (code anchors).</summary>
-    static Tensor CalibrationAnchors(TokenShards shards, bool latents, int count, long seed, Device device)
+    static AnchorSample SampleAnchors(TokenShards shards, bool latents, int count, long seed, Device device)
     {
         using var scope = NewDisposeScope();
         var rows = shards.IndicesOf(TokenShards.TrainSplit);
@@ -244,9 +234,8 @@ public static class RunSetup
         var pick = randperm(total, generator: g, dtype: ScalarType.Int64).narrow(0, 0, Math.Min(count, total));
         var row = rows.index_select(0, pick.div(t, RoundingMode.floor));
         var col = pick % t;
-        var result = latents
-            ? shards.Latents!.index([row, col]).to_type(ScalarType.Float32)
-            : shards.Tokens.index([row, col]).to_type(ScalarType.Int64);
-        return result.to(device).MoveToOuterDisposeScope();
+        var tokens = shards.Tokens.index([row, col]).to_type(ScalarType.Int64).to(device).MoveToOuterDisposeScope();
+        var z = latents ? shards.Latents!.index([row, col]).to_type(ScalarType.Float32).to(device).MoveToOuterDisposeScope() : null;
+        return new AnchorSample(tokens, z);
     }
 }

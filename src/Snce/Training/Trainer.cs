@@ -26,6 +26,7 @@ public sealed class Trainer : IDisposable
     readonly Generator generator;
     readonly BatchOrder order;
     readonly Tensor lossSum, hardCeSum, gradNormSum, firstBadStep;
+    readonly RunFolder run;
     readonly MetricsLog? log;
     long sinceLog;
     double elapsedBefore;
@@ -54,7 +55,8 @@ public sealed class Trainer : IDisposable
         hardCeSum = zeros(1, device: setup.Device);
         gradNormSum = zeros(1, device: setup.Device);
         firstBadStep = full(1, -1L, dtype: ScalarType.Int64, device: setup.Device);
-        if (sync.Rank == 0) log = new MetricsLog(setup.RunDir);
+        run = new RunFolder(setup.RunDir);
+        if (sync.Rank == 0) log = new MetricsLog(run);
     }
 
     /// <summary>The network being trained (its parameters live in the flat buffers).</summary>
@@ -70,7 +72,7 @@ public sealed class Trainer : IDisposable
     public Tensor EmaValues => ema.Values;
 
     /// <summary>The run's checkpoint folder.</summary>
-    public string CheckpointDir => GeneratorCheckpoint.FolderOf(setup.RunDir);
+    public string CheckpointDir => run.Checkpoint;
 
     /// <summary>One training step (no host sync). Returns nothing; metrics accumulate on the device.</summary>
     public void TrainStep()
@@ -259,7 +261,7 @@ public sealed class Trainer : IDisposable
         return new ValidationMetrics(s[0] / count, s[1] / count, s[2] / count, s[3] / count, hasEntropy ? s[4] / count : null, (long)s[5]);
     }
 
-    /// <summary>Writes the checkpoint folder atomically (rank 0 only).</summary>
+    /// <summary>Writes the checkpoint folder atomically through <see cref="GeneratorCheckpoint.Save"/> (rank 0 only).</summary>
     public void Save(double invocationSeconds = 0)
     {
         if (sync.Rank != 0) { lastCheckpoint = Step; return; }
@@ -267,24 +269,14 @@ public sealed class Trainer : IDisposable
         {
             Model = setup.Model,
             Training = cfg,
-            Loss = setup.LossOptions,
-            LossTau = setup.LossTau,
+            Loss = setup.Loss,
             Data = setup.Data,
             State = new TrainerState { Step = Step, Epoch = order.Epoch, Position = order.Position, ElapsedSeconds = elapsedBefore + invocationSeconds },
         };
-        CheckpointFolder.Write(CheckpointDir, dir =>
-        {
-            using var scope = NewDisposeScope();
-            Safetensors.Save(Path.Combine(dir, "model.safetensors"), flat.Views(flat.Master));
-            Safetensors.Save(Path.Combine(dir, "ema.safetensors"), flat.Views(ema.Values));
-            var opt = new Dictionary<string, Tensor>();
-            foreach (var (name, t) in flat.Views(optimizer.ExpAvg)) opt["exp_avg." + name] = t;
-            foreach (var (name, t) in flat.Views(optimizer.ExpAvgSq)) opt["exp_avg_sq." + name] = t;
-            opt["step"] = tensor(optimizer.Steps);
-            Safetensors.Save(Path.Combine(dir, "optimizer.safetensors"), opt);
-            Safetensors.Save(Path.Combine(dir, "rng.safetensors"), new Dictionary<string, Tensor> { ["generator"] = generator.get_state() });
-            GeneratorCheckpoint.WriteManifest(dir, manifest);
-        });
+        using var scope = NewDisposeScope();                                              // the views and the generator state
+        GeneratorCheckpoint.Save(run, manifest, new CheckpointTensors(
+            flat.Views(flat.Master), flat.Views(ema.Values), flat.Views(optimizer.ExpAvg), flat.Views(optimizer.ExpAvgSq),
+            optimizer.Steps, generator.get_state()));
         lastCheckpoint = Step;
     }
 
@@ -298,23 +290,16 @@ public sealed class Trainer : IDisposable
         var m = GeneratorCheckpoint.ReadManifest(dir);
         if (m.Model != setup.Model)
             throw new InvalidDataException($"{dir}: the checkpoint's model ({m.Model.Kind.Name()}, {m.Model.Preset}, K = {m.Model.CodebookSize}) differs from the one being trained ({setup.Model.Kind.Name()}, {setup.Model.Preset}, K = {setup.Model.CodebookSize})");
-        Dictionary<string, Tensor> Read(string file) => Safetensors.Load(Path.Combine(dir, file)).Tensors;
-        void Free(Dictionary<string, Tensor> d) { foreach (var t in d.Values) t.Dispose(); }
-        var model = Read("model.safetensors");
-        flat.Load(flat.Master, model, "model.safetensors");
-        flat.SyncValuesFromMaster();
-        Free(model);
-        var emaT = Read("ema.safetensors");
-        flat.Load(ema.Values, emaT, "ema.safetensors");
-        Free(emaT);
-        var opt = Read("optimizer.safetensors");
-        flat.Load(optimizer.ExpAvg, opt.Where(kv => kv.Key.StartsWith("exp_avg.", StringComparison.Ordinal)).ToDictionary(kv => kv.Key["exp_avg.".Length..], kv => kv.Value), "optimizer.safetensors");
-        flat.Load(optimizer.ExpAvgSq, opt.Where(kv => kv.Key.StartsWith("exp_avg_sq.", StringComparison.Ordinal)).ToDictionary(kv => kv.Key["exp_avg_sq.".Length..], kv => kv.Value), "optimizer.safetensors");
-        optimizer.Steps = opt["step"].item<long>();
-        Free(opt);
-        var rng = Read("rng.safetensors");
-        generator.set_state(rng["generator"]);
-        Free(rng);
+        using (var t = GeneratorCheckpoint.LoadTensors(dir))
+        {
+            flat.Load(flat.Master, t.Model, GeneratorCheckpoint.ModelFile);
+            flat.SyncValuesFromMaster();
+            flat.Load(ema.Values, t.Ema, GeneratorCheckpoint.EmaFile);
+            flat.Load(optimizer.ExpAvg, t.ExpAvg, GeneratorCheckpoint.OptimizerFile);
+            flat.Load(optimizer.ExpAvgSq, t.ExpAvgSq, GeneratorCheckpoint.OptimizerFile);
+            optimizer.Steps = t.OptimizerSteps;
+            generator.set_state(t.GeneratorState);
+        }
         order.Restore(m.State.Epoch, m.State.Position);
         Step = m.State.Step;
         elapsedBefore = m.State.ElapsedSeconds;

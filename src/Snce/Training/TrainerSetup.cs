@@ -7,7 +7,7 @@ namespace Snce.Training;
 /// <summary>Everything a <see cref="Trainer"/> needs.</summary>
 /// <param name="Model">The network to build.</param>
 /// <param name="Training">Schedule, optimizer, cadence, seed.</param>
-/// <param name="LossOptions">Recorded in checkpoints so a resumed run rebuilds the same loss.</param>
+/// <param name="Loss">The resolved loss (every number fixed), recorded in checkpoints so a resumed run rebuilds the same loss.</param>
 /// <param name="CreateLoss">Builds the loss; gets the trainer's random generator (for stochastic losses).</param>
 /// <param name="Train">The training split.</param>
 /// <param name="Validation">The held-out split, or null.</param>
@@ -15,16 +15,14 @@ namespace Snce.Training;
 /// <param name="RunDir">Where checkpoint/, metrics.jsonl and tb/ go.</param>
 /// <param name="Device">The device everything runs on.</param>
 /// <param name="Sync">Gradient synchronization (data parallel); null = one process.</param>
-/// <param name="LossTau">The SNCE τ in use, recorded in checkpoints (null for other losses).</param>
 public sealed record TrainerSetup(
     GeneratorConfig Model,
     TrainingConfig Training,
-    LossOptions LossOptions,
+    ResolvedLoss Loss,
     Func<Generator, ITokenLoss> CreateLoss,
     TokenDataset Train,
     TokenDataset? Validation,
     GeneratorDataInfo Data,
     string RunDir,
     Device Device,
-    IGradientSync? Sync = null,
-    double? LossTau = null);
+    IGradientSync? Sync = null);

@@ -73,6 +73,8 @@ public class GeneratorCliTests
         Fails(Train("ar", dir["k16"], dir["r"], "--loss", "snce"), "τ");
         Fails(Train("ar", dir["k16"], dir["r"], "--loss", "snce", "--tau", "0.5", "--anchor", "latent"), "--anchor latent", "latents");
         Fails(Train("ar", dir["k16"], dir["r"], "--loss", "focal"), "unknown loss 'focal'");
+        Fails(Train("ar", dir["k16"], dir["r"], "--loss", "ce", "--top-k", "8"), "--loss ce does not read", "--top-k 8", "--loss snce");
+        Fails(Train("ar", dir["k16"], dir["r"], "--loss", "snce", "--tau", "0.5", "--epsilon", "0.2"), "--epsilon 0.2", "--loss label-smoothing");
         Fails(Train("ar", dir["k16"], dir["r"], "--precision", "fp8"), "unknown precision 'fp8'");
         Fails(Train("ar", dir["k16"], dir["r"], "--loss-implementation", "triton"), "unknown loss implementation 'triton'", "reference, fused");
         Fails(Train("ar", dir["k16"], dir["r"], "--loss", "stochastic", "--loss-implementation", "fused"), "no fused stochastic", "reference");
@@ -100,9 +102,13 @@ public class GeneratorCliTests
     [Fact]
     public void DurationsParse()
     {
-        Assert.Equal(TimeSpan.FromSeconds(90), Snce.Cli.Commands.TrainCommand.ParseDuration("90s"));
-        Assert.Equal(TimeSpan.FromMinutes(90), Snce.Cli.Commands.TrainCommand.ParseDuration("1h30m"));
-        Assert.Equal(TimeSpan.FromSeconds(45), Snce.Cli.Commands.TrainCommand.ParseDuration("45"));
-        Assert.Null(Snce.Cli.Commands.TrainCommand.ParseDuration(null));
+        Assert.Equal(TimeSpan.FromSeconds(90), Snce.Cli.Durations.Parse("90s", "--time-limit"));
+        Assert.Equal(TimeSpan.FromMinutes(90), Snce.Cli.Durations.Parse("1h30m", "--time-limit"));
+        Assert.Equal(TimeSpan.FromSeconds(45), Snce.Cli.Durations.Parse("45", "--time-limit"));
+        Assert.Null(Snce.Cli.Durations.Parse(null, "--time-limit"));
+        Assert.Equal(TimeSpan.FromMinutes(5), Snce.Cli.Durations.Parse("5m", "--max-seconds"));
+        Assert.Equal(TimeSpan.FromHours(1), Snce.Cli.Durations.Parse("1h", "--max-seconds"));
+        foreach (var bad in new[] { "soon", "-5", "0", "5x", "m" })
+            Assert.Contains("cannot read --max-seconds", Assert.Throws<ArgumentException>(() => Snce.Cli.Durations.Parse(bad, "--max-seconds")).Message);
     }
 }

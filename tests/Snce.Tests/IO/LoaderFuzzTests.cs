@@ -119,8 +119,8 @@ public class LoaderFuzzTests(ITestOutputHelper output)
 
         var manifest = new CheckpointManifest
         {
-            Model = GeneratorFixtures.Config(GeneratorKind.Masked), Training = GeneratorFixtures.Training(), Loss = new LossOptions { Name = "snce", Perplexity = 4 },
-            LossTau = 0.5, Data = new GeneratorDataInfo { Tokens = "/t", Tokenizer = "/k", Metric = "l2", CodeDim = 4, Classes = ["a", "b"], ImageSize = 16, Channels = 1, TokenizerSha256 = "ab" },
+            Model = GeneratorFixtures.Config(GeneratorKind.Masked), Training = GeneratorFixtures.Training(), Loss = new ResolvedLoss { Kind = LossKind.Snce, Anchor = NeighborAnchor.Latent, Tau = 0.5 },
+            Data = new GeneratorDataInfo { Tokens = "/t", Tokenizer = "/k", Metric = "l2", CodeDim = 4, Classes = ["a", "b"], ImageSize = 16, Channels = 1, TokenizerSha256 = "ab" },
             State = new TrainerState { Step = 5, Epoch = 1, Position = 2, ElapsedSeconds = 1.5 },
         };
         var ckpt = Path.Combine(dir["run"], "checkpoint");

@@ -53,13 +53,14 @@ public class GoldenLossTests
 
         if (latents is not null && !metric.Quantize(latents, codebook).equal(tokens).all().item<bool>())
             failures.Add($"{name}: Metric.Quantize disagrees with PyTorch's argmin");
-        var options = new LossOptions
+        var kind = LossNames.ParseKind(c.GetProperty("loss").GetString()!);
+        var options = new LossSpec
         {
-            Name = c.GetProperty("loss").GetString()!,
-            Tau = Number("tau"),
-            TopK = c.GetProperty("top_k").ValueKind == JsonValueKind.Null ? null : c.GetProperty("top_k").GetInt32(),
-            Epsilon = Number("epsilon") ?? 0.1,
-            Anchor = c.GetProperty("anchor").GetString()!,
+            Kind = kind,
+            Tau = kind == LossKind.Snce ? Number("tau") : null,
+            TopK = kind == LossKind.Snce && c.GetProperty("top_k").ValueKind != JsonValueKind.Null ? c.GetProperty("top_k").GetInt32() : null,
+            Epsilon = kind == LossKind.LabelSmoothing ? Number("epsilon") ?? 0.1 : null,
+            Anchor = kind == LossKind.Snce ? LossNames.ParseAnchor(c.GetProperty("anchor").GetString()!) : null,
         };
         var loss = LossFactory.Create(options, codebook, metric);
         try
@@ -70,7 +71,7 @@ public class GoldenLossTests
             output.Loss.backward();
             Compare("loss", c.GetProperty("value").GetDouble(), output.Loss.item<double>());
             Compare("hard CE", c.GetProperty("hard_ce").GetDouble(), output.HardCe.item<double>());
-            if (Number("target_entropy") is { } h && options.Name != "ce")
+            if (Number("target_entropy") is { } h && options.Kind != LossKind.CrossEntropy)
                 Compare("H(q)", h, output.TargetEntropy!.item<double>());
             CompareTensors("grad_logits", Load("grad_logits"), x.grad!);
             var dense = ((IDenseTargets)loss).DenseTargets(targets, ScalarType.Float64);

@@ -46,7 +46,7 @@ public class LabelSmoothingLossTests
         var z = randn([100, 5], dtype: ScalarType.Float64, generator: g);
         var tokens = Metric.L2.Quantize(z, c);
         var mask = arange(100) % 3 != 0;
-        using var snce = (SnceLoss)LossFactory.Create(new LossOptions { Name = "snce", Perplexity = 4 }, c, Metric.L2, z);
+        using var snce = (SnceLoss)LossFactory.Create(new LossSpec { Kind = LossKind.Snce, Perplexity = 4 }, c, Metric.L2, z);
         var eps = LabelSmoothingLoss.EpsilonMatching(snce, new TokenTargets(tokens, z, mask));
         var q = Targets("l2", Matrix(z), Matrix(c), snce.Tau);
         var ids = tokens.data<long>().ToArray();

@@ -8,7 +8,7 @@ public class LossFactoryTests
 {
     static readonly Tensor Codebook = randn([10, 4], generator: new Generator(61)).DetachFromDisposeScope();
 
-    static string Error(LossOptions options, Tensor? anchors = null, Generator? generator = null) =>
+    static string Error(LossSpec options, Tensor? anchors = null, Generator? generator = null) =>
         Assert.Throws<ArgumentException>(() => LossFactory.Create(options, Codebook, Metric.L2, anchors, generator)).Message;
 
     [Theory]
@@ -18,7 +18,8 @@ public class LossFactoryTests
     [InlineData("stochastic", typeof(StochasticQuantizationLoss))]
     public void BuildsEveryNamedLoss(string name, Type type)
     {
-        var loss = LossFactory.Create(new LossOptions { Name = name, Tau = 1 }, Codebook, Metric.L2, generator: new Generator(1));
+        var kind = LossNames.ParseKind(name);
+        var loss = LossFactory.Create(new LossSpec { Kind = kind, Tau = kind == LossKind.Snce ? 1 : null }, Codebook, Metric.L2, generator: new Generator(1));
         Assert.IsType(type, loss);
         Assert.Equal(name.ToLowerInvariant(), loss.Name);
         (loss as IDisposable)?.Dispose();
@@ -29,16 +30,16 @@ public class LossFactoryTests
     {
         using var scope = NewDisposeScope();
         var z = randn([64, 4], generator: new Generator(62));
-        using var loss = (SnceLoss)LossFactory.Create(new LossOptions { Name = "snce", Perplexity = 3, TopK = 6 }, Codebook, Metric.L2, z);
+        using var loss = (SnceLoss)LossFactory.Create(new LossSpec { Kind = LossKind.Snce, Perplexity = 3, TopK = 6 }, Codebook, Metric.L2, z);
         Assert.NotNull(loss.Calibration);
         Assert.Equal(loss.Tau, loss.Calibration!.Tau);
         Assert.True(Math.Abs(loss.Calibration.MeanPerplexity / 3 - 1) < 0.02);
         Assert.Equal(6, loss.Calibration.TopK);
         // Code anchors calibrate on token ids (their code vectors) as well as on vectors.
-        using var byIds = (SnceLoss)LossFactory.Create(new LossOptions { Name = "snce", Perplexity = 3, Anchor = "code" }, Codebook, Metric.L2, tensor(new long[] { 0, 1, 1, 9 }));
-        using var byVectors = (SnceLoss)LossFactory.Create(new LossOptions { Name = "snce", Perplexity = 3, Anchor = "code" }, Codebook, Metric.L2, Codebook.index_select(0, tensor(new long[] { 0, 1, 1, 9 })));
+        using var byIds = (SnceLoss)LossFactory.Create(new LossSpec { Kind = LossKind.Snce, Perplexity = 3, Anchor = NeighborAnchor.Code }, Codebook, Metric.L2, tensor(new long[] { 0, 1, 1, 9 }));
+        using var byVectors = (SnceLoss)LossFactory.Create(new LossSpec { Kind = LossKind.Snce, Perplexity = 3, Anchor = NeighborAnchor.Code }, Codebook, Metric.L2, Codebook.index_select(0, tensor(new long[] { 0, 1, 1, 9 })));
         Assert.Equal(byVectors.Tau, byIds.Tau);
-        using var given = (SnceLoss)LossFactory.Create(new LossOptions { Name = "snce", Tau = 0.25 }, Codebook, Metric.L2);
+        using var given = (SnceLoss)LossFactory.Create(new LossSpec { Kind = LossKind.Snce, Tau = 0.25 }, Codebook, Metric.L2);
         Assert.Null(given.Calibration);
         Assert.Equal(0.25, given.Tau);
     }
@@ -46,43 +47,87 @@ public class LossFactoryTests
     [Fact]
     public void EveryInvalidOptionFailsAtConstructionNamingTheValue()
     {
-        Assert.Contains("unknown loss 'focal'; use one of ce, label-smoothing, snce, stochastic", Error(new() { Name = "focal" }));
-        Assert.Contains("got -0.5", Error(new() { Name = "snce", Tau = -0.5 }));
-        Assert.Contains("got 0", Error(new() { Name = "snce", Tau = 0 }));
-        Assert.Contains("not both", Error(new() { Name = "snce", Tau = 1, Perplexity = 4 }));
-        Assert.Contains("neither", Error(new() { Name = "snce" }));
-        Assert.Contains("[1, K = 10], got k = 11", Error(new() { Name = "snce", Tau = 1, TopK = 11 }));
-        Assert.Contains("got k = 0", Error(new() { Name = "snce", Tau = 1, TopK = 0 }));
-        Assert.Contains("[0, 1), got 1", Error(new() { Name = "label-smoothing", Epsilon = 1 }));
-        Assert.Contains("[0, 1), got -0.1", Error(new() { Name = "label-smoothing", Epsilon = -0.1 }));
+        Assert.Contains("unknown loss 'focal'; use one of ce, label-smoothing, snce, stochastic", Assert.Throws<ArgumentException>(() => LossNames.ParseKind("focal")).Message);
+        Assert.Contains("got -0.5", Error(new() { Kind = LossKind.Snce, Tau = -0.5 }));
+        Assert.Contains("got 0", Error(new() { Kind = LossKind.Snce, Tau = 0 }));
+        Assert.Contains("not both", Error(new() { Kind = LossKind.Snce, Tau = 1, Perplexity = 4 }));
+        Assert.Contains("neither", Error(new() { Kind = LossKind.Snce }));
+        Assert.Contains("[1, K = 10], got k = 11", Error(new() { Kind = LossKind.Snce, Tau = 1, TopK = 11 }));
+        Assert.Contains("got k = 0", Error(new() { Kind = LossKind.Snce, Tau = 1, TopK = 0 }));
+        Assert.Contains("[0, 1), got 1", Error(new() { Kind = LossKind.LabelSmoothing, Epsilon = 1 }));
+        Assert.Contains("[0, 1), got -0.1", Error(new() { Kind = LossKind.LabelSmoothing, Epsilon = -0.1 }));
         var g = new Generator(1);
-        Assert.Contains("[0, 1], got 1.5", Error(new() { Name = "stochastic", Alpha = 1.5 }, generator: g));
-        Assert.Contains("[2, K = 10]", Error(new() { Name = "stochastic", Delta = 1 }, generator: g));
-        Assert.Contains("got 11", Error(new() { Name = "stochastic", Delta = 11 }, generator: g));
-        Assert.Contains("torch.Generator", Error(new() { Name = "stochastic" }));
-        Assert.Contains("unknown anchor 'pixel'; use one of latent, code", Error(new() { Name = "snce", Tau = 1, Anchor = "pixel" }));
-        Assert.Contains("calibrationAnchors", Error(new() { Name = "snce", Perplexity = 4 }));
+        Assert.Contains("[0, 1], got 1.5", Error(new() { Kind = LossKind.Stochastic, Alpha = 1.5 }, generator: g));
+        Assert.Contains("[2, K = 10]", Error(new() { Kind = LossKind.Stochastic, Delta = 1 }, generator: g));
+        Assert.Contains("got 11", Error(new() { Kind = LossKind.Stochastic, Delta = 11 }, generator: g));
+        Assert.Contains("torch.Generator", Error(new() { Kind = LossKind.Stochastic }));
+        Assert.Contains("unknown anchor 'pixel'; use one of latent, code", Assert.Throws<ArgumentException>(() => LossNames.ParseAnchor("pixel")).Message);
+        Assert.Contains("calibrationAnchors", Error(new() { Kind = LossKind.Snce, Perplexity = 4 }));
         using var z = randn(20, 4);
-        Assert.Contains("(1, 10)", Error(new() { Name = "snce", Perplexity = 10 }, z));
-        Assert.Contains("(1, 3)", Error(new() { Name = "snce", Perplexity = 4, TopK = 3 }, z));
-        Assert.Contains("unknown loss implementation 'cuda'", Error(new() { Name = "ce", Implementation = "cuda" }));
-        var fused = Assert.Throws<NotSupportedException>(() => LossFactory.Create(new LossOptions { Name = "label-smoothing", Implementation = "fused" }, Codebook, Metric.L2));
+        Assert.Contains("(1, 10)", Error(new() { Kind = LossKind.Snce, Perplexity = 10 }, z));
+        Assert.Contains("(1, 3)", Error(new() { Kind = LossKind.Snce, Perplexity = 4, TopK = 3 }, z));
+        Assert.Contains("unknown loss implementation 'cuda'", Assert.Throws<ArgumentException>(() => LossNames.ParseImplementation("cuda")).Message);
+        var fused = Assert.Throws<NotSupportedException>(() => LossFactory.Create(new LossSpec { Kind = LossKind.LabelSmoothing, Implementation = LossImplementation.Fused }, Codebook, Metric.L2));
         Assert.StartsWith("there is no fused label-smoothing", fused.Message);
         using var flat = zeros(10);
-        Assert.Contains("[K, D]", Assert.Throws<ArgumentException>(() => LossFactory.Create(new LossOptions(), flat, Metric.L2)).Message);
+        Assert.Contains("[K, D]", Assert.Throws<ArgumentException>(() => LossFactory.Create(new LossSpec(), flat, Metric.L2)).Message);
         // The defaults of options a loss does not use are not checked (δ = 8 with K = 4 is fine for CE).
         using var small = randn(4, 2);
-        Assert.IsType<CrossEntropyLoss>(LossFactory.Create(new LossOptions { Name = "ce" }, small, Metric.L2));
+        Assert.IsType<CrossEntropyLoss>(LossFactory.Create(new LossSpec { Kind = LossKind.CrossEntropy }, small, Metric.L2));
         foreach (var impl in new[] { "auto", "reference" })
-            Assert.IsType<SnceLoss>(LossFactory.Create(new LossOptions { Name = "snce", Tau = 1, Implementation = impl }, Codebook, Metric.L2));
+            Assert.IsType<SnceLoss>(LossFactory.Create(new LossSpec { Kind = LossKind.Snce, Tau = 1, Implementation = LossNames.ParseImplementation(impl) }, Codebook, Metric.L2));
+    }
+
+    /// <summary>One rule for every entry point: an option the chosen loss does not read is an error that names it and who reads it.</summary>
+    [Fact]
+    public void OptionsTheLossDoesNotReadAreErrors()
+    {
+        string Rejected(LossSpec spec) => Assert.Throws<ArgumentException>(() => spec.Validate()).Message;
+        var topK = Rejected(new() { Kind = LossKind.CrossEntropy, TopK = 8 });
+        Assert.Contains("--loss ce does not read", topK);
+        Assert.Contains("--top-k 8", topK);
+        Assert.Contains("--loss snce", topK);
+        Assert.Contains("apply to --loss snce only", Rejected(new() { Kind = LossKind.LabelSmoothing, Tau = 1 }));
+        Assert.Contains("--alpha 0.2", Rejected(new() { Kind = LossKind.Snce, Tau = 1, Alpha = 0.2 }));
+        Assert.Contains("--epsilon 0.2", Rejected(new() { Kind = LossKind.Stochastic, Epsilon = 0.2 }));
+        Assert.Contains("--anchor code", Rejected(new() { Kind = LossKind.CrossEntropy, Anchor = NeighborAnchor.Code }));
+        Assert.Contains("only with --perplexity", Rejected(new() { Kind = LossKind.LabelSmoothing, TopK = 4 }));
+        Assert.Contains("not both", Rejected(new() { Kind = LossKind.LabelSmoothing, Epsilon = 0.1, Perplexity = 3 }));
+        // What each loss reads passes.
+        new LossSpec { Kind = LossKind.LabelSmoothing, Perplexity = 3, TopK = 4, Anchor = NeighborAnchor.Code }.Validate();
+        new LossSpec { Kind = LossKind.Stochastic, Alpha = 0.2, Delta = 4, Anchor = NeighborAnchor.Latent }.Validate();
+        new LossSpec { Kind = LossKind.Snce, Perplexity = 3, TopK = 4, Anchor = NeighborAnchor.Latent, Implementation = LossImplementation.Fused }.Validate();
+    }
+
+    /// <summary>Every kind's name round-trips through the JSON converter and the parser, and both spell it the same.</summary>
+    [Fact]
+    public void EnumNamesAreTheJsonNames()
+    {
+        foreach (var kind in Enum.GetValues<LossKind>())
+        {
+            var json = System.Text.Json.JsonSerializer.Serialize(kind);
+            Assert.Equal($"\"{kind.Name()}\"", json);
+            Assert.Equal(kind, System.Text.Json.JsonSerializer.Deserialize<LossKind>(json));
+            Assert.Equal(kind, LossNames.ParseKind(kind.Name().ToUpperInvariant()));
+        }
+        Assert.Equal("\"code\"", System.Text.Json.JsonSerializer.Serialize(NeighborAnchor.Code));
+        Assert.Equal("\"fused\"", System.Text.Json.JsonSerializer.Serialize(LossImplementation.Fused));
+        Assert.Equal("ce, label-smoothing, snce, stochastic", LossNames.AllowedKinds);
     }
 
     public static TheoryData<string> AllLosses => ["ce", "label-smoothing", "snce", "stochastic"];
 
     /// <summary>Latent-anchored full SNCE; the code-anchored variant uses SNCE's precomputed top-k table.</summary>
-    static ITokenLoss Create(string name, string anchor = "latent") =>
-        LossFactory.Create(new LossOptions { Name = name, Tau = 0.5, TopK = name == "snce" && anchor == "code" ? 4 : null, Delta = 3, Anchor = anchor },
-            Codebook, Metric.L2, generator: new Generator(3));
+    static ITokenLoss Create(string name, string anchor = "latent")
+    {
+        var kind = LossNames.ParseKind(name);
+        bool snce = kind == LossKind.Snce, stochastic = kind == LossKind.Stochastic;
+        return LossFactory.Create(new LossSpec
+        {
+            Kind = kind, Tau = snce ? 0.5 : null, TopK = snce && anchor == "code" ? 4 : null, Delta = stochastic ? 3 : null,
+            Anchor = snce || stochastic ? LossNames.ParseAnchor(anchor) : null,
+        }, Codebook, Metric.L2, generator: new Generator(3));
+    }
 
     /// <summary>CheckValues off (the trainer's batches): no value checks, so NaN flows into the loss, but shapes are still checked.</summary>
     [Theory]
@@ -169,7 +214,7 @@ public class LossFactoryTests
         using var scope = NewDisposeScope();
         var z = randn(6, 4);
         var tokens = Metric.L2.Quantize(z, Codebook).to_type(ScalarType.Int32);
-        using var snce = (SnceLoss)LossFactory.Create(new LossOptions { Name = "snce", Perplexity = 2, Anchor = "code" }, Codebook, Metric.L2, tokens);
+        using var snce = (SnceLoss)LossFactory.Create(new LossSpec { Kind = LossKind.Snce, Perplexity = 2, Anchor = NeighborAnchor.Code }, Codebook, Metric.L2, tokens);
         var targets = new TokenTargets(tokens, z);
         Assert.True(snce.Forward(randn(6, 10), targets).Loss.isfinite().item<bool>());
         Assert.InRange(LabelSmoothingLoss.EpsilonMatching(snce, targets), 0, 1);

@@ -11,10 +11,11 @@ public class MaskAndWeightTests
 
     static ITokenLoss Create(string name, Tensor codebook) => name switch
     {
-        "snce-topk" => LossFactory.Create(new LossOptions { Name = "snce", Tau = 0.5, TopK = 4 }, codebook, Metric.L2),
-        "snce-code" => LossFactory.Create(new LossOptions { Name = "snce", Tau = 0.5, Anchor = "code" }, codebook, Metric.L2),
-        "snce" => LossFactory.Create(new LossOptions { Name = "snce", Tau = 0.5 }, codebook, Metric.L2),
-        _ => LossFactory.Create(new LossOptions { Name = name, Epsilon = 0.2 }, codebook, Metric.L2),
+        "snce-topk" => LossFactory.Create(new LossSpec { Kind = LossKind.Snce, Tau = 0.5, TopK = 4 }, codebook, Metric.L2),
+        "snce-code" => LossFactory.Create(new LossSpec { Kind = LossKind.Snce, Tau = 0.5, Anchor = NeighborAnchor.Code }, codebook, Metric.L2),
+        "snce" => LossFactory.Create(new LossSpec { Kind = LossKind.Snce, Tau = 0.5 }, codebook, Metric.L2),
+        "label-smoothing" => LossFactory.Create(new LossSpec { Kind = LossKind.LabelSmoothing, Epsilon = 0.2 }, codebook, Metric.L2),
+        _ => LossFactory.Create(new LossSpec { Kind = LossNames.ParseKind(name) }, codebook, Metric.L2),
     };
 
     [Theory]

@@ -120,7 +120,7 @@ public class TrainerTests
         var cfg = GeneratorFixtures.Training(steps: 40) with { CheckpointEvery = 3, LogEvery = 100 };
         var setup = GeneratorFixtures.Setup(GeneratorKind.Autoregressive, shards, dir.Path, cfg) with
         {
-            CreateLoss = _ => LossFactory.Create(new LossOptions { Name = "ce" }, codebook, Metric.L2),   // checks its logits
+            CreateLoss = _ => LossFactory.Create(new LossSpec { Kind = LossKind.CrossEntropy }, codebook, Metric.L2),   // checks its logits
         };
         using var trainer = new Trainer(setup);
         Assert.Equal(StopReason.MaxSteps, trainer.Run(new RunLimits(MaxSteps: 4)).Reason);
@@ -206,7 +206,12 @@ public class RunSetupTests
     {
         using var dir = new TempDir();
         using (var s = GeneratorFixtures.Shards(latents: true)) s.Save(dir["tokens"]);
-        var options = new LossOptions { Name = loss, Perplexity = loss == "snce" ? 3 : null, Anchor = anchor };
+        // Label smoothing reads an anchor only when matched to a perplexity, so it gets one here (auto resolves to latent for it too).
+        var options = new LossSpec
+        {
+            Kind = LossNames.ParseKind(loss), Perplexity = loss is "snce" or "label-smoothing" ? 3 : null,
+            Anchor = anchor == "auto" ? null : LossNames.ParseAnchor(anchor),
+        };
         using var run = RunSetup.New(new NewRun(kind, dir["tokens"], "tiny", options, GeneratorFixtures.Training(steps: 4) with { ValidateEvery = 4 }, dir["run"]), CPU);
         using var trainer = new Trainer(run.Setup);
         var r = trainer.Run(new RunLimits());
@@ -216,12 +221,12 @@ public class RunSetupTests
         {
             Assert.NotNull(run.Calibration);
             Assert.Equal(3, run.Calibration!.MeanPerplexity, 1);
-            Assert.Equal(run.Setup.LossTau, m.LossTau);
+            Assert.Equal(run.Setup.Loss.Tau, m.Loss.Tau);
             var v = trainer.Validate();
             Assert.NotNull(v.TargetEntropy);
             Assert.True(v.Loss > v.TargetEntropy);                       // SNCE = KL + H(q) ≥ H(q)
         }
-        Assert.Equal(anchor == "auto" ? "latent" : anchor, m.Loss.Anchor);
+        Assert.Equal(anchor == "auto" ? "latent" : anchor, m.Loss.Anchor?.Name());
     }
 
     /// <summary>
@@ -238,7 +243,7 @@ public class RunSetupTests
         using (var s = GeneratorFixtures.Shards(latents: true)) s.Save(dir["tokens"]);
         (List<double> Losses, Tensor Master) Train(string implementation)
         {
-            var options = new LossOptions { Name = loss, Perplexity = loss == "snce" ? 3 : null, Implementation = implementation };
+            var options = new LossSpec { Kind = LossNames.ParseKind(loss), Perplexity = loss == "snce" ? 3 : null, Implementation = LossNames.ParseImplementation(implementation) };
             var training = GeneratorFixtures.Training(steps: 6) with { LogEvery = 1, ValidateEvery = 6 };
             using var run = RunSetup.New(new NewRun(kind, dir["tokens"], "tiny", options, training, dir[implementation]), CPU);
             using var trainer = new Trainer(run.Setup);
@@ -258,7 +263,7 @@ public class RunSetupTests
             var dw = (refW - fusedW).abs().max().item<float>();
             Assert.True(dw < 1e-4, $"max |Δw| after 6 steps = {dw}");
         }
-        Assert.Equal("fused", GeneratorCheckpoint.ReadManifest(dir["fused"]).Loss.Implementation);
+        Assert.Equal("fused", GeneratorCheckpoint.ReadManifest(dir["fused"]).Loss.Implementation.Name());
     }
 
     [Fact]
@@ -266,7 +271,7 @@ public class RunSetupTests
     {
         using var dir = new TempDir();
         using (var s = GeneratorFixtures.Shards(latents: true)) s.Save(dir["tokens"]);
-        var options = new LossOptions { Name = "label-smoothing", Implementation = "fused" };
+        var options = new LossSpec { Kind = LossKind.LabelSmoothing, Implementation = LossImplementation.Fused };
         var e = Assert.Throws<NotSupportedException>(() =>
             RunSetup.New(new NewRun(GeneratorKind.Autoregressive, dir["tokens"], "tiny", options, GeneratorFixtures.Training(steps: 1), dir["run"]), CPU));
         Assert.Contains("no fused label-smoothing", e.Message);
@@ -280,12 +285,12 @@ public class RunSetupTests
         using (var s = GeneratorFixtures.Shards(latents: true)) s.Save(dir["tokens"]);
         double Epsilon(double? perplexity, string name)
         {
-            var options = new LossOptions { Name = "label-smoothing", Perplexity = perplexity };
+            var options = new LossSpec { Kind = LossKind.LabelSmoothing, Perplexity = perplexity };
             using var run = RunSetup.New(new NewRun(GeneratorKind.Autoregressive, dir["tokens"], "tiny", options,
                 GeneratorFixtures.Training(steps: 1), dir[name]), CPU);
             using var trainer = new Trainer(run.Setup);
             trainer.Run(new RunLimits());
-            return GeneratorCheckpoint.ReadManifest(dir[name]).Loss.Epsilon;
+            return GeneratorCheckpoint.ReadManifest(dir[name]).Loss.Epsilon!.Value;
         }
         Assert.Equal(0.1, Epsilon(null, "plain"));              // no perplexity: ε as given
         var e2 = Epsilon(2, "p2");

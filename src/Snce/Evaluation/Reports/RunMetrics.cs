@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Snce.Training;
 
 namespace Snce.Evaluation.Reports;
 
@@ -30,17 +31,15 @@ public sealed record RunMetrics(RunInfo Info, IReadOnlyList<MetricPoint> Fd, IRe
 /// writes them; training loss from <c>loss</c> on train records; <c>precision</c>, <c>recall</c>, <c>class_accuracy</c>
 /// from <c>snce eval --log-to</c> records) and the run's configuration: <c>config.json</c> (flat: <c>loss</c>,
 /// <c>codebook_size</c>, <c>objective</c>, <c>seed</c>) or else the trainer's <c>checkpoint/checkpoint.json</c>
-/// (<c>loss.name</c>, <c>model.codebook_size</c>, <c>model.kind</c>, <c>training.seed</c>).
+/// (<c>loss.kind</c>, or <c>loss.name</c> in snce-generator/1, <c>model.codebook_size</c>, <c>model.kind</c>, <c>training.seed</c>).
 /// </summary>
 public static class RunReader
 {
-    public const string MetricsFile = "metrics.jsonl", ConfigFile = "config.json", CheckpointManifest = "checkpoint/checkpoint.json";
-
     public static RunMetrics Read(string dir)
     {
         if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"no run folder {dir}");
-        var metricsPath = Path.Combine(dir, MetricsFile);
-        if (!File.Exists(metricsPath)) throw new FileNotFoundException($"run {dir} has no {MetricsFile}", metricsPath);
+        var metricsPath = new RunFolder(dir).Metrics;
+        if (!File.Exists(metricsPath)) throw new FileNotFoundException($"run {dir} has no {RunFolder.MetricsFileName}", metricsPath);
         var info = ReadInfo(dir);
         var series = new Dictionary<string, SortedDictionary<long, double>>();
         void Add(string name, long step, double? value)
@@ -77,8 +76,9 @@ public static class RunReader
     static RunInfo ReadInfo(string dir)
     {
         var name = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(dir)));
-        var flat = Path.Combine(dir, ConfigFile);
-        var manifest = Path.Combine(dir, CheckpointManifest);
+        var folder = new RunFolder(dir);
+        var flat = folder.Config;
+        var manifest = folder.Manifest;
         if (File.Exists(flat))
         {
             var c = Parse(flat);
@@ -93,14 +93,14 @@ public static class RunReader
         if (File.Exists(manifest))
         {
             var m = Parse(manifest);
-            var loss = (m["loss"] as JsonObject) is { } l ? Text(l, "name") : null;
+            var loss = (m["loss"] as JsonObject) is { } l ? Text(l, "kind") ?? Text(l, "name") : null;      // snce-generator/2: kind; /1: name
             var model = m["model"] as JsonObject;
             var training = m["training"] as JsonObject;
-            return new RunInfo(dir, name, loss ?? throw new InvalidDataException($"{manifest} has no loss.name"),
+            return new RunInfo(dir, name, loss ?? throw new InvalidDataException($"{manifest} has no loss.kind"),
                 model is null ? null : Text(model, "kind"), model is null ? null : (int?)Number(model, "codebook_size"),
                 training is null ? null : (long?)Number(training, "seed"));
         }
-        throw new FileNotFoundException($"run {dir} has neither {ConfigFile} nor {CheckpointManifest}: the report needs the run's loss (and codebook size, seed)");
+        throw new FileNotFoundException($"run {dir} has neither {RunFolder.ConfigFileName} nor {Path.GetRelativePath(dir, manifest)}: the report needs the run's loss (and codebook size, seed)");
     }
 
     static JsonObject Parse(string path)

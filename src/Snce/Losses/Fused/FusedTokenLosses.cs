@@ -24,7 +24,7 @@ public sealed class FusedSnceLoss : ITokenLoss, IDisposable
     }
 
     /// <inheritdoc/>
-    public string Name => "snce";
+    public string Name => LossKind.Snce.Name();
     /// <summary>The metric d of the targets.</summary>
     public Metric Metric { get; }
     /// <summary>τ in use.</summary>
@@ -64,7 +64,7 @@ public sealed class FusedSnceLoss : ITokenLoss, IDisposable
 public sealed class FusedCrossEntropyLoss(long numCodes, FusedOptions? options = null) : ITokenLoss
 {
     /// <inheritdoc/>
-    public string Name => "ce";
+    public string Name => LossKind.CrossEntropy.Name();
     /// <summary>K, the number of codes.</summary>
     public long NumCodes { get; } = numCodes >= 1 ? numCodes : throw new ArgumentException($"the codebook size must be ≥ 1, got {numCodes}");
     /// <summary>Chunking, compute dtype and backend.</summary>

@@ -21,7 +21,12 @@ public class FusedTokenLossTests
         var targets = new TokenTargets(c.Tokens.masked_fill(c.Mask!.logical_not(), 0), c.Anchors, c.Mask, c.RowWeights);
         LossOutput Run(string implementation, out Tensor grad)
         {
-            var loss = LossFactory.Create(new LossOptions { Name = name, Tau = c.Tau, TopK = topK, Anchor = anchor, Implementation = implementation }, c.Codebook, c.Metric);
+            var snce = name == "snce";
+            var loss = LossFactory.Create(new LossSpec
+            {
+                Kind = LossNames.ParseKind(name), Tau = snce ? c.Tau : null, TopK = snce ? topK : null, Anchor = snce ? LossNames.ParseAnchor(anchor) : null,
+                Implementation = LossNames.ParseImplementation(implementation),
+            }, c.Codebook, c.Metric);
             var x = logits.clone().requires_grad_();
             var o = loss.Forward(x, targets);
             o.Loss.backward();
@@ -43,11 +48,11 @@ public class FusedTokenLossTests
     {
         using var scope = NewDisposeScope();
         var codebook = randn(10, 3);
-        Assert.IsType<FusedSnceLoss>(LossFactory.Create(new LossOptions { Name = "snce", Tau = 1, Implementation = "fused" }, codebook, Metric.Dot));
-        Assert.IsType<FusedCrossEntropyLoss>(LossFactory.Create(new LossOptions { Name = "ce", Implementation = "fused" }, codebook, Metric.Dot));
-        var calibrated = (FusedSnceLoss)LossFactory.Create(new LossOptions { Name = "snce", Perplexity = 3, Implementation = "fused" }, codebook, Metric.L2, randn(50, 3));
+        Assert.IsType<FusedSnceLoss>(LossFactory.Create(new LossSpec { Kind = LossKind.Snce, Tau = 1, Implementation = LossImplementation.Fused }, codebook, Metric.Dot));
+        Assert.IsType<FusedCrossEntropyLoss>(LossFactory.Create(new LossSpec { Kind = LossKind.CrossEntropy, Implementation = LossImplementation.Fused }, codebook, Metric.Dot));
+        var calibrated = (FusedSnceLoss)LossFactory.Create(new LossSpec { Kind = LossKind.Snce, Perplexity = 3, Implementation = LossImplementation.Fused }, codebook, Metric.L2, randn(50, 3));
         Assert.NotNull(calibrated.Calibration);
         Assert.Equal(calibrated.Calibration!.Tau, calibrated.Tau);
-        Assert.Throws<NotSupportedException>(() => LossFactory.Create(new LossOptions { Name = "stochastic", Implementation = "fused" }, codebook, Metric.L2, generator: new Generator(1)));
+        Assert.Throws<NotSupportedException>(() => LossFactory.Create(new LossSpec { Kind = LossKind.Stochastic, Implementation = LossImplementation.Fused }, codebook, Metric.L2, generator: new Generator(1)));
     }
 }

@@ -1,0 +1,60 @@
+using System.Text.Json.Serialization;
+
+namespace Snce.Losses;
+
+/// <summary>Which token loss: the JSON names are the command line's and the manifest's.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<LossKind>))]
+public enum LossKind
+{
+    /// <summary>Cross-entropy on the ground-truth token.</summary>
+    [JsonStringEnumMemberName("ce")] CrossEntropy,
+    /// <summary>Cross-entropy against (1 − ε) on the token and ε/(K − 1) on every other code.</summary>
+    [JsonStringEnumMemberName("label-smoothing")] LabelSmoothing,
+    /// <summary>Stochastic-neighbor cross-entropy: soft targets q(k|z) ∝ exp(−d(z, c_k)/τ).</summary>
+    [JsonStringEnumMemberName("snce")] Snce,
+    /// <summary>Stochastic quantization: the target token replaced, with probability α, by one of its δ nearest codes.</summary>
+    [JsonStringEnumMemberName("stochastic")] Stochastic,
+}
+
+/// <summary>Which implementation of a loss runs (both compute the same loss to rounding).</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<LossImplementation>))]
+public enum LossImplementation
+{
+    /// <summary>Materializes the [N, K] targets with plain libtorch ops; every loss has it.</summary>
+    [JsonStringEnumMemberName("reference")] Reference,
+    /// <summary>Row blocks with online log-sum-exps (NVRTC kernel on CUDA, libtorch ops on the CPU); ce and snce only.</summary>
+    [JsonStringEnumMemberName("fused")] Fused,
+}
+
+/// <summary>Names and parsing of <see cref="LossKind"/>, <see cref="NeighborAnchor"/> and <see cref="LossImplementation"/>.</summary>
+public static class LossNames
+{
+    /// <summary>The accepted loss names.</summary>
+    public static string AllowedKinds => EnumNames<LossKind>.Allowed;
+    /// <summary>The accepted anchors.</summary>
+    public static string AllowedAnchors => EnumNames<NeighborAnchor>.Allowed;
+    /// <summary>The accepted implementations.</summary>
+    public static string AllowedImplementations => EnumNames<LossImplementation>.Allowed;
+
+    /// <summary>The loss's name (ce, label-smoothing, snce, stochastic).</summary>
+    public static string Name(this LossKind kind) => EnumNames<LossKind>.Name(kind);
+    /// <summary>The anchor's name (latent, code).</summary>
+    public static string Name(this NeighborAnchor anchor) => EnumNames<NeighborAnchor>.Name(anchor);
+    /// <summary>The implementation's name (reference, fused).</summary>
+    public static string Name(this LossImplementation implementation) => EnumNames<LossImplementation>.Name(implementation);
+
+    /// <summary>Loss name (case-insensitive) → kind; throws naming the allowed ones.</summary>
+    public static LossKind ParseKind(string name) => EnumNames<LossKind>.Parse(name, "loss");
+
+    /// <summary>latent | code (case-insensitive); throws naming the allowed ones.</summary>
+    public static NeighborAnchor ParseAnchor(string name) => EnumNames<NeighborAnchor>.Parse(name, "anchor");
+
+    /// <summary>
+    /// reference | fused (case-insensitive); throws naming the allowed ones. "auto", which earlier versions
+    /// accepted and which always meant the reference implementation, still reads as <see cref="LossImplementation.Reference"/>.
+    /// </summary>
+    public static LossImplementation ParseImplementation(string name) =>
+        string.Equals(name.Trim(), "auto", StringComparison.OrdinalIgnoreCase)
+            ? LossImplementation.Reference
+            : EnumNames<LossImplementation>.Parse(name, "loss implementation");
+}

@@ -1,0 +1,158 @@
+using static TorchSharp.torch;
+
+namespace Snce.Losses;
+
+/// <summary>
+/// What a loss needs from the training data before it can be resolved.
+/// </summary>
+/// <param name="Anchor">The anchor the loss uses (auto resolved against the data), or null when it has none.</param>
+/// <param name="AnchorSample">Training positions to sample for calibration (their tokens, and latents when <paramref name="Anchor"/> is latent); 0 = none.</param>
+public sealed record LossNeeds(NeighborAnchor? Anchor, int AnchorSample)
+{
+    /// <summary>Whether the anchor sample must carry latents.</summary>
+    public bool SampleLatents => AnchorSample > 0 && Anchor == NeighborAnchor.Latent;
+}
+
+/// <summary>A sample of training positions: token ids [M] and, for latent anchors, their latents [M, D]. Disposing it frees both.</summary>
+public sealed record AnchorSample(Tensor Tokens, Tensor? Latents) : IDisposable
+{
+    /// <inheritdoc/>
+    public void Dispose()
+    {
+        Tokens.Dispose();
+        Latents?.Dispose();
+    }
+}
+
+/// <summary>
+/// Turns a <see cref="LossSpec"/> into a <see cref="ResolvedLoss"/>, one resolver per <see cref="LossKind"/>: first
+/// <see cref="Needs"/> says what to sample from the data, then <see cref="Resolve"/> fixes every number (calibrating
+/// τ, matching ε). Runs resolve once, when they start; the checkpoint keeps the result.
+/// </summary>
+public abstract class LossResolver
+{
+    /// <summary>Positions label smoothing samples to match ε to SNCE (the match materializes [M, K] targets, so fewer than τ's).</summary>
+    public const int EpsilonMatchSample = 4096;
+
+    /// <summary>The resolver of <paramref name="kind"/>.</summary>
+    public static LossResolver For(LossKind kind) => kind switch
+    {
+        LossKind.CrossEntropy => CrossEntropyResolver.Instance,
+        LossKind.LabelSmoothing => LabelSmoothingResolver.Instance,
+        LossKind.Snce => SnceResolver.Instance,
+        LossKind.Stochastic => StochasticResolver.Instance,
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, $"unknown loss kind; use one of {LossNames.AllowedKinds}"),
+    };
+
+    /// <summary>
+    /// What <paramref name="spec"/> needs from data that has (or lacks) per-token latents; auto anchors become latent
+    /// when <paramref name="latentsAvailable"/>, else code. <paramref name="calibrationSamples"/> is how many positions τ
+    /// is calibrated on.
+    /// </summary>
+    public abstract LossNeeds Needs(LossSpec spec, bool latentsAvailable, int calibrationSamples);
+
+    /// <summary>Fixes every number of <paramref name="spec"/> (validated first) against the codebook, using the sample <see cref="Needs"/> asked for.</summary>
+    public abstract ResolvedLoss Resolve(LossSpec spec, LossNeeds needs, Tensor codebook, Metric metric, AnchorSample? sample);
+
+    /// <summary>
+    /// The SNCE τ of <paramref name="spec"/>: as given, or calibrated on <paramref name="anchorVectors"/> [M, D]
+    /// (latents, or code vectors for code anchors) so that the mean target perplexity is the spec's.
+    /// </summary>
+    public static (double Tau, TauCalibrationResult? Calibration) SnceTau(LossSpec spec, Tensor codebook, Metric metric, Tensor? anchorVectors)
+    {
+        if (spec.Tau is { } tau)
+        {
+            NeighborTargets.CheckTau(tau);
+            return (tau, null);
+        }
+        var perplexity = spec.Perplexity ?? throw new ArgumentException("snce needs --tau X or --perplexity P; neither was given");
+        if (spec.TopK is { } k && (k < 1 || k > codebook.shape[0]))
+            throw new ArgumentException($"top-k must be in [1, K = {codebook.shape[0]}], got k = {k}");
+        if (anchorVectors is null)
+            throw new ArgumentException($"snce: calibrating τ to perplexity {perplexity} needs a sample of anchors (calibrationAnchors): latents [M, D], or for code anchors code vectors [M, D] or token ids [M]");
+        using var scope = NewDisposeScope();
+        var calibration = TauCalibration.Calibrate(anchorVectors, codebook, metric, perplexity, spec.TopK);
+        return (calibration.Tau, calibration);
+    }
+
+    /// <summary>The anchor vectors of a sample: its latents for latent anchors, its tokens' code vectors for code anchors.</summary>
+    protected static Tensor? Vectors(AnchorSample? sample, NeighborAnchor anchor, Tensor codebook) => sample is null ? null
+        : anchor == NeighborAnchor.Latent
+            ? sample.Latents ?? throw new ArgumentException("latent-anchored calibration needs the sample's latents [M, D]")
+            : codebook.index_select(0, sample.Tokens.to_type(ScalarType.Int64));
+
+    /// <summary>The anchor of a loss that has one: as given, else latent when the data has latents, else code.</summary>
+    protected static NeighborAnchor AnchorFor(LossSpec spec, bool latentsAvailable) =>
+        spec.Anchor ?? (latentsAvailable ? NeighborAnchor.Latent : NeighborAnchor.Code);
+}
+
+sealed class CrossEntropyResolver : LossResolver
+{
+    public static readonly CrossEntropyResolver Instance = new();
+
+    public override LossNeeds Needs(LossSpec spec, bool latentsAvailable, int calibrationSamples) => new(null, 0);
+
+    public override ResolvedLoss Resolve(LossSpec spec, LossNeeds needs, Tensor codebook, Metric metric, AnchorSample? sample) =>
+        new() { Kind = spec.Validate().Kind, Implementation = spec.Implementation };
+}
+
+sealed class SnceResolver : LossResolver
+{
+    public static readonly SnceResolver Instance = new();
+
+    public override LossNeeds Needs(LossSpec spec, bool latentsAvailable, int calibrationSamples) =>
+        new(AnchorFor(spec, latentsAvailable), spec.Perplexity is null ? 0 : calibrationSamples);
+
+    public override ResolvedLoss Resolve(LossSpec spec, LossNeeds needs, Tensor codebook, Metric metric, AnchorSample? sample)
+    {
+        spec.Validate();
+        using var scope = NewDisposeScope();
+        var anchor = needs.Anchor ?? NeighborAnchor.Latent;
+        var (tau, calibration) = SnceTau(spec, codebook, metric, spec.Tau is null ? Vectors(sample, anchor, codebook) : null);
+        return new()
+        {
+            Kind = LossKind.Snce, Implementation = spec.Implementation, Anchor = anchor, Tau = tau, TopK = spec.TopK, Calibration = calibration,
+        };
+    }
+}
+
+sealed class LabelSmoothingResolver : LossResolver
+{
+    public static readonly LabelSmoothingResolver Instance = new();
+
+    public override LossNeeds Needs(LossSpec spec, bool latentsAvailable, int calibrationSamples) =>
+        spec.Perplexity is null ? new(null, 0) : new(AnchorFor(spec, latentsAvailable), EpsilonMatchSample);
+
+    /// <summary>
+    /// ε as given; or matched to SNCE calibrated at the spec's perplexity (on the sample, with its anchor and top-k):
+    /// the mean off-target mass 1 − q(x|z) over the sampled positions.
+    /// </summary>
+    public override ResolvedLoss Resolve(LossSpec spec, LossNeeds needs, Tensor codebook, Metric metric, AnchorSample? sample)
+    {
+        spec.Validate();
+        if (spec.Perplexity is null)
+            return new() { Kind = LossKind.LabelSmoothing, Implementation = spec.Implementation, Epsilon = spec.Epsilon ?? LossSpec.DefaultEpsilon };
+        var anchor = needs.Anchor ?? NeighborAnchor.Latent;
+        if (sample is null)
+            throw new ArgumentException($"label-smoothing matched to perplexity {spec.Perplexity} needs a sample of training positions (tokens, and latents for latent anchors)");
+        using var scope = NewDisposeScope();
+        var snceSpec = new LossSpec { Kind = LossKind.Snce, Perplexity = spec.Perplexity, TopK = spec.TopK, Anchor = anchor };
+        var (tau, calibration) = SnceTau(snceSpec, codebook, metric, Vectors(sample, anchor, codebook));
+        using var snce = new SnceLoss(codebook, metric, tau, anchor, spec.TopK);
+        var epsilon = LabelSmoothingLoss.EpsilonMatching(snce, new TokenTargets(sample.Tokens, anchor == NeighborAnchor.Latent ? sample.Latents : null));
+        return new() { Kind = LossKind.LabelSmoothing, Implementation = spec.Implementation, Anchor = anchor, Epsilon = epsilon, Calibration = calibration };
+    }
+}
+
+sealed class StochasticResolver : LossResolver
+{
+    public static readonly StochasticResolver Instance = new();
+
+    public override LossNeeds Needs(LossSpec spec, bool latentsAvailable, int calibrationSamples) => new(AnchorFor(spec, latentsAvailable), 0);
+
+    public override ResolvedLoss Resolve(LossSpec spec, LossNeeds needs, Tensor codebook, Metric metric, AnchorSample? sample) => new()
+    {
+        Kind = spec.Validate().Kind, Implementation = spec.Implementation, Anchor = needs.Anchor ?? NeighborAnchor.Latent,
+        Alpha = spec.Alpha ?? LossSpec.DefaultAlpha, Delta = spec.Delta ?? LossSpec.DefaultDelta,
+    };
+}
