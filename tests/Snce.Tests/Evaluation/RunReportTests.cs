@@ -70,6 +70,39 @@ public class RunReportTests
     }
 
     [Fact]
+    public void ReportsMemorizationAtTheLastAndTheBestEvaluationAndTheFinalEvaluations()
+    {
+        using var root = new TempDir();
+        var dir = root["mem"];
+        Directory.CreateDirectory(dir);
+        // FD 90, 40, 60 at steps 100..300: the best is step 200; memorization grows with the steps.
+        (int Step, double Fd, double Train, double Nn, double Copy)[] evals = [(100, 90.0, 89.0, 1.2, 0.0), (200, 40.0, 38.5, 1.01, 0.0), (300, 60.0, 52.25, 0.875, 0.125)];
+        File.WriteAllLines(Path.Combine(dir, "metrics.jsonl"), evals.Select(e => JsonSerializer.Serialize(new
+        {
+            step = e.Step, split = "eval", fd = e.Fd, fd_train = e.Train, nn_ratio = e.Nn, copy_fraction = e.Copy, n = 100,
+        })));
+        File.WriteAllText(Path.Combine(dir, "config.json"), JsonSerializer.Serialize(new { loss = "ce", codebook_size = 64, objective = "ar", seed = 0 }));
+        File.WriteAllText(Path.Combine(dir, "final-last.json"), JsonSerializer.Serialize(new
+        {
+            n = 5000, step = 300, fd = 55.5, fd_train = 50.25, precision = 0.7, recall = 0.3, class_accuracy = 0.95, nn_ratio = 0.9, copy_fraction = 0.25,
+        }));
+        File.WriteAllText(Path.Combine(dir, "final-best.json"), JsonSerializer.Serialize(new { n = 5000, step = 200, fd = 35.25, precision = 0.6 }));
+
+        var run = RunReader.Read(dir);
+        Assert.Equal(new MetricPoint(200, 40), run.BestFd);
+        Assert.Equal([89.0, 38.5, 52.25], run.FdTrain.Select(p => p.Value));
+        Assert.Equal(["last", "best"], run.Finals.Select(f => f.Which));
+        Assert.Null(run.Finals[1].NnRatio);                                  // not measured: absent, not zero
+
+        var files = RunReport.Write([dir], root["report"]);
+        var md = File.ReadAllText(files.Markdown);
+        Assert.Contains("| mem | 300 | 60.00 | 52.25 | 0.875 | 12.5 % | 200 | 40.00 | 38.50 | 1.010 | 0.0 % |", md);
+        Assert.Contains("| mem | last | 300 | 5000 | 55.50 | 50.25 | 0.700 | 0.300 | 0.950 | 0.900 | 25.0 % |", md);
+        Assert.Contains("| mem | best | 200 | 5000 | 35.25 | – | 0.600 | – | – | – | – |", md);
+        Assert.Contains(files.Plots, p => Path.GetFileName(p) == "nn_ratio_vs_steps.png");
+    }
+
+    [Fact]
     public void ConvergenceRatioFindsTheFirstStepBelowCesFinalFd()
     {
         using var root = new TempDir();

@@ -45,6 +45,8 @@ public static class ReportPlots
             var title = context.Length > 0 ? $" ({context})" : "";
             files.AddRange(Curves(panel.ToList(), r => r.Fd, "FD-ResNet18", $"FD-ResNet18 against training steps{title}", Path.Combine(outDir, $"fd_vs_steps{suffix}.png")));
             files.AddRange(Curves(panel.ToList(), r => r.ValCe, "validation CE (nats)", $"Validation cross-entropy against training steps{title}", Path.Combine(outDir, $"val_ce_vs_steps{suffix}.png")));
+            files.AddRange(Curves(panel.ToList(), r => r.NnRatio, "NN-distance ratio (generated / validation)",
+                $"Memorization: nearest-training-image distance ratio{title}", Path.Combine(outDir, $"nn_ratio_vs_steps{suffix}.png")));
         }
         if (FinalVsCodebook(groups, withObjective, g => g.FinalFd, "FD-ResNet18", Path.Combine(outDir, "final_fd_vs_codebook.png")) is { } f) files.Add(f);
         if (FinalVsCodebook(groups, withObjective, g => g.FinalValCe, "validation CE (nats)", Path.Combine(outDir, "final_val_ce_vs_codebook.png")) is { } v) files.Add(v);

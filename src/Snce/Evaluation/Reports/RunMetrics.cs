@@ -16,11 +16,41 @@ public sealed record RunInfo(string Dir, string Name, string Loss, string? Objec
 /// <summary>One value at one training step.</summary>
 public readonly record struct MetricPoint(long Step, double Value);
 
-/// <summary>A run's curves, each sorted by step (a later record at the same step replaces an earlier one).</summary>
+/// <summary>
+/// A final evaluation of a run at a larger sample count than its curves (<c>final-last.json</c> / <c>final-best.json</c>,
+/// as <c>snce study --final-eval-images</c> writes them with <c>snce eval --json</c>); memorization fields are null when not measured.
+/// </summary>
+/// <param name="Which">last or best (the checkpoint kept by --keep-best).</param>
+/// <param name="Step">the checkpoint's training step.</param>
+/// <param name="N">generated images scored.</param>
+/// <param name="Fd">FD-ResNet18 against the validation split.</param>
+/// <param name="FdTrain">FD-ResNet18 against the training split.</param>
+/// <param name="Precision">k-NN precision (realism).</param>
+/// <param name="Recall">k-NN recall (coverage).</param>
+/// <param name="ClassAccuracy">how often the classifier reads the conditioning class.</param>
+/// <param name="NnRatio">nearest-training-neighbour distance, generated over validation.</param>
+/// <param name="CopyFraction">generated token sequences identical to a training sequence.</param>
+public sealed record FinalEvaluation(string Which, long? Step, int? N, double? Fd, double? FdTrain, double? Precision, double? Recall,
+    double? ClassAccuracy, double? NnRatio, double? CopyFraction);
+
+/// <summary>
+/// A run's curves, each sorted by step (a later record at the same step replaces an earlier one). Memorization curves:
+/// <see cref="FdTrain"/> (FD against the training split), <see cref="NnRatio"/> (mean nearest-training-neighbour distance
+/// of generated images over that of validation images, in ResNet-18 features: below 1, samples sit closer to training
+/// images than unseen real images do) and <see cref="CopyFraction"/> (generated token sequences identical to a training one).
+/// </summary>
 public sealed record RunMetrics(RunInfo Info, IReadOnlyList<MetricPoint> Fd, IReadOnlyList<MetricPoint> ValCe, IReadOnlyList<MetricPoint> TrainLoss,
     IReadOnlyList<MetricPoint> Precision, IReadOnlyList<MetricPoint> Recall, IReadOnlyList<MetricPoint> ClassAccuracy)
 {
+    public IReadOnlyList<MetricPoint> FdTrain { get; init; } = [];
+    public IReadOnlyList<MetricPoint> NnRatio { get; init; } = [];
+    public IReadOnlyList<MetricPoint> CopyFraction { get; init; } = [];
+    /// <summary>The run's final evaluations (last, then best), where it has them.</summary>
+    public IReadOnlyList<FinalEvaluation> Finals { get; init; } = [];
+
     public double? FinalFd => Fd.Count > 0 ? Fd[^1].Value : null;
+    /// <summary>The lowest FD of the curve and its step.</summary>
+    public MetricPoint? BestFd => Fd.Count > 0 ? Fd.MinBy(p => p.Value) : null;
     public double? FinalValCe => ValCe.Count > 0 ? ValCe[^1].Value : null;
     public long? LastStep => new[] { Fd, ValCe, TrainLoss }.Where(s => s.Count > 0).Select(s => (long?)s[^1].Step).Max();
 }
@@ -29,7 +59,8 @@ public sealed record RunMetrics(RunInfo Info, IReadOnlyList<MetricPoint> Fd, IRe
 /// Reads a run folder: <c>metrics.jsonl</c> (one JSON object per line with <c>step</c>; FD from <c>fd</c>;
 /// validation CE from <c>val_ce</c>, or from <c>hard_ce</c> on records with <c>"split": "val"</c> as Snce's trainer
 /// writes them; training loss from <c>loss</c> on train records; <c>precision</c>, <c>recall</c>, <c>class_accuracy</c>
-/// from <c>snce eval --log-to</c> records) and the run's configuration: <c>config.json</c> (flat: <c>loss</c>,
+/// from <c>snce eval --log-to</c> records; memorization from <c>fd_train</c>, <c>nn_ratio</c>, <c>copy_fraction</c>;
+/// final evaluations from <c>final-last.json</c> and <c>final-best.json</c> next to the log) and the run's configuration: <c>config.json</c> (flat: <c>loss</c>,
 /// <c>codebook_size</c>, <c>objective</c>, <c>seed</c>) or else the trainer's <c>checkpoint/checkpoint.json</c>
 /// (<c>loss.kind</c>, or <c>loss.name</c> in snce-generator/1, <c>model.codebook_size</c>, <c>model.kind</c>, <c>training.seed</c>).
 /// </summary>
@@ -67,10 +98,29 @@ public static class RunReader
             Add("precision", (long)step, Number(record, "precision"));
             Add("recall", (long)step, Number(record, "recall"));
             Add("class_accuracy", (long)step, Number(record, "class_accuracy"));
+            Add("fd_train", (long)step, Number(record, "fd_train"));
+            Add("nn_ratio", (long)step, Number(record, "nn_ratio"));
+            Add("copy_fraction", (long)step, Number(record, "copy_fraction"));
         }
         IReadOnlyList<MetricPoint> Points(string name) =>
             series.TryGetValue(name, out var s) ? s.Select(kv => new MetricPoint(kv.Key, kv.Value)).ToList() : [];
-        return new RunMetrics(info, Points("fd"), Points("val_ce"), Points("loss"), Points("precision"), Points("recall"), Points("class_accuracy"));
+        return new RunMetrics(info, Points("fd"), Points("val_ce"), Points("loss"), Points("precision"), Points("recall"), Points("class_accuracy"))
+        {
+            FdTrain = Points("fd_train"), NnRatio = Points("nn_ratio"), CopyFraction = Points("copy_fraction"),
+            Finals = new[] { "last", "best" }.Select(w => ReadFinal(dir, w)).OfType<FinalEvaluation>().ToList(),
+        };
+    }
+
+    /// <summary>The file a final evaluation of the run is kept in.</summary>
+    public static string FinalFile(string dir, string which) => Path.Combine(dir, $"final-{which}.json");
+
+    static FinalEvaluation? ReadFinal(string dir, string which)
+    {
+        var path = FinalFile(dir, which);
+        if (!File.Exists(path)) return null;
+        var o = Parse(path);
+        return new FinalEvaluation(which, (long?)Number(o, "step"), (int?)Number(o, "n"), Number(o, "fd"), Number(o, "fd_train"), Number(o, "precision"),
+            Number(o, "recall"), Number(o, "class_accuracy"), Number(o, "nn_ratio"), Number(o, "copy_fraction"));
     }
 
     static RunInfo ReadInfo(string dir)

@@ -9,7 +9,8 @@ public sealed record ReportFiles(string Markdown, IReadOnlyList<string> Plots);
 /// <summary>
 /// A report over training runs: PNG plots (FD-ResNet18 and validation CE against steps, one line per loss with a
 /// ±1 std band over seeds; final FD against codebook size on a log2 axis) and a markdown table (final metrics per
-/// run and per group as mean ± std over seeds; the steps each loss needs to reach CE's final FD, as a ratio).
+/// run and per group as mean ± std over seeds; the steps each loss needs to reach CE's final FD, as a ratio; memorization
+/// at the last and the best-FD evaluation; the final evaluations at a larger n, where the runs have them).
 /// </summary>
 public static class RunReport
 {
@@ -66,6 +67,41 @@ public static class RunReport
             md.AppendLine($"| {r.Info.Name} | {r.Info.Objective ?? "–"} | {r.Info.Loss} | {Int(r.Info.CodebookSize)} | {(r.Info.Seed is { } s ? s.ToString(ci) : "–")} | " +
                           $"{(r.LastStep is { } l ? l.ToString(ci) : "–")} | {Num(r.FinalFd, "F3")} | {Num(r.FinalValCe, "F4")} | " +
                           $"{Last(r.Precision)} | {Last(r.Recall)} | {Last(r.ClassAccuracy)} |");
+        if (runs.Any(r => r.FdTrain.Count + r.NnRatio.Count + r.CopyFraction.Count > 0))
+        {
+            md.AppendLine();
+            md.AppendLine("## Memorization");
+            md.AppendLine();
+            md.AppendLine("At the last evaluation and at the best-FD one. FD vs train: FD against the training split (next to FD against validation; " +
+                          "a model that copies training images scores better against train). NN ratio: mean distance from each generated image to its " +
+                          "nearest training image over the same for validation images, in ResNet-18 features (below 1: samples sit closer to training " +
+                          "images than unseen real images do). Copies: generated token sequences identical to a training sequence.");
+            md.AppendLine();
+            md.AppendLine("| run | step | FD (val) | FD vs train | NN ratio | copies | best-FD step | FD (val) | FD vs train | NN ratio | copies |");
+            md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+            foreach (var r in runs)
+            {
+                var last = r.Fd.Count > 0 ? r.Fd[^1].Step : (long?)null;
+                var best = r.BestFd?.Step;
+                md.AppendLine($"| {r.Info.Name} | {Step(last)} | {At(r.Fd, last, "F2")} | {At(r.FdTrain, last, "F2")} | {At(r.NnRatio, last, "F3")} | {At(r.CopyFraction, last, "P1")} | " +
+                              $"{Step(best)} | {At(r.Fd, best, "F2")} | {At(r.FdTrain, best, "F2")} | {At(r.NnRatio, best, "F3")} | {At(r.CopyFraction, best, "P1")} |");
+            }
+        }
+        if (runs.Any(r => r.Finals.Count > 0))
+        {
+            md.AppendLine();
+            md.AppendLine("## Final evaluations");
+            md.AppendLine();
+            md.AppendLine("The last checkpoint and the one kept by --keep-best, each scored once more on more samples than the curves use (n below; " +
+                          "FD is biased upwards at small n, so compare these only with each other).");
+            md.AppendLine();
+            md.AppendLine("| run | checkpoint | step | n | FD-ResNet18 | FD vs train | precision | recall | class acc. | NN ratio | copies |");
+            md.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+            foreach (var r in runs)
+                foreach (var f in r.Finals)
+                    md.AppendLine($"| {r.Info.Name} | {f.Which} | {Step(f.Step)} | {(f.N is { } n ? n.ToString(ci) : "–")} | {Num(f.Fd, "F2")} | {Num(f.FdTrain, "F2")} | " +
+                                  $"{Num(f.Precision, "F3")} | {Num(f.Recall, "F3")} | {Num(f.ClassAccuracy, "F3")} | {Num(f.NnRatio, "F3")} | {Num(f.CopyFraction, "P1")} |");
+        }
         if (plots.Count > 0)
         {
             md.AppendLine();
@@ -81,5 +117,8 @@ public static class RunReport
         static string Int(int? v) => v is { } x ? x.ToString(CultureInfo.InvariantCulture) : "–";
         static string Num(double? v, string f) => v is { } x ? x.ToString(f, CultureInfo.InvariantCulture) : "–";
         static string Last(IReadOnlyList<MetricPoint> s) => s.Count > 0 ? s[^1].Value.ToString("F3", CultureInfo.InvariantCulture) : "–";
+        static string Step(long? step) => step is { } x ? x.ToString(CultureInfo.InvariantCulture) : "–";
+        static string At(IReadOnlyList<MetricPoint> s, long? step, string f) =>
+            step is { } at && s.Where(p => p.Step == at).Select(p => (double?)p.Value).FirstOrDefault() is { } v ? v.ToString(f, CultureInfo.InvariantCulture) : "–";
     }
 }
