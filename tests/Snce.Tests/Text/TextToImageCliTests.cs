@@ -17,7 +17,7 @@ public sealed class TextToImageCliTests
         [("a red square", 220, 20, 20), ("a green square", 20, 200, 20), ("a blue square", 20, 20, 220), ("a yellow square", 240, 230, 30)];
 
     /// <summary>DIR/img_C_I.png (16×16 flat colors, 10 per color) and captions.jsonl (two phrasings per image).</summary>
-    static void CaptionedFolder(string dir)
+    internal static void CaptionedFolder(string dir)
     {
         Directory.CreateDirectory(dir);
         var lines = new List<string>();
