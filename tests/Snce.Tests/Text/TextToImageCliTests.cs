@@ -129,6 +129,38 @@ public sealed class TextToImageCliTests
     }
 
     [Fact]
+    public void Damaged_caption_files_are_one_clear_error_naming_the_file()
+    {
+        using var dir = new TempDir();
+        Tokenize(dir);
+        void Fails(CliRunner.Result r, string expected)
+        {
+            Assert.Equal(1, r.ExitCode);
+            Assert.StartsWith("snce: error: ", r.Stderr);
+            Assert.Contains(expected, r.Stderr);
+            Assert.DoesNotContain("   at ", r.Stderr);                         // no stack trace
+        }
+        // captions.json cut short, then caption lengths past the stored word pieces: 'train --text' refuses the shards.
+        var info = Path.Combine(dir["tokens"], CaptionShards.InfoFile);
+        var good = File.ReadAllText(info);
+        File.WriteAllText(info, good[..(good.Length / 2)]);
+        Fails(CliRunner.Run(Train("ar", dir, dir["run"], 2)), "captions.json: not a valid caption description");
+        File.WriteAllText(info, good);
+        var lengthsFile = Path.Combine(dir["tokens"], "text_lengths.npy");
+        using (var lengths = Npy.Load(lengthsFile))
+        using (var tokens = Npy.Load(Path.Combine(dir["tokens"], "text_tokens.npy")))
+        using (var bad = lengths.clone().fill_(tokens.shape[1] + 5))
+            Npy.Save(lengthsFile, bad);
+        Fails(CliRunner.Run(Train("ar", dir, dir["run"], 2)), "caption lengths must be in 1..");
+        Assert.False(File.Exists(Path.Combine(dir["run"], "checkpoint", "checkpoint.json")));
+
+        // A captions.jsonl line naming an image outside its folder: 'tokenize --text' names the line.
+        File.AppendAllText(Path.Combine(dir["images"], CaptionFile.FileName), "{\"file\": \"../tokens/text_lengths.npy\", \"caption\": \"x\"}\n");
+        Fails(CliRunner.Run("tokenize", "--tokenizer", dir["tokenizer"], "--data", dir["images"], "--text", "--neighbors-k", "4", "--device", "cpu", "--out", dir["tokens2"]),
+            "line 81: '../tokens/text_lengths.npy' points outside");
+    }
+
+    [Fact]
     public void Tokenize_text_of_a_data_set_without_captions_names_what_works()
     {
         using var dir = new TempDir();
