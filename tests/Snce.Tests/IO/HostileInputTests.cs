@@ -115,6 +115,38 @@ public class HostileInputTests
         Assert.Contains("codebook has NaN or infinite values", Assert.Throws<InvalidDataException>(() => TokenShards.Load(dir["tokens"])).Message);
     }
 
+    [Fact]
+    public void AShardFileOfTheWrongDtypeOrOutOfRangeValuesIsRefusedNamingIt()
+    {
+        using var dir = new TempDir();
+        using (var shards = GeneratorFixtures.Shards(latents: true)) shards.Save(dir["tokens"]);
+        string Refused() => Assert.Throws<InvalidDataException>(() => TokenShards.Load(dir["tokens"])).Message;
+        void Edit(string file, Func<Tensor, Tensor> change)
+        {
+            var path = Path.Combine(dir["tokens"], file);
+            var backup = path + ".good";
+            if (!File.Exists(backup)) File.Copy(path, backup);
+            using (var t = Npy.Load(backup))
+            using (var changed = change(t))
+                Npy.Save(path, changed);
+        }
+        void Restore(string file) => File.Copy(Path.Combine(dir["tokens"], file + ".good"), Path.Combine(dir["tokens"], file), overwrite: true);
+
+        Edit("tokens.npy", t => t.to(ScalarType.Int64));
+        Assert.Contains("tokens.npy holds Int64, expected Int32; re-run 'snce tokenize'", Refused());
+        Restore("tokens.npy");
+        Edit("tokens.npy", t => t.clone().index_fill_(0, tensor(new long[] { 2 }), 1_000_000));
+        Assert.Contains("token ids span [0, 1000000] but the codebook has 16 codes", Refused());
+        Restore("tokens.npy");
+        Edit("latents.npy", t => t.clone().index_fill_(0, tensor(new long[] { 2 }), double.NaN));
+        Assert.Contains("the latents have NaN or infinite values", Refused());
+        Restore("latents.npy");
+        Edit("split.npy", t => t.clone().fill_(7));
+        Assert.Contains("split.npy holds values other than 0 (train) and 1 (validation)", Refused());
+        Restore("split.npy");
+        TokenShards.Load(dir["tokens"]).Dispose();                          // restored: loads again
+    }
+
     /// <summary>A valid 8-bit gray PNG signature and IHDR claiming <paramref name="width"/> × <paramref name="height"/>, then nothing.</summary>
     internal static byte[] PngHeader(int width, int height)
     {
