@@ -27,6 +27,19 @@ public class HardeningCliTests
     }
 
     [Fact]
+    public void EvalLogToARunInUseFailsAtOnceNamingThePid()
+    {
+        using var dir = new TempDir();
+        Directory.CreateDirectory(dir["run"]);
+        using var held = FolderLock.Acquire(dir["run"], "snce train");
+        var r = CliRunner.Run("eval", "--checkpoint", dir["run"], "--log-to", dir["run"], "--data", "/nonexistent-data", "--device", "cpu");
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains($"is in use by another process (PID {Environment.ProcessId}, snce train", r.Stderr);   // before the data or checkpoint is read
+        var best = CliRunner.Run("eval", "--checkpoint", dir["run"], "--keep-best", "fd", "--data", "/nonexistent-data", "--device", "cpu");
+        Assert.Contains("is in use by another process", best.Stderr);
+    }
+
+    [Fact]
     public void TokenizeRefusesANonEmptyOutputUnlessOverwrite()
     {
         using var dir = new TempDir();
