@@ -179,6 +179,15 @@ public class HardeningCliTests
         Assert.NotEqual(0, r.ExitCode);
         Assert.Contains("--cfg must be a number in [0, 100]", r.Stderr);
         Assert.False(File.Exists(dir["t.npy"]));
+        // edit and study read the same option; the samplers themselves refuse it too (a library caller has no CLI check).
+        var edit = CliRunner.Run("edit", "--checkpoint", dir["missing-run"], "--image", dir["x.png"], "--box", "0,0,4,4", "--cfg", cfg, "--out", dir["e.png"]);
+        Assert.Contains("--cfg must be a number in [0, 100]", edit.Stderr);
+        var study = CliRunner.Run("study", "--cfg", cfg, "--device", "cpu", "--out", dir["study"]);
+        Assert.Contains("--cfg must be a number in [0, 100]", study.Stderr);
+        Assert.False(Directory.Exists(dir["study"]));
+        using var c = zeros(2, 3);
+        Assert.Contains("the CFG scale must be a number in [0, 100]",
+            Assert.Throws<ArgumentException>(() => Snce.Sampling.Guidance.Conditions(c, c, double.Parse(cfg, System.Globalization.CultureInfo.InvariantCulture))).Message);
     }
 
     [Fact]
