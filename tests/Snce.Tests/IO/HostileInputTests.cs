@@ -147,6 +147,21 @@ public class HostileInputTests
         TokenShards.Load(dir["tokens"]).Dispose();                          // restored: loads again
     }
 
+    [Fact]
+    public void AnEditedNegativeTokenizerStepIsRejected()
+    {
+        using var dir = new TempDir();
+        GeneratorFixtures.SaveTokenizerAndShards(dir["tok"], dir["tokens"]);
+        var state = new Snce.Tokenizer.TokenizerTrainingState { Step = -5, Options = new Snce.Tokenizer.TokenizerTrainOptions { Steps = 10 }.Validate(), Data = "mnist" };
+        File.WriteAllText(Path.Combine(dir["tok"], Snce.Tokenizer.TokenizerCheckpoint.StateFile),
+            System.Text.Json.JsonSerializer.Serialize(state, new System.Text.Json.JsonSerializerOptions { PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower }));
+        var e = Assert.Throws<InvalidDataException>(() => Snce.Tokenizer.TokenizerCheckpoint.LoadState(dir["tok"]));
+        Assert.Contains("training.json: the state (step -5, 0 s trained) has a negative or non-finite value", e.Message);
+        var r = CliRunner.Run("tokenizer", "train", "--data", MnistSample.Dir, "--steps", "20", "--resume", "--device", "cpu", "--out", dir["tok"]);
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("has a negative or non-finite value", r.Stderr);
+    }
+
     /// <summary>A valid 8-bit gray PNG signature and IHDR claiming <paramref name="width"/> × <paramref name="height"/>, then nothing.</summary>
     internal static byte[] PngHeader(int width, int height)
     {

@@ -133,6 +133,14 @@ public class LoaderFuzzTests(ITestOutputHelper output)
         var config = new TokenizerConfig { ImageSize = 16, Channels = 1, BaseChannels = 8, ChannelMultipliers = [1, 2, 2], NormGroups = 4, CodeDim = 4, CodebookSize = 16 }.Validate();
         targets.Add(new Target("config.json", Encoding.UTF8.GetBytes(config.ToJson()), b => TokenizerConfig.FromJson(Encoding.UTF8.GetString(b), "config.json"), Json: true));
 
+        // A tokenizer checkpoint's training.json (what 'tokenizer train --resume' and the study read).
+        Directory.CreateDirectory(dir["tok"]);
+        File.WriteAllText(Path.Combine(dir["tok"], TokenizerCheckpoint.ConfigFile), config.ToJson());
+        var trainingJson = Path.Combine(dir["tok"], TokenizerCheckpoint.StateFile);
+        var state = new TokenizerTrainingState { Step = 40, Options = new TokenizerTrainOptions { Steps = 100 }.Validate(), Data = "mnist", TrainSeconds = 12.5 };
+        targets.Add(new Target("training.json", Encoding.UTF8.GetBytes(JsonSerializer.Serialize(state, new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) } })),
+            b => { File.WriteAllBytes(trainingJson, b); TokenizerCheckpoint.LoadState(dir["tok"]); }, Json: true));
+
         // A captioned image folder (what 'snce tokenize --text' reads): captions.jsonl over three 8×8 PNGs.
         Directory.CreateDirectory(dir["captioned"]);
         for (var i = 0; i < 3; i++)
