@@ -17,7 +17,7 @@ public class StudyCommandTests
     {
         using var dir = new TempDir();
         var env = new Dictionary<string, string> { ["SNCE_CACHE"] = dir["cache"], ["OMP_NUM_THREADS"] = "1" };
-        string[] args = ["study", "--preset", "quick", "--data", MnistSample.Dir, "--codebooks", "64", "--tokenizer-steps", "30", "--classifier-steps", "20",
+        string[] args = ["study", "--preset", "quick", "--data", MnistSample.Dir, "--limit", "100", "--codebooks", "64", "--tokenizer-steps", "30", "--classifier-steps", "20",
             "--steps", "20", "--eval-every", "10", "--eval-images", "24", "--lr", "2e-3", "--warmup", "2", "--weight-decay", "0.01", "--dropout", "0.1",
             "--keep-best", "fd", "--final-eval-images", "30", "--device", "cpu", "--out", dir["study"]];
 
