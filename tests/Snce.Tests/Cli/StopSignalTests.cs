@@ -52,6 +52,34 @@ public class StopSignalTests
         Assert.Equal(Enumerable.Range(1, (int)step + 2).Select(i => (long)i), TrainSteps(log));
     }
 
+    /// <summary>
+    /// A job of a study (SNCE_STOP_FROM_PARENT=1) takes a line on its standard input as the study's stop request, and the
+    /// end of its input (the study died, even by kill -9) as a lost terminal: it finishes the step, saves and exits 129.
+    /// </summary>
+    [Theory]
+    [InlineData(null, 129, "the parent process ended")]
+    [InlineData("SIGINT", 130, "the parent process asks to stop (SIGINT)")]
+    public async Task AStudyJobStopsOnItsParentsRequestOrWhenItsParentIsGone(string? line, int code, string message)
+    {
+        using var dir = new TempDir();
+        using (var shards = GeneratorFixtures.Shards()) shards.Save(dir["tokens"]);
+        var log = Path.Combine(dir["run"], "metrics.jsonl");
+        CliRunner.Result r;
+        var env = new Dictionary<string, string> { [Snce.Cli.StopSignals.ParentPipeVariable] = "1" };
+        using (var p = CliProcess.Start(env, pipeInput: true, Train(dir["tokens"], dir["run"], "--steps", "100000", "--checkpoint-every", "100000")))
+        {
+            await p.WaitUntil(() => File.Exists(log), "the first logged step");
+            if (line is not null) p.Input.WriteLine(line);
+            p.Input.Close();
+            r = await p.ExitAsync();
+        }
+        Assert.True(code == r.ExitCode, $"exit {r.ExitCode}, expected {code}; stderr:\n{r.Stderr}");
+        Assert.Contains($"{message}: stopping after this step and saving a checkpoint", r.Stderr);
+        var step = (long)JsonNode.Parse(File.ReadAllText(Path.Combine(dir["run"], "checkpoint", "checkpoint.json")))!["state"]!["step"]!;
+        Assert.Equal(Enumerable.Range(1, (int)step).Select(i => (long)i), TrainSteps(log));
+        AssertUnlocked(dir["run"]);
+    }
+
     [Theory]
     [InlineData("TERM", 143)]
     [InlineData("INT", 130)]

@@ -19,9 +19,12 @@ public sealed class CliProcess : IDisposable
     /// <summary>Standard error so far.</summary>
     public string Stderr { get { lock (stderr) return stderr.ToString(); } }
 
-    public static CliProcess Start(IDictionary<string, string>? env, params string[] args)
+    public static CliProcess Start(IDictionary<string, string>? env, params string[] args) => Start(env, false, args);
+
+    /// <summary>As <see cref="Start(IDictionary{string, string}?, string[])"/>; with <paramref name="pipeInput"/> its standard input is a pipe (<see cref="Input"/>).</summary>
+    public static CliProcess Start(IDictionary<string, string>? env, bool pipeInput, params string[] args)
     {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = pipeInput, UseShellExecute = false };
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "snce.dll"));
         foreach (var a in args) psi.ArgumentList.Add(a);
         if (env is not null) foreach (var (k, v) in env) psi.Environment[k] = v;
@@ -44,6 +47,9 @@ public sealed class CliProcess : IDisposable
             await Task.Delay(50);
         }
     }
+
+    /// <summary>Its standard input, when started with a pipe there.</summary>
+    public StreamWriter Input => process.StandardInput;
 
     /// <summary>Sends SIG<paramref name="name"/> (INT, TERM, HUP) with kill(1).</summary>
     public void Signal(string name)
