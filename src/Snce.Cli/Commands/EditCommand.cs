@@ -30,7 +30,7 @@ public static class EditCommand
         var fraction = new Option<double>("--outpaint-fraction") { Description = "With --outpaint: the band's share of the image's width (left/right) or height (top/bottom).", DefaultValueFactory = _ => 0.5, HelpName = "F" };
         var classes = new Option<string>("--class") { Description = "Class of the results: an id like 3, a list 0,1,2 (round-robin over the results), or 'none' (unconditional).", DefaultValueFactory = _ => "none", HelpName = "C" };
         var n = new Option<int>("--n") { Description = "Number of results (each an independent draw of the region).", DefaultValueFactory = _ => 4, HelpName = "N" };
-        var cfg = new Option<double>("--cfg") { Description = "Classifier-free guidance scale (1 = no guidance; with --class none guidance changes nothing).", DefaultValueFactory = _ => 2.0, HelpName = "S" };
+        var cfg = new Option<double>("--cfg") { Description = "Classifier-free guidance scale in [0, 100] (1 = no guidance; with --class none guidance changes nothing).", DefaultValueFactory = _ => 2.0, HelpName = "S" };
         var steps = new Option<int>("--steps") { Description = "Masked generator: parallel decoding steps (the schedule starts at the region's masked fraction).", DefaultValueFactory = _ => 8, HelpName = "N" };
         var temperature = new Option<double>("--temperature") { Description = "Sampling temperature (0 = greedy).", DefaultValueFactory = _ => 1.0, HelpName = "T" };
         var topK = new Option<int>("--top-k") { Description = "Keep the k most likely tokens (0 = all).", DefaultValueFactory = _ => 0, HelpName = "k" };
@@ -58,6 +58,7 @@ public static class EditCommand
             if (!outPath.EndsWith(".png", StringComparison.OrdinalIgnoreCase)) throw new SnceUserException($"--out must be a .png file, got '{outPath}'");
             var count = parse.GetValue(n);
             if (count < 1) throw new SnceUserException($"--n must be ≥ 1 (got {count})");
+            Snce.Sampling.Guidance.CheckScale(parse.GetValue(cfg));
             var given = new[] { parse.GetValue(mask) is not null, parse.GetValue(box) is not null, parse.GetValue(outpaint) is not null }.Count(b => b);
             if (given != 1) throw new SnceUserException("give exactly one region: --mask FILE, --box x,y,w,h or --outpaint left|right|top|bottom");
             var manifest = GeneratorCheckpoint.ReadManifest(parse.GetValue(checkpoint)!);                 // fails clearly before any device work

@@ -82,6 +82,9 @@ public static class EvalCommand
                 throw new SnceUserException("--log-to needs --step (the training step the images come from)");
             var bestRule = parse.GetValue(keepBest) is { } ruleName ? BestRules.Parse(ruleName) : (BestRule?)null;
             if (bestRule is not null && run is null) throw new SnceUserException("--keep-best needs --checkpoint RUN (it copies the run's checkpoint)");
+            // --log-to and --keep-best write into a run folder: one writer at a time (a training run there would mix its log with ours), checked before any work.
+            var written = new[] { parse.GetValue(logTo), bestRule is null ? null : run }.OfType<string>().Select(Path.GetFullPath).Distinct().ToList();
+            using var held = FolderLocks.TakeAll(written, "snce eval");
             var dev = device.Resolve(parse);
             using var real = data.Load(parse);
             if (run is not null && parse.GetValue(prompts) is null && GeneratorCheckpoint.ReadManifest(run).Model.Text is not null)

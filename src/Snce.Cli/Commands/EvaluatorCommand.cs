@@ -35,6 +35,8 @@ public static class EvaluatorCommand
         foreach (var o in new Option[] { steps, batch, lr, width, seed, output, json }) cmd.Options.Add(o);
         cmd.SetAction(parse =>
         {
+            var dir = parse.GetValue(output)!;
+            using var held = FolderLocks.Take(dir, "snce evaluator train");               // one writer, and --out writable, before any work
             var dev = device.Resolve(parse);
             using var dataset = data.Load(parse);
             var captions = CaptionSet.From(dataset);
@@ -46,11 +48,16 @@ public static class EvaluatorCommand
             var started = DateTime.UtcNow;
             using var cache = new TextEmbeddingCache();
             TextEvaluator trained;
+            using var stop = new StopSignals("stopping after this step; an evaluator trained part-way is not saved");
             using (var bar = new ProgressBar("evaluator", options.Steps))
-                trained = TextEvaluator.Train(dataset, captions, cache, options, dev, new Progress(bar));
+                trained = TextEvaluator.Train(dataset, captions, cache, options, dev, new Progress(bar), stop.Token);
             using (trained)
             {
-                var dir = parse.GetValue(output)!;
+                if (stop.Received is not null)
+                {
+                    Console.Error.WriteLine($"snce: stopped at step {trained.Info.Steps} of {options.Steps}; nothing was written (evaluator training is short and does not resume: run it again)");
+                    return stop.ExitCode;
+                }
                 trained.Save(dir);
                 var info = trained.Info;
                 var seconds = (DateTime.UtcNow - started).TotalSeconds;

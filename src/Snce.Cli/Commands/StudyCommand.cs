@@ -31,6 +31,7 @@ public static class StudyCommand
         var tokPreset = new Option<string?>("--tokenizer-preset") { Description = "Tokenizer preset (tiny, small, base).", HelpName = "NAME" };
         var tokSteps = new Option<int?>("--tokenizer-steps") { Description = "Tokenizer training steps.", HelpName = "N" };
         var tokSeconds = new Option<string?>("--tokenizer-max-seconds") { Description = $"Cap on each tokenizer's training time ({Durations.Syntax}; whole seconds).", HelpName = "T" };
+        var classifierSteps = new Option<int?>("--classifier-steps") { Description = "Steps of the classifier behind class accuracy (default: the preset's; quick 300, gpu 1500).", HelpName = "N" };
         var genPreset = new Option<string?>("--generator-preset") { Description = "Generator preset (tiny, S, B).", HelpName = "NAME" };
         var steps = new Option<int?>("--steps") { Description = "Generator training steps (the same for every run).", HelpName = "N" };
         var batch = new Option<int?>("--batch") { Description = "Generator batch size.", HelpName = "B" };
@@ -53,7 +54,7 @@ public static class StudyCommand
         var output = new Option<string>("--out") { Description = "Study folder (re-running with the same folder resumes).", DefaultValueFactory = _ => "study", HelpName = "DIR" };
         var cmd = new Command("study", "Run the CE-vs-SNCE study with Snce's own verbs: tokenizers per codebook size, generators per loss, FD-ResNet18 curves, plots and STUDY.md.");
         foreach (var o in new Option[] { preset, data, dataDir, limit, evalLimit, codebooks, objectives, losses, focusLosses, focus, perplexity, sweep, seeds, headline,
-                     tokPreset, tokSteps, tokSeconds, genPreset, steps, batch, lr, warmup, minLr, wd, dropout, ema, cfgDropout, cfgScale, keepBest, evalEvery, evalImages, finalImages, parallel, prepareOnly, timeLimit, device, output })
+                     tokPreset, tokSteps, tokSeconds, classifierSteps, genPreset, steps, batch, lr, warmup, minLr, wd, dropout, ema, cfgDropout, cfgScale, keepBest, evalEvery, evalImages, finalImages, parallel, prepareOnly, timeLimit, device, output })
             cmd.Options.Add(o);
         cmd.SetAction(async parse =>
         {
@@ -75,6 +76,7 @@ public static class StudyCommand
                 TokenizerPreset = parse.GetValue(tokPreset) ?? c.TokenizerPreset,
                 TokenizerSteps = parse.GetValue(tokSteps) ?? c.TokenizerSteps,
                 TokenizerMaxSeconds = Durations.Parse(parse.GetValue(tokSeconds), "--tokenizer-max-seconds") is { } cap ? (int)Math.Ceiling(cap.TotalSeconds) : c.TokenizerMaxSeconds,
+                ClassifierSteps = parse.GetValue(classifierSteps) ?? c.ClassifierSteps,
                 Preset = parse.GetValue(genPreset) ?? c.Preset,
                 Steps = parse.GetValue(steps) ?? c.Steps,
                 Batch = parse.GetValue(batch) ?? c.Batch,
@@ -103,9 +105,17 @@ public static class StudyCommand
             var executor = new StudyExecutor(c, parse.GetValue(output)!, request.ToString(), parse.GetValue(dataDir), jobs, parse.GetValue(prepareOnly),
                 Durations.Parse(parse.GetValue(timeLimit), "--time-limit"));
             using var held = FolderLocks.Take(parse.GetValue(output)!, "snce study");       // one study per folder (each job locks its own folder too)
-            using var stop = new StopSignals("stopping the jobs; re-run the same command to continue");
-            var code = await executor.RunAsync(stop.Token);
-            return stop.Received is null ? code : stop.ExitCode;
+            using var stop = new StopSignals("the training jobs finish their step and save a checkpoint, the others are stopped; re-run the same command to continue");
+            try
+            {
+                var code = await executor.RunAsync(stop.Token, () => StopSignals.Name(stop.Received!.Value));
+                return stop.Received is null ? code : stop.ExitCode;
+            }
+            catch (OperationCanceledException) when (stop.Received is { } signal)
+            {
+                Console.Error.WriteLine($"snce: study stopped by {StopSignals.Name(signal)}; every job that was training saved its checkpoint; re-run the same command to continue");
+                return stop.ExitCode;
+            }
         });
         return cmd;
     }

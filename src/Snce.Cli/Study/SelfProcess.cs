@@ -17,11 +17,23 @@ public static class SelfProcess
         return Path.GetFileNameWithoutExtension(path) == "dotnet" && entry is { Length: > 0 } ? (path, [entry]) : (path, []);
     }
 
-    /// <summary>Runs <c>snce ARGS</c>, appending stdout and stderr to <paramref name="log"/>; returns the exit code and stdout.</summary>
-    public static async Task<(int ExitCode, string Stdout)> RunAsync(IReadOnlyList<string> args, string log, CancellationToken cancel)
+    /// <summary>True for the verbs that save a checkpoint when asked to stop (train, tokenizer train): the study lets them finish their step.</summary>
+    public static bool SavesOnStop(IReadOnlyList<string> args) =>
+        args.Count > 0 && (args[0] == "train" || (args.Count > 1 && args[0] == "tokenizer" && args[1] == "train"));
+
+    /// <summary>
+    /// Runs <c>snce ARGS</c>, appending stdout and stderr to <paramref name="log"/>; returns the exit code and stdout.
+    /// When <paramref name="cancel"/> fires, a verb that <see cref="SavesOnStop"/> is asked to stop through its standard
+    /// input (<see cref="StopSignals.ParentPipeVariable"/>: the line <paramref name="stopReason"/> gives, e.g. SIGTERM) and
+    /// awaited, so it finishes its step and saves its checkpoint; any other verb is killed (it has nothing to save and is
+    /// re-run). Then <see cref="OperationCanceledException"/> is thrown. If this process dies first, the job reads the
+    /// end of its input and stops the same way.
+    /// </summary>
+    public static async Task<(int ExitCode, string Stdout)> RunAsync(IReadOnlyList<string> args, string log, CancellationToken cancel, Func<string>? stopReason = null)
     {
         var (file, prefix) = Command();
-        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false };
+        psi.Environment[StopSignals.ParentPipeVariable] = "1";
         foreach (var a in prefix.Concat(args)) psi.ArgumentList.Add(a);
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(log))!);
         await using var writer = new StreamWriter(log, append: true) { AutoFlush = true };
@@ -39,7 +51,20 @@ public static class SelfProcess
         }
         catch (OperationCanceledException)
         {
-            try { p.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
+            if (SavesOnStop(args) && !p.HasExited)
+            {
+                try
+                {
+                    await p.StandardInput.WriteLineAsync(stopReason?.Invoke() ?? "SIGTERM");
+                    p.StandardInput.Close();
+                }
+                catch (IOException) { }                                        // it ended meanwhile
+                await p.WaitForExitAsync(CancellationToken.None);             // its step, then its checkpoint
+                p.WaitForExit();
+                lock (gate) writer.WriteLine($"# exit {p.ExitCode} (asked to stop)");
+            }
+            else
+                try { p.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
             throw;
         }
         p.WaitForExit(); // drain the output events

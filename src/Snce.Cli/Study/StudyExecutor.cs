@@ -23,6 +23,8 @@ public sealed class StudyExecutor(StudyConfig config, string outDir, string devi
     readonly ConcurrentDictionary<string, bool> failedRuns = new();
     readonly Stopwatch clock = Stopwatch.StartNew();
     readonly object consoleGate = new();
+    CancellationToken userCancel;
+    Func<string> userStopReason = () => "SIGTERM";
 
     string Dir(params string[] parts) => Path.Combine([root, .. parts]);
     string Log(string name) => Dir("logs", name + ".log");
@@ -34,8 +36,16 @@ public sealed class StudyExecutor(StudyConfig config, string outDir, string devi
     /// <summary>After the time limit no job starts; this long after it, running jobs are stopped. The report is still written.</summary>
     static readonly TimeSpan Grace = TimeSpan.FromSeconds(60);
 
-    public async Task<int> RunAsync(CancellationToken userCancel)
+    /// <summary>
+    /// Runs every stage not done yet. When <paramref name="userCancel"/> fires, the running jobs that train are asked to
+    /// stop after their step and save (the line <paramref name="stopReason"/> gives, e.g. the study's own signal, is
+    /// forwarded to them), the others are killed, and <see cref="OperationCanceledException"/> is thrown once they have
+    /// all ended; re-running the same study resumes them.
+    /// </summary>
+    public async Task<int> RunAsync(CancellationToken userCancel, Func<string>? stopReason = null)
     {
+        this.userCancel = userCancel;
+        if (stopReason is not null) userStopReason = stopReason;
         using var limit = CancellationTokenSource.CreateLinkedTokenSource(userCancel);
         if (timeLimit is { } t) limit.CancelAfter(t + Grace);
         var cancel = limit.Token;
@@ -131,8 +141,13 @@ public sealed class StudyExecutor(StudyConfig config, string outDir, string devi
         var name = $"tokenizer-K{k}";
         if (!File.Exists(Path.Combine(tok, "eval.json")))
         {
-            if (!await Job(name, "tokenizer", [
-                    "tokenizer", "train", .. DataArgs(), "--preset", config.TokenizerPreset, "--codebook", K(k), "--quantizer", config.Quantizer,
+            // A study stopped while this tokenizer trained left its checkpoint (it saves when asked to stop): continue it.
+            // A finished training (its summary exists) whose evaluation did not run is not trained again.
+            var at = File.Exists(tok + ".train.json") ? (long?)null : TokenizerStep(tok);
+            if (at >= config.TokenizerSteps)
+                Say($"{name}: the checkpoint in {tok} is at step {at}, not below --tokenizer-steps {config.TokenizerSteps}; using it as it is");
+            else if (!File.Exists(tok + ".train.json") && !await Job(name, "tokenizer", [
+                    "tokenizer", "train", .. at is null ? Array.Empty<string>() : ["--resume"], .. DataArgs(), "--preset", config.TokenizerPreset, "--codebook", K(k), "--quantizer", config.Quantizer,
                     "--metric", config.Metric, "--steps", I(config.TokenizerSteps), "--batch", I(config.TokenizerBatch),
                     .. config.TokenizerMaxSeconds is { } s ? ["--max-seconds", I(s)] : Array.Empty<string>(),
                     "--checkpoint-every", "0", "--device", device, "--out", tok, "--json"], cancel, stdoutTo: Path.Combine(tok + ".train.json")))
@@ -140,7 +155,7 @@ public sealed class StudyExecutor(StudyConfig config, string outDir, string devi
             if (!await Job(name, "tokenizer", ["tokenizer", "eval", "--tokenizer", tok, .. DataArgs(), "--device", device, "--json",
                     "--grid", Dir("tokenizers", $"reconstructions-K{k}.png")], cancel, stdoutTo: Path.Combine(tok, "eval.json")))
                 return;
-            File.Move(tok + ".train.json", Path.Combine(tok, "train.json"), overwrite: true);
+            if (File.Exists(tok + ".train.json")) File.Move(tok + ".train.json", Path.Combine(tok, "train.json"), overwrite: true);
         }
         if (!File.Exists(Dir("shards", K(k), "shards.json")))
             await Job(name, "tokenizer", ["tokenize", "--tokenizer", tok, .. DataArgs(), "--latents", "full", "--device", device, "--out", Dir("shards", K(k)), "--overwrite", "--json"],   // no shards.json: any files there are a killed run's
@@ -220,6 +235,13 @@ public sealed class StudyExecutor(StudyConfig config, string outDir, string devi
 
     static string I(int v) => v.ToString(CultureInfo.InvariantCulture);
 
+    /// <summary>The step of the tokenizer checkpoint in <paramref name="dir"/>, or null when it has none.</summary>
+    static long? TokenizerStep(string dir)
+    {
+        try { return Snce.Tokenizer.TokenizerCheckpoint.LoadState(dir)?.Step; }
+        catch (FileNotFoundException) { return null; }
+    }
+
     /// <summary>The step of the run's checkpoint, or null when it has none.</summary>
     static long? CheckpointStep(string dir)
     {
@@ -256,11 +278,12 @@ public sealed class StudyExecutor(StudyConfig config, string outDir, string devi
         string stdout;
         try
         {
-            (code, stdout) = await SelfProcess.RunAsync(args, log, cancel);
+            (code, stdout) = await SelfProcess.RunAsync(args, log, cancel, StopReason);
         }
         catch (OperationCanceledException)
         {
-            jobs.Add(new StudySummary.Job(what, stage, false, sw.Elapsed.TotalSeconds, log, "stopped: --time-limit (or Ctrl-C)"));
+            var how = SelfProcess.SavesOnStop(args) ? "stopped after its step, checkpoint saved" : "stopped";
+            jobs.Add(new StudySummary.Job(what, stage, false, sw.Elapsed.TotalSeconds, log, $"{how}: {StopReason()}"));
             throw;
         }
         var ok = code == 0;
@@ -270,6 +293,9 @@ public sealed class StudyExecutor(StudyConfig config, string outDir, string devi
         if (!ok) Say($"FAILED {name} ({string.Join(' ', args.Take(2))}): {error}; log {log}");
         return ok;
     }
+
+    /// <summary>What the running jobs are told when they are stopped: the study's own signal, or --time-limit.</summary>
+    string StopReason() => userCancel.IsCancellationRequested ? userStopReason() : "--time-limit";
 
     static string? LastError(string log) =>
         File.ReadLines(log).Reverse().FirstOrDefault(l => l.StartsWith("snce: error", StringComparison.Ordinal) || l.Contains("Exception", StringComparison.Ordinal));

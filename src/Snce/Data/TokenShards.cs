@@ -167,12 +167,21 @@ public sealed class TokenShards : IDisposable
         Shape("latent_neighbors_dist", LatentNeighborDist, m, Info.SequenceLength, Info.NeighborsK);
         if (!Codebook.isfinite().all().item<bool>())
             throw new InvalidDataException($"{where}: the codebook has NaN or infinite values; the tokenizer diverged or the file is damaged, re-run 'snce tokenize' with a good tokenizer");
-        if (m > 0)
+        void Ids(string name, Tensor? ids)
         {
-            var (lo, hi) = (Tokens.min().item<int>(), Tokens.max().item<int>());
+            if (ids is null || ids.numel() == 0) return;
+            var (lo, hi) = (ids.min().item<int>(), ids.max().item<int>());
             if (lo < 0 || hi >= Info.CodebookSize)
-                throw new InvalidDataException($"{where}: token ids span [{lo}, {hi}] but the codebook has {Info.CodebookSize} codes");
+                throw new InvalidDataException($"{where}: {name} span [{lo}, {hi}] but the codebook has {Info.CodebookSize} codes; the file is damaged, re-run 'snce tokenize'");
         }
+        Ids("token ids", Tokens);
+        Ids("code neighbour ids", CodeNeighborIds);
+        Ids("latent neighbour ids", LatentNeighborIds);
+        foreach (var (name, t) in new[] { ("code neighbour distances", CodeNeighborDist), ("latents", Latents), ("latent neighbour distances", LatentNeighborDist) })
+            if (t is not null && !t.isfinite().all().item<bool>())
+                throw new InvalidDataException($"{where}: the {name} have NaN or infinite values; the file is damaged, re-run 'snce tokenize'");
+        if (m > 0 && Split.gt(1).any().item<bool>())                        // 0 train, 1 validation
+            throw new InvalidDataException($"{where}: split.npy holds values other than 0 (train) and 1 (validation); the file is damaged, re-run 'snce tokenize'");
     }
 
     public void Dispose()

@@ -75,7 +75,7 @@ public static class ClassifierTraining
             optimizer.zero_grad();
             loss.backward();
             optimizer.step();
-            if (progress is not null && (step % 50 == 0 || step == options.Steps))
+            if (progress is not null && (step == 1 || step % 50 == 0 || step == options.Steps))   // step 1: the bar shows at once
                 progress.Report(new ClassifierStep(step, options.Steps, loss.item<float>()));
         }
         model.eval();

@@ -120,9 +120,12 @@ public sealed class TextEvaluator : IDisposable
         return new AlignmentScore(r1 / n, r5 / n, cos.mean().item<float>(), n, block);
     }
 
-    /// <summary>Trains the evaluator on the training split of <paramref name="data"/> and scores real held-out images and phrasings.</summary>
+    /// <summary>
+    /// Trains the evaluator on the training split of <paramref name="data"/> and scores real held-out images and phrasings.
+    /// Cancelled, it stops after the current step and returns the part-trained tower unscored (<see cref="TextEvaluatorInfo.Steps"/>: the steps done).
+    /// </summary>
     public static TextEvaluator Train(ImageDataset data, CaptionSet captions, TextEmbeddingCache cache, TextEvaluatorOptions options, Device device,
-        IProgress<(int Step, double Loss)>? progress = null)
+        IProgress<(int Step, double Loss)>? progress = null, CancellationToken cancel = default)
     {
         options.Validate();
         var split = data.Split.data<byte>().ToArray();
@@ -140,7 +143,8 @@ public sealed class TextEvaluator : IDisposable
         using var optimizer = optim.AdamW(parameters, options.LearningRate, weight_decay: 1e-4);
         using var generator = new Generator((ulong)options.Seed);
         evaluator.tower.train();
-        for (var step = 1; step <= options.Steps; step++)
+        var done = 0;
+        for (var step = 1; step <= options.Steps && !cancel.IsCancellationRequested; step++, done++)
         {
             using var scope = NewDisposeScope();
             var lr = options.LearningRate * 0.5 * (1 + Math.Cos(Math.PI * (step - 1) / options.Steps));
@@ -153,7 +157,12 @@ public sealed class TextEvaluator : IDisposable
             optimizer.zero_grad();
             loss.backward();
             optimizer.step();
-            if (progress is not null && (step % 50 == 0 || step == options.Steps)) progress.Report((step, loss.item<float>()));
+            if (progress is not null && (step == 1 || step % 50 == 0 || step == options.Steps)) progress.Report((step, loss.item<float>()));   // step 1: the bar shows at once
+        }
+        if (done < options.Steps)                                             // stopped: no scores for a part-trained tower
+        {
+            evaluator.Info = new TextEvaluatorInfo(data.Name, MiniLmEncoder.ModelId, evaluator.tower.Config, done, train.Length, null, null);
+            return evaluator;
         }
         var heldOutImages = Enumerable.Range(0, data.Count).Where(i => split[i] == ImageDataset.ValidationSplit).ToArray();
         var phrased = train.Where(i => captions.HeldOut[i].Length > 0).ToArray();

@@ -28,6 +28,7 @@ public static class Guidance
     /// </summary>
     public static (bool Guided, Tensor Batch) Conditions(Tensor condition, Tensor? unconditional, double scale)
     {
+        CheckScale(scale, "the CFG scale");                                   // every sampler comes through here: NaN or 1e30 never reaches the logits
         if (!NeedsUnconditional(scale)) return (false, condition);
         if (unconditional is null) throw new ArgumentException($"CFG scale {scale} needs the unconditional (null) condition");
         return (true, Pair(condition, unconditional));

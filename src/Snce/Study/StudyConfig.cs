@@ -125,6 +125,8 @@ public sealed record StudyConfig
         if (!(CfgDropout >= 0 && CfgDropout < 1)) throw new ArgumentException($"--cfg-dropout must be in [0, 1) (got {CfgDropout})");
         if (!(EmaDecay >= 0 && EmaDecay < 1)) throw new ArgumentException($"--ema must be in [0, 1) (got {EmaDecay})");
         if (Batch < 1) throw new ArgumentException($"--batch must be at least 1 (got {Batch})");
+        global::Snce.Sampling.Guidance.CheckScale(Cfg);
+        if (ClassifierSteps < 1) throw new ArgumentException($"--classifier-steps must be at least 1 (got {ClassifierSteps})");
         if (KeepBest is not null) global::Snce.Training.BestRules.Parse(KeepBest);
         if (FinalEvalImages is < 2) throw new ArgumentException("--final-eval-images must be at least 2");
     }

@@ -8,7 +8,7 @@ namespace Snce.Text;
 /// A folder of images with captions, the format users bring: <c>DIR/*.png|jpg</c> (any depth) and <c>DIR/captions.jsonl</c>,
 /// one JSON object per line, <c>{"file": "cat.png", "caption": "a cat on a sofa"}</c>, file relative to DIR. A file may
 /// have several lines (several captions); images without a line are left out and listed as skipped. Blank lines are
-/// ignored. A malformed line, a missing file or an empty caption fails naming the line number.
+/// ignored. A malformed line, a missing file, a file outside DIR or an empty caption fails naming the line number.
 /// </summary>
 public static class CaptionFile
 {
@@ -27,7 +27,9 @@ public static class CaptionFile
     /// <summary>(file relative to DIR, caption) per line, in file order; throws naming the line.</summary>
     public static IReadOnlyList<(string File, string Caption)> Read(string dir)
     {
-        var path = Path.Combine(dir, FileName);
+        var root = Path.TrimEndingDirectorySeparator(Path.GetFullPath(dir));
+        var inside = root.EndsWith(Path.DirectorySeparatorChar) ? root : root + Path.DirectorySeparatorChar;
+        var path = Path.Combine(root, FileName);
         var result = new List<(string, string)>();
         var lineNo = 0;
         foreach (var text in File.ReadLines(path))
@@ -42,10 +44,14 @@ public static class CaptionFile
                 throw new InvalidDataException($"{Where()}: no \"file\"; each line must be {{\"file\": \"NAME.png\", \"caption\": \"...\"}}");
             if (string.IsNullOrWhiteSpace(line.Caption))
                 throw new InvalidDataException($"{Where()}: the caption of '{file}' is missing or empty");
-            var full = Path.GetFullPath(Path.Combine(dir, file));
+            if (file.Contains('\0') || Path.IsPathRooted(file))
+                throw new InvalidDataException($"{Where()}: '{file.Replace("\0", "\\0")}' is not a file name relative to the folder");
+            var full = Path.GetFullPath(Path.Combine(root, file));
+            if (!full.StartsWith(inside, StringComparison.Ordinal))
+                throw new InvalidDataException($"{Where()}: '{file}' points outside {root}; each \"file\" names an image inside the folder");
             if (!File.Exists(full))
                 throw new FileNotFoundException($"{Where()}: the image '{file}' does not exist (looked for {full})", full);
-            result.Add((Path.GetRelativePath(dir, full).Replace('\\', '/'), line.Caption.Replace('\n', ' ').Replace('\r', ' ').Trim()));
+            result.Add((Path.GetRelativePath(root, full).Replace('\\', '/'), line.Caption.Replace('\n', ' ').Replace('\r', ' ').Trim()));
         }
         if (result.Count == 0) throw new InvalidDataException($"{path} has no captions");
         return result;

@@ -88,31 +88,79 @@ public sealed class CaptionShards : IDisposable
         AtomicFile.WriteAllText(Path.Combine(dir, InfoFile), JsonSerializer.Serialize(Info, JsonOptions));
     }
 
-    /// <summary>Loads the captions of a shard folder of <paramref name="images"/> rows; fails naming what is wrong and the fix.</summary>
+    /// <summary>
+    /// Loads the captions of a shard folder of <paramref name="images"/> rows; a damaged or inconsistent set fails with one
+    /// <see cref="InvalidDataException"/> naming the file, what is wrong and the fix (re-run 'snce tokenize --text').
+    /// </summary>
     public static CaptionShards Load(string dir, int images)
     {
         var path = Path.Combine(dir, InfoFile);
         if (!File.Exists(path))
             throw new FileNotFoundException($"'{dir}' has no captions ({InfoFile}); make the shards with 'snce tokenize --text' from a captioned data set (emoji, or a folder with captions.jsonl)", path);
-        var info = JsonSerializer.Deserialize<CaptionShardsInfo>(File.ReadAllText(path)) ?? throw new InvalidDataException($"{path} is empty");
+        var info = ReadInfo(path);
+        var (tokensPath, lengthsPath, pooledPath) = (Path.Combine(dir, "text_tokens.npy"), Path.Combine(dir, "text_lengths.npy"), Path.Combine(dir, "text_pooled.npy"));
+        Tensor? tokens = null, lengths = null, pooled = null;
+        try
+        {
+            tokens = Npy.Load(tokensPath);
+            lengths = Npy.Load(lengthsPath);
+            pooled = Npy.Load(pooledPath);
+            var shards = new CaptionShards { Info = info, Tokens = tokens, Lengths = lengths, Pooled = pooled };
+            Check(shards, dir, images, tokensPath, lengthsPath, pooledPath);
+            return shards;
+        }
+        catch
+        {
+            tokens?.Dispose();
+            lengths?.Dispose();
+            pooled?.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>captions.json, every field present and in range; the caption ids are checked against the arrays in <see cref="Check"/>.</summary>
+    static CaptionShardsInfo ReadInfo(string path)
+    {
+        string Fix() => "the file is damaged or cut short; re-run 'snce tokenize --text'";
+        CaptionShardsInfo? info;
+        try { info = JsonSerializer.Deserialize<CaptionShardsInfo>(File.ReadAllText(path)); }
+        catch (JsonException e) { throw new InvalidDataException($"{path}: not a valid caption description ({e.Message.Split(". Path")[0]}); {Fix()}"); }
+        if (info is null) throw new InvalidDataException($"{path} holds null; {Fix()}");
         if (info.Format != CaptionShardsInfo.CurrentFormat)
             throw new InvalidDataException($"{path}: format '{info.Format}' is not '{CaptionShardsInfo.CurrentFormat}'; re-run 'snce tokenize --text'");
-        var shards = new CaptionShards
-        {
-            Info = info,
-            Tokens = Npy.Load(Path.Combine(dir, "text_tokens.npy")),
-            Lengths = Npy.Load(Path.Combine(dir, "text_lengths.npy")),
-            Pooled = Npy.Load(Path.Combine(dir, "text_pooled.npy")),
-        };
+        if (info.Encoder is not { Length: > 0 } || info.Source is null || info.Captions is null || info.Train is null || info.HeldOut is null)
+            throw new InvalidDataException($"{path}: encoder, source, captions, train and held_out must all be given; {Fix()}");
+        if (info.EncoderDim is < 1 or > MaxEncoderDim || info.MaxTokens is < 1 or > MaxTokensLimit)
+            throw new InvalidDataException($"{path}: encoder_dim {info.EncoderDim} or max_tokens {info.MaxTokens} is out of range (1..{MaxEncoderDim}, 1..{MaxTokensLimit}); {Fix()}");
+        if (info.Captions.Any(c => c is null) || info.Train.Any(t => t is null) || info.HeldOut.Any(t => t is null))
+            throw new InvalidDataException($"{path}: a caption or an image's caption list is null; {Fix()}");
+        return info;
+    }
+
+    /// <summary>The largest encoder width and word-piece count a caption set may claim (MiniLM: 384 and 32); bounds what a crafted file makes the model allocate.</summary>
+    const int MaxEncoderDim = 4096, MaxTokensLimit = 512;
+
+    static void Check(CaptionShards s, string dir, int images, string tokensPath, string lengthsPath, string pooledPath)
+    {
+        var info = s.Info;
         var u = info.Captions.Length;
-        if (info.Train.Length != images || info.HeldOut.Length != images
-            || shards.Tokens.shape[0] != u || shards.Lengths.shape[0] != u || shards.Pooled.shape[0] != u
-            || info.Train.Any(t => t.Length == 0) || info.Train.Concat(info.HeldOut).SelectMany(x => x).Any(i => i < 0 || i >= u))
+        var e = info.EncoderDim;
+        void Expect(bool ok, string what)
         {
-            shards.Dispose();
-            throw new InvalidDataException($"{dir}: captions.json and the text arrays do not fit the {images} images of the shards; re-run 'snce tokenize --text'");
+            if (!ok) throw new InvalidDataException($"{what}; the caption shards in '{dir}' are damaged or mixed up, re-run 'snce tokenize --text'");
         }
-        return shards;
+        static string Shape(Tensor t) => $"{t.dtype} [{string.Join(", ", t.shape)}]";
+        Expect(s.Tokens.dtype == ScalarType.Float16 && s.Tokens.dim() == 3 && s.Tokens.shape[0] == u && s.Tokens.shape[1] is >= 1 and <= MaxTokensLimit && s.Tokens.shape[2] == e,
+            $"{tokensPath} holds {Shape(s.Tokens)}, expected Float16 [{u}, L, {e}] ({u} captions, encoder_dim {e})");
+        Expect(s.Lengths.dtype == ScalarType.Int64 && s.Lengths.dim() == 1 && s.Lengths.shape[0] == u, $"{lengthsPath} holds {Shape(s.Lengths)}, expected Int64 [{u}]");
+        Expect(s.Pooled.dtype == ScalarType.Float32 && s.Pooled.dim() == 2 && s.Pooled.shape[0] == u && s.Pooled.shape[1] == e, $"{pooledPath} holds {Shape(s.Pooled)}, expected Float32 [{u}, {e}]");
+        var l = s.Tokens.shape[1];
+        Expect(u == 0 || (s.Lengths.min().item<long>() >= 1 && s.Lengths.max().item<long>() <= l), $"{lengthsPath}: caption lengths must be in 1..{l} (the word pieces stored per caption)");
+        Expect(s.Tokens.isfinite().all().item<bool>() && s.Pooled.isfinite().all().item<bool>(), $"{tokensPath} or {pooledPath} has NaN or infinite values");
+        Expect(info.Train.Length == images && info.HeldOut.Length == images,
+            $"{Path.Combine(dir, InfoFile)} lists captions for {info.Train.Length} (held out: {info.HeldOut.Length}) images, the shards hold {images}");
+        Expect(info.Train.All(t => t.Length > 0), $"{Path.Combine(dir, InfoFile)}: an image has no training caption");
+        Expect(info.Train.Concat(info.HeldOut).SelectMany(x => x).All(i => i >= 0 && i < u), $"{Path.Combine(dir, InfoFile)}: a caption id is outside 0..{u - 1}");
     }
 
     /// <inheritdoc/>

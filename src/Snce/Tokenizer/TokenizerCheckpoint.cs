@@ -114,8 +114,16 @@ public static class TokenizerCheckpoint
     {
         var path = Path.Combine(Resolve(dir), StateFile);
         if (!File.Exists(path)) return null;
-        try { return JsonSerializer.Deserialize<TokenizerTrainingState>(File.ReadAllText(path), StateJson); }
+        TokenizerTrainingState? state;
+        try { state = JsonSerializer.Deserialize<TokenizerTrainingState>(File.ReadAllText(path), StateJson); }
         catch (JsonException e) { throw new InvalidDataException($"{path} is damaged ({e.Message})"); }
+        if (state is null || state.Options is null || state.Data is null)
+            throw new InvalidDataException($"{path} is damaged (step, options and data must all be given)");
+        if (state.Step < 0 || !(state.TrainSeconds >= 0) || double.IsInfinity(state.TrainSeconds))
+            throw new InvalidDataException($"{path}: the state (step {state.Step}, {state.TrainSeconds} s trained) has a negative or non-finite value; the file is damaged or was edited");
+        try { state.Options.Validate(); }
+        catch (ArgumentException e) { throw new InvalidDataException($"{path}: the saved training options are invalid ({e.Message}); the file is damaged or was edited"); }
+        return state;
     }
 
     static void LoadWeights(string path, VqTokenizer model)

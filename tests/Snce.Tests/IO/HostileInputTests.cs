@@ -115,6 +115,53 @@ public class HostileInputTests
         Assert.Contains("codebook has NaN or infinite values", Assert.Throws<InvalidDataException>(() => TokenShards.Load(dir["tokens"])).Message);
     }
 
+    [Fact]
+    public void AShardFileOfTheWrongDtypeOrOutOfRangeValuesIsRefusedNamingIt()
+    {
+        using var dir = new TempDir();
+        using (var shards = GeneratorFixtures.Shards(latents: true)) shards.Save(dir["tokens"]);
+        string Refused() => Assert.Throws<InvalidDataException>(() => TokenShards.Load(dir["tokens"])).Message;
+        void Edit(string file, Func<Tensor, Tensor> change)
+        {
+            var path = Path.Combine(dir["tokens"], file);
+            var backup = path + ".good";
+            if (!File.Exists(backup)) File.Copy(path, backup);
+            using (var t = Npy.Load(backup))
+            using (var changed = change(t))
+                Npy.Save(path, changed);
+        }
+        void Restore(string file) => File.Copy(Path.Combine(dir["tokens"], file + ".good"), Path.Combine(dir["tokens"], file), overwrite: true);
+
+        Edit("tokens.npy", t => t.to(ScalarType.Int64));
+        Assert.Contains("tokens.npy holds Int64, expected Int32; re-run 'snce tokenize'", Refused());
+        Restore("tokens.npy");
+        Edit("tokens.npy", t => t.clone().index_fill_(0, tensor(new long[] { 2 }), 1_000_000));
+        Assert.Contains("token ids span [0, 1000000] but the codebook has 16 codes", Refused());
+        Restore("tokens.npy");
+        Edit("latents.npy", t => t.clone().index_fill_(0, tensor(new long[] { 2 }), double.NaN));
+        Assert.Contains("the latents have NaN or infinite values", Refused());
+        Restore("latents.npy");
+        Edit("split.npy", t => t.clone().fill_(7));
+        Assert.Contains("split.npy holds values other than 0 (train) and 1 (validation)", Refused());
+        Restore("split.npy");
+        TokenShards.Load(dir["tokens"]).Dispose();                          // restored: loads again
+    }
+
+    [Fact]
+    public void AnEditedNegativeTokenizerStepIsRejected()
+    {
+        using var dir = new TempDir();
+        GeneratorFixtures.SaveTokenizerAndShards(dir["tok"], dir["tokens"]);
+        var state = new Snce.Tokenizer.TokenizerTrainingState { Step = -5, Options = new Snce.Tokenizer.TokenizerTrainOptions { Steps = 10 }.Validate(), Data = "mnist" };
+        File.WriteAllText(Path.Combine(dir["tok"], Snce.Tokenizer.TokenizerCheckpoint.StateFile),
+            System.Text.Json.JsonSerializer.Serialize(state, new System.Text.Json.JsonSerializerOptions { PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower }));
+        var e = Assert.Throws<InvalidDataException>(() => Snce.Tokenizer.TokenizerCheckpoint.LoadState(dir["tok"]));
+        Assert.Contains("training.json: the state (step -5, 0 s trained) has a negative or non-finite value", e.Message);
+        var r = CliRunner.Run("tokenizer", "train", "--data", MnistSample.Dir, "--steps", "20", "--resume", "--device", "cpu", "--out", dir["tok"]);
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("has a negative or non-finite value", r.Stderr);
+    }
+
     /// <summary>A valid 8-bit gray PNG signature and IHDR claiming <paramref name="width"/> × <paramref name="height"/>, then nothing.</summary>
     internal static byte[] PngHeader(int width, int height)
     {

@@ -16,16 +16,17 @@ namespace Snce.Tests.IO;
 
 /// <summary>
 /// Issue #17's fuzz run: seeded mutations of valid PNG, .npy, safetensors and JSON files (shards.json, checkpoint.json,
-/// tokenizer config.json) through the real loaders. Every input must load or fail with <see cref="InvalidDataException"/>
-/// (the loaders' "damaged file" error, which the CLI prints as one line): any other exception fails the test, and a
-/// native abort would end the test process. CI runs <see cref="CiInputs"/> inputs; set SNCE_FUZZ_INPUTS for a longer
+/// tokenizer config.json, a captioned folder's captions.jsonl, caption shards' captions.json and text arrays) through the
+/// real loaders. Every input must load or fail with <see cref="InvalidDataException"/> (the loaders' "damaged file"
+/// error, which the CLI prints as one line; for captions.jsonl also <see cref="FileNotFoundException"/>, a line naming an
+/// image that is not there): any other exception fails the test, and a native abort would end the test process. CI runs <see cref="CiInputs"/> inputs; set SNCE_FUZZ_INPUTS for a longer
 /// run (and SNCE_FUZZ_SEED for another sequence).
 /// </summary>
 public class LoaderFuzzTests(ITestOutputHelper output)
 {
-    const int CiInputs = 8000;
+    const int CiInputs = 12000;
 
-    sealed record Target(string Name, byte[] Seed, Action<byte[]> Load, bool Json);
+    sealed record Target(string Name, byte[] Seed, Action<byte[]> Load, bool Json, bool MissingFileIsExpected = false);
 
     [Fact]
     public void MutatedFilesLoadOrFailWithTheProjectsError()
@@ -50,7 +51,7 @@ public class LoaderFuzzTests(ITestOutputHelper output)
                 target.Load(input);
                 loaded[k]++;
             }
-            catch (InvalidDataException)
+            catch (Exception e) when (e is InvalidDataException || (target.MissingFileIsExpected && e is FileNotFoundException))
             {
                 refused[k]++;
             }
@@ -131,6 +132,56 @@ public class LoaderFuzzTests(ITestOutputHelper output)
 
         var config = new TokenizerConfig { ImageSize = 16, Channels = 1, BaseChannels = 8, ChannelMultipliers = [1, 2, 2], NormGroups = 4, CodeDim = 4, CodebookSize = 16 }.Validate();
         targets.Add(new Target("config.json", Encoding.UTF8.GetBytes(config.ToJson()), b => TokenizerConfig.FromJson(Encoding.UTF8.GetString(b), "config.json"), Json: true));
+
+        // A tokenizer checkpoint's training.json (what 'tokenizer train --resume' and the study read).
+        Directory.CreateDirectory(dir["tok"]);
+        File.WriteAllText(Path.Combine(dir["tok"], TokenizerCheckpoint.ConfigFile), config.ToJson());
+        var trainingJson = Path.Combine(dir["tok"], TokenizerCheckpoint.StateFile);
+        var state = new TokenizerTrainingState { Step = 40, Options = new TokenizerTrainOptions { Steps = 100 }.Validate(), Data = "mnist", TrainSeconds = 12.5 };
+        targets.Add(new Target("training.json", Encoding.UTF8.GetBytes(JsonSerializer.Serialize(state, new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) } })),
+            b => { File.WriteAllBytes(trainingJson, b); TokenizerCheckpoint.LoadState(dir["tok"]); }, Json: true));
+
+        // A captioned image folder (what 'snce tokenize --text' reads): captions.jsonl over three 8×8 PNGs.
+        Directory.CreateDirectory(dir["captioned"]);
+        for (var i = 0; i < 3; i++)
+        {
+            using var img = randint(0, 255, [1, 3, 8, 8]).to(ScalarType.Byte);
+            ImageGrid.SavePng(Path.Combine(dir["captioned"], $"img{i}.png"), img, 1);
+        }
+        var captionsJsonl = Path.Combine(dir["captioned"], Snce.Text.CaptionFile.FileName);
+        var lines = string.Join("\n", new[] { ("img0.png", "a red square"), ("img1.png", "a blue circle"), ("img0.png", "one red square"), ("img2.png", "a green \"star\"") }
+            .Select(l => JsonSerializer.Serialize(new { file = l.Item1, caption = l.Item2 }))) + "\n";
+        targets.Add(new Target("captions.jsonl", Encoding.UTF8.GetBytes(lines), b =>
+        {
+            File.WriteAllBytes(captionsJsonl, b);
+            Snce.Text.CaptionFile.Load(dir["captioned"], new DataOptions()).Dispose();
+        }, Json: true, MissingFileIsExpected: true));
+
+        // Caption shards (what 'train --text' reads): captions.json and the three text arrays, each mutated in place.
+        var captionShards = Path.Combine(dir["tokens"], "text");
+        Directory.CreateDirectory(captionShards);
+        var (u, l, e, images) = (3, 4, 6, 2);
+        using (var shards = new Snce.Text.CaptionShards
+        {
+            Info = new Snce.Text.CaptionShardsInfo
+            {
+                Encoder = "all-minilm-l6-v2-test", EncoderDim = e, MaxTokens = 32, Source = "captions.jsonl",
+                Captions = ["a red square", "a blue circle", "one red square"], Train = [[0], [1]], HeldOut = [[2], []],
+            },
+            Tokens = randn(u, l, e).to(ScalarType.Float16), Lengths = tensor(new long[] { 4, 2, 3 }), Pooled = randn(u, e),
+        })
+            shards.Save(captionShards);
+        foreach (var file in new[] { Snce.Text.CaptionShards.InfoFile, "text_tokens.npy", "text_lengths.npy", "text_pooled.npy" })
+        {
+            var path = Path.Combine(captionShards, file);
+            var good = File.ReadAllBytes(path);
+            targets.Add(new Target(file, good, b =>
+            {
+                File.WriteAllBytes(path, b);
+                try { Snce.Text.CaptionShards.Load(captionShards, images).Dispose(); }
+                finally { File.WriteAllBytes(path, good); }                  // the other parts stay valid for the next input
+            }, Json: file.EndsWith(".json", StringComparison.Ordinal)));
+        }
         return targets;
     }
 

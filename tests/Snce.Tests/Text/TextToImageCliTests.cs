@@ -17,7 +17,7 @@ public sealed class TextToImageCliTests
         [("a red square", 220, 20, 20), ("a green square", 20, 200, 20), ("a blue square", 20, 20, 220), ("a yellow square", 240, 230, 30)];
 
     /// <summary>DIR/img_C_I.png (16×16 flat colors, 10 per color) and captions.jsonl (two phrasings per image).</summary>
-    static void CaptionedFolder(string dir)
+    internal static void CaptionedFolder(string dir)
     {
         Directory.CreateDirectory(dir);
         var lines = new List<string>();
@@ -126,6 +126,38 @@ public sealed class TextToImageCliTests
         var t = CliRunner.Run("train", "ar", "--tokens", dir["tokens"], "--text", "--preset", "tiny", "--steps", "2", "--device", "cpu", "--out", dir["run2"]);
         Assert.NotEqual(0, t.ExitCode);
         Assert.Contains("snce tokenize --text", t.Stderr);
+    }
+
+    [Fact]
+    public void Damaged_caption_files_are_one_clear_error_naming_the_file()
+    {
+        using var dir = new TempDir();
+        Tokenize(dir);
+        void Fails(CliRunner.Result r, string expected)
+        {
+            Assert.Equal(1, r.ExitCode);
+            Assert.StartsWith("snce: error: ", r.Stderr);
+            Assert.Contains(expected, r.Stderr);
+            Assert.DoesNotContain("   at ", r.Stderr);                         // no stack trace
+        }
+        // captions.json cut short, then caption lengths past the stored word pieces: 'train --text' refuses the shards.
+        var info = Path.Combine(dir["tokens"], CaptionShards.InfoFile);
+        var good = File.ReadAllText(info);
+        File.WriteAllText(info, good[..(good.Length / 2)]);
+        Fails(CliRunner.Run(Train("ar", dir, dir["run"], 2)), "captions.json: not a valid caption description");
+        File.WriteAllText(info, good);
+        var lengthsFile = Path.Combine(dir["tokens"], "text_lengths.npy");
+        using (var lengths = Npy.Load(lengthsFile))
+        using (var tokens = Npy.Load(Path.Combine(dir["tokens"], "text_tokens.npy")))
+        using (var bad = lengths.clone().fill_(tokens.shape[1] + 5))
+            Npy.Save(lengthsFile, bad);
+        Fails(CliRunner.Run(Train("ar", dir, dir["run"], 2)), "caption lengths must be in 1..");
+        Assert.False(File.Exists(Path.Combine(dir["run"], "checkpoint", "checkpoint.json")));
+
+        // A captions.jsonl line naming an image outside its folder: 'tokenize --text' names the line.
+        File.AppendAllText(Path.Combine(dir["images"], CaptionFile.FileName), "{\"file\": \"../tokens/text_lengths.npy\", \"caption\": \"x\"}\n");
+        Fails(CliRunner.Run("tokenize", "--tokenizer", dir["tokenizer"], "--data", dir["images"], "--text", "--neighbors-k", "4", "--device", "cpu", "--out", dir["tokens2"]),
+            "line 81: '../tokens/text_lengths.npy' points outside");
     }
 
     [Fact]

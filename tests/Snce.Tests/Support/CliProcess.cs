@@ -1,0 +1,75 @@
+using System.Diagnostics;
+using System.Text;
+
+namespace Snce.Tests.Support;
+
+/// <summary>
+/// <c>dotnet snce.dll ARGS</c> as a separate process that a test can wait on and signal (SIGINT, SIGTERM, SIGHUP reach
+/// only a real process); stdout and stderr are collected as they come.
+/// </summary>
+public sealed class CliProcess : IDisposable
+{
+    readonly Process process;
+    readonly StringBuilder stdout = new(), stderr = new();
+
+    CliProcess(Process process) => this.process = process;
+
+    public int Id => process.Id;
+
+    /// <summary>Standard error so far.</summary>
+    public string Stderr { get { lock (stderr) return stderr.ToString(); } }
+
+    public static CliProcess Start(IDictionary<string, string>? env, params string[] args) => Start(env, false, args);
+
+    /// <summary>As <see cref="Start(IDictionary{string, string}?, string[])"/>; with <paramref name="pipeInput"/> its standard input is a pipe (<see cref="Input"/>).</summary>
+    public static CliProcess Start(IDictionary<string, string>? env, bool pipeInput, params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = pipeInput, UseShellExecute = false };
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "snce.dll"));
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        if (env is not null) foreach (var (k, v) in env) psi.Environment[k] = v;
+        var p = new CliProcess(Process.Start(psi)!);
+        p.process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (p.stdout) p.stdout.AppendLine(e.Data); };
+        p.process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (p.stderr) p.stderr.AppendLine(e.Data); };
+        p.process.BeginOutputReadLine();
+        p.process.BeginErrorReadLine();
+        return p;
+    }
+
+    /// <summary>Polls <paramref name="ready"/> until it holds; fails naming <paramref name="what"/> (and the output) if the process ends or time runs out first.</summary>
+    public async Task WaitUntil(Func<bool> ready, string what, int seconds = 120)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(seconds);
+        while (!ready())
+        {
+            if (process.HasExited || DateTime.UtcNow > deadline)
+                Assert.Fail($"{what} did not happen (exited: {process.HasExited}); stderr:\n{Stderr}");
+            await Task.Delay(50);
+        }
+    }
+
+    /// <summary>Its standard input, when started with a pipe there.</summary>
+    public StreamWriter Input => process.StandardInput;
+
+    /// <summary>Sends SIG<paramref name="name"/> (INT, TERM, HUP) with kill(1).</summary>
+    public void Signal(string name)
+    {
+        using var kill = Process.Start("kill", [$"-{name}", Id.ToString()])!;
+        kill.WaitForExit();
+        Assert.Equal(0, kill.ExitCode);
+    }
+
+    /// <summary>Waits for the process to end; its exit code and whole output.</summary>
+    public async Task<CliRunner.Result> ExitAsync(int seconds = 120)
+    {
+        using (var wait = new CancellationTokenSource(TimeSpan.FromSeconds(seconds))) await process.WaitForExitAsync(wait.Token);
+        process.WaitForExit();                                                  // the output events are drained
+        lock (stdout) lock (stderr) return new CliRunner.Result(process.ExitCode, stdout.ToString(), stderr.ToString());
+    }
+
+    public void Dispose()
+    {
+        if (!process.HasExited) try { process.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
+        process.Dispose();
+    }
+}
