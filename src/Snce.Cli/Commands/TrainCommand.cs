@@ -105,7 +105,7 @@ public static class TrainCommand
                 var training = new TrainingConfig
                 {
                     Steps = totalSteps, Batch = parse.GetValue(batch), Lr = parse.GetValue(lr),
-                    WarmupSteps = parse.GetValue(warmup) ?? Math.Min(2000, totalSteps / 20),
+                    WarmupSteps = parse.GetValue(warmup) ?? TrainingConfig.DefaultWarmupSteps(totalSteps),
                     MinLrRatio = parse.GetValue(minLr),
                     AdamW = new AdamWOptions(Beta2: parse.GetValue(beta2), WeightDecay: parse.GetValue(wd), MaxGradNorm: parse.GetValue(clip)),
                     EmaDecay = parse.GetValue(ema),

@@ -1,4 +1,5 @@
 using Snce.Data;
+using Snce.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -68,7 +69,7 @@ public static class ClassifierTraining
         for (var step = 1; step <= options.Steps && !cancel.IsCancellationRequested; step++, done++)
         {
             using var scope = NewDisposeScope();
-            var lr = options.LearningRate * 0.5 * (1 + Math.Cos(Math.PI * (step - 1) / options.Steps));
+            var lr = LrSchedule.CosineFromStepOne(options.LearningRate, step, options.Steps);
             foreach (var group in optimizer.ParamGroups) group.LearningRate = lr;
             var pick = randint(n, [Math.Min(options.BatchSize, n)], generator: generator).to(device);
             var loss = nn.functional.cross_entropy(model.call(images.index_select(0, pick)), labels.index_select(0, pick));

@@ -147,7 +147,7 @@ public sealed class TextEvaluator : IDisposable
         for (var step = 1; step <= options.Steps && !cancel.IsCancellationRequested; step++, done++)
         {
             using var scope = NewDisposeScope();
-            var lr = options.LearningRate * 0.5 * (1 + Math.Cos(Math.PI * (step - 1) / options.Steps));
+            var lr = LrSchedule.CosineFromStepOne(options.LearningRate, step, options.Steps);
             foreach (var group in optimizer.ParamGroups) group.LearningRate = lr;
             var pick = randint(flat.Length, [Math.Min(options.BatchSize, flat.Length)], generator: generator).to(device);   // (image, caption) pairs
             var img = nn.functional.normalize(evaluator.tower.call(images.index_select(0, imageOf.index_select(0, pick))), dim: 1);

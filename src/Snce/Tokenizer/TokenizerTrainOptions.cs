@@ -1,3 +1,5 @@
+using Snce.Training;
+
 namespace Snce.Tokenizer;
 
 /// <summary>Pixel loss between reconstruction and input (no perceptual or GAN term: this is a perceptual-free VQ autoencoder).</summary>
@@ -50,13 +52,16 @@ public sealed record TokenizerTrainOptions
 
     /// <summary>
     /// Learning rate at a 1-based step: linear warmup over min(WarmupSteps, Steps/5) steps, then cosine decay to
-    /// MinLearningRateRatio × LearningRate at <see cref="Steps"/>.
+    /// MinLearningRateRatio × LearningRate at <see cref="Steps"/>. Not <see cref="LrSchedule.At"/>: that one holds the
+    /// peak for two steps and reaches the minimum one step after its last, and it rounds base·r + (base − base·r)·f where this
+    /// rounds base·(r + (1 − r)·f); both share <see cref="LrSchedule.CosineFactor"/>, and tokenizers stay bit-identical to
+    /// those trained before.
     /// </summary>
     public double LearningRateAt(long step)
     {
         var warmup = Math.Min(WarmupSteps, Steps / 5);
         if (step <= warmup) return LearningRate * step / Math.Max(1, warmup);
         var progress = Math.Clamp((double)(step - warmup) / Math.Max(1, Steps - warmup), 0, 1);
-        return LearningRate * (MinLearningRateRatio + (1 - MinLearningRateRatio) * 0.5 * (1 + Math.Cos(Math.PI * progress)));
+        return LearningRate * (MinLearningRateRatio + (1 - MinLearningRateRatio) * LrSchedule.CosineFactor(Math.PI * progress));
     }
 }

@@ -24,8 +24,22 @@ public sealed record LrSchedule(
         var min = BaseLr * MinLrRatio;
         var span = Math.Max(1, TotalSteps - WarmupSteps);
         var progress = Math.Min(1.0, (double)(step - WarmupSteps) / span);
-        return min + (BaseLr - min) * 0.5 * (1 + Math.Cos(Math.PI * progress));
+        return min + (BaseLr - min) * CosineFactor(Math.PI * progress);
     }
+
+    /// <summary>
+    /// ½(1 + cos x), the cosine decay's factor: 1 at x = 0, 0 at x = π. Every LR schedule here is built on it
+    /// (<see cref="At"/>, <see cref="CosineFromStepOne"/>, the tokenizer's <c>TokenizerTrainOptions.LearningRateAt</c>).
+    /// </summary>
+    public static double CosineFactor(double radians) => 0.5 * (1 + Math.Cos(radians));
+
+    /// <summary>
+    /// Cosine decay from <paramref name="baseLr"/> towards 0 with no warmup, for a 1-based step in [1, steps]:
+    /// base·½(1 + cos(π·(step − 1)/steps)); the evaluators' classifier and text tower train on it.
+    /// Kept apart from <see cref="At"/> (whose W = 0, min = 0 form agrees only to the last bit or two, because it
+    /// rounds π·(s/S) where this rounds (π·s)/S) so that evaluators trained before and after stay bit-identical.
+    /// </summary>
+    public static double CosineFromStepOne(double baseLr, long step, long steps) => baseLr * CosineFactor(Math.PI * (step - 1) / steps);
 
     /// <summary>Throws naming the bad value.</summary>
     public void Validate()

@@ -14,8 +14,9 @@ public sealed record TrainingConfig
     [JsonPropertyName("lr")] public double Lr { get; init; } = 3e-4;
     /// <summary>Final LR as a fraction of the peak.</summary>
     [JsonPropertyName("min_lr_ratio")] public double MinLrRatio { get; init; } = 0.1;
-    /// <summary>Linear warmup steps.</summary>
-    [JsonPropertyName("warmup_steps")] public long WarmupSteps { get; init; } = 500;
+    /// <summary>Linear warmup steps; unset, <see cref="DefaultWarmupSteps"/> of <see cref="Steps"/> (500 at the default 10,000 steps).</summary>
+    [JsonPropertyName("warmup_steps")] public long WarmupSteps { get => warmupSteps ?? DefaultWarmupSteps(Steps); init => warmupSteps = value; }
+    readonly long? warmupSteps;
     /// <summary>AdamW and clipping.</summary>
     [JsonPropertyName("adamw")] public AdamWOptions AdamW { get; init; } = new();
     /// <summary>EMA decay of the weights.</summary>
@@ -34,6 +35,9 @@ public sealed record TrainingConfig
     [JsonPropertyName("seed")] public long Seed { get; init; }
     /// <summary>Objective options (CFG dropout, mask schedule and weighting).</summary>
     [JsonPropertyName("objective")] public ObjectiveOptions Objective { get; init; } = new();
+
+    /// <summary>The warmup <c>snce train</c>, <c>snce study</c> and the library use when none is given: 5 % of the steps, at most 2,000.</summary>
+    public static long DefaultWarmupSteps(long steps) => Math.Min(2000, steps / 20);
 
     /// <summary>The learning-rate schedule these settings define.</summary>
     [JsonIgnore] public LrSchedule Schedule => new(Lr, WarmupSteps, Steps, MinLrRatio);

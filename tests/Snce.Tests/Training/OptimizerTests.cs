@@ -1,5 +1,6 @@
 using Snce.Models;
 using Snce.Tests.Support;
+using Snce.Tokenizer;
 using Snce.Training;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -101,6 +102,53 @@ public class OptimizerTests
         Assert.Equal(0.1, s.At(110), 12);
         Assert.Equal(0.1, s.At(500), 12);
         Assert.Equal(1.0, new LrSchedule(1.0, 0, 10).At(0), 12);
+    }
+
+    /// <summary>
+    /// The shared cosine factor changed no learning rate: each caller's value is bit-identical to the formula it
+    /// replaced (copied here as it stood), over every step of several schedules, the ends included.
+    /// </summary>
+    [Fact]
+    public void SharedCosineReproducesTheFormulasItReplaced()
+    {
+        foreach (var (lr, steps) in new[] { (1e-3, 1), (1e-3, 7), (3e-4, 1500), (2e-3, 4000) })
+            for (var step = 1; step <= steps; step++)
+            {
+                var old = lr * 0.5 * (1 + Math.Cos(Math.PI * (step - 1) / steps));        // ClassifierTraining / TextAlignment
+                Assert.Equal(BitConverter.DoubleToInt64Bits(old), BitConverter.DoubleToInt64Bits(LrSchedule.CosineFromStepOne(lr, step, steps)));
+            }
+        foreach (var (lr, warmup, steps, ratio) in new[] { (1e-3, 100, 1000, 0.1), (2e-3, 1, 37, 0.0), (5e-4, 500, 3000, 0.25), (1e-3, 0, 50, 1.0) })
+        {
+            var tokenizer = new TokenizerTrainOptions { Steps = steps, LearningRate = lr, WarmupSteps = warmup, MinLearningRateRatio = ratio };
+            var schedule = new LrSchedule(lr, warmup, steps, ratio);
+            for (var step = 0; step <= steps + 2; step++)
+            {
+                var w = Math.Min(warmup, steps / 5);                                          // TokenizerTrainOptions.LearningRateAt, 1-based
+                var oldTok = step <= w ? lr * step / Math.Max(1, w)
+                    : lr * (ratio + (1 - ratio) * 0.5 * (1 + Math.Cos(Math.PI * Math.Clamp((double)(step - w) / Math.Max(1, steps - w), 0, 1))));
+                Assert.Equal(BitConverter.DoubleToInt64Bits(oldTok), BitConverter.DoubleToInt64Bits(tokenizer.LearningRateAt(step)));
+                double oldGen;                                                                 // LrSchedule.At, 0-based
+                if (step < warmup) oldGen = lr * (step + 1) / warmup;
+                else
+                {
+                    var min = lr * ratio;
+                    var progress = Math.Min(1.0, (double)(step - warmup) / Math.Max(1, steps - warmup));
+                    oldGen = min + (lr - min) * 0.5 * (1 + Math.Cos(Math.PI * progress));
+                }
+                Assert.Equal(BitConverter.DoubleToInt64Bits(oldGen), BitConverter.DoubleToInt64Bits(schedule.At(step)));
+            }
+        }
+    }
+
+    [Fact]
+    public void WarmupDefaultIsOneRule()
+    {
+        Assert.Equal(500, new TrainingConfig().WarmupSteps);                                  // the old library default, at the default 10,000 steps
+        Assert.Equal(TrainingConfig.DefaultWarmupSteps(600), new TrainingConfig { Steps = 600 }.WarmupSteps);
+        Assert.Equal(30, TrainingConfig.DefaultWarmupSteps(600));                             // 5 %
+        Assert.Equal(2000, TrainingConfig.DefaultWarmupSteps(1_000_000));                     // capped
+        Assert.Equal(7, new TrainingConfig { Steps = 600, WarmupSteps = 7 }.WarmupSteps);     // an explicit value wins
+        Assert.Equal(7, (new TrainingConfig { WarmupSteps = 7 } with { Steps = 600 }).WarmupSteps);
     }
 
     [Fact]
