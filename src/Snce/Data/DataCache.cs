@@ -26,6 +26,7 @@ public static class DataCache
 {
     /// <summary>Bumped when the layout changes; a cache of another format counts as not cached and is fetched again.</summary>
     public const int Format = 1;
+    /// <summary>The cache folder's <see cref="DataSetManifest"/> (format, counts, split, source packages with their SHA-512).</summary>
     public const string ManifestFile = "dataset.json";
     const string ImagesFile = "images.npy", LabelsFile = "labels.npy", SplitFile = "split.npy", ClassesFile = "classes.json", AttributesFile = "attributes.json";
 
@@ -46,7 +47,9 @@ public static class DataCache
         }
     }
 
+    /// <summary>The manifest of the cache folder <paramref name="dir"/>; throws <see cref="InvalidDataException"/> when it is empty or not a manifest.</summary>
     public static DataSetManifest ReadManifest(string dir)
+
     {
         var path = Path.Combine(dir, ManifestFile);
         try

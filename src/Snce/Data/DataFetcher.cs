@@ -16,7 +16,9 @@ public sealed record FetchResult(string Name, string Dir, bool AlreadyCached, Da
 /// </summary>
 public static class DataFetcher
 {
+    /// <summary>Makes sure <c>dataDir/set.Name</c> holds the converted set, downloading its packages through <paramref name="source"/> only when it does not.</summary>
     public static FetchResult Fetch(BuiltInDataSet set, string dataDir, IPackageSource source, IProgress<DataProgress>? progress = null)
+
     {
         var clock = Stopwatch.StartNew();
         var dir = Path.Combine(Path.GetFullPath(dataDir), set.Name);

@@ -1,7 +1,16 @@
 namespace Snce.Data;
 
 /// <summary>Emoji artwork sets (npm emoji-datasource-VENDOR). Apple's images are not licensed for commercial use.</summary>
-public enum EmojiVendor { Twitter, Google, Apple }
+public enum EmojiVendor
+{
+    /// <summary>Twemoji (emoji-datasource-twitter), CC-BY 4.0: samples must credit Twitter.</summary>
+    Twitter,
+    /// <summary>Noto Emoji by Google (emoji-datasource-google), Apache-2.0.</summary>
+    Google,
+    /// <summary>Apple's emoji (emoji-datasource-apple), © Apple Inc.: not licensed for commercial use.</summary>
+    Apple,
+}
+
 
 /// <summary>How <see cref="DataSets.Load"/> finds and shapes images. A record, so a run can store it with its outputs.</summary>
 public sealed record DataOptions

@@ -8,7 +8,10 @@ namespace Snce.Data;
 /// </summary>
 public sealed class ImageDataset : IDisposable
 {
-    public const byte TrainSplit = 0, ValidationSplit = 1;
+    /// <summary>The value of <see cref="Split"/> for a training image.</summary>
+    public const byte TrainSplit = 0;
+    /// <summary>The value of <see cref="Split"/> for a held-out (validation) image.</summary>
+    public const byte ValidationSplit = 1;
 
     /// <summary>Data set name (mnist, fashion-mnist, emoji-twitter, ...) or the image folder's path.</summary>
     public required string Name { get; init; }
@@ -29,9 +32,13 @@ public sealed class ImageDataset : IDisposable
     /// <summary>Files an image folder held that could not be used (corrupt, not an image, outside a class folder), with the reason.</summary>
     public IReadOnlyList<SkippedFile> Skipped { get; init; } = [];
 
+    /// <summary>M, the number of images (both splits).</summary>
     public int Count => (int)Images.shape[0];
+    /// <summary>C: 1 (gray) or 3 (RGB).</summary>
     public int Channels => (int)Images.shape[1];
+    /// <summary>Image side in pixels (images are square: H = W).</summary>
     public int Size => (int)Images.shape[2];
+
 
     /// <summary>Row indices (int64) of one split.</summary>
     public Tensor IndicesOf(byte split)
@@ -58,6 +65,7 @@ public sealed class ImageDataset : IDisposable
         return counts;
     }
 
+    /// <inheritdoc/>
     public void Dispose()
     {
         Images.Dispose();

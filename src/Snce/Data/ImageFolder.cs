@@ -16,7 +16,9 @@ public static class ImageFolder
 
     sealed record Candidate(string Path, string Relative, int Class);
 
+    /// <summary>Decodes every image of the folder <paramref name="dir"/> into a data set at the size and channels of <paramref name="options"/>, split by its seed.</summary>
     public static ImageDataset Load(string dir, DataOptions options, IProgress<DataProgress>? progress = null)
+
     {
         var root = System.IO.Path.GetFullPath(dir);
         if (!Directory.Exists(root)) throw new DirectoryNotFoundException($"no such image folder: {root}");

@@ -8,22 +8,29 @@ namespace Snce.Data;
 /// <summary>Describes a token shard folder (shards.json). Sizes are per image unless named otherwise.</summary>
 public sealed record TokenShardsInfo
 {
+    /// <summary>The format tag this version writes and reads; a shards.json with another tag is refused.</summary>
     public const string CurrentFormat = "snce-tokens/1";
+    /// <summary>The format tag of this shards.json (<see cref="CurrentFormat"/> for shards this version wrote).</summary>
     [JsonPropertyName("format")] public string Format { get; init; } = CurrentFormat;
     /// <summary>The tokenizer checkpoint folder the tokens came from (absolute path).</summary>
     [JsonPropertyName("tokenizer")] public required string Tokenizer { get; init; }
     /// <summary>Data set name or folder the images came from.</summary>
     [JsonPropertyName("data")] public required string Data { get; init; }
+    /// <summary>K, the number of VQ codes; every token is in [0, K).</summary>
     [JsonPropertyName("codebook_size")] public required int CodebookSize { get; init; }
+    /// <summary>D, the length of one code vector (and of one stored latent).</summary>
     [JsonPropertyName("code_dim")] public required int CodeDim { get; init; }
     /// <summary>The tokenizer's metric name (l2, dot, cosine): quantization and SNCE targets use it.</summary>
     [JsonPropertyName("metric")] public required string Metric { get; init; }
     /// <summary>Token grid height and width; tokens are stored in raster order.</summary>
     [JsonPropertyName("grid")] public required int[] Grid { get; init; }
+    /// <summary>Side of the square source images in pixels (what the tokenizer decodes back to).</summary>
     [JsonPropertyName("image_size")] public required int ImageSize { get; init; }
+    /// <summary>Colour channels of the source images: 1 (grey) or 3 (RGB).</summary>
     [JsonPropertyName("channels")] public required int Channels { get; init; }
     /// <summary>Class names, index = label; empty when unlabeled.</summary>
     [JsonPropertyName("classes")] public string[] Classes { get; init; } = [];
+    /// <summary>M, the number of tokenized images (train and validation together).</summary>
     [JsonPropertyName("count")] public required int Count { get; init; }
     /// <summary>What per-position latent information is stored: none, full (latents.npy) or topk (latent_neighbors_*.npy).</summary>
     [JsonPropertyName("latents")] public string Latents { get; init; } = "none";
@@ -37,6 +44,7 @@ public sealed record TokenShardsInfo
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? TokenizerSha256 { get; init; }
 
+    /// <summary>T, tokens per image: grid height × width.</summary>
     [JsonIgnore] public int SequenceLength => Grid[0] * Grid[1];
 
     /// <summary>Throws naming the field when a value cannot describe shards (a damaged or hand-edited shards.json).</summary>
@@ -62,18 +70,32 @@ public sealed record TokenShardsInfo
 /// </summary>
 public sealed class TokenShards : IDisposable
 {
+    /// <summary>The folder's description file, <see cref="TokenShardsInfo"/> as JSON.</summary>
     public const string InfoFile = "shards.json";
-    public const byte TrainSplit = 0, ValidationSplit = 1;
+    /// <summary>The value of <see cref="Split"/> for a training image.</summary>
+    public const byte TrainSplit = 0;
+    /// <summary>The value of <see cref="Split"/> for a held-out (validation) image.</summary>
+    public const byte ValidationSplit = 1;
 
+    /// <summary>The folder's shards.json.</summary>
     public required TokenShardsInfo Info { get; init; }
+    /// <summary>int32 [M, T]: each image's codes in raster order.</summary>
     public required Tensor Tokens { get; init; }
+    /// <summary>int64 [M]: class index per image, −1 when unlabeled.</summary>
     public required Tensor Labels { get; init; }
+    /// <summary>uint8 [M]: <see cref="TrainSplit"/> or <see cref="ValidationSplit"/> per image.</summary>
     public required Tensor Split { get; init; }
+    /// <summary>float32 [K, D]: the tokenizer's code vectors, row k = code k.</summary>
     public required Tensor Codebook { get; init; }
+    /// <summary>int32 [K, k]: for each code, its k nearest codes under the metric (nearest first); null when not stored.</summary>
     public Tensor? CodeNeighborIds { get; init; }
+    /// <summary>float32 [K, k]: the metric's distance to each of <see cref="CodeNeighborIds"/>; null when not stored.</summary>
     public Tensor? CodeNeighborDist { get; init; }
+    /// <summary>float16 [M, T, D]: each position's encoder output before quantization; null unless tokenized with full latents.</summary>
     public Tensor? Latents { get; init; }
+    /// <summary>int32 [M, T, k]: each position's k codes nearest its latent; null unless tokenized with top-k latents.</summary>
     public Tensor? LatentNeighborIds { get; init; }
+    /// <summary>float32 [M, T, k]: the latent's distance to each of <see cref="LatentNeighborIds"/>; null unless stored.</summary>
     public Tensor? LatentNeighborDist { get; init; }
 
     static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true };
@@ -184,9 +206,11 @@ public sealed class TokenShards : IDisposable
             throw new InvalidDataException($"{where}: split.npy holds values other than 0 (train) and 1 (validation); the file is damaged, re-run 'snce tokenize'");
     }
 
+    /// <summary>Frees every tensor the folder was loaded into.</summary>
     public void Dispose()
     {
-        foreach (var t in new[] { Tokens, Labels, Split, Codebook, CodeNeighborIds, CodeNeighborDist, Latents, LatentNeighborIds, LatentNeighborDist })
+        foreach (var t in new[] { Tokens, Labels, Split, Codebook, CodeNeighborIds,
+ CodeNeighborDist, Latents, LatentNeighborIds, LatentNeighborDist })
             t?.Dispose();
     }
 }

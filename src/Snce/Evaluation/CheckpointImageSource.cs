@@ -16,8 +16,11 @@ public sealed class CheckpointImageSource : IDisposable
     readonly ITokenDecoder decoder;
     readonly List<Tensor> sampled = [];
 
+    /// <summary>The run's checkpoint manifest (model, tokens, loss, step) the generator was rebuilt from.</summary>
     public CheckpointManifest Manifest { get; }
+    /// <summary>How every image is sampled (guidance, steps, temperature, EMA or raw weights).</summary>
     public GeneratorSamplingOptions Options { get; }
+
     /// <summary>The run folder given.</summary>
     public string Run { get; }
 
@@ -83,6 +86,7 @@ public sealed class CheckpointImageSource : IDisposable
         return points.Count == 0 ? null : (points[^1].Value, points[^1].Step);
     }
 
+    /// <inheritdoc/>
     public void Dispose()
     {
         model.Dispose();

@@ -13,6 +13,7 @@ namespace Snce.Evaluation;
 /// <param name="Width">channels of the first stage (the second has twice as many).</param>
 public sealed record ClassifierConfig(int Channels, int ImageSize, int Classes, int Width = 32)
 {
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first value out of range.</summary>
     public void Validate()
     {
         if (Channels is not (1 or 3)) throw new ArgumentException($"classifier channels must be 1 or 3; got {Channels}");
@@ -32,9 +33,12 @@ public sealed class ImageClassifier : Module<Tensor, Tensor>
     private readonly Sequential features;
     private readonly Sequential head;
 
+    /// <summary>The architecture the network was built from (what its checkpoint stores).</summary>
     public ClassifierConfig Config { get; }
 
+    /// <summary>Builds the network for <paramref name="config"/> (validated first), freshly initialized from the global seed.</summary>
     public ImageClassifier(ClassifierConfig config) : base("classifier")
+
     {
         config.Validate();
         Config = config;
@@ -107,6 +111,7 @@ public sealed class ImageClassifier : Module<Tensor, Tensor>
                 $"the classifier takes uint8 [N, {Config.Channels}, {Config.ImageSize}, {Config.ImageSize}] images; got {images.dtype} [{string.Join(", ", images.shape)}]");
     }
 
+    /// <inheritdoc/>
     protected override void Dispose(bool disposing)
     {
         if (disposing)

@@ -13,12 +13,17 @@ namespace Snce.Evaluation;
 /// </summary>
 public static class ClassifierCheckpoint
 {
-    public const string WeightsFile = "model.safetensors", InfoFile = "classifier.json";
+    /// <summary>The weights, with the <see cref="ClassifierInfo"/> JSON in the metadata (what the loader reads).</summary>
+    public const string WeightsFile = "model.safetensors";
+    /// <summary>The same <see cref="ClassifierInfo"/> as a readable file (not read back).</summary>
+    public const string InfoFile = "classifier.json";
     const string MetadataKey = "classifier", FormatKey = "format", Format = "snce-classifier-1";
 
     static readonly JsonSerializerOptions JsonOptions = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, WriteIndented = true };
 
+    /// <summary>Writes the checkpoint folder <paramref name="dir"/> atomically, replacing one already there.</summary>
     public static void Save(string dir, ImageClassifier model, ClassifierInfo info)
+
     {
         var json = JsonSerializer.Serialize(info, JsonOptions);
         CheckpointFolder.Write(dir, tmp =>

@@ -8,14 +8,20 @@ namespace Snce.Evaluation;
 /// <summary>How to train the evaluation classifier.</summary>
 public sealed record ClassifierTrainOptions
 {
+    /// <summary>Optimizer steps, ≥ 1.</summary>
     public int Steps { get; init; } = 3000;
+    /// <summary>Training images per step (drawn with replacement), ≥ 2.</summary>
     public int BatchSize { get; init; } = 128;
     /// <summary>Peak AdamW learning rate, decayed to 0 by a cosine over <see cref="Steps"/>.</summary>
     public double LearningRate { get; init; } = 2e-3;
+    /// <summary>AdamW decoupled weight decay.</summary>
     public double WeightDecay { get; init; } = 1e-4;
+    /// <summary>Channels of the CNN's first stage (<see cref="ClassifierConfig.Width"/>).</summary>
     public int Width { get; init; } = 32;
+    /// <summary>Seeds the initialization and the batches drawn at every step.</summary>
     public long Seed { get; init; } = 0;
 
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first value out of range.</summary>
     public void Validate()
     {
         if (Steps < 1) throw new ArgumentException($"steps must be at least 1; got {Steps}");
@@ -43,7 +49,12 @@ public sealed record ClassifierInfo(string DataSet, string[] Classes, double Hel
 /// <summary>Trains <see cref="ImageClassifier"/> on a data set's training split and measures it on the validation split.</summary>
 public static class ClassifierTraining
 {
+    /// <summary>
+    /// Trains a fresh classifier with AdamW and cross-entropy on the labeled training images of <paramref name="data"/>, then
+    /// measures held-out accuracy on its validation split; stopped by <paramref name="cancel"/>, it measures the part-trained model and its info records the steps done.
+    /// </summary>
     public static TrainedClassifier Train(ImageDataset data, ClassifierTrainOptions options, Device device, IProgress<ClassifierStep>? progress = null,
+
         CancellationToken cancel = default)
     {
         options.Validate();

@@ -24,7 +24,9 @@ public sealed class FeatureStatistics : IDisposable
         Count = count;
     }
 
+    /// <summary>D, the feature length (512 for FD-ResNet18).</summary>
     public int Dimension => (int)Mean.shape[0];
+
 
     /// <summary>Statistics of features [N, D] (N ≥ 2).</summary>
     public static FeatureStatistics Of(Tensor features)
@@ -40,6 +42,7 @@ public sealed class FeatureStatistics : IDisposable
         return new FeatureStatistics(mean, cov, n);
     }
 
+    /// <inheritdoc/>
     public void Dispose()
     {
         Mean.Dispose();

@@ -24,6 +24,7 @@ public sealed class RealReference : IDisposable
     /// <summary>True when read from the cache rather than computed now.</summary>
     public bool FromCache { get; init; }
 
+    /// <inheritdoc/>
     public void Dispose()
     {
         Features.Dispose();

@@ -47,7 +47,9 @@ public sealed class ResNet18Features : IDisposable
     public int BatchSize { get; }
     /// <summary>The folder the two .onnx files were loaded from.</summary>
     public string ModelDir { get; }
+    /// <summary>Which engine computes the features (ONNX Runtime, or TorchSharp with the same weights).</summary>
     public FeatureBackend Backend { get; }
+
     /// <summary>Where the network runs (CPU for ONNX Runtime).</summary>
     public Device Device { get; }
 
@@ -155,6 +157,7 @@ public sealed class ResNet18Features : IDisposable
                 $"{what} must be uint8 [N, C, H, W] with C = 1 (gray) or 3 (RGB); got {images.dtype} [{string.Join(", ", images.shape)}]");
     }
 
+    /// <inheritdoc/>
     public void Dispose() => engine.Dispose();
 
     /// <summary>ONNX Runtime sessions of the two graphs, batch dimension made dynamic.</summary>
@@ -186,6 +189,7 @@ public sealed class ResNet18Features : IDisposable
             return tensor(pooled[0].GetTensorDataAsSpan<float>().ToArray(), [count, Dimension, 1, 1]);
         }
 
+        /// <inheritdoc/>
         public void Dispose()
         {
             preprocess.Dispose();
@@ -206,6 +210,7 @@ public sealed class ResNet18Features : IDisposable
             return network.Run(prepared);
         }
 
+        /// <inheritdoc/>
         public void Dispose()
         {
             preprocess.Dispose();

@@ -24,13 +24,18 @@ public sealed record AlignmentScore(
 /// <summary>How to train the text-alignment evaluator.</summary>
 public sealed record TextEvaluatorOptions
 {
+    /// <summary>Optimizer steps of the contrastive training, ≥ 1.</summary>
     public int Steps { get; init; } = 2000;
+    /// <summary>(image, caption) pairs per step, ≥ 2; the other pairs of the batch are each pair's negatives.</summary>
     public int BatchSize { get; init; } = 128;
+    /// <summary>Peak AdamW learning rate, decayed to 0 by a cosine over <see cref="Steps"/> (<see cref="Training.LrSchedule.CosineFromStepOne"/>).</summary>
     public double LearningRate { get; init; } = 2e-3;
     /// <summary>Channels of the image tower's first stage (the evaluation classifier's CNN).</summary>
     public int Width { get; init; } = 32;
+    /// <summary>Seeds the tower's initialization and the pairs drawn at every step.</summary>
     public long Seed { get; init; }
 
+    /// <summary>Throws <see cref="ArgumentException"/> naming the values when one is out of range.</summary>
     public void Validate()
     {
         if (Steps < 1 || BatchSize < 2 || !(LearningRate > 0) || Width < 1)
@@ -56,7 +61,11 @@ public sealed record TextEvaluatorInfo(
 /// </summary>
 public sealed class TextEvaluator : IDisposable
 {
-    public const string WeightsFile = "model.safetensors", InfoFile = "evaluator.json";
+    /// <summary>The image tower's weights and the learned temperature, in the evaluator's checkpoint folder.</summary>
+    public const string WeightsFile = "model.safetensors";
+    /// <summary>The <see cref="TextEvaluatorInfo"/> (what it was trained on, its real-image ceiling) as JSON.</summary>
+    public const string InfoFile = "evaluator.json";
+
     static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true };
 
     readonly ImageClassifier tower;

@@ -106,6 +106,7 @@ sealed class TorchOnnxInterpreter : IDisposable
         if (!ok) throw new NotSupportedException($"ONNX {node.OpType} node {string.Join(",", node.Outputs)}: {what}");
     }
 
+    /// <inheritdoc/>
     public void Dispose()
     {
         foreach (var t in constants.Values) t.Dispose();

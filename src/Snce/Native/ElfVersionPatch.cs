@@ -20,7 +20,16 @@ public static class ElfVersionPatch
     const ushort VerFlgWeak = 0x2;
 
     /// <summary>Result of inspecting or patching one version requirement.</summary>
-    public enum Outcome { NotRequired, AlreadyWeak, Patched }
+    public enum Outcome
+    {
+        /// <summary>The library requires no symbol version of that name; nothing to do.</summary>
+        NotRequired,
+        /// <summary>Every requirement of that name was already weak; the bytes are unchanged.</summary>
+        AlreadyWeak,
+        /// <summary>At least one requirement of that name was made weak; the bytes changed and must be written back.</summary>
+        Patched,
+    }
+
 
     /// <summary>Lists the version names a library requires (e.g. GLIBCXX_3.4.32) with their weak flag.</summary>
     public static IReadOnlyList<(string Library, string Version, bool Weak)> Requirements(byte[] elf)

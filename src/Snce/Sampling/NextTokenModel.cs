@@ -40,6 +40,7 @@ public static class GeneratorFunctions
 
         public Tensor Feed(Tensor tokens) => model.Decode(cache.Length == 0 ? condition : null, tokens, cache);
 
+        /// <inheritdoc/>
         public void Dispose() => cache.Dispose();
     }
 
@@ -56,6 +57,7 @@ public static class GeneratorFunctions
             return model.Logits(model.ForwardHidden(condition, soFar).select(1, -1)).MoveToOuterDisposeScope();   // head on the last row only
         }
 
+        /// <inheritdoc/>
         public void Dispose() => soFar?.Dispose();
     }
 }

@@ -17,6 +17,7 @@ public sealed record StudyConfig
     public int? Limit { get; init; }
     /// <summary>Images per split for evaluation only (bounds the real FD reference, the validation split); null = <see cref="Limit"/>.</summary>
     public int? EvalLimit { get; init; }
+    /// <summary>Codebook sizes K: one tokenizer is trained per size and every generator cell repeats at each.</summary>
     public int[] Codebooks { get; init; } = [1024, 4096, 16384, 65536];
     /// <summary>Generator kinds: ar, mask.</summary>
     public string[] Objectives { get; init; } = ["ar", "mask"];
@@ -30,21 +31,31 @@ public sealed record StudyConfig
     public double Perplexity { get; init; } = 16;
     /// <summary>Other perplexities for the τ sweep (SNCE, first objective, focus codebook).</summary>
     public double[] SweepPerplexities { get; init; } = [4, 64];
+    /// <summary>Training seeds of every cell (initialization, data order, training draws); one run per seed. Evaluation samples always use seed 0.</summary>
     public long[] Seeds { get; init; } = [0];
     /// <summary>More seeds for the headline cells (ce and snce at the focus codebook, every objective).</summary>
     public long[] HeadlineSeeds { get; init; } = [1, 2];
 
+    /// <summary>Tokenizer architecture preset name (see <c>snce tokenizer train --preset</c>).</summary>
     public string TokenizerPreset { get; init; } = "small";
+    /// <summary>Optimizer steps of each tokenizer.</summary>
     public int TokenizerSteps { get; init; } = 1500;
+    /// <summary>Images per tokenizer step.</summary>
     public int TokenizerBatch { get; init; } = 128;
     /// <summary>Cap on each tokenizer's training time (seconds), or null.</summary>
     public int? TokenizerMaxSeconds { get; init; }
+    /// <summary>Tokenizer quantizer: ema (moving-average codebook with dead-code restarts) or ibq (codebook trained through a softmax over all codes).</summary>
     public string Quantizer { get; init; } = "ema";
+    /// <summary>Code distance of the tokenizers (l2, dot, cosine); quantization and the SNCE targets both use it.</summary>
     public string Metric { get; init; } = "l2";
 
+    /// <summary>Generator size preset (tiny, S, ...), the same for every cell.</summary>
     public string Preset { get; init; } = "S";
+    /// <summary>Optimizer steps of every generator run (the LR schedule's length).</summary>
     public int Steps { get; init; } = 1500;
+    /// <summary>Token sequences per generator step.</summary>
     public int Batch { get; init; } = 128;
+    /// <summary>Peak AdamW learning rate of the generators.</summary>
     public double Lr { get; init; } = 3e-4;
     /// <summary>Linear warmup steps; null = <c>snce train</c>'s default (5 % of the steps, at most 2,000).</summary>
     public long? Warmup { get; init; }
@@ -66,8 +77,11 @@ public sealed record StudyConfig
     public int EvalEvery { get; init; } = 300;
     /// <summary>Generated images per FD evaluation (compare FD only at equal n).</summary>
     public int EvalImages { get; init; } = 2000;
+    /// <summary>Classifier-free guidance scale s of every evaluation and sample grid (1 = the conditional model alone).</summary>
     public double Cfg { get; init; } = 2.0;
+    /// <summary>Parallel decoding steps of the masked generators when sampling; AR generators decode one token at a time and ignore it.</summary>
     public int SamplingSteps { get; init; } = 8;
+    /// <summary>Optimizer steps of the image classifier behind the class-accuracy score.</summary>
     public int ClassifierSteps { get; init; } = 1500;
     /// <summary>Images in the sample grid written for each finished run.</summary>
     public int GridImages { get; init; } = 64;
@@ -96,6 +110,7 @@ public sealed record StudyConfig
         SweepPerplexities = [1, 2, 4, 16, 32], Steps = 4000, Batch = 256, Lr = 1e-3, EvalEvery = 500, EvalImages = 1000, FinalEvalImages = 5000, KeepBest = "fd",
     };
 
+    /// <summary>The preset called <paramref name="name"/> (quick or gpu, any case); throws naming the allowed ones otherwise.</summary>
     public static StudyConfig Named(string name) => name.ToLowerInvariant() switch
     {
         "quick" => Quick,
@@ -103,7 +118,9 @@ public sealed record StudyConfig
         _ => throw new ArgumentException($"unknown study preset '{name}'; use one of quick, gpu"),
     };
 
+    /// <summary>The codebook size of the focus cells: <see cref="FocusCodebook"/>, or the middle entry of <see cref="Codebooks"/>.</summary>
     public int Focus => FocusCodebook ?? Codebooks[Codebooks.Length / 2];
+
 
     /// <summary>Checks the grid before anything runs.</summary>
     public void Validate()

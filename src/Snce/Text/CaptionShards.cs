@@ -8,10 +8,13 @@ namespace Snce.Text;
 /// <summary>captions.json of a token shard folder: the captions and which image has which.</summary>
 public sealed record CaptionShardsInfo
 {
+    /// <summary>The format tag this version writes and reads; a captions.json with another tag is refused.</summary>
     public const string CurrentFormat = "snce-captions/1";
+    /// <summary>The format tag of this captions.json (<see cref="CurrentFormat"/> for files this version wrote).</summary>
     [JsonPropertyName("format")] public string Format { get; init; } = CurrentFormat;
     /// <summary>The text encoder's id (<see cref="MiniLmEncoder.ModelId"/>).</summary>
     [JsonPropertyName("encoder")] public required string Encoder { get; init; }
+    /// <summary>E, the length of one encoder output vector (384 for MiniLM-L6).</summary>
     [JsonPropertyName("encoder_dim")] public required int EncoderDim { get; init; }
     /// <summary>Word pieces the encoder read per caption at most.</summary>
     [JsonPropertyName("max_tokens")] public required int MaxTokens { get; init; }
@@ -34,13 +37,19 @@ public sealed record CaptionShardsInfo
 /// </summary>
 public sealed class CaptionShards : IDisposable
 {
+    /// <summary>The folder's caption description file, <see cref="CaptionShardsInfo"/> as JSON.</summary>
     public const string InfoFile = "captions.json";
     static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = false };
 
+    /// <summary>The folder's captions.json.</summary>
     public required CaptionShardsInfo Info { get; init; }
+    /// <summary>float16 [U, L, E]: each unique caption's per-word-piece encoder outputs, zero past its length.</summary>
     public required Tensor Tokens { get; init; }
+    /// <summary>int64 [U]: word pieces per caption (≤ L).</summary>
     public required Tensor Lengths { get; init; }
+    /// <summary>float32 [U, E]: each caption's pooled sentence embedding.</summary>
     public required Tensor Pooled { get; init; }
+
 
     /// <summary>True when the shard folder has captions.</summary>
     public static bool Exists(string dir) => File.Exists(Path.Combine(dir, InfoFile));

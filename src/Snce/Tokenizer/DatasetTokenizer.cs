@@ -21,8 +21,11 @@ public sealed record TokenizeOptions
 {
     /// <summary>k of the code-anchored neighbor table and of latent top-k neighbors; 0 = no neighbor table.</summary>
     public int NeighborsK { get; init; } = 32;
+    /// <summary>What per-position latent information to store besides the tokens (needed by latent-anchored SNCE).</summary>
     public LatentStorage Latents { get; init; } = LatentStorage.None;
+    /// <summary>Images encoded per forward pass (memory, not results, depends on it).</summary>
     public int BatchSize { get; init; } = 256;
+
 }
 
 /// <summary>The shards plus what tokenizing cost.</summary>

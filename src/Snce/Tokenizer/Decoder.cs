@@ -17,6 +17,7 @@ public sealed class Decoder : Module<Tensor, Tensor>
     private readonly GroupNorm norm_out;
     private readonly Conv2d conv_out;
 
+    /// <summary>Builds the layers mirroring <see cref="Encoder"/> for the same config (PyTorch's default init).</summary>
     public Decoder(TokenizerConfig config) : base(nameof(Decoder))
     {
         var groups = config.NormGroups;
@@ -40,13 +41,16 @@ public sealed class Decoder : Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>code vectors [B, D, g, g] → images [B, C, g·2^(levels − 1), g·2^(levels − 1)], unbounded (trained towards [−1, 1]).</summary>
     public override Tensor forward(Tensor codes)
+
     {
         using var scope = NewDisposeScope();
         var h = up.forward(mid.forward(conv_in.forward(codes)));
         return conv_out.forward(functional.silu(norm_out.forward(h))).MoveToOuterDisposeScope();
     }
 
+    /// <inheritdoc/>
     protected override void Dispose(bool disposing)
     {
         if (disposing)

@@ -27,6 +27,7 @@ public sealed class EmaQuantizer : VectorQuantizer
     private readonly Tensor embed_sum;    // [K, D] S_k
     private readonly Tensor restarted_at; // int64 [K]: step of the last restart (0 = never)
 
+    /// <summary>Codes start as standard normal draws (replaced by batch latents at the first training step), N_k = 1.</summary>
     public EmaQuantizer(TokenizerConfig config) : base(nameof(EmaQuantizer), config)
     {
         var (k, d) = (config.CodebookSize, config.CodeDim);
@@ -37,6 +38,7 @@ public sealed class EmaQuantizer : VectorQuantizer
         RegisterComponents();
     }
 
+    /// <summary>The EMA means c_k [K, D] (a buffer, not trained by the optimizer). Do not dispose it.</summary>
     public override Tensor Codebook => codebook;
 
     /// <inheritdoc/>
@@ -46,7 +48,12 @@ public sealed class EmaQuantizer : VectorQuantizer
     /// <summary>EMA sums S_k [K, D]. Do not dispose.</summary>
     public Tensor EmbedSum => embed_sum;
 
+    /// <summary>
+    /// Quantizes latents z [N, D] to their nearest codes (straight-through); with <paramref name="step"/> in training mode
+    /// also restarts dead codes and moves the EMA statistics towards this batch.
+    /// </summary>
     public override QuantizerOutput forward(Tensor z, TrainingStep? step)
+
     {
         using var scope = NewDisposeScope();
         var zp = Prepare(z);
@@ -102,6 +109,7 @@ public sealed class EmaQuantizer : VectorQuantizer
         restarted_at.masked_fill_(mask, step.Step);
     }
 
+    /// <inheritdoc/>
     protected override void Dispose(bool disposing)
     {
         if (disposing)

@@ -17,6 +17,7 @@ public sealed class Encoder : Module<Tensor, Tensor>
     private readonly GroupNorm norm_out;
     private readonly Conv2d conv_out;
 
+    /// <summary>Builds the layers for the config's channel widths, levels and code dimension (PyTorch's default init).</summary>
     public Encoder(TokenizerConfig config) : base(nameof(Encoder))
     {
         var groups = config.NormGroups;
@@ -40,13 +41,16 @@ public sealed class Encoder : Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>images [B, C, S, S] in [−1, 1] → latents [B, D, g, g], g = S / 2^(levels − 1), before quantization.</summary>
     public override Tensor forward(Tensor images)
+
     {
         using var scope = NewDisposeScope();
         var h = mid.forward(down.forward(conv_in.forward(images)));
         return conv_out.forward(functional.silu(norm_out.forward(h))).MoveToOuterDisposeScope();
     }
 
+    /// <inheritdoc/>
     protected override void Dispose(bool disposing)
     {
         if (disposing)

@@ -17,6 +17,7 @@ public sealed class IndexBackpropQuantizer : VectorQuantizer
     /// <summary>Elements per block of the recomputed softmax when <see cref="TokenizerConfig.IbqRowChunk"/> is 0 (auto).</summary>
     public const long BlockElements = 1L << 26;
 
+    /// <summary>Codes start uniform in [−1/K, 1/K] (all logits near 0); with IbqDataInit they are replaced by batch latents at step 1.</summary>
     public IndexBackpropQuantizer(TokenizerConfig config) : base(nameof(IndexBackpropQuantizer), config)
     {
         // Small uniform init, as IBQ does: all logits start near 0, so the softmax spreads gradient over every code.
@@ -25,9 +26,15 @@ public sealed class IndexBackpropQuantizer : VectorQuantizer
         RegisterComponents();
     }
 
+    /// <summary>The code vectors [K, D], a parameter the optimizer trains. Do not dispose it.</summary>
     public override Tensor Codebook => codebook;
 
+    /// <summary>
+    /// Quantizes latents z [N, D] to their nearest codes; under gradients the output carries the softmax over all codes,
+    /// so every code gets gradient. With <paramref name="step"/> in training mode it records usage.
+    /// </summary>
     public override QuantizerOutput forward(Tensor z, TrainingStep? step)
+
     {
         using var scope = NewDisposeScope();
         var zp = Prepare(z);
@@ -73,6 +80,7 @@ public sealed class IndexBackpropQuantizer : VectorQuantizer
         return (q.MoveToOuterDisposeScope(), entropy?.MoveToOuterDisposeScope());
     }
 
+    /// <inheritdoc/>
     protected override void Dispose(bool disposing)
     {
         if (disposing) codebook.Dispose();

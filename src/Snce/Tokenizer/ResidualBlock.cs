@@ -36,6 +36,7 @@ internal sealed class ResidualBlock : Module<Tensor, Tensor>
         return (skip.forward(x) + h).MoveToOuterDisposeScope();
     }
 
+    /// <inheritdoc/>
     protected override void Dispose(bool disposing)
     {
         if (disposing)
@@ -59,6 +60,7 @@ internal sealed class Downsample : Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor x) => conv.forward(x);
 
+    /// <inheritdoc/>
     protected override void Dispose(bool disposing)
     {
         if (disposing) conv.Dispose();
@@ -84,6 +86,7 @@ internal sealed class Upsample : Module<Tensor, Tensor>
         return conv.forward(up).MoveToOuterDisposeScope();
     }
 
+    /// <inheritdoc/>
     protected override void Dispose(bool disposing)
     {
         if (disposing) conv.Dispose();

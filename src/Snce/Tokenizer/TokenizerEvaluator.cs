@@ -14,14 +14,23 @@ namespace Snce.Tokenizer;
 /// </summary>
 public sealed record TokenizerEvaluation
 {
+    /// <summary>Mean per-image PSNR of the reconstructions in dB (higher is better).</summary>
     public required double Psnr { get; init; }
+    /// <summary>Mean per-image SSIM of the reconstructions, at most 1 (identical images).</summary>
     public required double Ssim { get; init; }
+    /// <summary><see cref="CodesUsed"/> / <see cref="CodebookSize"/>, in (0, 1].</summary>
     public required double Utilization { get; init; }
+    /// <summary>exp(H) of the code-usage distribution, in [1, K].</summary>
     public required double Perplexity { get; init; }
+    /// <summary>K, the tokenizer's number of codes.</summary>
     public required int CodebookSize { get; init; }
+    /// <summary>Distinct codes selected at least once over the set.</summary>
     public required long CodesUsed { get; init; }
+    /// <summary>Images measured.</summary>
     public required long Images { get; init; }
+    /// <summary>T, tokens per image.</summary>
     public required int TokensPerImage { get; init; }
+
     /// <summary>Tokens produced per second by encoder + nearest-code search, measured over the whole set (device synchronized at the end).</summary>
     public required double EncodeTokensPerSecond { get; init; }
 }

@@ -22,11 +22,17 @@ public sealed record TokenizerTrainOptions
     public double LearningRate { get; init; } = 1e-3;
     /// <summary>Linear warmup steps (at most a fifth of <see cref="Steps"/>).</summary>
     public int WarmupSteps { get; init; } = 100;
+    /// <summary>The LR at the last step as a fraction of the peak, in [0, 1].</summary>
     public double MinLearningRateRatio { get; init; } = 0.1;
+    /// <summary>AdamW decoupled weight decay, ≥ 0 (0 = none), applied to every parameter.</summary>
     public double WeightDecay { get; init; }
+    /// <summary>AdamW's first-moment decay, in [0, 1).</summary>
     public double Beta1 { get; init; } = 0.9;
+    /// <summary>AdamW's second-moment decay, in [0, 1).</summary>
     public double Beta2 { get; init; } = 0.99;
+    /// <summary>The pixel reconstruction term.</summary>
     public ReconstructionLossKind Loss { get; init; } = ReconstructionLossKind.L2;
+
     /// <summary>Seeds the initial weights and every step's sampling (step s uses a generator seeded from (Seed, s), so a resumed run draws the same batches).</summary>
     public long Seed { get; init; }
     /// <summary>Steps between progress reports; each one reads the device once (loss, PSNR, utilization, NaN check).</summary>

@@ -28,11 +28,15 @@ public sealed class TokenizerTrainer : IDisposable
         optimizer = optim.AdamW(model.parameters(), options.LearningRate, options.Beta1, options.Beta2, 1e-8, options.WeightDecay);
     }
 
+    /// <summary>The tokenizer being trained (in place).</summary>
     public VqTokenizer Model { get; }
+    /// <summary>The validated options of this run (a resumed run: the checkpoint's, with any adjustment given to <see cref="Resume"/>).</summary>
     public TokenizerTrainOptions Options { get; private set; }
     /// <summary>Optimizer steps done so far.</summary>
     public long Step { get; private set; }
+    /// <summary>Where the model's weights live (the codebook's device).</summary>
     public Device Device => Model.Quantizer.Codebook.device;
+
 
     /// <summary>A fresh model from <paramref name="config"/>, initialized from <see cref="TokenizerTrainOptions.Seed"/>, on <paramref name="device"/>.</summary>
     public static TokenizerTrainer Create(TokenizerConfig config, TokenizerTrainOptions options, Device device)
@@ -161,6 +165,7 @@ public sealed class TokenizerTrainer : IDisposable
         lastCheckpointStep = Step;
     }
 
+    /// <inheritdoc/>
     public void Dispose()
     {
         optimizer.Dispose();

@@ -32,6 +32,7 @@ public abstract class VectorQuantizer : nn.Module<Tensor, TrainingStep?, Quantiz
     /// <summary>int64 [K]: the last training step that selected each code (0 = never).</summary>
     private readonly Tensor last_used;
 
+    /// <summary>Registers the usage buffer (all codes never used) under module name <paramref name="name"/>; subclasses own the codebook.</summary>
     protected VectorQuantizer(string name, TokenizerConfig config) : base(name)
     {
         Config = config;
@@ -40,10 +41,15 @@ public abstract class VectorQuantizer : nn.Module<Tensor, TrainingStep?, Quantiz
         register_buffer(nameof(last_used), last_used); // registered here: RegisterComponents in subclasses does not see private base fields
     }
 
+    /// <summary>The tokenizer configuration the quantizer was built from.</summary>
     public TokenizerConfig Config { get; }
+    /// <summary>The code distance d(z, c) of quantization (the same object the SNCE loss uses).</summary>
     public Metric Metric { get; }
+    /// <summary>K, the number of codes.</summary>
     public int CodebookSize => Config.CodebookSize;
+    /// <summary>D, the length of a code vector.</summary>
     public int CodeDim => Config.CodeDim;
+
     bool IsCosine => ReferenceEquals(Metric, Metric.Cosine);
 
     /// <summary>True when the effective codes are l2-normalized (cosine; the EMA quantizer also under dot, see <see cref="EmaQuantizer"/>).</summary>

@@ -21,6 +21,7 @@ public sealed class VqTokenizer : nn.Module<Tensor, TrainingStep?, TokenizerOutp
     private readonly VectorQuantizer quantizer;
     private readonly Decoder decoder;
 
+    /// <summary>Builds encoder, quantizer (EMA or IBQ per <see cref="TokenizerConfig"/>) and decoder, freshly initialized; throws on an invalid config.</summary>
     public VqTokenizer(TokenizerConfig config) : base(nameof(VqTokenizer))
     {
         Config = config.Validate();
@@ -30,9 +31,13 @@ public sealed class VqTokenizer : nn.Module<Tensor, TrainingStep?, TokenizerOutp
         RegisterComponents();
     }
 
+    /// <summary>The validated configuration the tokenizer was built from (what its checkpoint stores).</summary>
     public TokenizerConfig Config { get; }
+    /// <summary>The codebook and quantization rule between encoder and decoder.</summary>
     public VectorQuantizer Quantizer => quantizer;
+    /// <summary>T, tokens per image: the latent grid's height × width.</summary>
     public int TokensPerImage => Config.TokensPerImage;
+
 
     /// <summary>Encoder + quantizer + decoder. With <paramref name="step"/> (training mode) the quantizer also records usage and, for EMA, updates the codebook.</summary>
     public override TokenizerOutput forward(Tensor images, TrainingStep? step)
@@ -104,6 +109,7 @@ public sealed class VqTokenizer : nn.Module<Tensor, TrainingStep?, TokenizerOutp
                 $"this tokenizer takes images [B, {Config.Channels}, {Config.ImageSize}, {Config.ImageSize}], got [{string.Join(", ", images.shape)}]");
     }
 
+    /// <inheritdoc/>
     protected override void Dispose(bool disposing)
     {
         if (disposing)

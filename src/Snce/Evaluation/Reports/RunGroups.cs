@@ -9,7 +9,9 @@ public sealed record RunGroup(string? Objective, string Loss, int? CodebookSize,
     public string Label(bool withObjective, bool withCodebook) =>
         string.Join(' ', new[] { withObjective ? Objective : null, Loss, withCodebook && CodebookSize is { } k ? $"K={k}" : null }.Where(s => s is not null));
 
+    /// <summary>Seed mean ± std of each run's last FD-ResNet18.</summary>
     public Summary FinalFd => Summary.Of(Runs.Select(r => r.FinalFd));
+    /// <summary>Seed mean ± std of each run's last validation cross-entropy (nats per token).</summary>
     public Summary FinalValCe => Summary.Of(Runs.Select(r => r.FinalValCe));
 
     /// <summary>Mean ± std over seeds at each step that every run of the group logged.</summary>
@@ -32,7 +34,9 @@ public sealed record RunGroup(string? Objective, string Loss, int? CodebookSize,
 /// <summary>Mean and sample standard deviation (n − 1; null for one value) of the values present.</summary>
 public readonly record struct Summary(double? Mean, double? Std, int Count)
 {
+    /// <summary>The summary of the finite values among <paramref name="values"/> (nulls, NaN and infinities are skipped).</summary>
     public static Summary Of(IEnumerable<double?> values)
+
     {
         var v = values.Where(x => x is { } d && double.IsFinite(d)).Select(x => x!.Value).ToArray();
         if (v.Length == 0) return new Summary(null, null, 0);

@@ -42,16 +42,22 @@ public sealed record FinalEvaluation(string Which, long? Step, int? N, double? F
 public sealed record RunMetrics(RunInfo Info, IReadOnlyList<MetricPoint> Fd, IReadOnlyList<MetricPoint> ValCe, IReadOnlyList<MetricPoint> TrainLoss,
     IReadOnlyList<MetricPoint> Precision, IReadOnlyList<MetricPoint> Recall, IReadOnlyList<MetricPoint> ClassAccuracy)
 {
+    /// <summary>FD-ResNet18 of the samples against the training split, per evaluation step.</summary>
     public IReadOnlyList<MetricPoint> FdTrain { get; init; } = [];
+    /// <summary>Nearest-training-neighbour distance ratio, generated over validation (below 1: closer to training images).</summary>
     public IReadOnlyList<MetricPoint> NnRatio { get; init; } = [];
+    /// <summary>Share in [0, 1] of generated token sequences identical to a training sequence.</summary>
     public IReadOnlyList<MetricPoint> CopyFraction { get; init; } = [];
     /// <summary>The run's final evaluations (last, then best), where it has them.</summary>
     public IReadOnlyList<FinalEvaluation> Finals { get; init; } = [];
 
+    /// <summary>The FD of the last evaluation, or null when none was logged.</summary>
     public double? FinalFd => Fd.Count > 0 ? Fd[^1].Value : null;
     /// <summary>The lowest FD of the curve and its step.</summary>
     public MetricPoint? BestFd => Fd.Count > 0 ? Fd.MinBy(p => p.Value) : null;
+    /// <summary>The validation cross-entropy (nats per token) of the last validation, or null when none was logged.</summary>
     public double? FinalValCe => ValCe.Count > 0 ? ValCe[^1].Value : null;
+    /// <summary>The latest step any FD, validation or training-loss record names, or null for an empty log.</summary>
     public long? LastStep => new[] { Fd, ValCe, TrainLoss }.Where(s => s.Count > 0).Select(s => (long?)s[^1].Step).Max();
 }
 
@@ -66,7 +72,9 @@ public sealed record RunMetrics(RunInfo Info, IReadOnlyList<MetricPoint> Fd, IRe
 /// </summary>
 public static class RunReader
 {
+    /// <summary>The curves, configuration and final evaluations of the run folder <paramref name="dir"/>; throws when it or its metrics.jsonl is missing.</summary>
     public static RunMetrics Read(string dir)
+
     {
         if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"no run folder {dir}");
         var metricsPath = new RunFolder(dir).Metrics;

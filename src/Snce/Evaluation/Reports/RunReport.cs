@@ -14,9 +14,12 @@ public sealed record ReportFiles(string Markdown, IReadOnlyList<string> Plots);
 /// </summary>
 public static class RunReport
 {
+    /// <summary>The report's markdown file name inside the output folder.</summary>
     public const string MarkdownFile = "report.md";
 
+    /// <summary>Reads the run folders <paramref name="runDirs"/> and writes the plots and <see cref="MarkdownFile"/> into <paramref name="outDir"/> (created if missing).</summary>
     public static ReportFiles Write(IReadOnlyList<string> runDirs, string outDir)
+
     {
         if (runDirs.Count == 0) throw new ArgumentException("no run folders given");
         var runs = runDirs.Select(RunReader.Read).ToList();
