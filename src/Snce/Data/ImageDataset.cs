@@ -8,10 +8,9 @@ namespace Snce.Data;
 /// </summary>
 public sealed class ImageDataset : IDisposable
 {
-    /// <summary>The value of <see cref="Split"/> for a training image.</summary>
-    public const byte TrainSplit = 0;
-    /// <summary>The value of <see cref="Split"/> for a held-out (validation) image.</summary>
-    public const byte ValidationSplit = 1;
+    /// <summary>Values of <see cref="Split"/>: 0 for a training image, 1 for a held-out (validation) one.</summary>
+    public const byte TrainSplit = 0, ValidationSplit = 1;
+
 
     /// <summary>Data set name (mnist, fashion-mnist, emoji-twitter, ...) or the image folder's path.</summary>
     public required string Name { get; init; }

@@ -72,10 +72,9 @@ public sealed class TokenShards : IDisposable
 {
     /// <summary>The folder's description file, <see cref="TokenShardsInfo"/> as JSON.</summary>
     public const string InfoFile = "shards.json";
-    /// <summary>The value of <see cref="Split"/> for a training image.</summary>
-    public const byte TrainSplit = 0;
-    /// <summary>The value of <see cref="Split"/> for a held-out (validation) image.</summary>
-    public const byte ValidationSplit = 1;
+    /// <summary>Values of <see cref="Split"/>: training and held-out (validation) images, the same as an <see cref="ImageDataset"/>'s.</summary>
+    public const byte TrainSplit = ImageDataset.TrainSplit, ValidationSplit = ImageDataset.ValidationSplit;
+
 
     /// <summary>The folder's shards.json.</summary>
     public required TokenShardsInfo Info { get; init; }

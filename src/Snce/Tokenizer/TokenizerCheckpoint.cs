@@ -19,14 +19,12 @@ public static class TokenizerCheckpoint
 {
     /// <summary>The format tag config.json carries; a folder with another tag is refused.</summary>
     public const string Format = "snce-tokenizer/1";
-    /// <summary>The architecture (<see cref="TokenizerConfig"/> as JSON) and format tag.</summary>
-    public const string ConfigFile = "config.json";
-    /// <summary>Every parameter and buffer of the <see cref="VqTokenizer"/>, by state-dict key.</summary>
-    public const string WeightsFile = "model.safetensors";
-    /// <summary>AdamW's moments and step per parameter (training checkpoints only).</summary>
-    public const string OptimizerFile = "optimizer.safetensors";
-    /// <summary>The <see cref="TokenizerTrainingState"/> a resume continues from (training checkpoints only).</summary>
-    public const string StateFile = "training.json";
+    /// <summary>
+    /// The folder's files: the architecture and format tag, every parameter and buffer by state-dict key, and (training
+    /// checkpoints only) AdamW's moments and the <see cref="TokenizerTrainingState"/> a resume continues from.
+    /// </summary>
+    public const string ConfigFile = "config.json", WeightsFile = "model.safetensors", OptimizerFile = "optimizer.safetensors", StateFile = "training.json";
+
 
 
     static readonly JsonSerializerOptions StateJson = new()
