@@ -25,6 +25,8 @@ internal sealed record FusedProblem
     public Tensor? Codebook { get; init; }
     public Metric? Metric { get; init; }
     public double Tau { get; init; }
+    /// <summary>Code neighbor table for the top-k path, or null.</summary>
+    public CodeNeighbors? Neighbors { get; init; }
     public required FusedOptions Options { get; init; }
 }
 
@@ -67,10 +69,13 @@ internal static class FusedEngine
         var cuda = device.type == DeviceType.CUDA;
         var budget = opt.ChunkBytes ?? (cuda ? FusedOptions.DefaultCudaChunkBytes : FusedOptions.DefaultCpuChunkBytes);
         var sc = TensorMemory.ElementSize(cdt);
+        var table = UseTable(p);
+        // Rows per block from the [rows, K] buffers: logits (linear form), dense target scores, and the full top-k
+        // search's score chunks (before the logits exist); the table's search needs no [rows, K] buffer.
         var perRow = (linear ? k * sc : 0) + (p.Kind == TargetKind.Dense ? k * sc : 0);
-        if (p.Kind == TargetKind.TopK) perRow = Math.Max(perRow, k * sc);
-        var blockRows = opt.RowChunk ?? (perRow == 0 ? n : Math.Clamp(budget / perRow, 1, n));
-        if (opt.RowChunk is null && blockRows < n && blockRows >= 256) blockRows = blockRows / 128 * 128;
+        var searchRows = RoundRows(Math.Clamp(budget / (k * sc), 1, n), n);
+        if (p.Kind == TargetKind.TopK && table is null) perRow = Math.Max(perRow, k * sc);
+        var blockRows = opt.RowChunk ?? (perRow == 0 ? n : RoundRows(Math.Clamp(budget / perRow, 1, n), n));
         var codeChunk = opt.CodeChunk ?? Math.Clamp(budget / (Math.Min(blockRows, n) * 8L * TensorMemory.ElementSize(md)), 1, k);
 
         using var scope = NewDisposeScope();
@@ -88,6 +93,15 @@ internal static class FusedEngine
 
             var ops = soft ? ScoreOperands.Build(p.Anchors!, p.Codebook!, tokens, p.Metric!, cdt) : null;
             stats = empty(n, 4, dtype: md, device: device);
+            // Top-k from the neighbor table: every row's targets up front (one device-to-host copy for the rows it
+            // cannot certify), then the blocks only slice them.
+            NeighborSearch.Selection? selected = null;
+            if (table is not null)
+            {
+                table.CheckMatches(p.Codebook!, p.Metric!, fingerprint: opt.ValidateTokens);
+                selected = NeighborSearch.Select(p.Anchors!, p.Codebook!, tokens, mask, p.Metric!, p.Tau, p.TopK, table, ops!, budget,
+                    opt.RowChunk ?? searchRows, md);
+            }
 
             Tensor? h = null, w = null, bias = null;
             if (linear)
@@ -110,6 +124,7 @@ internal static class FusedEngine
                 RowTarget target = p.Kind switch
                 {
                     TargetKind.Dense => new RowTarget.Dense((c0, len) => ops!.Raw(r0, r, c0, len)),
+                    TargetKind.TopK when selected is not null => new RowTarget.Sparse(selected.Index.narrow(0, r0, r), selected.Q.narrow(0, r0, r)),
                     TargetKind.TopK => Sparse(NeighborTopK.Select(ops!, r0, r, p.TopK, p.Tau, Math.Clamp(budget / (r * 2L * sc), 1, k), md)),
                     _ => new RowTarget.Hard(),
                 };
@@ -159,6 +174,23 @@ internal static class FusedEngine
     }
 
     static RowTarget Sparse((Tensor Index, Tensor Q) t) => new RowTarget.Sparse(t.Index, t.Q);
+
+    /// <summary>Multiples of 128 rows when a block is not the whole batch (and at least 256 rows).</summary>
+    static long RoundRows(long rows, long n) => rows < n && rows >= 256 ? rows / 128 * 128 : rows;
+
+    /// <summary>The neighbor table the top-k path searches, or null for the full search.</summary>
+    static CodeNeighbors? UseTable(FusedProblem p)
+    {
+        if (p.Kind != TargetKind.TopK) return null;
+        return p.Options.TopKSearch switch
+        {
+            TopKSearch.Full => null,
+            TopKSearch.Auto => p.Neighbors,
+            TopKSearch.Neighbors => p.Neighbors ?? throw new ArgumentException(
+                "TopKSearch.Neighbors needs a code neighbor table: pass one built with CodeNeighbors.Build(codebook, metric, size), or use TopKSearch.Auto"),
+            _ => throw new ArgumentException($"unknown top-k search {p.Options.TopKSearch}"),
+        };
+    }
 
     /// <summary>
     /// ⟨x, g⟩ − stopgrad⟨x, g⟩ as a scalar of the math dtype: value exactly 0, gradient g w.r.t. x. The graph keeps g

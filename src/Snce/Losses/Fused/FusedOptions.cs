@@ -13,6 +13,17 @@ public enum FusedBackend
     Cuda,
 }
 
+/// <summary>How the top-k path finds each row's k nearest codes.</summary>
+public enum TopKSearch
+{
+    /// <summary>From a <see cref="CodeNeighbors"/> table when one is given (certified rows; the others searched fully); the full search otherwise.</summary>
+    Auto,
+    /// <summary>Scores against the whole codebook for every row, chunk by chunk, with a running top-k (the original path; ignores a table).</summary>
+    Full,
+    /// <summary>As <see cref="Auto"/>, but a missing table is an error.</summary>
+    Neighbors,
+}
+
 /// <summary>
 /// How the fused losses chunk and compute. Defaults suit training; the benchmark and tests vary them.
 /// Invalid values throw when set.
@@ -61,6 +72,9 @@ public sealed record FusedOptions
 
     /// <summary>Which implementation runs the row-wise step.</summary>
     public FusedBackend Backend { get; init; } = FusedBackend.Auto;
+
+    /// <summary>How the top-k path finds the k nearest codes (a neighbor table or the whole codebook).</summary>
+    public TopKSearch TopKSearch { get; init; } = TopKSearch.Auto;
 
     /// <summary>Check that supervised tokens lie in [0, K) (one small device-to-host copy per call).</summary>
     public bool ValidateTokens { get; init; } = true;

@@ -10,6 +10,7 @@ namespace Snce.Losses.Fused;
 public sealed class FusedSnceLoss : ITokenLoss, IDisposable
 {
     readonly Tensor codebook;
+    CodeNeighbors? neighbors; // top-k: the codebook's neighbor table, built on first use on the logits' device
 
     /// <summary>Fused SNCE over <paramref name="codebook"/> [K, D] with a given τ.</summary>
     public FusedSnceLoss(Tensor codebook, Metric metric, double tau, NeighborAnchor anchor = NeighborAnchor.Latent, int? topK = null, FusedOptions? options = null)
@@ -52,12 +53,30 @@ public sealed class FusedSnceLoss : ITokenLoss, IDisposable
             if (targets.Mask is { } m) ids = ids.masked_fill(m.logical_not(), 0);
             anchors = codes.index_select(0, ids.to(logits.device));
         }
-        var o = FusedSnce.Forward(logits, anchors, codes, Metric, Tau, targets.Tokens, targets.Mask, targets.Weights, TopK, Options.For(targets));
+        var o = FusedSnce.Forward(logits, anchors, codes, Metric, Tau, targets.Tokens, targets.Mask, targets.Weights, TopK, Options.For(targets), Neighbors(codes));
         return new LossOutput(o.Loss.MoveToOuterDisposeScope(), o.HardCe.MoveToOuterDisposeScope(), o.TargetEntropy?.MoveToOuterDisposeScope());
     }
 
+    /// <summary>
+    /// The neighbor table for top-k (code anchors: every row is served from it; latent anchors with l2 or cosine: the
+    /// rows it certifies), built once per device; null without top-k, with TopKSearch.Full, or for latent-anchored dot
+    /// (no certificate there, every row would be searched anyway).
+    /// </summary>
+    CodeNeighbors? Neighbors(Tensor codes)
+    {
+        if (TopK is not int k || Options.TopKSearch == TopKSearch.Full) return null;
+        if (Anchor == NeighborAnchor.Latent && Metric.Name == "dot" && Options.TopKSearch == TopKSearch.Auto) return null;
+        if (neighbors is not null && neighbors.Ids.device_type == codes.device_type && neighbors.Ids.device_index == codes.device_index) return neighbors;
+        neighbors?.Dispose();
+        return neighbors = CodeNeighbors.Build(codes, Metric, CodeNeighbors.DefaultSize(k, codes.shape[0]));
+    }
+
     /// <inheritdoc/>
-    public void Dispose() => codebook.Dispose();
+    public void Dispose()
+    {
+        codebook.Dispose();
+        neighbors?.Dispose();
+    }
 }
 
 /// <summary>Cross-entropy as an <see cref="ITokenLoss"/> through <see cref="FusedCrossEntropy.Forward"/>.</summary>

@@ -81,7 +81,7 @@ internal sealed class ScoreOperands
     }
 }
 
-/// <summary>The k nearest codes per row from the score operands, found chunk by chunk over the codebook.</summary>
+/// <summary>The k nearest codes per row from the score operands, found chunk by chunk over the whole codebook.</summary>
 internal static class NeighborTopK
 {
     /// <summary>
@@ -90,13 +90,24 @@ internal static class NeighborTopK
     /// </summary>
     public static (Tensor Index, Tensor Q) Select(ScoreOperands ops, long r0, long rows, int k, double tau, long codeChunk, ScalarType mathDtype)
     {
-        var kk = ops.Codes.shape[0];
+        var (vals, idx) = Top(ops.Rows.narrow(0, r0, rows), ops.Codes, k, codeChunk);
+        var q = (vals.to(mathDtype) * (1.0 / tau)).softmax(1);
+        return (idx.contiguous(), q.contiguous());
+    }
+
+    /// <summary>
+    /// The k largest raw scores of <paramref name="rowOperand"/> [rows, Dp] against <paramref name="codes"/> [K, Dp]
+    /// and their code indices (int64), each [rows, k], with a running top-k merge over chunks of <paramref name="codeChunk"/> codes.
+    /// </summary>
+    public static (Tensor Values, Tensor Index) Top(Tensor rowOperand, Tensor codes, int k, long codeChunk)
+    {
+        var kk = codes.shape[0];
         Tensor? vals = null, idx = null;
         for (long c0 = 0; c0 < kk; c0 += codeChunk)
         {
             using var scope = NewDisposeScope(); // one chunk of scores alive at a time
             var len = Math.Min(codeChunk, kk - c0);
-            var (v, i) = ops.Raw(r0, rows, c0, len).topk((int)Math.Min(k, len), dim: 1);
+            var (v, i) = rowOperand.mm(codes.narrow(0, c0, len).t()).topk((int)Math.Min(k, len), dim: 1);
             i = i + c0;
             if (vals is not null)
             {
@@ -110,7 +121,6 @@ internal static class NeighborTopK
             vals = v.MoveToOuterDisposeScope();
             idx = i.MoveToOuterDisposeScope();
         }
-        var q = (vals!.to(mathDtype) * (1.0 / tau)).softmax(1);
-        return (idx!.contiguous(), q.contiguous());
+        return (vals!, idx!);
     }
 }
