@@ -69,12 +69,13 @@ internal static class FusedEngine
         var cuda = device.type == DeviceType.CUDA;
         var budget = opt.ChunkBytes ?? (cuda ? FusedOptions.DefaultCudaChunkBytes : FusedOptions.DefaultCpuChunkBytes);
         var sc = TensorMemory.ElementSize(cdt);
-        var table = UseTable(p);
-        // Rows per block from the [rows, K] buffers: logits (linear form), dense target scores, and the full top-k
-        // search's score chunks (before the logits exist); the table's search needs no [rows, K] buffer.
-        var perRow = (linear ? k * sc : 0) + (p.Kind == TargetKind.Dense ? k * sc : 0);
+        var search = Search(p, rows, cdt);
+        var table = search == TopKSearch.Neighbors ? p.Neighbors : null;
+        // Rows per block from the [rows, K] buffers: logits (linear form), target scores (dense, and top-k selected by the
+        // row step), and the full top-k search's score chunks (before the logits exist); the table's search needs none.
+        var perRow = (linear ? k * sc : 0) + (p.Kind == TargetKind.Dense || search == TopKSearch.RowStep ? k * sc : 0);
         var searchRows = RoundRows(Math.Clamp(budget / (k * sc), 1, n), n);
-        if (p.Kind == TargetKind.TopK && table is null) perRow = Math.Max(perRow, k * sc);
+        if (search == TopKSearch.Full) perRow = Math.Max(perRow, k * sc);
         var blockRows = opt.RowChunk ?? (perRow == 0 ? n : RoundRows(Math.Clamp(budget / perRow, 1, n), n));
         var codeChunk = opt.CodeChunk ?? Math.Clamp(budget / (Math.Min(blockRows, n) * 8L * TensorMemory.ElementSize(md)), 1, k);
 
@@ -125,6 +126,7 @@ internal static class FusedEngine
                 {
                     TargetKind.Dense => new RowTarget.Dense((c0, len) => ops!.Raw(r0, r, c0, len)),
                     TargetKind.TopK when selected is not null => new RowTarget.Sparse(selected.Index.narrow(0, r0, r), selected.Q.narrow(0, r0, r)),
+                    TargetKind.TopK when search == TopKSearch.RowStep => new RowTarget.TopOfScores((c0, len) => ops!.Raw(r0, r, c0, len), p.TopK),
                     TargetKind.TopK => Sparse(NeighborTopK.Select(ops!, r0, r, p.TopK, p.Tau, Math.Clamp(budget / (r * 2L * sc), 1, k), md)),
                     _ => new RowTarget.Hard(),
                 };
@@ -178,15 +180,17 @@ internal static class FusedEngine
     /// <summary>Multiples of 128 rows when a block is not the whole batch (and at least 256 rows).</summary>
     static long RoundRows(long rows, long n) => rows < n && rows >= 256 ? rows / 128 * 128 : rows;
 
-    /// <summary>The neighbor table the top-k path searches, or null for the full search.</summary>
-    static CodeNeighbors? UseTable(FusedProblem p)
+    /// <summary>How the top-k targets are found (never Auto); Full for problems without top-k (unused then).</summary>
+    static TopKSearch Search(FusedProblem p, IRowKernel rows, ScalarType computeDtype)
     {
-        if (p.Kind != TargetKind.TopK) return null;
+        if (p.Kind != TargetKind.TopK) return TopKSearch.Full;
         return p.Options.TopKSearch switch
         {
-            TopKSearch.Full => null,
-            TopKSearch.Auto => p.Neighbors,
-            TopKSearch.Neighbors => p.Neighbors ?? throw new ArgumentException(
+            TopKSearch.Full => TopKSearch.Full,
+            TopKSearch.RowStep => TopKSearch.RowStep,
+            TopKSearch.Auto when p.Neighbors is not null => TopKSearch.Neighbors,
+            TopKSearch.Auto => rows is FusedKernelRows && FusedKernelRows.UnsupportedSelect(computeDtype, p.TopK) is null ? TopKSearch.RowStep : TopKSearch.Full,
+            TopKSearch.Neighbors => p.Neighbors is not null ? TopKSearch.Neighbors : throw new ArgumentException(
                 "TopKSearch.Neighbors needs a code neighbor table: pass one built with CodeNeighbors.Build(codebook, metric, size), or use TopKSearch.Auto"),
             _ => throw new ArgumentException($"unknown top-k search {p.Options.TopKSearch}"),
         };

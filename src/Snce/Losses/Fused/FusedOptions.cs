@@ -16,11 +16,19 @@ public enum FusedBackend
 /// <summary>How the top-k path finds each row's k nearest codes.</summary>
 public enum TopKSearch
 {
-    /// <summary>From a <see cref="CodeNeighbors"/> table when one is given (certified rows; the others searched fully); the full search otherwise.</summary>
+    /// <summary>
+    /// <see cref="Neighbors"/> when a <see cref="CodeNeighbors"/> table is given; else <see cref="RowStep"/> when the CUDA
+    /// kernel runs the row step (k ≤ 128); else <see cref="Full"/>.
+    /// </summary>
     Auto,
-    /// <summary>Scores against the whole codebook for every row, chunk by chunk, with a running top-k (the original path; ignores a table).</summary>
+    /// <summary>Scores against the whole codebook for every row, chunk by chunk, with a running torch.topk merge (the original path; ignores a table).</summary>
     Full,
-    /// <summary>As <see cref="Auto"/>, but a missing table is an error.</summary>
+    /// <summary>
+    /// The row step selects each row's top-k from the block's full [rows, K] scores (as dense SNCE has them) in the pass
+    /// that reads the logits: on the CUDA kernel without any sort over K (k ≤ 128); on the libtorch backend by torch.topk.
+    /// </summary>
+    RowStep,
+    /// <summary>From a <see cref="CodeNeighbors"/> table (rows it cannot certify searched as in <see cref="Full"/>); a missing table is an error.</summary>
     Neighbors,
 }
 

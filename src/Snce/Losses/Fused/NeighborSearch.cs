@@ -44,7 +44,9 @@ internal static class NeighborSearch
         var cand = table.Ids.index_select(0, tokens).to(ScalarType.Int64);                     // [N, C]
         var size = table.Size;
         var esize = md == ScalarType.Float64 ? 8L : 4L;
-        var rowChunk = Math.Clamp(budgetBytes / (2L * size * d * esize), 1, n);                  // [rows, C, D] gathers
+        // The candidates' [rows, C, D] gathers (and two temporaries of that size) within a quarter GiB at most.
+        var gatherBytes = Math.Min(budgetBytes, 256L << 20);
+        var rowChunk = Math.Clamp(gatherBytes / (3L * size * d * esize), 1, n);
 
         var index = empty(n, k, dtype: ScalarType.Int64, device: anchors.device);
         var kth = empty(n, dtype: md, device: anchors.device);
@@ -95,7 +97,7 @@ internal static class NeighborSearch
 
         // q over the kept codes, from their distances in the math dtype.
         var q = empty(n, k, dtype: md, device: anchors.device);
-        var qChunk = Math.Clamp(budgetBytes / (2L * k * d * esize), 1, n);
+        var qChunk = Math.Clamp(gatherBytes / (3L * k * d * esize), 1, n);
         for (long r0 = 0; r0 < n; r0 += qChunk)
         {
             using var scope = NewDisposeScope();

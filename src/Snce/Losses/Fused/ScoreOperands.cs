@@ -99,15 +99,19 @@ internal static class NeighborTopK
     /// The k largest raw scores of <paramref name="rowOperand"/> [rows, Dp] against <paramref name="codes"/> [K, Dp]
     /// and their code indices (int64), each [rows, k], with a running top-k merge over chunks of <paramref name="codeChunk"/> codes.
     /// </summary>
-    public static (Tensor Values, Tensor Index) Top(Tensor rowOperand, Tensor codes, int k, long codeChunk)
+    public static (Tensor Values, Tensor Index) Top(Tensor rowOperand, Tensor codes, int k, long codeChunk) =>
+        Top((c0, len) => rowOperand.mm(codes.narrow(0, c0, len).t()), codes.shape[0], k, codeChunk);
+
+    /// <summary>The k largest of the raw scores <paramref name="raw"/>(c0, len) over <paramref name="numCodes"/> codes, chunk by chunk.</summary>
+    public static (Tensor Values, Tensor Index) Top(Func<long, long, Tensor> raw, long numCodes, int k, long codeChunk)
     {
-        var kk = codes.shape[0];
+        var kk = numCodes;
         Tensor? vals = null, idx = null;
         for (long c0 = 0; c0 < kk; c0 += codeChunk)
         {
             using var scope = NewDisposeScope(); // one chunk of scores alive at a time
             var len = Math.Min(codeChunk, kk - c0);
-            var (v, i) = rowOperand.mm(codes.narrow(0, c0, len).t()).topk((int)Math.Min(k, len), dim: 1);
+            var (v, i) = raw(c0, len).topk((int)Math.Min(k, len), dim: 1);
             i = i + c0;
             if (vals is not null)
             {
