@@ -324,10 +324,11 @@ __device__ inline void bitonic_desc(float* v, int* idx, int n) {
 // Mode 3: the topK largest base-2 scores of the row into cv[0, topK) (descending) and their codes into ci.
 // ymax is this thread's maximum from pass 1. T = the topK-th largest of the threads' maxima bounds the topK-th
 // largest score from below (topK threads each hold a score >= T), so the scores >= T include the top-k; when more
-// than SNCE_CAND - topK are >= T, T is raised by bisection towards the row's maximum, keeping count(>= T) >= topK.
 // The candidates >= T are gathered (scores > T from the front, ties == T from the back), sorted, the first topK kept.
-// Needs topK <= the number of threads that own a score, or K <= SNCE_CAND (the host keeps topK <= 128 <= blockDim.x).
-// Reads of the scores: pass 1 (with the logits), one count, one gather; each bisection step adds one.
+// When more than SNCE_CAND - topK scores exceed T, T is raised by bisection towards the row's maximum, keeping
+// count(>= T) >= topK, and the gather repeated. Needs topK <= the number of threads that own a score, or
+// K <= SNCE_CAND (the host keeps topK <= 128 <= blockDim.x). Reads of the scores: pass 1 (with the logits) and one
+// gather; a row that needs the bisection adds one per step and a second gather.
 template <typename TS, int V>
 __device__ inline void select_topk(const TS* srow, long long kv, long long K, float sScale, int topK, float ymax,
                                    float* cv, int* ci, float* red) {
@@ -338,35 +339,37 @@ __device__ inline void select_topk(const TS* srow, long long kv, long long K, fl
     __syncthreads();
     bitonic_desc(cv, ci, nt);
     float lo = cv[topK - 1], hi = cv[0];
-    __syncthreads();
-    float count = 0.f;
-    for_scores<TS, V>(srow, kv, K, sScale, [&](long long, float y) { if (y >= lo) count += 1.f; });
-    float cLo = block_sum(count, red);
     const int room = SNCE_CAND - topK;              // front slots for scores > T; the last topK slots take ties == T
-    while (cLo > room) {
-        const float mid = lo + 0.5f * (hi - lo);
-        if (!(mid > lo && mid < hi)) break;          // lo and hi adjacent: the excess are ties at lo
-        count = 0.f;
-        for_scores<TS, V>(srow, kv, K, sScale, [&](long long, float y) { if (y >= mid) count += 1.f; });
-        const float c = block_sum(count, red);
-        if (c >= topK) { lo = mid; cLo = c; } else hi = mid;
-    }
-    for (int i = tid; i < SNCE_CAND; i += nt) { cv[i] = snce_neg_inf(); ci[i] = -1; }
-    if (tid == 0) { nGt = 0; nEq = 0; }
-    __syncthreads();
-    // Scores > T: at most room of them (count(>= T) <= room), or, after a tie break, fewer than topK (count(>= hi) <
-    // topK) or all equal to the row's maximum (any of them will do). Ties == T: topK suffice.
-    const float T = lo;
-    for_scores<TS, V>(srow, kv, K, sScale, [&](long long k, float y) {
-        if (y > T) {
-            const int slot = atomicAdd(&nGt, 1);
-            if (slot < room) { cv[slot] = y; ci[slot] = (int)k; }
-        } else if (y == T) {
-            const int t = atomicAdd(&nEq, 1);
-            if (t < topK) { cv[SNCE_CAND - 1 - t] = y; ci[SNCE_CAND - 1 - t] = (int)k; }
+    for (int attempt = 0;; attempt++) {
+        __syncthreads();                            // cv, ci, nGt free to overwrite
+        for (int i = tid; i < SNCE_CAND; i += nt) { cv[i] = snce_neg_inf(); ci[i] = -1; }
+        if (tid == 0) { nGt = 0; nEq = 0; }
+        __syncthreads();
+        // Scores > T: at most room of them (count(>= T) <= room), or, after a tie break, fewer than topK (count(>= hi) <
+        // topK) or all equal to the row's maximum (any of them will do). Ties == T: topK suffice.
+        const float T = lo;
+        for_scores<TS, V>(srow, kv, K, sScale, [&](long long k, float y) {
+            if (y > T) {
+                const int slot = atomicAdd(&nGt, 1);
+                if (slot < room) { cv[slot] = y; ci[slot] = (int)k; }
+            } else if (y == T) {
+                const int t = atomicAdd(&nEq, 1);
+                if (t < topK) { cv[SNCE_CAND - 1 - t] = y; ci[SNCE_CAND - 1 - t] = (int)k; }
+            }
+        });
+        __syncthreads();
+        if (nGt <= room || attempt == 1) break;     // the usual case: one gather
+        // More than room scores above lo: raise lo by bisection (count passes), keeping count(>= lo) >= topK.
+        float cLo = (float)(nGt + nEq);
+        while (cLo > room) {
+            const float mid = lo + 0.5f * (hi - lo);
+            if (!(mid > lo && mid < hi)) break;      // lo and hi adjacent: the excess are ties at lo
+            float count = 0.f;
+            for_scores<TS, V>(srow, kv, K, sScale, [&](long long, float y) { if (y >= mid) count += 1.f; });
+            const float c = block_sum(count, red);
+            if (c >= topK) { lo = mid; cLo = c; } else hi = mid;
         }
-    });
-    __syncthreads();
+    }
     bitonic_desc(cv, ci, SNCE_CAND);
 }
 
