@@ -29,7 +29,7 @@ public sealed record LossResult(string Status, double? TimeMs = null, double[]? 
 /// </summary>
 public static class LossBenchChild
 {
-    public const string Methods = "ce-reference,ce-fused,snce-reference,snce-fused-topk,snce-fused-topk-table,snce-fused";
+    public const string Methods = "ce-reference,ce-fused,snce-reference,snce-fused-topk,snce-fused-topk-rowstep,snce-fused-topk-table,snce-fused";
 
     public static LossResult Run(LossCase c, Device device)
     {
@@ -90,6 +90,8 @@ public static class LossBenchChild
             "snce-fused" => () => FusedSnce.ForwardLinear(hidden, weight, null, z, codebook, metric, c.Tau, tokens, null, null, options).Loss.backward(),
             "snce-fused-topk" => () => FusedSnce.ForwardLinear(hidden, weight, null, z, codebook, metric, c.Tau, tokens, null, null,
                 options with { TopKSearch = TopKSearch.Full }, c.TopK).Loss.backward(),
+            "snce-fused-topk-rowstep" => () => FusedSnce.ForwardLinear(hidden, weight, null, z, codebook, metric, c.Tau, tokens, null, null,
+                options with { TopKSearch = TopKSearch.RowStep }, c.TopK).Loss.backward(),
             "snce-fused-topk-table" => () => FusedSnce.ForwardLinear(hidden, weight, null, z, codebook, metric, c.Tau, tokens, null, null,
                 options with { TopKSearch = TopKSearch.Neighbors }, c.TopK, table).Loss.backward(),
             _ => throw new ArgumentException($"unknown method '{c.Method}'; use one of {Methods}"),
@@ -116,16 +118,21 @@ public static class LossBenchChild
         }
 
         var times = new List<double>();
+        // SNCE_PROFILE_STEPS=1: the timed steps (not the warm-up, inputs or check) are the region an
+        // "ncu --profile-from-start off" run records (tools/device_loss_bench.sh PART=profile).
+        var profile = cuda && Environment.GetEnvironmentVariable("SNCE_PROFILE_STEPS") == "1";
         for (var i = 0; i < c.Warmup + c.Repeats; i++)
         {
             hidden.grad = null;
             weight.grad = null;
             Sync(device);
+            if (profile && i == c.Warmup) CudaDriver.ProfilerRegion(start: true);
             var sw = Stopwatch.StartNew();
             using (NewDisposeScope()) step();
             Sync(device);
             if (i >= c.Warmup) times.Add(sw.Elapsed.TotalMilliseconds);
         }
+        if (profile) CudaDriver.ProfilerRegion(start: false);
         var mem = MemoryPeak(device) - mem0;
         table?.Dispose();
         using (NewDisposeScope())

@@ -25,7 +25,7 @@ static class LossCheck
         var onCuda = device.type == DeviceType.CUDA;
         foreach (var dtype in new[] { ScalarType.Float32, ScalarType.BFloat16 })
             foreach (var k in new long[] { 1001, 1024 })
-                foreach (var target in new[] { "ce", "snce", "snce-topk", "snce-topk-table", "snce-topk-code" })
+                foreach (var target in new[] { "ce", "snce", "snce-topk", "snce-topk-rowstep", "snce-topk-table", "snce-topk-code" })
                     foreach (var form in new[] { "linear", "logits" })
                         foreach (var metric in target == "snce" && dtype == ScalarType.Float32 && k == 1001 && form == "linear" ? new[] { "l2", "dot", "cosine" } : ["l2"])
                             rows.Add(Compare(device, dtype, k, target, form, metric, onCuda ? backend : "torch"));
@@ -74,7 +74,7 @@ static class LossCheck
             // In bf16 the fused path rounds the anchors and codes to bf16 for the target matmul; the reference does too.
             var s = -metric.Distance(zc.to(dtype).to(ScalarType.Float64), cc.to(dtype).to(ScalarType.Float64)) / tau;
             if (target == "snce") q = s.softmax(1);
-            else if (target != "snce-topk")
+            else if (target is "snce-topk-table" or "snce-topk-code")
             {
                 // The table path measures distances in fp32 on the anchors and codes as given (not rounded to the dtype).
                 var s32 = -metric.Distance(zc.to(ScalarType.Float64), cc.to(ScalarType.Float64)) / tau;
@@ -95,7 +95,7 @@ static class LossCheck
             var opt = new FusedOptions
             {
                 Backend = b == "cuda" ? FusedBackend.Cuda : FusedBackend.Torch, ComputeDtype = dtype, RowChunk = 128, CodeChunk = 300,
-                TopKSearch = table is null ? TopKSearch.Full : TopKSearch.Neighbors,
+                TopKSearch = table is not null ? TopKSearch.Neighbors : target == "snce-topk-rowstep" ? TopKSearch.RowStep : TopKSearch.Full,
             };
             int? tk = target.StartsWith("snce-topk", StringComparison.Ordinal) ? topK : null;
             var hl = hidden.detach().requires_grad_();
