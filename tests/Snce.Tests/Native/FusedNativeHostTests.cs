@@ -25,6 +25,7 @@ public class FusedNativeHostTests
     {
         Assert.Equal("snce_rows_bf16_bf16", RowLaunch.KernelName(ScalarType.BFloat16, ScalarType.BFloat16));
         Assert.Equal("snce_rows_f32_bf16", RowLaunch.KernelName(ScalarType.Float32, ScalarType.BFloat16));
+        Assert.Equal("snce_rows_topk_bf16_f32", RowLaunch.KernelName(ScalarType.BFloat16, ScalarType.Float32, select: true));
         Assert.Equal(8, RowLaunch.VectorWidth(ScalarType.BFloat16, ScalarType.BFloat16));
         Assert.Equal(4, RowLaunch.VectorWidth(ScalarType.BFloat16, ScalarType.Float32));
         Assert.Throws<ArgumentException>(() => RowLaunch.KernelName(ScalarType.Float64, ScalarType.Float32));

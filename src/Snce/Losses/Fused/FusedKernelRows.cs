@@ -115,7 +115,7 @@ internal sealed class FusedKernelRows(IKernelLauncher launcher, int? threads = n
         var blockThreads = threads ?? RowLaunch.Threads(k, vector);
         if (args.Mode == 3 && args.TopK > blockThreads) why ??= $"top-k {args.TopK} exceeds the block's {blockThreads} threads";
         if (why is not null) throw new InvalidOperationException(why);
-        launcher.Launch(RowLaunch.KernelName(L.dtype, scoreType), checked((int)r), blockThreads, ref args);
+        launcher.Launch(RowLaunch.KernelName(L.dtype, scoreType, select: args.Mode == 3), checked((int)r), blockThreads, ref args);
         // The tensors behind the pointers may be released now: later work on the same stream is queued after the kernel.
         GC.KeepAlive(scores); GC.KeepAlive(topIdx); GC.KeepAlive(topQ); GC.KeepAlive(tokens); GC.KeepAlive(coef); GC.KeepAlive(mask);
         return stats.to(b.MathDtype);
@@ -152,9 +152,9 @@ internal static class RowLaunch
         return t;
     }
 
-    /// <summary>The <c>extern "C"</c> kernel for a (logits, scores) dtype pair.</summary>
-    public static string KernelName(ScalarType logits, ScalarType scores) =>
-        $"snce_rows_{Short(logits)}_{Short(scores)}";
+    /// <summary>The <c>extern "C"</c> kernel for a (logits, scores) dtype pair; <paramref name="select"/>: the mode-3 kernel (top-k selected from the scores).</summary>
+    public static string KernelName(ScalarType logits, ScalarType scores, bool select = false) =>
+        $"snce_rows_{(select ? "topk_" : "")}{Short(logits)}_{Short(scores)}";
 
     static string Short(ScalarType t) => t switch
     {

@@ -387,17 +387,19 @@ __device__ inline void pass2(const TL* lrow, const TS* srow, TL* grow, long long
 template <typename TL>
 __device__ inline float load_one(const TL* p) { float v[1]; Io<TL, 1>::load(p, v); return v[0]; }
 
-template <typename TL, typename TS, int V>
+// SELECT: the mode-3 kernel (its own entry points, so that the other modes' code, registers and shared memory are
+// what they were without it).
+template <typename TL, typename TS, int V, bool SELECT>
 __device__ inline void snce_rows(const RowArgs& a) {
     __shared__ float red[33 * 8];
     __shared__ float topL[SNCE_MAX_TOPK];
-    __shared__ float candV[SNCE_CAND];   // mode 3: candidate scores (base 2), then the top-k first
-    __shared__ int candI[SNCE_CAND];     // and their codes
+    __shared__ float candV[SELECT ? SNCE_CAND : 1];   // mode 3: candidate scores (base 2), then the top-k first
+    __shared__ int candI[SELECT ? SNCE_CAND : 1];     // and their codes
     const long long row = blockIdx.x;
     const long long K = a.K;
     const int tid = threadIdx.x, nt = blockDim.x;
-    const bool dense = a.mode == 1;
-    const bool select = a.mode == 3;       // reads the scores like mode 1, then targets like mode 2
+    const bool dense = !SELECT && a.mode == 1;
+    constexpr bool select = SELECT;        // mode 3: reads the scores like mode 1, then targets like mode 2
     const TL* lrow = static_cast<const TL*>(a.logits) + row * a.ldLogits;
     TL* grow = a.grad ? static_cast<TL*>(a.grad) + row * a.ldGrad : (TL*)0;
     const TS* srow = dense || select ? static_cast<const TS*>(a.scores) + row * a.ldScores : (const TS*)0;
@@ -422,7 +424,7 @@ __device__ inline void snce_rows(const RowArgs& a) {
     }
 
     // Gather the sparse targets' logits before pass 2 may overwrite them (grad aliasing logits).
-    const int nTop = a.mode == 0 ? 1 : (a.mode == 2 ? a.topK : 0);
+    const int nTop = SELECT ? 0 : a.mode == 0 ? 1 : (a.mode == 2 ? a.topK : 0);
     Acc acc = acc_empty();
     float tokL = 0.f;
     if (tid == 0) {
@@ -443,7 +445,7 @@ __device__ inline void snce_rows(const RowArgs& a) {
     if (dense) pass1<TL, TS, V, 1>(lrow, srow, kv, K, sScale, acc, ymax);
     else if (select) pass1<TL, TS, V, 3>(lrow, srow, kv, K, sScale, acc, ymax);
     else pass1<TL, TS, V, 0>(lrow, srow, kv, K, sScale, acc, ymax);
-    if (select) {
+    if constexpr (SELECT) {
         // The k codes, then their logits (saved before pass 2 may overwrite them) into the dense-target fields.
         select_topk<TS, V>(srow, kv, K, sScale, a.topK, ymax, candV, candI, red);
         for (int j = tid; j < a.topK; j += nt) {
@@ -458,7 +460,7 @@ __device__ inline void snce_rows(const RowArgs& a) {
     const float lse = lse2 * SNCE_LN2;
     const bool softStats = dense || select;  // q from (ms, zs, a, b): over all codes (mode 1) or the k selected (mode 3)
     const float lseS2 = softStats ? acc.ms + log2f(acc.zs) : 0.f;
-    if (select && a.topIdx) {
+    if (SELECT && a.topIdx) {
         for (int j = tid; j < a.topK; j += nt) {
             a.topIdx[row * a.topK + j] = candI[j];
             a.topQ[row * a.topK + j] = exp2f(candV[j] - lseS2);
@@ -501,7 +503,12 @@ __device__ inline void snce_rows(const RowArgs& a) {
 // TL = logits/gradient element type, TS = raw score element type (mode 1 only). V = codes per vector access:
 // 16 bytes of the wider of the two. Launch bounds: at most 512 threads, and registers capped (64) so that two
 // blocks of 512 fit on a multiprocessor (32 warps in flight to hide memory latency).
-extern "C" __global__ void __launch_bounds__(512, 2) snce_rows_bf16_bf16(RowArgs a) { snce_rows<bf16_t, bf16_t, 8>(a); }
-extern "C" __global__ void __launch_bounds__(512, 2) snce_rows_bf16_f32(RowArgs a) { snce_rows<bf16_t, float, 4>(a); }
-extern "C" __global__ void __launch_bounds__(512, 2) snce_rows_f32_bf16(RowArgs a) { snce_rows<float, bf16_t, 4>(a); }
-extern "C" __global__ void __launch_bounds__(512, 2) snce_rows_f32_f32(RowArgs a) { snce_rows<float, float, 4>(a); }
+extern "C" __global__ void __launch_bounds__(512, 2) snce_rows_bf16_bf16(RowArgs a) { snce_rows<bf16_t, bf16_t, 8, false>(a); }
+extern "C" __global__ void __launch_bounds__(512, 2) snce_rows_bf16_f32(RowArgs a) { snce_rows<bf16_t, float, 4, false>(a); }
+extern "C" __global__ void __launch_bounds__(512, 2) snce_rows_f32_bf16(RowArgs a) { snce_rows<float, bf16_t, 4, false>(a); }
+extern "C" __global__ void __launch_bounds__(512, 2) snce_rows_f32_f32(RowArgs a) { snce_rows<float, float, 4, false>(a); }
+// Mode 3 only (RowArgs.mode must be 3): top-k selected from the scores.
+extern "C" __global__ void __launch_bounds__(512, 2) snce_rows_topk_bf16_bf16(RowArgs a) { snce_rows<bf16_t, bf16_t, 8, true>(a); }
+extern "C" __global__ void __launch_bounds__(512, 2) snce_rows_topk_bf16_f32(RowArgs a) { snce_rows<bf16_t, float, 4, true>(a); }
+extern "C" __global__ void __launch_bounds__(512, 2) snce_rows_topk_f32_bf16(RowArgs a) { snce_rows<float, bf16_t, 4, true>(a); }
+extern "C" __global__ void __launch_bounds__(512, 2) snce_rows_topk_f32_f32(RowArgs a) { snce_rows<float, float, 4, true>(a); }

@@ -125,8 +125,10 @@ public class FusedKernelEmulationTests(ITestOutputHelper output)
             if (code == -1) { output.WriteLine("not run: clang-14 not found"); return; }
             Assert.True(code == 0, log);
             var ptx = File.ReadAllText(Path.Combine(dir, "k.ptx"));
-            foreach (var entry in new[] { "snce_rows_bf16_bf16", "snce_rows_bf16_f32", "snce_rows_f32_bf16", "snce_rows_f32_f32" })
+            foreach (var entry in new[] { "snce_rows_bf16_bf16", "snce_rows_bf16_f32", "snce_rows_f32_bf16", "snce_rows_f32_f32",
+                         "snce_rows_topk_bf16_bf16", "snce_rows_topk_bf16_f32", "snce_rows_topk_f32_bf16", "snce_rows_topk_f32_f32" })
                 Assert.Contains($".entry {entry}(", ptx);
+            Assert.Contains(".param .align 8 .b8 snce_rows_topk_f32_f32_param_0[120]", ptx);
             Assert.Contains(".param .align 8 .b8 snce_rows_f32_f32_param_0[120]", ptx); // the RowArgs layout C# passes
         }
         finally { Directory.Delete(dir, true); }
