@@ -58,14 +58,15 @@ public sealed class FusedSnceLoss : ITokenLoss, IDisposable
     }
 
     /// <summary>
-    /// The neighbor table for top-k (code anchors: every row is served from it; latent anchors with l2 or cosine: the
-    /// rows it certifies), built once per device; null without top-k, with TopKSearch.Full, or for latent-anchored dot
-    /// (no certificate there, every row would be searched anyway).
+    /// The neighbor table for top-k, built once per device: for code anchors (every row is then served from it) unless
+    /// TopKSearch says Full or RowStep; for latent anchors only with TopKSearch.Neighbors, as the table certifies a latent
+    /// row only when the latent is close to its code relative to the code spacing (measure with
+    /// <c>snce-bench loss --anchors near</c>'s from_table first); null otherwise.
     /// </summary>
     CodeNeighbors? Neighbors(Tensor codes)
     {
-        if (TopK is not int k || Options.TopKSearch == TopKSearch.Full) return null;
-        if (Anchor == NeighborAnchor.Latent && Metric.Name == "dot" && Options.TopKSearch == TopKSearch.Auto) return null;
+        if (TopK is not int k || Options.TopKSearch is TopKSearch.Full or TopKSearch.RowStep) return null;
+        if (Anchor == NeighborAnchor.Latent && Options.TopKSearch != TopKSearch.Neighbors) return null;
         if (neighbors is not null && neighbors.Ids.device_type == codes.device_type && neighbors.Ids.device_index == codes.device_index) return neighbors;
         neighbors?.Dispose();
         return neighbors = CodeNeighbors.Build(codes, Metric, CodeNeighbors.DefaultSize(k, codes.shape[0]));

@@ -125,6 +125,34 @@ public class NeighborSearchTests
         Run(c.Codebook, c.Metric, 5, table, TopKSearch.Full).Loss.backward();
     }
 
+    [Theory]
+    [InlineData("latent", TopKSearch.Neighbors)]
+    [InlineData("code", TopKSearch.Auto)]
+    [InlineData("code", TopKSearch.Full)]
+    public void TokenLossWithTableEqualsTheReferenceLoss(string anchor, TopKSearch search)
+    {
+        using var c = FusedCase.Make("cosine", n: 12, k: 23);
+        using var scope = NewDisposeScope();
+        var logits = c.Hidden.detach().matmul(c.Weight.detach().t());
+        var targets = new TokenTargets(c.Tokens.masked_fill(c.Mask!.logical_not(), 0), c.Anchors, c.Mask, c.RowWeights);
+        var a = LossNames.ParseAnchor(anchor);
+        (double Loss, Tensor Grad) Run(ITokenLoss loss)
+        {
+            var x = logits.clone().requires_grad_();
+            var o = loss.Forward(x, targets);
+            o.Loss.backward();
+            var first = o.Loss.Double();
+            x.grad!.zero_();
+            loss.Forward(x, targets).Loss.backward();   // a second call reuses the table
+            (loss as IDisposable)?.Dispose();
+            return (first, x.grad!.clone());
+        }
+        var (refLoss, refGrad) = Run(new SnceLoss(c.Codebook, c.Metric, c.Tau, a, topK: 4));
+        var (loss, grad) = Run(new FusedSnceLoss(c.Codebook, c.Metric, c.Tau, a, topK: 4, options: new FusedOptions { TopKSearch = search }));
+        Assert.Equal(refLoss, loss, 1e-5);
+        FusedCase.AssertGrad("logits", refGrad, grad, 1e-6);
+    }
+
     [Fact]
     public void TableOfTheWholeCodebookIsItsOwnCertificate()
     {
