@@ -69,7 +69,7 @@ internal static class FusedEngine
         var cuda = device.type == DeviceType.CUDA;
         var budget = opt.ChunkBytes ?? (cuda ? FusedOptions.DefaultCudaChunkBytes : FusedOptions.DefaultCpuChunkBytes);
         var sc = TensorMemory.ElementSize(cdt);
-        var search = Search(p, rows, cdt);
+        var search = Search(p, rows, cdt, k);
         var table = search == TopKSearch.Neighbors ? p.Neighbors : null;
         // Rows per block from the [rows, K] buffers: logits (linear form), target scores (dense, and top-k selected by the
         // row step), and the full top-k search's score chunks (before the logits exist); the table's search needs none.
@@ -181,7 +181,7 @@ internal static class FusedEngine
     static long RoundRows(long rows, long n) => rows < n && rows >= 256 ? rows / 128 * 128 : rows;
 
     /// <summary>How the top-k targets are found (never Auto); Full for problems without top-k (unused then).</summary>
-    static TopKSearch Search(FusedProblem p, IRowKernel rows, ScalarType computeDtype)
+    static TopKSearch Search(FusedProblem p, IRowKernel rows, ScalarType computeDtype, long k)
     {
         if (p.Kind != TargetKind.TopK) return TopKSearch.Full;
         return p.Options.TopKSearch switch
@@ -189,7 +189,7 @@ internal static class FusedEngine
             TopKSearch.Full => TopKSearch.Full,
             TopKSearch.RowStep => TopKSearch.RowStep,
             TopKSearch.Auto when p.Neighbors is not null => TopKSearch.Neighbors,
-            TopKSearch.Auto => rows is FusedKernelRows && FusedKernelRows.UnsupportedSelect(computeDtype, p.TopK) is null ? TopKSearch.RowStep : TopKSearch.Full,
+            TopKSearch.Auto => rows is FusedKernelRows && FusedKernelRows.UnsupportedSelect(computeDtype, p.TopK, k) is null ? TopKSearch.RowStep : TopKSearch.Full,
             TopKSearch.Neighbors => p.Neighbors is not null ? TopKSearch.Neighbors : throw new ArgumentException(
                 "TopKSearch.Neighbors needs a code neighbor table: pass one built with CodeNeighbors.Build(codebook, metric, size), or use TopKSearch.Auto"),
             _ => throw new ArgumentException($"unknown top-k search {p.Options.TopKSearch}"),

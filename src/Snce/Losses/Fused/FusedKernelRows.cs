@@ -48,11 +48,20 @@ internal sealed class FusedKernelRows(IKernelLauncher launcher, int? threads = n
         return null;
     }
 
+    /// <summary>Candidate slots per row of mode 3 (SNCE_CAND in SnceRows.cu).</summary>
+    const int SelectSlots = 1024;
+
     /// <summary>Why the kernel cannot select the top-k from the scores itself (mode 3), or null when it can.</summary>
-    public static string? UnsupportedSelect(ScalarType scores, int topK)
+    /// <remarks>
+    /// Its first threshold is the k-th largest of the threads' maxima, so at least k threads must own a score (K ≥ 8k
+    /// with 8-wide vectors, k ≤ 128 threads), unless all K scores fit the candidate slots at once (K ≤ 1,024 − k).
+    /// </remarks>
+    public static string? UnsupportedSelect(ScalarType scores, int topK, long numCodes)
     {
         if (scores is not (ScalarType.Float32 or ScalarType.BFloat16)) return $"the kernel selects top-k from fp32 or bf16 scores, not {scores}";
         if (topK > MaxSelectK) return $"the kernel selects top-k up to {MaxSelectK} from the scores, not {topK}; use TopKSearch.Full";
+        if (numCodes < 8L * topK && numCodes > SelectSlots - topK)
+            return $"the kernel selects top-k {topK} from K = {numCodes} scores only with K ≥ {8 * topK} or K ≤ {SelectSlots - topK}; use TopKSearch.Full";
         return null;
     }
 
@@ -110,7 +119,7 @@ internal sealed class FusedKernelRows(IKernelLauncher launcher, int? threads = n
         }
         var scoreType = scores?.dtype ?? L.dtype;
         var why = Unsupported(L.dtype, args.Mode is 1 or 3 ? TargetKind.Dense : TargetKind.Hard, scoreType, args.TopK)
-            ?? (args.Mode == 3 ? UnsupportedSelect(scoreType, args.TopK) : null);
+            ?? (args.Mode == 3 ? UnsupportedSelect(scoreType, args.TopK, k) : null);
         var vector = RowLaunch.VectorWidth(L.dtype, scoreType);
         var blockThreads = threads ?? RowLaunch.Threads(k, vector);
         if (args.Mode == 3 && args.TopK > blockThreads) why ??= $"top-k {args.TopK} exceeds the block's {blockThreads} threads";
