@@ -75,7 +75,7 @@ internal static class FusedEngine
         // row step), and the full top-k search's score chunks (before the logits exist); the table's search needs none.
         var perRow = (linear ? k * sc : 0) + (p.Kind == TargetKind.Dense || search == TopKSearch.RowStep ? k * sc : 0);
         var searchRows = RoundRows(Math.Clamp(budget / (k * sc), 1, n), n);
-        if (search == TopKSearch.Full) perRow = Math.Max(perRow, k * sc);
+        if (p.Kind == TargetKind.TopK && search == TopKSearch.Full) perRow = Math.Max(perRow, k * sc);
         var blockRows = opt.RowChunk ?? (perRow == 0 ? n : RoundRows(Math.Clamp(budget / perRow, 1, n), n));
         var codeChunk = opt.CodeChunk ?? Math.Clamp(budget / (Math.Min(blockRows, n) * 8L * TensorMemory.ElementSize(md)), 1, k);
 

@@ -323,7 +323,7 @@ __device__ inline void bitonic_desc(float* v, int* idx, int n) {
 
 // Mode 3: the topK largest base-2 scores of the row into cv[0, topK) (descending) and their codes into ci.
 // ymax is this thread's maximum from pass 1. T = the topK-th largest of the threads' maxima bounds the topK-th
-// largest score from below (topK threads each hold a score >= T), so the scores >= T include the top-k; when more
+// largest score from below (topK threads each hold a score >= T), so the scores >= T include the top-k.
 // The candidates >= T are gathered (scores > T from the front, ties == T from the back), sorted, the first topK kept.
 // When more than SNCE_CAND - topK scores exceed T, T is raised by bisection towards the row's maximum, keeping
 // count(>= T) >= topK, and the gather repeated. Needs topK <= the number of threads that own a score, or
@@ -500,7 +500,7 @@ __device__ inline void snce_rows(const RowArgs& a) {
     }
 }
 
-// TL = logits/gradient element type, TS = raw score element type (mode 1 only). V = codes per vector access:
+// TL = logits/gradient element type, TS = raw score element type (modes 1 and 3). V = codes per vector access:
 // 16 bytes of the wider of the two. Launch bounds: at most 512 threads, and registers capped (64) so that two
 // blocks of 512 fit on a multiprocessor (32 warps in flight to hide memory latency).
 extern "C" __global__ void __launch_bounds__(512, 2) snce_rows_bf16_bf16(RowArgs a) { snce_rows<bf16_t, bf16_t, 8, false>(a); }
