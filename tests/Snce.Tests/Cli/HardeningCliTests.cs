@@ -73,7 +73,9 @@ public class HardeningCliTests
         Assert.Equal(2, File.ReadAllLines(Path.Combine(dir["run"], "metrics.jsonl.stale")).Length);
         var steps = TrainSteps(Path.Combine(dir["run"], "metrics.jsonl"));
         Assert.Equal([1, 2, 3], steps);
-        Assert.DoesNotContain("99", File.ReadAllText(Path.Combine(dir["run"], "metrics.jsonl")));
+        var losses = File.ReadAllLines(Path.Combine(dir["run"], "metrics.jsonl")).Select(l => JsonNode.Parse(l)!["loss"]?.GetValue<double>()).ToList();
+        Assert.DoesNotContain(99.0, losses);                                            // the killed run's records are gone, not merged
+        Assert.DoesNotContain(98.0, losses);
     }
 
     [Fact]
