@@ -189,7 +189,9 @@ internal static class FusedEngine
             TopKSearch.Full => TopKSearch.Full,
             TopKSearch.RowStep => TopKSearch.RowStep,
             TopKSearch.Auto when p.Neighbors is not null => TopKSearch.Neighbors,
-            TopKSearch.Auto => rows is FusedKernelRows && FusedKernelRows.UnsupportedSelect(computeDtype, p.TopK, k) is null ? TopKSearch.RowStep : TopKSearch.Full,
+            // The kernel's row-step selection is verified on the CPU emulator only; until a GPU run checks and times it
+            // (tools/device_loss_bench.sh), Auto keeps the measured Full path. RowStep is chosen explicitly.
+            TopKSearch.Auto => TopKSearch.Full,
             TopKSearch.Neighbors => p.Neighbors is not null ? TopKSearch.Neighbors : throw new ArgumentException(
                 "TopKSearch.Neighbors needs a code neighbor table: pass one built with CodeNeighbors.Build(codebook, metric, size), or use TopKSearch.Auto"),
             _ => throw new ArgumentException($"unknown top-k search {p.Options.TopKSearch}"),

@@ -17,8 +17,8 @@ public enum FusedBackend
 public enum TopKSearch
 {
     /// <summary>
-    /// <see cref="Neighbors"/> when a <see cref="CodeNeighbors"/> table is given; else <see cref="RowStep"/> when the CUDA
-    /// kernel runs the row step (k ≤ 128); else <see cref="Full"/>.
+    /// <see cref="Neighbors"/> when a <see cref="CodeNeighbors"/> table is given; else <see cref="Full"/> (the path measured
+    /// on the GPU; <see cref="RowStep"/> becomes the CUDA default once a device run has checked and timed it).
     /// </summary>
     Auto,
     /// <summary>Scores against the whole codebook for every row, chunk by chunk, with a running torch.topk merge (the original path; ignores a table).</summary>
