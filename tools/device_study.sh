@@ -17,7 +17,10 @@ cd "$(dirname "$0")/.."
 phase=${1:?usage: device_study.sh prepare|train}
 study=/tmp/study
 # Default: ONE cell of the issue-10 grid (AR, K = 16,384, CE and SNCE, seed 0) at the gpu recipe; pick other cells with
-# --codebooks/--objectives/--losses/--seeds. Not yet run on the device (written 2026-12-01).
+# --codebooks/--objectives/--losses/--seeds. Measured 2026-12-02 (docs/RESULTS.md section 0): prepare 48 s; one objective's
+# two runs train + evaluate in ~500 s (stop with TIME_LIMIT_S=470 to stay inside one call), then a second `train` call
+# (~140 s) does the n = 5,000 final evaluations and the sample grids. Several objectives: run `train` again with another
+# --objectives in STUDY_ARGS; the runs share /tmp/study, and `snce report` merges them.
 STUDY_ARGS=${STUDY_ARGS:-"--preset gpu --codebooks 16384 --objectives ar --focus-losses none --sweep-perplexities none --headline-seeds none --parallel 2"}
 export DOTNET_ROOT=/tmp/dn DOTNET_CLI_TELEMETRY_OPTOUT=1 PYTHONUNBUFFERED=1
 tl=$(python3 -c 'import torch,os;print(os.path.dirname(torch.__file__)+"/lib")')

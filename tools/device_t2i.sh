@@ -8,7 +8,7 @@
 # warm machine keeps in /tmp (it stays warm ~30 s between calls; if it was given back, start again at 1a).
 #
 # Prepare here (repository root):
-#   ../shared/device/bundle.sh src/Snce.Cli/Snce.Cli.csproj && bash tools/slim_device_bundle.sh   # app without ResNet-18 / ONNX Runtime
+#   ../shared/device/bundle.sh src/Snce.Cli/Snce.Cli.csproj && bash tools/slim_device_bundle.sh   # app without ResNet-18 / ONNX Runtime / MiniLM
 #   snce data fetch emoji && snce data fetch emoji --vendor google && bash tools/pack_device_data.sh emoji-twitter emoji-google
 #   bash tools/device_t2i.sh pack-text                      # .devtext/part-aa, part-ab: MiniLM dll + libonnxruntime, split in two
 # Call 1a (carry .devtext/part-aa):                        bash tools/device_t2i.sh text-a

@@ -18,7 +18,8 @@ public static class LossBench
     const double MatmulTflops = 790; // bf16, measured on the H200 with PyTorch and TorchSharp (../shared/FACTS.md)
 
     sealed record Settings(long N, long H, long D, long[] Ks, string[] Dtypes, string[] Methods, int TopK, double Tau, string Metric,
-        int Warmup, int Repeats, string Backend, string Out, string Name, bool InProcess, int BudgetS, int ChildTimeoutS, string Child, string DeviceArg);
+        int Warmup, int Repeats, string Backend, string Out, string Name, bool InProcess, int BudgetS, int ChildTimeoutS, string Child, string DeviceArg,
+        string Anchors, double LatentNoise, bool Check);
 
     public static int Run(string[] argv)
     {
@@ -26,6 +27,9 @@ public static class LossBench
         var device = a.Device();
         var s = Parse(a, device);
         a.RejectUnknown();
+        if (s.Anchors is not ("random" or "near" or "code")) throw new ArgumentException($"unknown --anchors '{s.Anchors}'; use random, near or code");
+        foreach (var m in s.Methods)
+            if (!LossBenchChild.Methods.Split(',').Contains(m)) throw new ArgumentException($"unknown method '{m}' in --methods; use some of {LossBenchChild.Methods}");
         if (s.Child == "case") return LossBenchChild.RunAndPrint(Case(s, s.Methods[0], s.Dtypes[0], s.Ks[0]), device);
         if (s.Child == "check")
         {
@@ -42,19 +46,21 @@ public static class LossBench
         var (n, h, d, ks) = quick ? (64L, 32L, 16L, "128,500") : cuda ? (16384L, 1024L, 256L, "4096,16384,65536,262144") : (1024L, 1024L, 256L, "1024,4096");
         return new Settings(
             N: a.Int("n", (int)n), H: a.Int("hidden", (int)h), D: a.Int("dim", (int)d), Ks: a.Longs("ks", ks),
-            Dtypes: a.List("dtypes", "bf16,fp32"), Methods: a.List("methods", "ce-fused,snce-fused,snce-fused-topk,ce-reference,snce-reference"),
+            Dtypes: a.List("dtypes", "bf16,fp32"), Methods: a.List("methods", "ce-fused,snce-fused,snce-fused-topk,snce-fused-topk-rowstep,snce-fused-topk-table,ce-reference,snce-reference"),
             TopK: a.Int("topk", 32), Tau: double.Parse(a.Get("tau", "8"), CultureInfo.InvariantCulture), Metric: a.Get("metric", "l2"),
             Warmup: a.Int("warmup", 1), Repeats: a.Int("repeats", 0), Backend: a.Get("backend", cuda ? "cuda" : "torch"),
             Out: a.Get("out", "docs/benchmarks"), Name: a.Get("name", "loss"), InProcess: a.Flag("in-process"),
             BudgetS: a.Int("budget-s", 330), ChildTimeoutS: a.Int("child-timeout-s", 150), Child: a.Get("child", ""),
-            DeviceArg: cuda ? $"cuda:{Math.Max(0, device.index)}" : "cpu");
+            DeviceArg: cuda ? $"cuda:{Math.Max(0, device.index)}" : "cpu",
+            Anchors: a.Get("anchors", "random"), LatentNoise: double.Parse(a.Get("latent-noise", "0.3"), CultureInfo.InvariantCulture),
+            Check: a.Get("check", "true") != "false");
     }
 
     static LossCase Case(Settings s, string method, string dtype, long k)
     {
         var work = (double)s.N * k * s.H;
         var repeats = s.Repeats > 0 ? s.Repeats : work <= Math.Pow(2, 38) ? 10 : work <= Math.Pow(2, 40) ? 5 : 3;
-        return new LossCase(method, dtype, s.N, s.H, s.D, k, s.TopK, s.Tau, s.Metric, s.Warmup, repeats, s.Backend);
+        return new LossCase(method, dtype, s.N, s.H, s.D, k, s.TopK, s.Tau, s.Metric, s.Warmup, repeats, s.Backend, s.Anchors, s.LatentNoise);
     }
 
     static int Parent(Settings s, torch.Device device, string[] argv)
@@ -69,32 +75,46 @@ public static class LossBench
 
         // 1. Correctness on this device before any timing.
         var backend = s.Backend;
-        var check = Spawn(s, ["--child", "check"], s.ChildTimeoutS, inProcess: !cuda || s.InProcess, () => CheckJson(device, s.Backend));
-        var checkResult = check.Json is { } cj ? JsonSerializer.Deserialize<CheckResult>(cj, JsonOptions)! : null;
-        var checkRows = checkResult is { Error: null } ? checkResult : null;
-        var checkPassed = checkRows is not null && checkRows.Rows.All(r => r.Passed);
-        var kernelOk = checkRows is not null && checkRows.Rows.All(r => r.KernelOk);
-        report.Notes.Add(checkRows is null
-            ? $"CHECK FAILED TO RUN: {checkResult?.Error ?? check.Error}"
-            : $"Check before timing (N=300, H=64, D=32, τ = 10 (l2), 5 (dot), 0.1 (cosine), top-k 7, masked rows and weights, row blocks of 128): fused vs the dense float64 reference" +
-              (cuda && s.Backend == "cuda" ? " and the CUDA kernel vs the libtorch backend" : "") +
-              $"; error = max(|Δloss| / max(1, |loss|), ‖Δgrad‖ / ‖grad‖) (pass: fp32 ≤ 1e-4; bf16 ≤ 3e-2 vs reference (top-k ≤ 0.1: rounding can swap the k-th neighbor), ≤ 1e-2 kernel vs libtorch); {(checkPassed ? "all passed" : "SOME FAILED")}.");
-        if (checkRows is not null)
+        var rowStepOk = true;
+        if (!s.Check) report.Notes.Add("CHECK SKIPPED (--check false, for profiling runs): the kernel was not compared with the reference in this run.");
+        else
         {
-            foreach (var r in checkRows.Rows)
-                report.Notes.Add($"check {r.Dtype} {r.Form} {r.Target} {r.Metric} K={r.K}: vs reference {r.VsReference:G3}" +
-                    (r.VsTorchBackend is double t ? $", kernel vs libtorch backend {t:G3}" : "") + (r.Passed ? "" : " — FAILED"));
-            report.Notes.AddRange(checkRows.Info);
-        }
-        if (cuda && s.Backend == "cuda" && !kernelOk)
-        {
-            backend = "torch";
-            report.Notes.Add("The CUDA kernel did not pass the check: it is NOT timed; fused rows below use the libtorch backend.");
+            var check = Spawn(s, ["--child", "check"], s.ChildTimeoutS, inProcess: !cuda || s.InProcess, () => CheckJson(device, s.Backend));
+            var checkResult = check.Json is { } cj ? JsonSerializer.Deserialize<CheckResult>(cj, JsonOptions)! : null;
+            var checkRows = checkResult is { Error: null } ? checkResult : null;
+            var checkPassed = checkRows is not null && checkRows.Rows.All(r => r.Passed);
+            // The row step's own top-k selection (kernel mode 3) is gated on its own: a failure there skips only its method.
+            var kernelOk = checkRows is not null && checkRows.Rows.Where(r => r.Target != "snce-topk-rowstep").All(r => r.KernelOk);
+            rowStepOk = checkRows is not null && checkRows.Rows.Where(r => r.Target == "snce-topk-rowstep").All(r => r.KernelOk);
+            report.Notes.Add(checkRows is null
+                ? $"CHECK FAILED TO RUN: {checkResult?.Error ?? check.Error}"
+                : $"Check before timing (N=300, H=64, D=32, τ = 10 (l2), 5 (dot), 0.1 (cosine), top-k 7, masked rows and weights, row blocks of 128): fused vs the dense float64 reference" +
+                  (cuda && s.Backend == "cuda" ? " and the CUDA kernel vs the libtorch backend" : "") +
+                  $"; error = max(|Δloss| / max(1, |loss|), ‖Δgrad‖ / ‖grad‖) (pass: fp32 ≤ 1e-4; bf16 ≤ 3e-2 vs reference (top-k ≤ 0.1: rounding can swap the k-th neighbor), ≤ 1e-2 kernel vs libtorch); {(checkPassed ? "all passed" : "SOME FAILED")}.");
+            if (checkRows is not null)
+            {
+                foreach (var r in checkRows.Rows)
+                    report.Notes.Add($"check {r.Dtype} {r.Form} {r.Target} {r.Metric} K={r.K}: vs reference {r.VsReference:G3}" +
+                        (r.VsTorchBackend is double t ? $", kernel vs libtorch backend {t:G3}" : "") + (r.Passed ? "" : " — FAILED"));
+                report.Notes.AddRange(checkRows.Info);
+            }
+            if (cuda && s.Backend == "cuda" && !kernelOk)
+            {
+                backend = "torch";
+                report.Notes.Add("The CUDA kernel did not pass the check: it is NOT timed; fused rows below use the libtorch backend.");
+            }
+            else if (!rowStepOk) report.Notes.Add("The kernel's own top-k selection (snce-topk-rowstep) did not pass the check: snce-fused-topk-rowstep is NOT timed.");
         }
         foreach (var line in report.Notes) Console.WriteLine(line);
 
         report.Notes.Add($"Shapes: N={s.N} positions, hidden H={s.H}, code dim D={s.D}, metric {s.Metric}, τ={s.Tau}, top-k {s.TopK}; hidden and W in the dtype " +
-            "(leaves that receive .grad), anchors and codebook fp32 (cast to the dtype for the target matmul), tokens = nearest codes. No bias, no mask.");
+            "(leaves that receive .grad), anchors and codebook fp32 (cast to the dtype for the target matmul), tokens = nearest codes. No bias, no mask. " +
+            $"Anchors: {s.Anchors switch { "random" => "z ~ N(0, I), unrelated to the codes", "near" => $"z = a random code + {s.LatentNoise}·N(0, I)", _ => "z = the token's code (code-anchored)" }} (--anchors).");
+        report.Notes.Add("snce-fused-topk searches every row's top-k over all K codes on the host side (TopKSearch.Full: chunked score matmuls and torch.topk, " +
+            "the original path); snce-fused-topk-rowstep has the row step select it from the block's full scores in the pass that reads the logits " +
+            "(TopKSearch.RowStep: on the CUDA kernel no sort over K, on the libtorch backend torch.topk); snce-fused-topk-table takes it from a " +
+            $"CodeNeighbors table of max(2k, k + 16) codes per code where certified (from_table = fraction of rows), searching the rest over all K; the table's " +
+            "build (once per codebook) is setup_ms, not timed, and its memory is in mem_gib.");
         report.Notes.Add("Methods: ce-reference = logits = h·Wᵀ, cross_entropy(logits.float()); snce-reference = the same logits, q = softmax(−d/τ) [N, K] fp32, " +
             "−Σ q·log_softmax(logits.float()); *-fused = FusedCrossEntropy/FusedSnce.ForwardLinear (default options: row blocks of ≤ 2 GiB of [rows, K] buffers), " +
             $"backend {backend}.");
@@ -117,6 +137,7 @@ public static class LossBench
                     var c = Case(s, method, dtype, k) with { Backend = backend };
                     LossResult r;
                     if (clock.Elapsed.TotalSeconds > s.BudgetS) r = new LossResult("skipped", Message: $"time budget of {s.BudgetS} s spent");
+                    else if (method == "snce-fused-topk-rowstep" && !rowStepOk) r = new LossResult("skipped", Message: "the row step's top-k failed the check");
                     else
                     {
                         var run = Spawn(s, ["--child", "case", "--methods", method, "--dtypes", dtype, "--ks", k.ToString(CultureInfo.InvariantCulture),
@@ -148,7 +169,7 @@ public static class LossBench
             ["bound_ms"] = bound, ["x_bound"] = ok ? r.TimeMs / bound : null,
             ["x_ce_fused"] = ok && ceOk ? r.TimeMs / ce!.TimeMs : null,
             ["mem_x_ce_fused"] = ok && ceOk && ce!.MemGib > 0 ? r.MemGib / ce.MemGib : null,
-            ["matmul_ms"] = r.MatmulMs, ["repeats"] = c.Repeats,
+            ["matmul_ms"] = r.MatmulMs, ["setup_ms"] = r.SetupMs, ["from_table"] = r.FromTable, ["repeats"] = c.Repeats,
             ["note"] = ok ? null : r.Message,
         };
     }
@@ -191,6 +212,7 @@ public static class LossBench
             "--n", s.N.ToString(CultureInfo.InvariantCulture), "--hidden", s.H.ToString(CultureInfo.InvariantCulture), "--dim", s.D.ToString(CultureInfo.InvariantCulture),
             "--topk", s.TopK.ToString(CultureInfo.InvariantCulture), "--tau", s.Tau.ToString(CultureInfo.InvariantCulture), "--metric", s.Metric,
             "--warmup", s.Warmup.ToString(CultureInfo.InvariantCulture),
+            "--anchors", s.Anchors, "--latent-noise", s.LatentNoise.ToString(CultureInfo.InvariantCulture),
         };
         if (!args.Contains("--backend")) args.AddRange(["--backend", s.Backend]);
         // The child loads the same libtorch without asking python3 again.

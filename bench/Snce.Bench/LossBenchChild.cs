@@ -9,10 +9,16 @@ using static TorchSharp.torch;
 namespace Snce.Bench;
 
 /// <summary>One measurement: a method at one size and dtype, in its own process so the caching allocator starts empty.</summary>
-public sealed record LossCase(string Method, string Dtype, long N, long H, long D, long K, int TopK, double Tau, string Metric, int Warmup, int Repeats, string Backend);
+/// <param name="Anchors">What the SNCE anchors z are: "random" (z ~ N(0, I), unrelated to the codes), "near" (a random code plus
+/// <paramref name="LatentNoise"/> · N(0, I)) or "code" (z = the token's code: code-anchored targets).</param>
+public sealed record LossCase(string Method, string Dtype, long N, long H, long D, long K, int TopK, double Tau, string Metric, int Warmup, int Repeats,
+    string Backend, string Anchors = "random", double LatentNoise = 0.3);
 
 /// <summary>What a child reports. Times in ms; memory in GiB above the inputs (see <see cref="LossBenchChild"/>).</summary>
-public sealed record LossResult(string Status, double? TimeMs = null, double[]? TimesMs = null, double? MemGib = null, double? MatmulMs = null, string? Message = null);
+/// <param name="SetupMs">Once-per-codebook work outside the timed steps (the neighbor table of snce-fused-topk-table).</param>
+/// <param name="FromTable">snce-fused-topk-table: fraction of rows whose top-k the table certified (the rest are searched over all K).</param>
+public sealed record LossResult(string Status, double? TimeMs = null, double[]? TimesMs = null, double? MemGib = null, double? MatmulMs = null, string? Message = null,
+    double? SetupMs = null, double? FromTable = null);
 
 /// <summary>
 /// Runs one <see cref="LossCase"/>: forward + backward of a training step's loss (hidden [N, H] and W [K, H] are
@@ -23,7 +29,7 @@ public sealed record LossResult(string Status, double? TimeMs = null, double[]? 
 /// </summary>
 public static class LossBenchChild
 {
-    public const string Methods = "ce-reference,ce-fused,snce-reference,snce-fused-topk,snce-fused";
+    public const string Methods = "ce-reference,ce-fused,snce-reference,snce-fused-topk,snce-fused-topk-rowstep,snce-fused-topk-table,snce-fused";
 
     public static LossResult Run(LossCase c, Device device)
     {
@@ -46,8 +52,14 @@ public static class LossBenchChild
         using var inputs = NewDisposeScope();
         var hidden = randn([c.N, c.H], device: device).to(dtype).requires_grad_();
         var weight = (randn([c.K, c.H], device: device) * (1.0 / Math.Sqrt(c.H))).to(dtype).requires_grad_();
-        var z = randn([c.N, c.D], device: device);
         var codebook = randn([c.K, c.D], device: device);
+        var z = c.Anchors switch
+        {
+            "random" => randn([c.N, c.D], device: device),
+            "near" => codebook.index_select(0, randint(c.K, [c.N], device: device)) + c.LatentNoise * randn([c.N, c.D], device: device),
+            "code" => codebook.index_select(0, randint(c.K, [c.N], device: device)),
+            _ => throw new ArgumentException($"unknown anchors '{c.Anchors}'; use random, near or code"),
+        };
         var tokens = metric.Quantize(z, codebook);
         // cuBLAS handle and workspace, with a tiny product: a large one would leave a block in libtorch's cache that
         // the step then reuses unseen (the first GPU run did [N, N] here and read ~0 GiB for small K).
@@ -58,6 +70,8 @@ public static class LossBenchChild
             Backend = c.Backend switch { "cuda" => FusedBackend.Cuda, "torch" => FusedBackend.Torch, _ => FusedBackend.Auto },
         };
 
+        CodeNeighbors? table = null;
+        double? setupMs = null, fromTable = null;
         Action step = c.Method switch
         {
             "ce-reference" => () =>
@@ -74,24 +88,53 @@ public static class LossBenchChild
             },
             "ce-fused" => () => FusedCrossEntropy.ForwardLinear(hidden, weight, null, tokens, null, null, options).Loss.backward(),
             "snce-fused" => () => FusedSnce.ForwardLinear(hidden, weight, null, z, codebook, metric, c.Tau, tokens, null, null, options).Loss.backward(),
-            "snce-fused-topk" => () => FusedSnce.ForwardLinear(hidden, weight, null, z, codebook, metric, c.Tau, tokens, null, null, options, c.TopK).Loss.backward(),
+            "snce-fused-topk" => () => FusedSnce.ForwardLinear(hidden, weight, null, z, codebook, metric, c.Tau, tokens, null, null,
+                options with { TopKSearch = TopKSearch.Full }, c.TopK).Loss.backward(),
+            "snce-fused-topk-rowstep" => () => FusedSnce.ForwardLinear(hidden, weight, null, z, codebook, metric, c.Tau, tokens, null, null,
+                options with { TopKSearch = TopKSearch.RowStep }, c.TopK).Loss.backward(),
+            "snce-fused-topk-table" => () => FusedSnce.ForwardLinear(hidden, weight, null, z, codebook, metric, c.Tau, tokens, null, null,
+                options with { TopKSearch = TopKSearch.Neighbors }, c.TopK, table).Loss.backward(),
             _ => throw new ArgumentException($"unknown method '{c.Method}'; use one of {Methods}"),
         };
 
         Sync(device);
         var mem0 = MemoryBaseline(device);
+        // The neighbor table is built once per codebook (the tokenizer's codebook is frozen while a generator trains): not
+        // timed, but after the memory baseline, so the memory column includes the table and its build's cached blocks.
+        if (c.Method == "snce-fused-topk-table")
+        {
+            Sync(device);
+            var sw = Stopwatch.StartNew();
+            table = CodeNeighbors.Build(codebook, metric, CodeNeighbors.DefaultSize(c.TopK, c.K));
+            Sync(device);
+            setupMs = sw.Elapsed.TotalMilliseconds;
+            using (NewDisposeScope())
+            {
+                var ops = ScoreOperands.Build(z, codebook, tokens, metric, dtype);
+                var sel = NeighborSearch.Select(z, codebook, tokens, null, metric, c.Tau, c.TopK, table, ops, FusedOptions.DefaultCudaChunkBytes,
+                    4096, ScalarType.Float32);
+                fromTable = sel.FromTable / (double)c.N;
+            }
+        }
+
         var times = new List<double>();
+        // SNCE_PROFILE_STEPS=1: the timed steps (not the warm-up, inputs or check) are the region an
+        // "ncu --profile-from-start off" run records (tools/device_loss_bench.sh PART=profile).
+        var profile = cuda && Environment.GetEnvironmentVariable("SNCE_PROFILE_STEPS") == "1";
         for (var i = 0; i < c.Warmup + c.Repeats; i++)
         {
             hidden.grad = null;
             weight.grad = null;
             Sync(device);
+            if (profile && i == c.Warmup) CudaDriver.ProfilerRegion(start: true);
             var sw = Stopwatch.StartNew();
             using (NewDisposeScope()) step();
             Sync(device);
             if (i >= c.Warmup) times.Add(sw.Elapsed.TotalMilliseconds);
         }
+        if (profile) CudaDriver.ProfilerRegion(start: false);
         var mem = MemoryPeak(device) - mem0;
+        table?.Dispose();
         using (NewDisposeScope())
         {
             var finite = hidden.grad!.isfinite().all().item<bool>() && weight.grad!.isfinite().all().item<bool>();
@@ -101,7 +144,7 @@ public static class LossBenchChild
         weight.grad = null;
         double? matmul = c.Method == "ce-fused" ? MatmulMs(hidden.detach(), weight.detach(), c.Repeats, device) : null;
         times.Sort();
-        return new LossResult("ok", times[times.Count / 2], times.ToArray(), mem / (double)(1L << 30), matmul);
+        return new LossResult("ok", times[times.Count / 2], times.ToArray(), mem / (double)(1L << 30), matmul, SetupMs: setupMs, FromTable: fromTable);
     }
 
     /// <summary>The three hidden-size matmuls of a step on their own (logits, grad hidden, grad W), full size, median ms.</summary>

@@ -25,7 +25,7 @@ static class LossCheck
         var onCuda = device.type == DeviceType.CUDA;
         foreach (var dtype in new[] { ScalarType.Float32, ScalarType.BFloat16 })
             foreach (var k in new long[] { 1001, 1024 })
-                foreach (var target in new[] { "ce", "snce", "snce-topk" })
+                foreach (var target in new[] { "ce", "snce", "snce-topk", "snce-topk-rowstep", "snce-topk-table", "snce-topk-code" })
                     foreach (var form in new[] { "linear", "logits" })
                         foreach (var metric in target == "snce" && dtype == ScalarType.Float32 && k == 1001 && form == "linear" ? new[] { "l2", "dot", "cosine" } : ["l2"])
                             rows.Add(Compare(device, dtype, k, target, form, metric, onCuda ? backend : "torch"));
@@ -34,7 +34,8 @@ static class LossCheck
         {
             var module = CudaRowLauncher.For(device.index < 0 ? 0 : device.index).Module;
             info.Add($"kernel: NVRTC {Nvrtc.Load().Version.Major}.{Nvrtc.Load().Version.Minor} ({Nvrtc.Load().LibraryPath}), options [{string.Join(' ', module.Options)}], PTX from {module.PtxOrigin}");
-            foreach (var name in new[] { "snce_rows_bf16_bf16", "snce_rows_bf16_f32", "snce_rows_f32_bf16", "snce_rows_f32_f32" })
+            foreach (var name in new[] { "snce_rows_bf16_bf16", "snce_rows_bf16_f32", "snce_rows_f32_bf16", "snce_rows_f32_f32",
+                         "snce_rows_topk_bf16_bf16", "snce_rows_topk_bf16_f32", "snce_rows_topk_f32_bf16", "snce_rows_topk_f32_f32" })
             {
                 var f = module.Function(name);
                 var (regs, local, shared) = CudaDriver.FunctionResources(f);
@@ -55,6 +56,7 @@ static class LossCheck
         manual_seed(1000 + k);
         var c = randn([k, d], device: device, dtype: ScalarType.Float64);
         var z = c.index_select(0, randint(k, [n], device: device)) + 0.6 * randn([n, d], device: device, dtype: ScalarType.Float64);
+        if (target == "snce-topk-code") z = c.index_select(0, randint(k, [n], device: device)); // code-anchored: z = c_token
         var tokens = metric.Quantize(z, c);
         var mask = rand([n], device: device) > 0.25;
         var weights = rand([n], device: device) + 0.5;
@@ -73,6 +75,13 @@ static class LossCheck
             // In bf16 the fused path rounds the anchors and codes to bf16 for the target matmul; the reference does too.
             var s = -metric.Distance(zc.to(dtype).to(ScalarType.Float64), cc.to(dtype).to(ScalarType.Float64)) / tau;
             if (target == "snce") q = s.softmax(1);
+            else if (target is "snce-topk-table" or "snce-topk-code")
+            {
+                // The table path measures distances in fp32 on the anchors and codes as given (not rounded to the dtype).
+                var s32 = -metric.Distance(zc.to(ScalarType.Float64), cc.to(ScalarType.Float64)) / tau;
+                var (v, i) = s32.topk(topK, 1);
+                q = zeros_like(s32).scatter_(1, i, v.softmax(1));
+            }
             else { var (v, i) = s.topk(topK, 1); q = zeros_like(s).scatter_(1, i, v.softmax(1)); }
         }
         var li = -(q * logits64.log_softmax(1)).sum(1);
@@ -81,9 +90,15 @@ static class LossCheck
         reference.backward();
         Tensor[] refGrads = form == "linear" ? [h64.grad!, w64.grad!] : [];
 
+        using var table = target is "snce-topk-table" or "snce-topk-code" ? CodeNeighbors.Build(cc, metric, CodeNeighbors.DefaultSize(topK, k)) : null;
         (double Loss, Tensor[] Grads) Fused(string b)
         {
-            var opt = new FusedOptions { Backend = b == "cuda" ? FusedBackend.Cuda : FusedBackend.Torch, ComputeDtype = dtype, RowChunk = 128, CodeChunk = 300 };
+            var opt = new FusedOptions
+            {
+                Backend = b == "cuda" ? FusedBackend.Cuda : FusedBackend.Torch, ComputeDtype = dtype, RowChunk = 128, CodeChunk = 300,
+                TopKSearch = table is not null ? TopKSearch.Neighbors : target == "snce-topk-rowstep" ? TopKSearch.RowStep : TopKSearch.Full,
+            };
+            int? tk = target.StartsWith("snce-topk", StringComparison.Ordinal) ? topK : null;
             var hl = hidden.detach().requires_grad_();
             var wl = weight.detach().requires_grad_();
             Tensor? lg = form == "logits" ? hl.detach().mm(wl.detach().t()).requires_grad_() : null;
@@ -91,8 +106,8 @@ static class LossCheck
             {
                 ("ce", "linear") => FusedCrossEntropy.ForwardLinear(hl, wl, null, tokens, mask, weights, opt),
                 ("ce", _) => FusedCrossEntropy.Forward(lg!, tokens, mask, weights, opt),
-                (_, "linear") => FusedSnce.ForwardLinear(hl, wl, null, zc, cc, metric, tau, tokens, mask, weights, opt, target == "snce-topk" ? topK : null),
-                _ => FusedSnce.Forward(lg!, zc, cc, metric, tau, tokens, mask, weights, target == "snce-topk" ? topK : null, opt),
+                (_, "linear") => FusedSnce.ForwardLinear(hl, wl, null, zc, cc, metric, tau, tokens, mask, weights, opt, tk, table),
+                _ => FusedSnce.Forward(lg!, zc, cc, metric, tau, tokens, mask, weights, tk, opt, table),
             };
             o.Loss.backward();
             return (o.Loss.to(ScalarType.Float64).item<double>(), form == "linear" ? [hl.grad!, wl.grad!] : [lg!.grad!]);
@@ -115,7 +130,7 @@ static class LossCheck
         }
         var f32 = dtype == ScalarType.Float32;
         // bf16 top-k: rounding may swap the k-th and (k+1)-th neighbor of a few rows (a jump of the target), hence 0.1.
-        var refTol = f32 ? 1e-4 : target == "snce-topk" ? 1e-1 : 3e-2;
+        var refTol = f32 ? 1e-4 : target.StartsWith("snce-topk", StringComparison.Ordinal) ? 1e-1 : 3e-2;
         var kernelOk = (vsTorch is null || vsTorch <= (f32 ? 1e-4 : 1e-2)) && (!f32 || vsRef <= refTol);
         var passed = kernelOk && vsRef <= refTol;   // false for NaN too
         return new Row(f32 ? "fp32" : "bf16", form, target, metricName, k, vsRef, vsTorch, passed, kernelOk);

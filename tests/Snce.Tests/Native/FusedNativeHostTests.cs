@@ -21,10 +21,22 @@ public class FusedNativeHostTests
     public void ThreadsPerRowBlock(long k, int vector, int threads) => Assert.Equal(threads, RowLaunch.Threads(k, vector));
 
     [Fact]
+    public void KernelSelectsTopKOnlyWhereItsFirstThresholdHolds()
+    {
+        Assert.Null(FusedKernelRows.UnsupportedSelect(ScalarType.BFloat16, 32, 262144));
+        Assert.Null(FusedKernelRows.UnsupportedSelect(ScalarType.Float32, 5, 37));      // all scores fit the slots
+        Assert.Null(FusedKernelRows.UnsupportedSelect(ScalarType.BFloat16, 128, 1024)); // K = 8k: 128 threads own scores
+        Assert.Contains("up to 128", FusedKernelRows.UnsupportedSelect(ScalarType.BFloat16, 129, 262144));
+        Assert.Contains("K ≥ 1024", FusedKernelRows.UnsupportedSelect(ScalarType.BFloat16, 128, 1000));
+        Assert.Contains("fp32 or bf16", FusedKernelRows.UnsupportedSelect(ScalarType.Float64, 8, 4096));
+    }
+
+    [Fact]
     public void KernelNamesAndVectorWidths()
     {
         Assert.Equal("snce_rows_bf16_bf16", RowLaunch.KernelName(ScalarType.BFloat16, ScalarType.BFloat16));
         Assert.Equal("snce_rows_f32_bf16", RowLaunch.KernelName(ScalarType.Float32, ScalarType.BFloat16));
+        Assert.Equal("snce_rows_topk_bf16_f32", RowLaunch.KernelName(ScalarType.BFloat16, ScalarType.Float32, select: true));
         Assert.Equal(8, RowLaunch.VectorWidth(ScalarType.BFloat16, ScalarType.BFloat16));
         Assert.Equal(4, RowLaunch.VectorWidth(ScalarType.BFloat16, ScalarType.Float32));
         Assert.Throws<ArgumentException>(() => RowLaunch.KernelName(ScalarType.Float64, ScalarType.Float32));

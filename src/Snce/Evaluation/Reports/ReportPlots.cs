@@ -43,7 +43,7 @@ public static class ReportPlots
             var suffix = panels.Count == 1 ? "" : "_" + string.Join('_', new[] { panel.Key.Objective, panel.Key.CodebookSize is { } k ? $"K{k}" : null }.Where(s => s is not null));
             var context = string.Join(", ", new[] { panel.Key.Objective, panel.Key.CodebookSize is { } kk ? $"K = {kk}" : null }.Where(s => s is not null));
             var title = context.Length > 0 ? $" ({context})" : "";
-            files.AddRange(Curves(panel.ToList(), r => r.Fd, "FD-ResNet18", $"FD-ResNet18 against training steps{title}", Path.Combine(outDir, $"fd_vs_steps{suffix}.png")));
+            files.AddRange(Curves(panel.ToList(), r => r.Fd, "FD-ResNet18", $"FD-ResNet18 against training steps{title}", Path.Combine(outDir, $"fd_vs_steps{suffix}.png"), logWhenWide: true));
             files.AddRange(Curves(panel.ToList(), r => r.ValCe, "validation CE (nats)", $"Validation cross-entropy against training steps{title}", Path.Combine(outDir, $"val_ce_vs_steps{suffix}.png")));
             files.AddRange(Curves(panel.ToList(), r => r.NnRatio, "NN-distance ratio (generated / validation)",
                 $"Memorization: nearest-training-image distance ratio{title}", Path.Combine(outDir, $"nn_ratio_vs_steps{suffix}.png")));
@@ -53,21 +53,31 @@ public static class ReportPlots
         return files;
     }
 
-    static IEnumerable<string> Curves(IReadOnlyList<RunGroup> groups, Func<RunMetrics, IReadOnlyList<MetricPoint>> series, string yLabel, string title, string path)
+    /// <summary>
+    /// One line per group against steps. With <paramref name="logWhenWide"/>, a curve spanning more than a factor of 5
+    /// (FD falls from ~900 to ~60 in a run) is drawn on a log10 axis with 1-2-5 ticks, so late differences stay visible.
+    /// </summary>
+    static IEnumerable<string> Curves(IReadOnlyList<RunGroup> groups, Func<RunMetrics, IReadOnlyList<MetricPoint>> series, string yLabel, string title, string path,
+        bool logWhenWide = false)
     {
         var plot = new Plot();
         var drawn = 0;
+        var all = groups.SelectMany(g => g.MeanCurve(series)).Select(p => p.Value.Mean!.Value).ToList();
+        var log = logWhenWide && all.Count > 0 && all.Min() > 0 && all.Max() / all.Min() > 5;
+        Func<double, double> y = log ? Math.Log10 : v => v;
         for (var i = 0; i < groups.Count; i++)
         {
             var curve = groups[i].MeanCurve(series);
             if (curve.Count == 0) continue;
             var color = Palette(i);
             var xs = curve.Select(p => (double)p.Step).ToArray();
-            var ys = curve.Select(p => p.Value.Mean!.Value).ToArray();
+            var means = curve.Select(p => p.Value.Mean!.Value).ToArray();
+            var ys = means.Select(y).ToArray();
             if (groups[i].Runs.Count > 1 && curve.Count > 1)
             {
                 var sd = curve.Select(p => p.Value.Std ?? 0).ToArray();
-                var band = plot.Add.FillY(xs, ys.Zip(sd, (m, s) => m - s).ToArray(), ys.Zip(sd, (m, s) => m + s).ToArray());
+                var lower = means.Zip(sd, (m, s) => log ? y(Math.Max(m - s, m / 10)) : m - s).ToArray();
+                var band = plot.Add.FillY(xs, lower, means.Zip(sd, (m, s) => y(m + s)).ToArray());
                 band.FillColor = color.WithAlpha(0.18);
                 band.LineWidth = 0;
             }
@@ -80,6 +90,16 @@ public static class ReportPlots
             drawn++;
         }
         if (drawn == 0) yield break;
+        if (log)
+        {
+            var ticks = new ScottPlot.TickGenerators.NumericManual();
+            for (var decade = Math.Pow(10, Math.Floor(Math.Log10(all.Min()))); decade <= all.Max() * 10; decade *= 10)
+                foreach (var m in new[] { 1, 2, 5 })
+                    if (m * decade >= all.Min() / 2 && m * decade <= all.Max() * 2)
+                        ticks.AddMajor(Math.Log10(m * decade), (m * decade).ToString("G4", System.Globalization.CultureInfo.InvariantCulture));
+            plot.Axes.Left.TickGenerator = ticks;
+            yLabel += " (log scale)";
+        }
         Style(plot, title, "training step", yLabel);
         plot.SavePng(path, Width, Height);
         yield return path;

@@ -25,6 +25,8 @@ internal sealed record FusedProblem
     public Tensor? Codebook { get; init; }
     public Metric? Metric { get; init; }
     public double Tau { get; init; }
+    /// <summary>Code neighbor table for the top-k path, or null.</summary>
+    public CodeNeighbors? Neighbors { get; init; }
     public required FusedOptions Options { get; init; }
 }
 
@@ -67,10 +69,14 @@ internal static class FusedEngine
         var cuda = device.type == DeviceType.CUDA;
         var budget = opt.ChunkBytes ?? (cuda ? FusedOptions.DefaultCudaChunkBytes : FusedOptions.DefaultCpuChunkBytes);
         var sc = TensorMemory.ElementSize(cdt);
-        var perRow = (linear ? k * sc : 0) + (p.Kind == TargetKind.Dense ? k * sc : 0);
-        if (p.Kind == TargetKind.TopK) perRow = Math.Max(perRow, k * sc);
-        var blockRows = opt.RowChunk ?? (perRow == 0 ? n : Math.Clamp(budget / perRow, 1, n));
-        if (opt.RowChunk is null && blockRows < n && blockRows >= 256) blockRows = blockRows / 128 * 128;
+        var search = Search(p, rows, cdt, k);
+        var table = search == TopKSearch.Neighbors ? p.Neighbors : null;
+        // Rows per block from the [rows, K] buffers: logits (linear form), target scores (dense, and top-k selected by the
+        // row step), and the full top-k search's score chunks (before the logits exist); the table's search needs none.
+        var perRow = (linear ? k * sc : 0) + (p.Kind == TargetKind.Dense || search == TopKSearch.RowStep ? k * sc : 0);
+        var searchRows = RoundRows(Math.Clamp(budget / (k * sc), 1, n), n);
+        if (p.Kind == TargetKind.TopK && search == TopKSearch.Full) perRow = Math.Max(perRow, k * sc);
+        var blockRows = opt.RowChunk ?? (perRow == 0 ? n : RoundRows(Math.Clamp(budget / perRow, 1, n), n));
         var codeChunk = opt.CodeChunk ?? Math.Clamp(budget / (Math.Min(blockRows, n) * 8L * TensorMemory.ElementSize(md)), 1, k);
 
         using var scope = NewDisposeScope();
@@ -88,6 +94,15 @@ internal static class FusedEngine
 
             var ops = soft ? ScoreOperands.Build(p.Anchors!, p.Codebook!, tokens, p.Metric!, cdt) : null;
             stats = empty(n, 4, dtype: md, device: device);
+            // Top-k from the neighbor table: every row's targets up front (one device-to-host copy for the rows it
+            // cannot certify), then the blocks only slice them.
+            NeighborSearch.Selection? selected = null;
+            if (table is not null)
+            {
+                table.CheckMatches(p.Codebook!, p.Metric!, fingerprint: opt.ValidateTokens);
+                selected = NeighborSearch.Select(p.Anchors!, p.Codebook!, tokens, mask, p.Metric!, p.Tau, p.TopK, table, ops!, budget,
+                    opt.RowChunk ?? searchRows, md);
+            }
 
             Tensor? h = null, w = null, bias = null;
             if (linear)
@@ -110,6 +125,8 @@ internal static class FusedEngine
                 RowTarget target = p.Kind switch
                 {
                     TargetKind.Dense => new RowTarget.Dense((c0, len) => ops!.Raw(r0, r, c0, len)),
+                    TargetKind.TopK when selected is not null => new RowTarget.Sparse(selected.Index.narrow(0, r0, r), selected.Q.narrow(0, r0, r)),
+                    TargetKind.TopK when search == TopKSearch.RowStep => new RowTarget.TopOfScores((c0, len) => ops!.Raw(r0, r, c0, len), p.TopK),
                     TargetKind.TopK => Sparse(NeighborTopK.Select(ops!, r0, r, p.TopK, p.Tau, Math.Clamp(budget / (r * 2L * sc), 1, k), md)),
                     _ => new RowTarget.Hard(),
                 };
@@ -159,6 +176,27 @@ internal static class FusedEngine
     }
 
     static RowTarget Sparse((Tensor Index, Tensor Q) t) => new RowTarget.Sparse(t.Index, t.Q);
+
+    /// <summary>Multiples of 128 rows when a block is not the whole batch (and at least 256 rows).</summary>
+    static long RoundRows(long rows, long n) => rows < n && rows >= 256 ? rows / 128 * 128 : rows;
+
+    /// <summary>How the top-k targets are found (never Auto); Full for problems without top-k (unused then).</summary>
+    static TopKSearch Search(FusedProblem p, IRowKernel rows, ScalarType computeDtype, long k)
+    {
+        if (p.Kind != TargetKind.TopK) return TopKSearch.Full;
+        return p.Options.TopKSearch switch
+        {
+            TopKSearch.Full => TopKSearch.Full,
+            TopKSearch.RowStep => TopKSearch.RowStep,
+            TopKSearch.Auto when p.Neighbors is not null => TopKSearch.Neighbors,
+            // The kernel's row-step selection is verified on the CPU emulator only; until a GPU run checks and times it
+            // (tools/device_loss_bench.sh), Auto keeps the measured Full path. RowStep is chosen explicitly.
+            TopKSearch.Auto => TopKSearch.Full,
+            TopKSearch.Neighbors => p.Neighbors is not null ? TopKSearch.Neighbors : throw new ArgumentException(
+                "TopKSearch.Neighbors needs a code neighbor table: pass one built with CodeNeighbors.Build(codebook, metric, size), or use TopKSearch.Auto"),
+            _ => throw new ArgumentException($"unknown top-k search {p.Options.TopKSearch}"),
+        };
+    }
 
     /// <summary>
     /// ⟨x, g⟩ − stopgrad⟨x, g⟩ as a scalar of the math dtype: value exactly 0, gradient g w.r.t. x. The graph keeps g

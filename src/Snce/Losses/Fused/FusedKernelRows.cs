@@ -21,6 +21,9 @@ internal sealed class FusedKernelRows(IKernelLauncher launcher, int? threads = n
     /// <summary>Largest top-k the kernel takes (its shared-memory buffer).</summary>
     public const int MaxTopK = 1024;
 
+    /// <summary>Largest top-k the kernel selects from the scores itself (mode 3: at most the smallest block of 128 threads).</summary>
+    public const int MaxSelectK = 128;
+
     /// <summary>Mirror of <c>struct RowArgs</c> in SnceRows.cu: 8-byte fields, then 4-byte ones; 120 bytes.</summary>
     [StructLayout(LayoutKind.Sequential)]
     internal struct RowArgs
@@ -42,6 +45,23 @@ internal sealed class FusedKernelRows(IKernelLauncher launcher, int? threads = n
         if (logits is not (ScalarType.Float32 or ScalarType.BFloat16)) return $"the kernel takes fp32 or bf16 logits, not {logits}";
         if (kind == TargetKind.Dense && scores is not (ScalarType.Float32 or ScalarType.BFloat16)) return $"the kernel takes fp32 or bf16 target scores, not {scores}";
         if (kind == TargetKind.TopK && topK > MaxTopK) return $"the kernel takes top-k up to {MaxTopK}, not {topK}";
+        return null;
+    }
+
+    /// <summary>Candidate slots per row of mode 3 (SNCE_CAND in SnceRows.cu).</summary>
+    const int SelectSlots = 1024;
+
+    /// <summary>Why the kernel cannot select the top-k from the scores itself (mode 3), or null when it can.</summary>
+    /// <remarks>
+    /// Its first threshold is the k-th largest of the threads' maxima, so at least k threads must own a score (K ≥ 8k
+    /// with 8-wide vectors, k ≤ 128 threads), unless all K scores fit the candidate slots at once (K ≤ 1,024 − k).
+    /// </remarks>
+    public static string? UnsupportedSelect(ScalarType scores, int topK, long numCodes)
+    {
+        if (scores is not (ScalarType.Float32 or ScalarType.BFloat16)) return $"the kernel selects top-k from fp32 or bf16 scores, not {scores}";
+        if (topK > MaxSelectK) return $"the kernel selects top-k up to {MaxSelectK} from the scores, not {topK}; use TopKSearch.Full";
+        if (numCodes < 8L * topK && numCodes > SelectSlots - topK)
+            return $"the kernel selects top-k {topK} from K = {numCodes} scores only with K ≥ {8 * topK} or K ≤ {SelectSlots - topK}; use TopKSearch.Full";
         return null;
     }
 
@@ -78,6 +98,13 @@ internal sealed class FusedKernelRows(IKernelLauncher launcher, int? threads = n
                 args.Scores = TensorMemory.DataPointer(scores);
                 args.LdScores = scores.stride(0);
                 break;
+            case RowTarget.TopOfScores t:
+                scores = t.Raw(0, k).contiguous();
+                args.Mode = 3;
+                args.TopK = t.K;
+                args.Scores = TensorMemory.DataPointer(scores);
+                args.LdScores = scores.stride(0);
+                break;
             case RowTarget.Sparse s:
                 topIdx = s.Index.to(ScalarType.Int64).contiguous();
                 topQ = s.Q.to(ScalarType.Float32).contiguous();
@@ -91,10 +118,13 @@ internal sealed class FusedKernelRows(IKernelLauncher launcher, int? threads = n
                 break;
         }
         var scoreType = scores?.dtype ?? L.dtype;
-        var why = Unsupported(L.dtype, args.Mode == 1 ? TargetKind.Dense : TargetKind.Hard, scoreType, args.TopK);
-        if (why is not null) throw new InvalidOperationException(why);
+        var why = Unsupported(L.dtype, args.Mode is 1 or 3 ? TargetKind.Dense : TargetKind.Hard, scoreType, args.TopK)
+            ?? (args.Mode == 3 ? UnsupportedSelect(scoreType, args.TopK, k) : null);
         var vector = RowLaunch.VectorWidth(L.dtype, scoreType);
-        launcher.Launch(RowLaunch.KernelName(L.dtype, scoreType), checked((int)r), threads ?? RowLaunch.Threads(k, vector), ref args);
+        var blockThreads = threads ?? RowLaunch.Threads(k, vector);
+        if (args.Mode == 3 && args.TopK > blockThreads) why ??= $"top-k {args.TopK} exceeds the block's {blockThreads} threads";
+        if (why is not null) throw new InvalidOperationException(why);
+        launcher.Launch(RowLaunch.KernelName(L.dtype, scoreType, select: args.Mode == 3), checked((int)r), blockThreads, ref args);
         // The tensors behind the pointers may be released now: later work on the same stream is queued after the kernel.
         GC.KeepAlive(scores); GC.KeepAlive(topIdx); GC.KeepAlive(topQ); GC.KeepAlive(tokens); GC.KeepAlive(coef); GC.KeepAlive(mask);
         return stats.to(b.MathDtype);
@@ -131,9 +161,9 @@ internal static class RowLaunch
         return t;
     }
 
-    /// <summary>The <c>extern "C"</c> kernel for a (logits, scores) dtype pair.</summary>
-    public static string KernelName(ScalarType logits, ScalarType scores) =>
-        $"snce_rows_{Short(logits)}_{Short(scores)}";
+    /// <summary>The <c>extern "C"</c> kernel for a (logits, scores) dtype pair; <paramref name="select"/>: the mode-3 kernel (top-k selected from the scores).</summary>
+    public static string KernelName(ScalarType logits, ScalarType scores, bool select = false) =>
+        $"snce_rows_{(select ? "topk_" : "")}{Short(logits)}_{Short(scores)}";
 
     static string Short(ScalarType t) => t switch
     {

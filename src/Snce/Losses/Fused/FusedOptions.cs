@@ -13,6 +13,25 @@ public enum FusedBackend
     Cuda,
 }
 
+/// <summary>How the top-k path finds each row's k nearest codes.</summary>
+public enum TopKSearch
+{
+    /// <summary>
+    /// <see cref="Neighbors"/> when a <see cref="CodeNeighbors"/> table is given; else <see cref="Full"/> (the path measured
+    /// on the GPU; <see cref="RowStep"/> becomes the CUDA default once a device run has checked and timed it).
+    /// </summary>
+    Auto,
+    /// <summary>Scores against the whole codebook for every row, chunk by chunk, with a running torch.topk merge (the original path; ignores a table).</summary>
+    Full,
+    /// <summary>
+    /// The row step selects each row's top-k from the block's full [rows, K] scores (as dense SNCE has them) in the pass
+    /// that reads the logits: on the CUDA kernel without any sort over K (k ≤ 128); on the libtorch backend by torch.topk.
+    /// </summary>
+    RowStep,
+    /// <summary>From a <see cref="CodeNeighbors"/> table (rows it cannot certify searched as in <see cref="Full"/>); a missing table is an error.</summary>
+    Neighbors,
+}
+
 /// <summary>
 /// How the fused losses chunk and compute. Defaults suit training; the benchmark and tests vary them.
 /// Invalid values throw when set.
@@ -61,6 +80,9 @@ public sealed record FusedOptions
 
     /// <summary>Which implementation runs the row-wise step.</summary>
     public FusedBackend Backend { get; init; } = FusedBackend.Auto;
+
+    /// <summary>How the top-k path finds the k nearest codes (a neighbor table or the whole codebook).</summary>
+    public TopKSearch TopKSearch { get; init; } = TopKSearch.Auto;
 
     /// <summary>Check that supervised tokens lie in [0, K) (one small device-to-host copy per call).</summary>
     public bool ValidateTokens { get; init; } = true;

@@ -28,13 +28,15 @@ public static class FusedSnce
     /// <param name="weights">[N] per-row weights, or null for 1.</param>
     /// <param name="topK">Truncate q to the k nearest codes (renormalized); null for the full codebook.</param>
     /// <param name="options">Chunking, compute dtype and backend.</param>
+    /// <param name="neighbors">With <paramref name="topK"/>: the codebook's neighbor table, so that rows whose top-k it
+    /// certifies are not searched over the whole codebook (<see cref="CodeNeighbors"/>); null: every row is.</param>
     public static LossOutput Forward(Tensor logits, Tensor anchors, Tensor codebook, Metric metric, double tau, Tensor tokens,
-        Tensor? mask, Tensor? weights, int? topK = null, FusedOptions? options = null) =>
+        Tensor? mask, Tensor? weights, int? topK = null, FusedOptions? options = null, CodeNeighbors? neighbors = null) =>
         FusedEngine.Run(new FusedProblem
         {
             Logits = logits, Tokens = tokens, Mask = mask, Weights = weights,
             Kind = topK is null ? TargetKind.Dense : TargetKind.TopK, TopK = topK ?? 0,
-            Anchors = anchors, Codebook = codebook, Metric = metric, Tau = tau, Options = options ?? FusedOptions.Default,
+            Anchors = anchors, Codebook = codebook, Metric = metric, Tau = tau, Neighbors = neighbors, Options = options ?? FusedOptions.Default,
         });
 
     /// <summary>
@@ -54,13 +56,14 @@ public static class FusedSnce
     /// <param name="weights">[N] per-row weights, or null for 1.</param>
     /// <param name="options">Chunking, compute dtype and backend.</param>
     /// <param name="topK">Truncate q to the k nearest codes (renormalized); null for the full codebook.</param>
+    /// <param name="neighbors">With <paramref name="topK"/>: the codebook's neighbor table (see <see cref="Forward"/>).</param>
     public static LossOutput ForwardLinear(Tensor hidden, Tensor weight, Tensor? bias, Tensor anchors, Tensor codebook, Metric metric,
-        double tau, Tensor tokens, Tensor? mask, Tensor? weights, FusedOptions? options = null, int? topK = null) =>
+        double tau, Tensor tokens, Tensor? mask, Tensor? weights, FusedOptions? options = null, int? topK = null, CodeNeighbors? neighbors = null) =>
         FusedEngine.Run(new FusedProblem
         {
             Hidden = hidden, Weight = weight, Bias = bias, Tokens = tokens, Mask = mask, Weights = weights,
             Kind = topK is null ? TargetKind.Dense : TargetKind.TopK, TopK = topK ?? 0,
-            Anchors = anchors, Codebook = codebook, Metric = metric, Tau = tau, Options = options ?? FusedOptions.Default,
+            Anchors = anchors, Codebook = codebook, Metric = metric, Tau = tau, Neighbors = neighbors, Options = options ?? FusedOptions.Default,
         });
 }
 

@@ -10,6 +10,7 @@ namespace Snce.Losses.Fused;
 public sealed class FusedSnceLoss : ITokenLoss, IDisposable
 {
     readonly Tensor codebook;
+    CodeNeighbors? neighbors; // top-k: the codebook's neighbor table, built on first use on the logits' device
 
     /// <summary>Fused SNCE over <paramref name="codebook"/> [K, D] with a given τ.</summary>
     public FusedSnceLoss(Tensor codebook, Metric metric, double tau, NeighborAnchor anchor = NeighborAnchor.Latent, int? topK = null, FusedOptions? options = null)
@@ -52,12 +53,31 @@ public sealed class FusedSnceLoss : ITokenLoss, IDisposable
             if (targets.Mask is { } m) ids = ids.masked_fill(m.logical_not(), 0);
             anchors = codes.index_select(0, ids.to(logits.device));
         }
-        var o = FusedSnce.Forward(logits, anchors, codes, Metric, Tau, targets.Tokens, targets.Mask, targets.Weights, TopK, Options.For(targets));
+        var o = FusedSnce.Forward(logits, anchors, codes, Metric, Tau, targets.Tokens, targets.Mask, targets.Weights, TopK, Options.For(targets), Neighbors(codes));
         return new LossOutput(o.Loss.MoveToOuterDisposeScope(), o.HardCe.MoveToOuterDisposeScope(), o.TargetEntropy?.MoveToOuterDisposeScope());
     }
 
+    /// <summary>
+    /// The neighbor table for top-k, built once per device: for code anchors (every row is then served from it) unless
+    /// TopKSearch says Full or RowStep; for latent anchors only with TopKSearch.Neighbors, as the table certifies a latent
+    /// row only when the latent is close to its code relative to the code spacing (measure with
+    /// <c>snce-bench loss --anchors near</c>'s from_table first); null otherwise.
+    /// </summary>
+    CodeNeighbors? Neighbors(Tensor codes)
+    {
+        if (TopK is not int k || Options.TopKSearch is TopKSearch.Full or TopKSearch.RowStep) return null;
+        if (Anchor == NeighborAnchor.Latent && Options.TopKSearch != TopKSearch.Neighbors) return null;
+        if (neighbors is not null && neighbors.Ids.device_type == codes.device_type && neighbors.Ids.device_index == codes.device_index) return neighbors;
+        neighbors?.Dispose();
+        return neighbors = CodeNeighbors.Build(codes, Metric, CodeNeighbors.DefaultSize(k, codes.shape[0]));
+    }
+
     /// <inheritdoc/>
-    public void Dispose() => codebook.Dispose();
+    public void Dispose()
+    {
+        codebook.Dispose();
+        neighbors?.Dispose();
+    }
 }
 
 /// <summary>Cross-entropy as an <see cref="ITokenLoss"/> through <see cref="FusedCrossEntropy.Forward"/>.</summary>

@@ -24,6 +24,12 @@ internal abstract record RowTarget
 
     /// <summary>k (code, probability) pairs per row: <paramref name="Index"/> [rows, k] int64, <paramref name="Q"/> [rows, k] summing to 1.</summary>
     public sealed record Sparse(Tensor Index, Tensor Q) : RowTarget;
+
+    /// <summary>
+    /// q = softmax(r/τ) over each row's <paramref name="K"/> largest raw scores r, selected by the row step itself from
+    /// the full scores (<c>Raw</c> as in <see cref="Dense"/>): top-k without a separate search over the codebook.
+    /// </summary>
+    public sealed record TopOfScores(Func<long, long, Tensor> Raw, int K) : RowTarget;
 }
 
 /// <summary>

@@ -7,6 +7,8 @@
 //   mode 0 (hard):   q = one-hot at the token t_i (plain cross-entropy)
 //   mode 1 (dense):  q = softmax(s), s = raw scores (K values) * scoreScale   (SNCE, full codebook)
 //   mode 2 (sparse): q given as topK (index, probability) pairs per row      (SNCE, top-k)
+//   mode 3 (top-k of the scores): q = softmax over the topK largest raw scores, selected here from the same
+//                    [R, K] scores as mode 1 (SNCE, top-k without a host-side sort/select; see select_topk)
 // the kernel writes stats[i] = (lse(l) - sum_k q_k l_k, lse(l) - l_{t_i}, H(q), lse(l)) and, when grad is
 // set, grad[i, k] = coef_i * (softmax(l)_k - q_k). grad may alias logits: every element is read by the
 // thread that writes it, before it writes it, and the sparse targets' entries are replaced after a barrier.
@@ -18,6 +20,7 @@
 typedef unsigned short bf16_t;
 
 #define SNCE_MAX_TOPK 1024
+#define SNCE_CAND 1024          // mode 3: candidates kept per row before the final sort (>= 2 * topK)
 #define SNCE_LOG2E 1.4426950408889634f
 #define SNCE_LN2 0.6931471805599453f
 #ifndef SNCE_ASSERT_ALIGNED
@@ -31,8 +34,8 @@ struct RowArgs {
     void* grad;                  // [R, ldGrad] TL or null (statistics only)
     const void* scores;          // [R, ldScores] TS raw scores (mode 1) or null
     const long long* tokens;     // [R] nearest code per row (hard-CE term; the target in mode 0)
-    const long long* topIdx;     // [R, topK] (mode 2) or null
-    const float* topQ;           // [R, topK] (mode 2) or null
+    long long* topIdx;           // [R, topK]: read in mode 2; written in mode 3 when not null
+    float* topQ;                 // [R, topK]: read in mode 2; written in mode 3 when not null
     const float* coef;           // [R] gradient weight m_i w_i / sum(m)
     const unsigned char* mask;   // [R] bool, or null: every row supervised
     float* stats;                // [R, 4]
@@ -41,8 +44,8 @@ struct RowArgs {
     long long ldScores;
     long long K;                 // codes per row
     float scoreScale;            // 1 / tau
-    int mode;                    // 0 hard, 1 dense, 2 sparse
-    int topK;                    // mode 2: pairs per row, <= SNCE_MAX_TOPK
+    int mode;                    // 0 hard, 1 dense, 2 sparse, 3 top-k of the scores
+    int topK;                    // modes 2, 3: pairs per row, <= SNCE_MAX_TOPK (mode 3: <= blockDim.x and <= SNCE_CAND / 2)
     int reserved;
 };
 
@@ -182,9 +185,22 @@ __device__ inline Acc acc_block_reduce(Acc v, float* smem) {
     return acc_get(smem + 32 * 8);
 }
 
-// Pass 1 over V consecutive codes starting at k0.
-template <typename TL, typename TS, int V, bool DENSE>
-__device__ inline void stats_step(const TL* lrow, const TS* srow, long long k0, float sScale, Acc& acc) {
+// Adds one target entry (logit l, base-2 score y) to the dense-target fields of acc (ms, zs, a, b): mode 3's k codes.
+__device__ inline void acc_add_target(Acc& acc, float l, float y) {
+    const float ms = fmaxf(acc.ms, y);
+    const float f = acc_rescale(acc.ms, ms);
+    const float e = exp2f(y - ms);
+    acc.zs = acc.zs * f + e;
+    acc.a = acc.a * f + e * l;
+    acc.b = acc.b * f + e * y;
+    acc.ms = ms;
+}
+
+// Pass 1 over V consecutive codes starting at k0. M: 0 logits only, 1 logits and dense scores, 3 logits and the
+// running maximum ymax of the base-2 scores (mode 3's first bound on the k-th largest).
+template <typename TL, typename TS, int V, int M>
+__device__ inline void stats_step(const TL* lrow, const TS* srow, long long k0, float sScale, Acc& acc, float& ymax) {
+    constexpr bool DENSE = M == 1;
     float l[V];
     Io<TL, V>::load(lrow + k0, l);
     float m = acc.ml;
@@ -215,6 +231,12 @@ __device__ inline void stats_step(const TL* lrow, const TS* srow, long long k0, 
             acc.ms = ms;
         }
     }
+    if (M == 3) {
+        float s[V];
+        Io<TS, V>::load(srow + k0, s);
+#pragma unroll
+        for (int i = 0; i < V; i++) ymax = fmaxf(ymax, s[i] * sScale);
+    }
 }
 
 // Pass 2 over V consecutive codes starting at k0: grad = coef * (softmax(l) - q) (q omitted unless DENSE).
@@ -235,14 +257,120 @@ __device__ inline void grad_step(const TL* lrow, const TS* srow, TL* grow, long 
     Io<TL, V>::store(grow + k0, g);
 }
 
-template <typename TL, typename TS, int V, bool DENSE>
-__device__ inline void pass1(const TL* lrow, const TS* srow, long long kv, long long K, float sScale, Acc& acc) {
+template <typename TL, typename TS, int V, int M>
+__device__ inline void pass1(const TL* lrow, const TS* srow, long long kv, long long K, float sScale, Acc& acc, float& ymax) {
     const long long groups = kv / V;
 #pragma unroll 2
     for (long long j = threadIdx.x; j < groups; j += blockDim.x)
-        stats_step<TL, TS, V, DENSE>(lrow, srow, j * V, sScale, acc);
+        stats_step<TL, TS, V, M>(lrow, srow, j * V, sScale, acc, ymax);
     for (long long k = kv + threadIdx.x; k < K; k += blockDim.x)
-        stats_step<TL, TS, 1, DENSE>(lrow, srow, k, sScale, acc);
+        stats_step<TL, TS, 1, M>(lrow, srow, k, sScale, acc, ymax);
+}
+
+// Calls f(code, y) for this thread's share of the row's base-2 scores y = s * sScale (the expression pass 1 uses,
+// so every pass sees bit-identical y).
+template <typename TS, int V, typename F>
+__device__ inline void for_scores(const TS* srow, long long kv, long long K, float sScale, F f) {
+    const long long groups = kv / V;
+    for (long long j = threadIdx.x; j < groups; j += blockDim.x) {
+        float s[V];
+        Io<TS, V>::load(srow + j * V, s);
+#pragma unroll
+        for (int i = 0; i < V; i++) f(j * V + i, s[i] * sScale);
+    }
+    for (long long k = kv + threadIdx.x; k < K; k += blockDim.x) {
+        float s[1];
+        Io<TS, 1>::load(srow + k, s);
+        f(k, s[0] * sScale);
+    }
+}
+
+// Sum over the block (every thread gets it); smem holds 33 floats. Exact for counts below 2^24.
+__device__ inline float block_sum(float v, float* smem) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    __syncthreads();   // smem may still be read by a previous call
+    if (lane == 0) smem[warp] = v;
+    __syncthreads();
+    if (warp == 0) {
+        float w = lane < warps ? smem[lane] : 0.f;
+        for (int o = 16; o > 0; o >>= 1) w += __shfl_xor_sync(0xffffffffu, w, o);
+        if (lane == 0) smem[32] = w;
+    }
+    __syncthreads();
+    return smem[32];
+}
+
+// Sorts v[0, n) (with idx alongside) in descending order; n a power of two; all threads of the block take part.
+__device__ inline void bitonic_desc(float* v, int* idx, int n) {
+    for (int size = 2; size <= n; size <<= 1) {
+        for (int stride = size >> 1; stride > 0; stride >>= 1) {
+            for (int i = threadIdx.x; i < n; i += blockDim.x) {
+                const int j = i ^ stride;
+                if (j > i) {
+                    const bool desc = (i & size) == 0;
+                    const float vi = v[i], vj = v[j];
+                    if (desc ? vi < vj : vi > vj) {
+                        v[i] = vj; v[j] = vi;
+                        const int t = idx[i]; idx[i] = idx[j]; idx[j] = t;
+                    }
+                }
+            }
+            __syncthreads();
+        }
+    }
+}
+
+// Mode 3: the topK largest base-2 scores of the row into cv[0, topK) (descending) and their codes into ci.
+// ymax is this thread's maximum from pass 1. T = the topK-th largest of the threads' maxima bounds the topK-th
+// largest score from below (topK threads each hold a score >= T), so the scores >= T include the top-k.
+// The candidates >= T are gathered (scores > T from the front, ties == T from the back), sorted, the first topK kept.
+// When more than SNCE_CAND - topK scores exceed T, T is raised by bisection towards the row's maximum, keeping
+// count(>= T) >= topK, and the gather repeated. Needs topK <= the number of threads that own a score, or
+// K <= SNCE_CAND (the host keeps topK <= 128 <= blockDim.x). Reads of the scores: pass 1 (with the logits) and one
+// gather; a row that needs the bisection adds one per step and a second gather.
+template <typename TS, int V>
+__device__ inline void select_topk(const TS* srow, long long kv, long long K, float sScale, int topK, float ymax,
+                                   float* cv, int* ci, float* red) {
+    __shared__ int nGt, nEq;
+    const int tid = threadIdx.x, nt = blockDim.x;
+    cv[tid] = ymax;
+    ci[tid] = tid;
+    __syncthreads();
+    bitonic_desc(cv, ci, nt);
+    float lo = cv[topK - 1], hi = cv[0];
+    const int room = SNCE_CAND - topK;              // front slots for scores > T; the last topK slots take ties == T
+    for (int attempt = 0;; attempt++) {
+        __syncthreads();                            // cv, ci, nGt free to overwrite
+        for (int i = tid; i < SNCE_CAND; i += nt) { cv[i] = snce_neg_inf(); ci[i] = -1; }
+        if (tid == 0) { nGt = 0; nEq = 0; }
+        __syncthreads();
+        // Scores > T: at most room of them (count(>= T) <= room), or, after a tie break, fewer than topK (count(>= hi) <
+        // topK) or all equal to the row's maximum (any of them will do). Ties == T: topK suffice.
+        const float T = lo;
+        for_scores<TS, V>(srow, kv, K, sScale, [&](long long k, float y) {
+            if (y > T) {
+                const int slot = atomicAdd(&nGt, 1);
+                if (slot < room) { cv[slot] = y; ci[slot] = (int)k; }
+            } else if (y == T) {
+                const int t = atomicAdd(&nEq, 1);
+                if (t < topK) { cv[SNCE_CAND - 1 - t] = y; ci[SNCE_CAND - 1 - t] = (int)k; }
+            }
+        });
+        __syncthreads();
+        if (nGt <= room || attempt == 1) break;     // the usual case: one gather
+        // More than room scores above lo: raise lo by bisection (count passes), keeping count(>= lo) >= topK.
+        float cLo = (float)(nGt + nEq);
+        while (cLo > room) {
+            const float mid = lo + 0.5f * (hi - lo);
+            if (!(mid > lo && mid < hi)) break;      // lo and hi adjacent: the excess are ties at lo
+            float count = 0.f;
+            for_scores<TS, V>(srow, kv, K, sScale, [&](long long, float y) { if (y >= mid) count += 1.f; });
+            const float c = block_sum(count, red);
+            if (c >= topK) { lo = mid; cLo = c; } else hi = mid;
+        }
+    }
+    bitonic_desc(cv, ci, SNCE_CAND);
 }
 
 template <typename TL, typename TS, int V, bool DENSE>
@@ -259,23 +387,28 @@ __device__ inline void pass2(const TL* lrow, const TS* srow, TL* grow, long long
 template <typename TL>
 __device__ inline float load_one(const TL* p) { float v[1]; Io<TL, 1>::load(p, v); return v[0]; }
 
-template <typename TL, typename TS, int V>
+// SELECT: the mode-3 kernel (its own entry points, so that the other modes' code, registers and shared memory are
+// what they were without it).
+template <typename TL, typename TS, int V, bool SELECT>
 __device__ inline void snce_rows(const RowArgs& a) {
     __shared__ float red[33 * 8];
     __shared__ float topL[SNCE_MAX_TOPK];
+    __shared__ float candV[SELECT ? SNCE_CAND : 1];   // mode 3: candidate scores (base 2), then the top-k first
+    __shared__ int candI[SELECT ? SNCE_CAND : 1];     // and their codes
     const long long row = blockIdx.x;
     const long long K = a.K;
     const int tid = threadIdx.x, nt = blockDim.x;
-    const bool dense = a.mode == 1;
+    const bool dense = !SELECT && a.mode == 1;
+    constexpr bool select = SELECT;        // mode 3: reads the scores like mode 1, then targets like mode 2
     const TL* lrow = static_cast<const TL*>(a.logits) + row * a.ldLogits;
     TL* grow = a.grad ? static_cast<TL*>(a.grad) + row * a.ldGrad : (TL*)0;
-    const TS* srow = dense ? static_cast<const TS*>(a.scores) + row * a.ldScores : (const TS*)0;
+    const TS* srow = dense || select ? static_cast<const TS*>(a.scores) + row * a.ldScores : (const TS*)0;
     float* st = a.stats + row * 4;
 
     // Vectors of V codes when every row pointer allows V-wide accesses; element by element otherwise.
     const bool vec = (reinterpret_cast<unsigned long long>(lrow) % (V * sizeof(TL)) == 0)
         && (!grow || reinterpret_cast<unsigned long long>(grow) % (V * sizeof(TL)) == 0)
-        && (!dense || reinterpret_cast<unsigned long long>(srow) % (V * sizeof(TS)) == 0);
+        && (!srow || reinterpret_cast<unsigned long long>(srow) % (V * sizeof(TS)) == 0);
     const long long kv = vec ? K - K % V : 0;   // [0, kv) in vectors, [kv, K) one by one
 
     if (a.mask && a.mask[row] == 0) {
@@ -291,7 +424,7 @@ __device__ inline void snce_rows(const RowArgs& a) {
     }
 
     // Gather the sparse targets' logits before pass 2 may overwrite them (grad aliasing logits).
-    const int nTop = a.mode == 0 ? 1 : (a.mode == 2 ? a.topK : 0);
+    const int nTop = SELECT ? 0 : a.mode == 0 ? 1 : (a.mode == 2 ? a.topK : 0);
     Acc acc = acc_empty();
     float tokL = 0.f;
     if (tid == 0) {
@@ -308,16 +441,34 @@ __device__ inline void snce_rows(const RowArgs& a) {
     }
 
     const float sScale = a.scoreScale * SNCE_LOG2E;
-    if (dense) pass1<TL, TS, V, true>(lrow, srow, kv, K, sScale, acc);
-    else pass1<TL, TS, V, false>(lrow, srow, kv, K, sScale, acc);
+    float ymax = snce_neg_inf();
+    if (dense) pass1<TL, TS, V, 1>(lrow, srow, kv, K, sScale, acc, ymax);
+    else if (select) pass1<TL, TS, V, 3>(lrow, srow, kv, K, sScale, acc, ymax);
+    else pass1<TL, TS, V, 0>(lrow, srow, kv, K, sScale, acc, ymax);
+    if constexpr (SELECT) {
+        // The k codes, then their logits (saved before pass 2 may overwrite them) into the dense-target fields.
+        select_topk<TS, V>(srow, kv, K, sScale, a.topK, ymax, candV, candI, red);
+        for (int j = tid; j < a.topK; j += nt) {
+            const float l = load_one<TL>(lrow + candI[j]);
+            topL[j] = l;
+            acc_add_target(acc, l, candV[j]);
+        }
+    }
     acc = acc_block_reduce(acc, red);
 
     const float lse2 = acc.ml + log2f(acc.zl);
     const float lse = lse2 * SNCE_LN2;
-    const float lseS2 = dense ? acc.ms + log2f(acc.zs) : 0.f;
+    const bool softStats = dense || select;  // q from (ms, zs, a, b): over all codes (mode 1) or the k selected (mode 3)
+    const float lseS2 = softStats ? acc.ms + log2f(acc.zs) : 0.f;
+    if (SELECT && a.topIdx) {
+        for (int j = tid; j < a.topK; j += nt) {
+            a.topIdx[row * a.topK + j] = candI[j];
+            a.topQ[row * a.topK + j] = exp2f(candV[j] - lseS2);
+        }
+    }
     if (tid == 0) {
-        const float ql = dense ? acc.a / acc.zs : acc.c;
-        const float ent = dense ? (lseS2 - acc.b / acc.zs) * SNCE_LN2 : acc.d;
+        const float ql = softStats ? acc.a / acc.zs : acc.c;
+        const float ent = softStats ? (lseS2 - acc.b / acc.zs) * SNCE_LN2 : acc.d;
         st[0] = lse - ql;
         st[1] = lse - tokL;
         st[2] = ent;
@@ -328,6 +479,13 @@ __device__ inline void snce_rows(const RowArgs& a) {
     const float coef = a.coef[row];
     if (dense) {
         pass2<TL, TS, V, true>(lrow, srow, grow, kv, K, sScale, lse2, lseS2, coef);
+    } else if (select) {
+        pass2<TL, TS, V, false>(lrow, srow, grow, kv, K, sScale, lse2, lseS2, coef);
+        __syncthreads();   // every softmax term is written before the target entries are replaced
+        for (int j = tid; j < a.topK; j += nt) {
+            const float g = coef * (exp2f(topL[j] * SNCE_LOG2E - lse2) - exp2f(candV[j] - lseS2));
+            Io<TL, 1>::store(grow + candI[j], &g);
+        }
     } else {
         pass2<TL, TS, V, false>(lrow, srow, grow, kv, K, sScale, lse2, lseS2, coef);
         __syncthreads();   // every softmax term is written before the target entries are replaced
@@ -342,10 +500,15 @@ __device__ inline void snce_rows(const RowArgs& a) {
     }
 }
 
-// TL = logits/gradient element type, TS = raw score element type (mode 1 only). V = codes per vector access:
+// TL = logits/gradient element type, TS = raw score element type (modes 1 and 3). V = codes per vector access:
 // 16 bytes of the wider of the two. Launch bounds: at most 512 threads, and registers capped (64) so that two
 // blocks of 512 fit on a multiprocessor (32 warps in flight to hide memory latency).
-extern "C" __global__ void __launch_bounds__(512, 2) snce_rows_bf16_bf16(RowArgs a) { snce_rows<bf16_t, bf16_t, 8>(a); }
-extern "C" __global__ void __launch_bounds__(512, 2) snce_rows_bf16_f32(RowArgs a) { snce_rows<bf16_t, float, 4>(a); }
-extern "C" __global__ void __launch_bounds__(512, 2) snce_rows_f32_bf16(RowArgs a) { snce_rows<float, bf16_t, 4>(a); }
-extern "C" __global__ void __launch_bounds__(512, 2) snce_rows_f32_f32(RowArgs a) { snce_rows<float, float, 4>(a); }
+extern "C" __global__ void __launch_bounds__(512, 2) snce_rows_bf16_bf16(RowArgs a) { snce_rows<bf16_t, bf16_t, 8, false>(a); }
+extern "C" __global__ void __launch_bounds__(512, 2) snce_rows_bf16_f32(RowArgs a) { snce_rows<bf16_t, float, 4, false>(a); }
+extern "C" __global__ void __launch_bounds__(512, 2) snce_rows_f32_bf16(RowArgs a) { snce_rows<float, bf16_t, 4, false>(a); }
+extern "C" __global__ void __launch_bounds__(512, 2) snce_rows_f32_f32(RowArgs a) { snce_rows<float, float, 4, false>(a); }
+// Mode 3 only (RowArgs.mode must be 3): top-k selected from the scores.
+extern "C" __global__ void __launch_bounds__(512, 2) snce_rows_topk_bf16_bf16(RowArgs a) { snce_rows<bf16_t, bf16_t, 8, true>(a); }
+extern "C" __global__ void __launch_bounds__(512, 2) snce_rows_topk_bf16_f32(RowArgs a) { snce_rows<bf16_t, float, 4, true>(a); }
+extern "C" __global__ void __launch_bounds__(512, 2) snce_rows_topk_f32_bf16(RowArgs a) { snce_rows<float, bf16_t, 4, true>(a); }
+extern "C" __global__ void __launch_bounds__(512, 2) snce_rows_topk_f32_f32(RowArgs a) { snce_rows<float, float, 4, true>(a); }

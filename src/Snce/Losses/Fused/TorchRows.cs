@@ -22,7 +22,14 @@ internal sealed class TorchRows : IRowKernel
         var dev = L.device;
         var chunk = Math.Max(1, Math.Min(b.CodeChunk, k));
         var invTau = 1.0 / b.Tau;
-        var dense = b.Target as RowTarget.Dense;
+        var target = b.Target;
+        if (target is RowTarget.TopOfScores top)
+        {
+            // The kernel selects in its first pass; here: a chunked top-k of the same scores, then as sparse targets.
+            var (v, i) = NeighborTopK.Top(top.Raw, k, top.K, chunk);
+            target = new RowTarget.Sparse(i, (v.to(md) * invTau).softmax(1));
+        }
+        var dense = target as RowTarget.Dense;
 
         var mL = full(r, double.NegativeInfinity, dtype: md, device: dev);
         var zL = zeros(r, dtype: md, device: dev);
@@ -57,7 +64,7 @@ internal sealed class TorchRows : IRowKernel
         var tokL = L.gather(1, tok).squeeze(1).to(md);
         Tensor ql, ent, lseS = lse;
         Tensor? sparseIdx = null, sparseL = null, sparseQ = null;
-        switch (b.Target)
+        switch (target)
         {
             case RowTarget.Dense:
                 lseS = mS! + zS!.log();

@@ -36,6 +36,8 @@ public static partial class CudaDriver
     [LibraryImport(Lib)] private static partial int cuFuncGetAttribute(out int value, int attribute, nint function);
     [LibraryImport(Lib)] private static partial int cuOccupancyMaxActiveBlocksPerMultiprocessor(out int blocks, nint function, int blockSize, nuint dynamicSharedBytes);
     [LibraryImport(Lib)] private static partial int cuCtxSynchronize();
+    [LibraryImport(Lib)] private static partial int cuProfilerStart();
+    [LibraryImport(Lib)] private static partial int cuProfilerStop();
 
     const int AttrComputeCapabilityMajor = 75, AttrComputeCapabilityMinor = 76, AttrMultiprocessorCount = 16;
     static readonly Dictionary<int, nint> PrimaryContexts = [];
@@ -156,6 +158,12 @@ public static partial class CudaDriver
 
     /// <summary>Waits for all work in the current context (surfaces asynchronous kernel faults).</summary>
     public static void Synchronize() => Check(cuCtxSynchronize(), "cuCtxSynchronize");
+
+    /// <summary>
+    /// Marks the start or end of the region a profiler started with <c>--profile-from-start off</c> records (Nsight
+    /// Compute, Nsight Systems); outside a profiler a no-op.
+    /// </summary>
+    public static void ProfilerRegion(bool start) => Check(start ? cuProfilerStart() : cuProfilerStop(), start ? "cuProfilerStart" : "cuProfilerStop");
 
     /// <summary>(free, total) bytes of the current context's device, as the driver sees them.</summary>
     public static (long Free, long Total) MemoryInfo()

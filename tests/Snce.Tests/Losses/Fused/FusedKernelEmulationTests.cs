@@ -31,6 +31,9 @@ public class FusedKernelEmulationTests(ITestOutputHelper output)
     [InlineData("dense", "dot", 37, ScalarType.BFloat16, 32)]
     [InlineData("topk", "l2", 40, ScalarType.BFloat16, 32)]
     [InlineData("hard", "dot", 40, ScalarType.BFloat16, 64)]
+    [InlineData("topk-rowstep", "l2", 37, ScalarType.Float32, 32)]
+    [InlineData("topk-rowstep", "cosine", 40, ScalarType.BFloat16, 64)]
+    [InlineData("topk-rowstep", "dot", 37, ScalarType.BFloat16, 32)]
     public void LinearFormKernelMatchesTorchRows(string target, string metric, int k, ScalarType dtype, int threads)
     {
         var emu = KernelEmulator.Create(out var why);
@@ -38,7 +41,8 @@ public class FusedKernelEmulationTests(ITestOutputHelper output)
         var kind = Kind(target);
         using var c = FusedCase.Make(metric, n: 9, k: k);
         using var scope = NewDisposeScope();
-        var options = new FusedOptions { RowChunk = 4, CodeChunk = 16, ComputeDtype = dtype };
+        var options = new FusedOptions { RowChunk = 4, CodeChunk = 16, ComputeDtype = dtype,
+            TopKSearch = target == "topk-rowstep" ? TopKSearch.RowStep : TopKSearch.Full };
         var topK = kind == TargetKind.TopK ? 5 : 0;
         var expected = Capture(c, () => Run(c, TorchRows.Instance, kind, topK, options, linear: true));
         var actual = Capture(c, () => Run(c, new FusedKernelRows(emu, threads), kind, topK, options, linear: true));
@@ -54,6 +58,7 @@ public class FusedKernelEmulationTests(ITestOutputHelper output)
     [InlineData(ScalarType.BFloat16, ScalarType.Float32, "dense")]
     [InlineData(ScalarType.BFloat16, ScalarType.BFloat16, "topk")]
     [InlineData(ScalarType.Float32, ScalarType.Float32, "hard")]
+    [InlineData(ScalarType.BFloat16, ScalarType.Float32, "topk-rowstep")]
     public void LogitsFormKernelMatchesTorchRowsOnStridedViews(ScalarType logitsDtype, ScalarType computeDtype, string target)
     {
         var emu = KernelEmulator.Create(out var why);
@@ -62,7 +67,8 @@ public class FusedKernelEmulationTests(ITestOutputHelper output)
         using var c = FusedCase.Make("l2", n: 7, k: 45);
         using var scope = NewDisposeScope();
         var wide = randn([7, 48], generator: new Generator(9)).to(logitsDtype) * 2;
-        var options = new FusedOptions { RowChunk = 3, CodeChunk = 10, ComputeDtype = computeDtype };
+        var options = new FusedOptions { RowChunk = 3, CodeChunk = 10, ComputeDtype = computeDtype,
+            TopKSearch = target == "topk-rowstep" ? TopKSearch.RowStep : TopKSearch.Full };
         var topK = kind == TargetKind.TopK ? 4 : 0;
         (double[] Values, Tensor Grad) Once(IRowKernel rows)
         {
@@ -119,14 +125,64 @@ public class FusedKernelEmulationTests(ITestOutputHelper output)
             if (code == -1) { output.WriteLine("not run: clang-14 not found"); return; }
             Assert.True(code == 0, log);
             var ptx = File.ReadAllText(Path.Combine(dir, "k.ptx"));
-            foreach (var entry in new[] { "snce_rows_bf16_bf16", "snce_rows_bf16_f32", "snce_rows_f32_bf16", "snce_rows_f32_f32" })
+            foreach (var entry in new[] { "snce_rows_bf16_bf16", "snce_rows_bf16_f32", "snce_rows_f32_bf16", "snce_rows_f32_f32",
+                         "snce_rows_topk_bf16_bf16", "snce_rows_topk_bf16_f32", "snce_rows_topk_f32_bf16", "snce_rows_topk_f32_f32" })
                 Assert.Contains($".entry {entry}(", ptx);
+            Assert.Contains(".param .align 8 .b8 snce_rows_topk_f32_f32_param_0[120]", ptx);
             Assert.Contains(".param .align 8 .b8 snce_rows_f32_f32_param_0[120]", ptx); // the RowArgs layout C# passes
         }
         finally { Directory.Delete(dir, true); }
     }
 
-    static TargetKind Kind(string name) => name switch { "hard" => TargetKind.Hard, "dense" => TargetKind.Dense, "topk" => TargetKind.TopK, _ => throw new ArgumentException(name) };
+    [Theory]
+    [InlineData(ScalarType.Float32, ScalarType.Float32)]
+    [InlineData(ScalarType.BFloat16, ScalarType.BFloat16)]
+    [InlineData(ScalarType.BFloat16, ScalarType.Float32)]
+    public void KernelSelectsTopKFromTheScoresLikeTorchRows(ScalarType logitsDtype, ScalarType scoreDtype)
+    {
+        var emu = KernelEmulator.Create(out var why);
+        if (emu is null) { output.WriteLine($"not run: {why}"); return; }
+        using var scope = NewDisposeScope();
+        const int rows = 4, k = 10000, top = 9, threads = 32;
+        var g = new Generator(11);
+        var logits = randn([rows, k], generator: g).to(logitsDtype);
+        // Scores ≤ 4 except 20 per row at 5, 5.25, …, 9.75 (exact in bf16) at random codes: a unique top-k.
+        var raw = (randn([rows, k], generator: g) * 2).clamp_max(4);
+        for (var r = 0; r < rows; r++)
+            raw[r].index_put_(arange(20, dtype: ScalarType.Float32) * 0.25 + 5, randperm(k, generator: g).narrow(0, 0, 20));
+        // Row 1: the codes of the first 8 threads' vectors (thread t reads vectors t, t + threads, …) score in [5, 20],
+        // nine of them 30 … 38, the rest ≤ 4. The threads' 9th largest maximum is then ≤ 4, and 2,500 scores lie above
+        // it, more than the 1,015 candidate slots: the kernel must raise its threshold by bisection to keep codes 30 … 38.
+        var width = RowLaunch.VectorWidth(logitsDtype, scoreDtype);
+        var owner = arange(k, dtype: ScalarType.Int64).div(width, rounding_mode: RoundingMode.floor).remainder(threads);
+        var early = (owner < 8).nonzero().reshape(-1);
+        raw[1].index_put_((rand(early.shape[0], generator: g) * 15 + 5).to(ScalarType.Float32), early);
+        var best = early.index_select(0, randperm(early.shape[0], generator: g).narrow(0, 0, top));
+        raw[1].index_put_(arange(top, dtype: ScalarType.Float32) + 30, best);
+        raw = raw.to(scoreDtype);
+        var tokens = randint(k, [rows], generator: g);
+        var mask = tensor(new[] { true, true, false, true });
+        var coef = rand([rows], generator: g);
+        RowBlock Block(Tensor l, Tensor? grad) => new(l, grad, new RowTarget.TopOfScores((c0, len) => raw.narrow(1, c0, len), top), tokens, coef, mask,
+            8.0, ScalarType.Float32, 700);
+        var expectedGrad = empty_like(logits);
+        var expected = TorchRows.Instance.Run(Block(logits, expectedGrad));
+        var inPlace = logits.clone();
+        var actual = new FusedKernelRows(emu, threads).Run(Block(inPlace, inPlace));
+        FusedCase.AssertGrad("stats", expected, actual, 1e-4);
+        var tol = (logitsDtype == ScalarType.BFloat16 ? 1e-2 : 4e-6) * expectedGrad.abs().max().Double();
+        FusedCase.AssertGrad("gradient in place", expectedGrad, inPlace, tol);
+        // Row 1's targets are its codes scoring 30 … 38: their gradient carries −q (τ = 8: q ≥ 0.06 there, softmax(l) < 0.01).
+        var top1 = inPlace[1].to(ScalarType.Float32).topk(top, largest: false).indexes.sort().Values;
+        Assert.True((top1 == best.sort().Values).all().item<bool>(), $"row 1 selected {string.Join(", ", top1.data<long>().ToArray())}");
+        Assert.Equal(0, emu.Misaligned);
+    }
+
+    static TargetKind Kind(string name) => name switch
+    {
+        "hard" => TargetKind.Hard, "dense" => TargetKind.Dense, "topk" or "topk-rowstep" => TargetKind.TopK,
+        _ => throw new ArgumentException(name),
+    };
 
     sealed record Captured(double Loss, double HardCe, double? Entropy, Tensor[] Grads);
 

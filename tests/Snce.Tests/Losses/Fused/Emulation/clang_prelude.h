@@ -13,3 +13,4 @@ __device__ inline float __int_as_float(unsigned int i) { return __builtin_bit_ca
 __device__ inline float __uint_as_float(unsigned int u) { return __builtin_bit_cast(float, u); }
 __device__ inline unsigned int __float_as_uint(float f) { return __builtin_bit_cast(unsigned int, f); }
 __device__ inline float __shfl_xor_sync(unsigned int mask, float v, int laneMask) { return __nvvm_shfl_sync_bfly_f32(mask, v, laneMask, 0x1f); }
+__device__ inline int atomicAdd(int* p, int v) { return __nvvm_atom_add_gen_i(p, v); }

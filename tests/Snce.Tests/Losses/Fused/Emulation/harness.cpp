@@ -26,6 +26,10 @@ extern "C" int emu_launch(const char* name, int grid, int block, const RowArgs* 
     else if (!std::strcmp(name, "snce_rows_bf16_f32")) fn = snce_rows_bf16_f32;
     else if (!std::strcmp(name, "snce_rows_f32_bf16")) fn = snce_rows_f32_bf16;
     else if (!std::strcmp(name, "snce_rows_f32_f32")) fn = snce_rows_f32_f32;
+    else if (!std::strcmp(name, "snce_rows_topk_bf16_bf16")) fn = snce_rows_topk_bf16_bf16;
+    else if (!std::strcmp(name, "snce_rows_topk_bf16_f32")) fn = snce_rows_topk_bf16_f32;
+    else if (!std::strcmp(name, "snce_rows_topk_f32_bf16")) fn = snce_rows_topk_f32_bf16;
+    else if (!std::strcmp(name, "snce_rows_topk_f32_f32")) fn = snce_rows_topk_f32_f32;
     if (!fn || block <= 0 || block > 1024 || block % 32 != 0) return -1;
     blockDim = {(unsigned)block, 1, 1};
     gridDim = {(unsigned)grid, 1, 1};

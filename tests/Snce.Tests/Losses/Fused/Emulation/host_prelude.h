@@ -38,6 +38,8 @@ inline float __shfl_xor_sync(unsigned int, float v, int laneMask) {
     return r;
 }
 
+inline int atomicAdd(int* p, int v) { return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST); }
+
 inline float __int_as_float(unsigned int i) { return std::bit_cast<float>(i); }
 inline float __uint_as_float(unsigned int u) { return std::bit_cast<float>(u); }
 inline unsigned int __float_as_uint(float f) { return std::bit_cast<unsigned int>(f); }
