@@ -109,7 +109,9 @@ public static class SampleCommand
                     }, Json.Options));
                     if (images is not null)
                     {
-                        ImageGrid.SavePng(outPath, images, parse.GetValue(columns) ?? (text is null ? (int)Math.Ceiling(Math.Sqrt(count)) : perPrompt), captions);
+                        var gridColumns = parse.GetValue(columns) ?? (text is null ? (int)Math.Ceiling(Math.Sqrt(count)) : perPrompt);
+                        // One prompt per row (the default layout): draw it above its row.
+                        ImageGrid.SavePng(outPath, images, gridColumns, captions, text is not null && gridColumns == perPrompt ? prompts : null);
                         if (parse.GetValue(singles) is { } dir)
                         {
                             Directory.CreateDirectory(dir);

@@ -16,9 +16,11 @@ public static class ImageGrid
     /// Writes uint8 [B, C, H, W] images (C = 1 or 3) as one PNG, row by row, <paramref name="columns"/> per row, with
     /// <see cref="Gutter"/>-pixel gutters; image b sits at x = 2 + (b % columns)·(W + 2), y = 2 + (b / columns)·(H + 2).
     /// With <paramref name="captions"/> (one per image) a sidecar <c>NAME.captions.json</c> lists each cell's row, column
-    /// and caption (no text is drawn). Both files are written atomically.
+    /// and caption. With <paramref name="rowLabels"/> (one per row; text-to-image grids have one prompt per row) each row
+    /// gets a <see cref="LabelHeight"/>-pixel strip above it with its label drawn in white (cut with "…" to the grid's
+    /// width), and rows move down by that strip. Both files are written atomically.
     /// </summary>
-    public static void SavePng(string path, Tensor uint8Images, int columns, string[]? captions = null)
+    public static void SavePng(string path, Tensor uint8Images, int columns, string[]? captions = null, string[]? rowLabels = null)
     {
         if (uint8Images.dtype != ScalarType.Byte || uint8Images.dim() != 4 || uint8Images.shape[1] is not (1 or 3))
             throw new ArgumentException($"ImageGrid wants uint8 [B, 1|3, H, W] images, got {uint8Images.dtype} [{string.Join(", ", uint8Images.shape)}]");
@@ -28,7 +30,9 @@ public static class ImageGrid
         if (captions is not null && captions.Length != b) throw new ArgumentException($"{captions.Length} captions for {b} images");
         columns = Math.Min(columns, b);
         var rows = (b + columns - 1) / columns;
-        int width = Gutter + columns * (w + Gutter), height = Gutter + rows * (h + Gutter);
+        if (rowLabels is not null && rowLabels.Length != rows) throw new ArgumentException($"{rowLabels.Length} row labels for {rows} rows of {columns}");
+        var strip = rowLabels is null ? 0 : LabelHeight;
+        int width = Gutter + columns * (w + Gutter), height = Gutter + rows * (h + Gutter + strip);
 
         byte[] src;
         using (var scope = NewDisposeScope()) src = uint8Images.detach().cpu().contiguous().bytes.ToArray();
@@ -37,16 +41,56 @@ public static class ImageGrid
         for (var i = 0; i < b; i++)
         {
             var img = RawImage.FromPlanar(src.AsSpan(i * c * h * w, c * h * w), c, h, w);
-            int x0 = Gutter + i % columns * (w + Gutter), y0 = Gutter + i / columns * (h + Gutter);
+            int x0 = Gutter + i % columns * (w + Gutter), y0 = Gutter + i / columns * (h + Gutter + strip) + strip;
             for (var y = 0; y < h; y++)
                 Array.Copy(img.Pixels, y * w * c, grid, ((y0 + y) * width + x0) * c, w * c);
         }
+        for (var r = 0; r < (rowLabels?.Length ?? 0); r++)
+            DrawLabel(grid, width, c, Gutter + r * (h + Gutter + strip), rowLabels![r]);
         WritePng(path, grid, width, height, c);
         if (captions is null) return;
         var cells = captions.Select((text, i) => new { index = i, row = i / columns, column = i % columns, caption = text });
         AtomicFile.WriteAllText(Path.ChangeExtension(path, null) + ".captions.json",
-            JsonSerializer.Serialize(new { image = Path.GetFileName(path), columns, rows, cell_width = w, cell_height = h, gutter = Gutter, cells },
+            JsonSerializer.Serialize(new { image = Path.GetFileName(path), columns, rows, cell_width = w, cell_height = h, gutter = Gutter, label_height = strip, cells },
                 new JsonSerializerOptions { WriteIndented = true }));
+    }
+
+    /// <summary>Height in pixels of the label strip above each row when row labels are drawn.</summary>
+    public const int LabelHeight = 14;
+
+    /// <summary>
+    /// A typeface that renders: the system default, or where the machine has no fonts (seen on the GPU machine) the .ttf
+    /// named by SNCE_FONT or the first under the usual font folders; null when there is none (the strip stays blank).
+    /// </summary>
+    static readonly Lazy<SkiaSharp.SKTypeface?> Typeface = new(() =>
+    {
+        var chosen = Environment.GetEnvironmentVariable("SNCE_FONT");
+        if (chosen is { Length: > 0 } && File.Exists(chosen)) return SkiaSharp.SKTypeface.FromFile(chosen);
+        if (SkiaSharp.SKFontManager.Default.FontFamilyCount > 0) return SkiaSharp.SKTypeface.Default;
+        var file = new[] { "/usr/share/fonts", "/usr/local/share/fonts" }.Where(Directory.Exists)
+            .SelectMany(d => Directory.EnumerateFiles(d, "*.ttf", SearchOption.AllDirectories)).FirstOrDefault();
+        return file is null ? null : SkiaSharp.SKTypeface.FromFile(file);
+    });
+
+    /// <summary>Draws <paramref name="text"/> in white into the strip of <see cref="LabelHeight"/> rows at <paramref name="top"/>.</summary>
+    static void DrawLabel(byte[] grid, int width, int channels, int top, string text)
+    {
+        if (Typeface.Value is not { } typeface || text.Length == 0) return;
+        using var bitmap = new SkiaSharp.SKBitmap(width, LabelHeight, SkiaSharp.SKColorType.Gray8, SkiaSharp.SKAlphaType.Opaque);
+        bitmap.Erase(new SkiaSharp.SKColor(GutterLevel, GutterLevel, GutterLevel));
+        using (var canvas = new SkiaSharp.SKCanvas(bitmap))
+        using (var font = new SkiaSharp.SKFont(typeface, LabelHeight - 3))
+        using (var paint = new SkiaSharp.SKPaint { Color = SkiaSharp.SKColors.White, IsAntialias = true })
+        {
+            var fitted = text;
+            while (fitted.Length > 1 && font.MeasureText(fitted) > width - 2 * Gutter) fitted = fitted[..^2] + "…";
+            canvas.DrawText(fitted, Gutter, LabelHeight - 3, SkiaSharp.SKTextAlign.Left, font, paint);
+        }
+        var pixels = bitmap.Bytes;                                              // Gray8, row stride = RowBytes
+        for (var y = 0; y < LabelHeight; y++)
+            for (var x = 0; x < width; x++)
+                for (var ch = 0; ch < channels; ch++)
+                    grid[((top + y) * width + x) * channels + ch] = pixels[y * bitmap.RowBytes + x];
     }
 
     /// <summary>Writes one uint8 [C, H, W] image (C = 1 or 3) as a PNG of exactly W × H pixels (no gutter), atomically.</summary>

@@ -108,6 +108,31 @@ public class ImageTests
     }
 
     [Fact]
+    public void RowLabelsAreDrawnInAStripAboveEachRowAndMoveTheRowsDown()
+    {
+        using var tmp = new TempDir();
+        using var images = full([4, 1, 5, 40], 7, dtype: ScalarType.Byte);          // 2 rows × 2 columns of dark 40×5 cells
+        ImageGrid.SavePng(tmp["g.png"], images, columns: 2, captions: ["x", "x", "y", "y"], rowLabels: ["a red apple", "WWWWWWWWWWWWWWWWWWWWWWWWWWWWWW"]);
+        var png = ImageResult.FromMemory(File.ReadAllBytes(tmp["g.png"]));
+        var strip = ImageGrid.LabelHeight;
+        Assert.Equal((2 + 2 * 42, 2 + 2 * (5 + 2 + strip)), (png.Width, png.Height));
+        byte At(int x, int y) => png.Data[y * png.Width + x];
+        for (var row = 0; row < 2; row++)
+        {
+            var top = 2 + row * (5 + 2 + strip);
+            Assert.Equal(7, At(2, top + strip));                                    // the row's first image starts under its strip
+            Assert.Equal(7, At(2 + 42 + 39, top + strip + 4));                      // and the second cell's last pixel is still an image pixel
+            var bright = Enumerable.Range(0, strip).Sum(y => Enumerable.Range(0, png.Width).Count(x => At(x, top + y) > 200));
+            Assert.True(bright > 5, $"row {row}: no text drawn in its label strip ({bright} bright pixels)");
+        }
+        // The over-long label is cut to the grid's width: nothing is drawn past the right gutter.
+        Assert.All(Enumerable.Range(0, strip), y => Assert.Equal(ImageGrid.GutterLevel, At(png.Width - 1, 2 + 5 + 2 + strip + y)));
+        using var doc = JsonDocument.Parse(File.ReadAllText(tmp["g.captions.json"]));
+        Assert.Equal(strip, doc.RootElement.GetProperty("label_height").GetInt32());
+        Assert.Throws<ArgumentException>(() => ImageGrid.SavePng(tmp["bad.png"], images, columns: 2, rowLabels: ["only one"]));
+    }
+
+    [Fact]
     public void AGrayGridIsAGrayPngAndBadInputIsRejected()
     {
         using var tmp = new TempDir();
