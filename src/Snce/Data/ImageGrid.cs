@@ -60,16 +60,13 @@ public static class ImageGrid
 
     /// <summary>
     /// A typeface that renders: the system default, or where the machine has no fonts (seen on the GPU machine) the .ttf
-    /// named by SNCE_FONT or the first under the usual font folders; null when there is none (the strip stays blank).
+    /// <see cref="FontFiles"/> finds; null when there is none (the strip stays blank).
     /// </summary>
     static readonly Lazy<SkiaSharp.SKTypeface?> Typeface = new(() =>
     {
-        var chosen = Environment.GetEnvironmentVariable("SNCE_FONT");
-        if (chosen is { Length: > 0 } && File.Exists(chosen)) return SkiaSharp.SKTypeface.FromFile(chosen);
+        if (FontFiles.Chosen is { } chosen && File.Exists(chosen)) return SkiaSharp.SKTypeface.FromFile(chosen);
         if (SkiaSharp.SKFontManager.Default.FontFamilyCount > 0) return SkiaSharp.SKTypeface.Default;
-        var file = new[] { "/usr/share/fonts", "/usr/local/share/fonts" }.Where(Directory.Exists)
-            .SelectMany(d => Directory.EnumerateFiles(d, "*.ttf", SearchOption.AllDirectories)).FirstOrDefault();
-        return file is null ? null : SkiaSharp.SKTypeface.FromFile(file);
+        return FontFiles.FindInstalled() is { } file ? SkiaSharp.SKTypeface.FromFile(file) : null;
     });
 
     /// <summary>Draws <paramref name="text"/> in white into the strip of <see cref="LabelHeight"/> rows at <paramref name="top"/>.</summary>

@@ -8,7 +8,7 @@ public static class ReportPlots
     const int Width = 900, Height = 560;
 
     /// <summary>Environment variable naming a .ttf file for the plots' text (for machines without system fonts).</summary>
-    public const string FontVariable = "SNCE_FONT";
+    public const string FontVariable = Data.FontFiles.Variable;
 
     /// <summary>
     /// Null when text renders; otherwise why not. A machine without system fonts (seen on the GPU machine) renders
@@ -18,13 +18,10 @@ public static class ReportPlots
 
     static string? EnsureFont()
     {
-        var chosen = Environment.GetEnvironmentVariable(FontVariable);
-        if (chosen is { Length: > 0 } && !File.Exists(chosen)) return $"{FontVariable}={chosen} does not exist";
+        var chosen = Data.FontFiles.Chosen;
+        if (chosen is not null && !File.Exists(chosen)) return $"{FontVariable}={chosen} does not exist";
         if (chosen is null && SkiaSharp.SKFontManager.Default.FontFamilyCount > 0) return null;
-        chosen ??= new[] { "/usr/share/fonts", "/usr/local/share/fonts", Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".local/share/fonts") }
-            .Where(Directory.Exists)
-            .SelectMany(d => Directory.EnumerateFiles(d, "*.ttf", SearchOption.AllDirectories))
-            .OrderBy(f => Path.GetFileName(f) == "DejaVuSans.ttf" ? 0 : 1).FirstOrDefault();
+        chosen ??= Data.FontFiles.FindInstalled();
         if (chosen is null) return $"no fonts on this machine, so the plots have no text; set {FontVariable} to a .ttf file";
         Fonts.AddFontFile("SnceFont", chosen);
         Fonts.Default = "SnceFont";
