@@ -112,19 +112,8 @@ public class StopSignalTests
     public async Task ClassifierTrainStopsAfterTheStepWritesNothingAndExits143()
     {
         using var dir = new TempDir();
-        CliRunner.Result r;
-        using (var p = CliProcess.Start(null, "classifier", "train", "--data", MnistSample.Dir, "--steps", "100000", "--batch", "8", "--width", "4",
-                   "--device", "cpu", "--out", dir["clf"]))
-        {
-            await p.WaitUntil(() => p.Stderr.Contains("classifier ["), "the first training step");
-            p.Signal("TERM");
-            r = await p.ExitAsync();
-        }
-        Assert.True(r.ExitCode == 143, $"exit {r.ExitCode}; stderr:\n{r.Stderr}");
-        Assert.Contains("SIGTERM received: stopping after this step; a classifier trained part-way is not saved", r.Stderr);
-        Assert.Matches(@"snce: stopped at step [1-9]\d* of 100000; nothing was written", r.Stderr);
-        Assert.False(Directory.Exists(dir["clf"]));
-        AssertUnlocked(dir["clf"]);
+        await StopsAfterTheStepAndWritesNothing(dir["clf"], "classifier [", "a classifier",
+            "classifier", "train", "--data", MnistSample.Dir, "--steps", "100000", "--batch", "8", "--width", "4", "--device", "cpu", "--out", dir["clf"]);
     }
 
     [Fact]
@@ -132,18 +121,28 @@ public class StopSignalTests
     {
         using var dir = new TempDir();
         TextToImageCliTests.CaptionedFolder(dir["images"]);
+        await StopsAfterTheStepAndWritesNothing(dir["evaluator"], "evaluator [", "an evaluator",
+            "evaluator", "train", "--data", dir["images"], "--channels", "1", "--size", "16", "--steps", "100000",
+            "--batch", "16", "--width", "8", "--device", "cpu", "--out", dir["evaluator"]);
+    }
+
+    /// <summary>
+    /// SIGTERM once <paramref name="progress"/> shows on stderr (the first step): a verb that saves nothing part-way
+    /// (<paramref name="what"/> names it in the message) exits 143, writes no <paramref name="outDir"/> and leaves it unlocked.
+    /// </summary>
+    static async Task StopsAfterTheStepAndWritesNothing(string outDir, string progress, string what, params string[] args)
+    {
         CliRunner.Result r;
-        using (var p = CliProcess.Start(null, "evaluator", "train", "--data", dir["images"], "--channels", "1", "--size", "16", "--steps", "100000",
-                   "--batch", "16", "--width", "8", "--device", "cpu", "--out", dir["evaluator"]))
+        using (var p = CliProcess.Start(null, args))
         {
-            await p.WaitUntil(() => p.Stderr.Contains("evaluator ["), "the first training step");
+            await p.WaitUntil(() => p.Stderr.Contains(progress), "the first training step");
             p.Signal("TERM");
             r = await p.ExitAsync();
         }
         Assert.True(r.ExitCode == 143, $"exit {r.ExitCode}; stderr:\n{r.Stderr}");
-        Assert.Contains("SIGTERM received: stopping after this step; an evaluator trained part-way is not saved", r.Stderr);
+        Assert.Contains($"SIGTERM received: stopping after this step; {what} trained part-way is not saved", r.Stderr);
         Assert.Matches(@"snce: stopped at step [1-9]\d* of 100000; nothing was written", r.Stderr);
-        Assert.False(Directory.Exists(dir["evaluator"]));
-        AssertUnlocked(dir["evaluator"]);
+        Assert.False(Directory.Exists(outDir));
+        AssertUnlocked(outDir);
     }
 }
