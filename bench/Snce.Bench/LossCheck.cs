@@ -131,7 +131,12 @@ static class LossCheck
         var f32 = dtype == ScalarType.Float32;
         // bf16 top-k: rounding may swap the k-th and (k+1)-th neighbor of a few rows (a jump of the target), hence 0.1.
         var refTol = f32 ? 1e-4 : target.StartsWith("snce-topk", StringComparison.Ordinal) ? 1e-1 : 3e-2;
-        var kernelOk = (vsTorch is null || vsTorch <= (f32 ? 1e-4 : 1e-2)) && (!f32 || vsRef <= refTol);
+        // The row step's own selection (snce-topk-rowstep) breaks ties among equal bf16 scores differently from
+        // torch.topk in the libtorch backend (both pick a valid top-k; measured on the H200 2026-12-02: 0.017–0.023
+        // kernel vs libtorch, 0.017–0.024 vs the float64 reference, the old host top-k 0.017–0.021): in bf16 it gets the
+        // top-k tolerance against the libtorch backend too. The fp32 rows (no ties) still check its selection at 1e-4.
+        var kernelTol = f32 ? 1e-4 : target == "snce-topk-rowstep" ? 1e-1 : 1e-2;
+        var kernelOk = (vsTorch is null || vsTorch <= kernelTol) && (!f32 || vsRef <= refTol);
         var passed = kernelOk && vsRef <= refTol;   // false for NaN too
         return new Row(f32 ? "fp32" : "bf16", form, target, metricName, k, vsRef, vsTorch, passed, kernelOk);
     }
