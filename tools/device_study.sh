@@ -8,19 +8,34 @@
 #   bash tools/slim_device_bundle.sh                                 # drop ResNet18.onnx and ONNX Runtime from the bundle
 #   bash tools/pack_device_data.sh fashion-mnist                     # .devdata/fashion-mnist.tar.xz
 #   mkdir -p .devonnx && xz -T2 -6 -c ~/.nuget/packages/microsoft.ml.dnnimagefeaturizer.resnet18/0.23.1/tools/DnnImageModels/ResNet18Onnx/ResNet18.onnx > .devonnx/ResNet18.onnx.xz
+#   bash tools/device_study.sh split-onnx      # .devonnx-a/ + .devonnx-b/ (halves): the tracked tree (> 8 MB) + the whole
+#                                              # 58.6 MB file no longer fit one call (refused 2026-12-02)
 # Call 1 (carry .device, .devdata):  bash tools/device_study.sh prepare      tokenizers, shards, classifier; then the benchmarks (BENCH=0: not)
-# Call 2 (carry .devonnx), within the 30 s the machine stays warm:  bash tools/device_study.sh train
+#   (it only fits with the runtime recompressed: DOTNET_XZ9=1 bash tools/slim_device_bundle.sh)
+# Call 2 (carry .devonnx-a), within the 30 s the machine stays warm:  bash tools/device_study.sh onnx-a   (stages half A in /tmp)
+# Call 3 (carry .devonnx-b):  bash tools/device_study.sh train    (joins the halves; later train calls carry nothing)
 # Outputs under $OUT: prepare.tar.gz / study.tar.gz (STUDY.md, study.json, report/, samples/, runs/*/metrics.jsonl, logs/).
 set -uo pipefail
-: "${OUT:?OUT must name the output folder}"
 cd "$(dirname "$0")/.."
-phase=${1:?usage: device_study.sh prepare|train}
+if [ "${1:-}" = split-onnx ]; then
+  # Here, not on the device: halves of .devonnx/ResNet18.onnx.xz that each fit one call with the tracked tree.
+  [ -f .devonnx/ResNet18.onnx.xz ] || { echo "make .devonnx/ResNet18.onnx.xz first (see the header)" >&2; exit 1; }
+  mkdir -p .devonnx-a .devonnx-b
+  ex="$(git rev-parse --git-common-dir)/info/exclude"
+  for d in .devonnx .devonnx-a .devonnx-b; do grep -qx "/$d/" "$ex" 2>/dev/null || echo "/$d/" >> "$ex"; done
+  split -b 30000000 -d .devonnx/ResNet18.onnx.xz /tmp/rn. && mv /tmp/rn.00 .devonnx-a/ && mv /tmp/rn.01 .devonnx-b/
+  ls -la .devonnx-a .devonnx-b; exit 0
+fi
+: "${OUT:?OUT must name the output folder}"
+phase=${1:?usage: device_study.sh prepare|onnx-a|train (split-onnx here)}
 study=/tmp/study
 # Default: ONE cell of the issue-10 grid (AR, K = 16,384, CE and SNCE, seed 0) at the gpu recipe; pick other cells with
 # --codebooks/--objectives/--losses/--seeds. Measured 2026-12-02 (docs/RESULTS.md section 0): prepare 48 s; one objective's
 # two runs train + evaluate in ~500 s (stop with TIME_LIMIT_S=470 to stay inside one call), then a second `train` call
 # (~140 s) does the n = 5,000 final evaluations and the sample grids. Several objectives: run `train` again with another
 # --objectives in STUDY_ARGS; the runs share /tmp/study, and `snce report` merges them.
+# Keep --parallel 2: with 4 runs at a time (seed 1, 2026-12-02) training sped up 1.28x in all but each evaluation took
+# 100-140 s instead of 31-36 s, so the 4 runs needed 25 min of device time without their finals.
 STUDY_ARGS=${STUDY_ARGS:-"--preset gpu --codebooks 16384 --objectives ar --focus-losses none --sweep-perplexities none --headline-seeds none --parallel 2"}
 export DOTNET_ROOT=/tmp/dn DOTNET_CLI_TELEMETRY_OPTOUT=1 PYTHONUNBUFFERED=1
 tl=$(python3 -c 'import torch,os;print(os.path.dirname(torch.__file__)+"/lib")')
@@ -47,13 +62,20 @@ case $phase in
     tar -C /tmp/bench -czf "$OUT/bench.tar.gz" . ;;
   train)
     [ -x /tmp/dn/dotnet ] && [ -d $study/shards ] || { echo "the prepare call's files are gone (the machine was given back): run 'prepare' again" >&2; exit 1; }
-    mkdir -p /tmp/dn/app/DnnImageModels/ResNet18Onnx
-    xz -dc .devonnx/ResNet18.onnx.xz > /tmp/dn/app/DnnImageModels/ResNet18Onnx/ResNet18.onnx || exit 1
+    onnx=/tmp/dn/app/DnnImageModels/ResNet18Onnx/ResNet18.onnx
+    mkdir -p "$(dirname $onnx)"
+    if [ -f .devonnx/ResNet18.onnx.xz ]; then xz -dc .devonnx/ResNet18.onnx.xz > $onnx || exit 1
+    elif [ -f .devonnx-b/rn.01 ] && [ -f /tmp/onnx-parts/rn.00 ]; then cat /tmp/onnx-parts/rn.00 .devonnx-b/rn.01 | xz -dc > $onnx || exit 1
+    elif [ ! -s $onnx ]; then echo "no ResNet18 weights: carry .devonnx, or run 'onnx-a' (carry .devonnx-a) and then 'train' carrying .devonnx-b" >&2; exit 1
+    fi
     snce study $STUDY_ARGS --data-dir /tmp/snce-data --device cuda --time-limit ${TIME_LIMIT_S:-430} --out $study > "$OUT/study.log" 2>&1
     echo "study: exit $? after $(( $(date +%s) - start )) s" | tee -a "$OUT/study.log"
     # Globs expand inside the study folder (a first GPU run lost runs/*/metrics.jsonl by expanding them in the repo).
     (cd $study && tar -czf "$OUT/study.tar.gz" STUDY.md study.json study-config.json report samples logs classifier.json tokenizers/*.png \
       tokenizers/*/eval.json tokenizers/*/train.json tokenizers/*.json runs/*/metrics.jsonl runs/*/config.json runs/*/checkpoint/checkpoint.json runs/*/best/best.json runs/*/final-*.json 2>/dev/null) ;;
-  *) echo "unknown phase '$phase'; use prepare or train" >&2; exit 2 ;;
+  onnx-a)
+    mkdir -p /tmp/onnx-parts && cp .devonnx-a/rn.00 /tmp/onnx-parts/ || exit 1
+    echo "half A staged in /tmp/onnx-parts; next: train, carrying .devonnx-b"; exit 0 ;;
+  *) echo "unknown phase '$phase'; use prepare, onnx-a, train (or split-onnx here)" >&2; exit 2 ;;
 esac
 tail -n 25 "$OUT/$([ $phase = prepare ] && echo prepare || echo study).log"
