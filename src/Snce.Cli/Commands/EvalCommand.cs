@@ -109,6 +109,10 @@ public static class EvalCommand
             var memorize = !parse.GetValue(skipMemo);
             var provenance = new Dictionary<string, object?> { ["images"] = null, ["checkpoint"] = null, ["step"] = null, ["seed"] = null, ["cfg"] = null, ["val_ce"] = null, ["val_ce_step"] = null };
             var started = DateTime.UtcNow;
+            // Wall time per phase (JSON "phase_seconds"): where an evaluation's time goes, on the device too.
+            var phases = new Dictionary<string, double>();
+            var lap = System.Diagnostics.Stopwatch.StartNew();
+            void Lap(string phase) { phases[phase] = Math.Round(lap.Elapsed.TotalSeconds, 2); lap.Restart(); }
             InpaintingScores? inpainting = null;
             if (run is not null && parse.GetValue(inpaint) is { } spec)
             {
@@ -149,8 +153,10 @@ public static class EvalCommand
                 using var source = new CheckpointImageSource(run, dev, options with { Schedule = GeneratorCheckpoint.ReadManifest(run).Training.Objective.Schedule },
                     parse.GetValue(weights) == "ema", parse.GetValue(tokenizer));
                 using var g = new Generator((ulong)parse.GetValue(seed));
+                Lap("load_checkpoint");
                 using (var bar = new ProgressBar("sampling", count))
                     (generated, conditioning) = ImageSampling.Draw(source.AsImageSource(), count, source.Classes, parse.GetValue(sampleBatch), g, new CountProgress(bar));
+                Lap("sampling");
                 if (memorize)
                 {
                     var shardsDir = parse.GetValue(trainTokens) ?? source.Manifest.Data.Tokens;
@@ -168,6 +174,7 @@ public static class EvalCommand
                 provenance["cfg"] = options.CfgScale;
                 provenance["val_ce"] = valCe?.ValCe;
                 provenance["val_ce_step"] = valCe?.Step;
+                Lap("training_sequences");
             }
             else
             {
@@ -189,7 +196,9 @@ public static class EvalCommand
                 "torch" => FeatureBackend.Torch,
                 _ => dev.type == TorchSharp.DeviceType.CUDA ? FeatureBackend.Torch : FeatureBackend.Onnx,
             };
+            Lap("other");
             using var extractor = new ResNet18Features(chosen, parse.GetValue(batch), parse.GetValue(threads), chosen == FeatureBackend.Torch ? dev : null);
+            Lap("load_resnet18");
             RealReference reference;
             using (var idx = real.IndicesOf(Snce.Data.ImageDataset.ValidationSplit))
             using (var bar = new ProgressBar("real features (cached after)", idx.shape[0]))
@@ -203,16 +212,19 @@ public static class EvalCommand
                         trainReference = RealFeatureCache.GetOrCompute(real, extractor, parse.GetValue(cacheDir), new CountProgress(bar), Snce.Data.ImageDataset.TrainSplit);
                 else Console.Error.WriteLine($"note: {real.Name} has {trainIdx.shape[0]} training images; the memorization metrics are skipped");
             }
+            Lap("real_features");
             ImageSetEvaluation result;
             using (var bar = new ProgressBar("generated features", generated.shape[0]))
                 result = ImageSetEvaluator.Evaluate(generated, conditioning, reference, extractor, clf, parse.GetValue(k), new CountProgress(bar),
                     trainReference is null ? null : new MemorizationInputs(trainReference, generatedTokens, trainSequences));
             trainReference?.Dispose();
             generatedTokens?.Dispose();
+            Lap("generated_features_and_metrics");
             var seconds = (DateTime.UtcNow - started).TotalSeconds;
             reference.Dispose();
             clf?.Model.Dispose();
             var record = Record(result, provenance, seconds, chosen);
+            record["phase_seconds"] = phases;
             if (inpainting is not null) record["inpainting"] = inpainting;
             if (bestRule is { } rule) KeepBest(run!, rule, result, provenance, record);
             if (parse.GetValue(logTo) is { } logRun) AppendToRun(logRun, (long)(provenance["step"] ?? 0L), result, provenance["val_ce"] as double?);

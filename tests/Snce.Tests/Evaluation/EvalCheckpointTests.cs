@@ -49,6 +49,11 @@ public class EvalCheckpointTests
         Assert.InRange(o.GetProperty("classifier_held_out_accuracy").GetDouble(), 0, 1);
         Assert.True(o.GetProperty("val_ce").GetDouble() > 0, "the trainer's final validation CE should be reported");
         Assert.Equal(2, o.GetProperty("val_ce_step").GetInt64());
+        // Where the time went: every phase of a checkpoint evaluation, non-negative, summing to the reported total.
+        var phases = o.GetProperty("phase_seconds").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetDouble());
+        Assert.Equal(["load_checkpoint", "sampling", "training_sequences", "other", "load_resnet18", "real_features", "generated_features_and_metrics"], phases.Keys);
+        Assert.All(phases.Values, v => Assert.True(v >= 0));
+        Assert.InRange(phases.Values.Sum(), 0, o.GetProperty("seconds").GetDouble() + 0.1);
         // The eval record landed in the run's log where 'snce report' finds it.
         var metrics = RunReader.Read(dir["run"]);
         Assert.Equal(2, metrics.Fd.Single().Step);
