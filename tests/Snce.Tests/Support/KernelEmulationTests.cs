@@ -12,15 +12,21 @@ namespace Snce.Tests.Support;
 /// </summary>
 public class KernelEmulationTests
 {
+    /// <summary><paramref name="launch"/>(kernel, threads) must refuse an unknown name and 0, 48 or 1,056 threads of <paramref name="kernel"/>.</summary>
+    static void AssertRefusesUnknownKernelsAndPartialWarps(Action<string, int> launch, string kernel)
+    {
+        Assert.Equal("emulator refused no_such_kernel with 32 threads", Assert.Throws<InvalidOperationException>(() => launch("no_such_kernel", 32)).Message);
+        foreach (var block in new[] { 0, 48, 1056 })
+            Assert.Throws<InvalidOperationException>(() => launch(kernel, block));
+    }
+
     [Fact]
     public void TheLossRowLauncherRefusesUnknownKernelsAndPartialWarps()
     {
         var emu = KernelEmulator.Create(out var why);
         Assert.True(emu is not null, $"the kernel emulator needs g++: {why}");
         var args = default(FusedKernelRows.RowArgs);
-        Assert.Equal("emulator refused snce_rows_f16_f16 with 32 threads", Assert.Throws<InvalidOperationException>(() => emu.Launch("snce_rows_f16_f16", 1, 32, ref args)).Message);
-        foreach (var block in new[] { 0, 48, 1056 })
-            Assert.Throws<InvalidOperationException>(() => emu.Launch("snce_rows_f32_f32", 1, block, ref args));
+        AssertRefusesUnknownKernelsAndPartialWarps((kernel, block) => emu.Launch(kernel, 1, block, ref args), "snce_rows_f32_f32");
         Assert.Empty(emu.Kernels);
         Assert.Equal(0, emu.Misaligned);
     }
@@ -31,9 +37,7 @@ public class KernelEmulationTests
         var emu = BlockKernelEmulator.Create(out var why);
         Assert.True(emu is not null, $"the kernel emulator needs g++: {why}");
         var args = default(BlockKernels.Args);
-        Assert.Equal("emulator refused layernorm_fwd_f32 with 64 threads", Assert.Throws<InvalidOperationException>(() => emu.Launch("layernorm_fwd_f32", 1, 64, ref args)).Message);
-        foreach (var block in new[] { 0, 48, 1056 })
-            Assert.Throws<InvalidOperationException>(() => emu.Launch("rmsnorm_fwd_f32", 1, block, ref args));
+        AssertRefusesUnknownKernelsAndPartialWarps((kernel, block) => emu.Launch(kernel, 1, block, ref args), "rmsnorm_fwd_f32");
         Assert.Empty(emu.Kernels);
     }
 }
