@@ -132,14 +132,14 @@ def model_flops(model, batch, t, k):
     return batch * t * (6 * matmul + 12 * layers * dim * t)
 
 
-def run_case(args, device, mode, precision, fused, budget_end):
+def training_step(args, device, mode, precision, fused):
+    """The step both this benchmark and tools/profile_training.py time: the model at args' shape (seed 0), AdamW
+    (decay on linear weights only), fp32 EMA and one fixed batch. mode eager|compile; precision bf16-autocast|tf32|
+    fp32|bf16-weights (the TF32 switches are the caller's); fused: AdamW's fused kernel. Returns (model, step)."""
     torch.manual_seed(0)
-    torch.backends.cuda.matmul.allow_tf32 = precision != "fp32"
-    torch.backends.cudnn.allow_tf32 = precision != "fp32"
     model = Generator(args.preset, args.k, args.grid, args.classes).to(device)
     if precision == "bf16-weights":
         model = model.to(torch.bfloat16)
-    params = sum(p.numel() for p in model.parameters())
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "embedding" not in n]
     other = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and "embedding" not in n)]
     kw = {"fused": True} if fused else {}
@@ -169,6 +169,15 @@ def run_case(args, device, mode, precision, fused, budget_end):
             ps = [p.float() for p in model.parameters()] if precision == "bf16-weights" else list(model.parameters())
             torch._foreach_lerp_(ema, ps, 1 - 0.999) if hasattr(torch, "_foreach_lerp_") else [e.lerp_(p, 1 - 0.999) for e, p in zip(ema, ps)]
 
+    return model, step
+
+
+def run_case(args, device, mode, precision, fused, budget_end):
+    torch.backends.cuda.matmul.allow_tf32 = precision != "fp32"
+    torch.backends.cudnn.allow_tf32 = precision != "fp32"
+    model, step = training_step(args, device, mode, precision, fused)
+    params = sum(p.numel() for p in model.parameters())
+    t = args.grid * args.grid
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     c0 = time.time()
     for _ in range(args.warmup):
@@ -190,7 +199,7 @@ def run_case(args, device, mode, precision, fused, budget_end):
     row = {"mode": mode, "precision": precision, "adamw": "fused" if fused else "foreach", "ms": round(ms, 3),
            "tokens_per_s": round(args.batch * t / (ms / 1e3), 1), "model_tflops": round(tflops, 3),
            "mfu": round(tflops / args.peak_tflops, 4), "warmup_s": round(compile_s, 2), "parameters": params}
-    del model, opt, ema
+    del model, step  # step holds the optimizer and the EMA: both go before the cache is emptied
     if device.type == "cuda":
         torch.cuda.empty_cache()
     return row

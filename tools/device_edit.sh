@@ -19,20 +19,20 @@
 # Knobs (environment): STUDY_ARGS, TIME_LIMIT_S (train, default 430), REGIONS ("center right bottom"), EDIT_N (1000 images
 # per evaluation), EDIT_SEED (0), CFG (2).
 set -uo pipefail
+source "$(dirname "$0")/device_common.sh" || exit 1
 : "${OUT:?OUT must name the output folder}"
 cd "$(dirname "$0")/.."
 phase=${1:?usage: device_edit.sh prepare|train|edit}
 study=/tmp/edit-study
 STUDY_ARGS=${STUDY_ARGS:-"--preset gpu --data emoji-twitter --codebooks 1024,16384,65536 --objectives ar,mask --losses ce,snce --focus-losses none --sweep-perplexities none --headline-seeds 1,2 --steps 1000 --eval-every 250 --eval-images 1000 --parallel 10"}
-export DOTNET_ROOT=/tmp/dn DOTNET_CLI_TELEMETRY_OPTOUT=1 PYTHONUNBUFFERED=1
-tl=$(python3 -c 'import torch,os;print(os.path.dirname(torch.__file__)+"/lib")')
-export SNCE_LIBTORCH=$tl LD_LIBRARY_PATH=$tl:/usr/local/cuda/targets/x86_64-linux/lib:${LD_LIBRARY_PATH:-}
-snce() { /tmp/dn/dotnet /tmp/dn/app/snce.dll "$@"; }
+device_dotnet_env
+export PYTHONUNBUFFERED=1
+device_libtorch
 start=$(date +%s)
 case $phase in
   prepare)
-    mkdir -p /tmp/dn /tmp/snce-data
-    tar -C /tmp/dn -xJf .device/dotnet.tar.xz && tar -C /tmp/dn -xJf .device/app.tar.xz || exit 1
+    mkdir -p /tmp/snce-data
+    device_unpack || exit 1
     tar -C /tmp/snce-data -xJf .devdata/emoji-twitter.tar.xz || exit 1
     nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv > "$OUT/gpu.txt"
     timeout ${PREP_TIMEOUT_S:-300} bash -c "$(declare -f snce); snce study $STUDY_ARGS --data-dir /tmp/snce-data --device cuda --prepare-only --out $study" > "$OUT/prepare.log" 2>&1

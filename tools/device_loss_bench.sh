@@ -19,10 +19,11 @@
 # PART=profile writes ncu-<method>.csv (raw) and profile.md (per kernel: launches, ms, GB read/written, GB/s,
 # occupancy) for one timed step of each method at K_PROFILE=262144, bf16, after one warm-up step (not profiled).
 set -uo pipefail
+source "$(dirname "$0")/device_common.sh" || exit 1
 : "${OUT:?OUT must name the output folder}"
 cd "$(dirname "$0")/.."
 PART=${PART:-bench}
-[ -f .device/run.sh ] || { echo "no .device/run.sh: run ../shared/device/bundle.sh bench/Snce.Bench/Snce.Bench.csproj first and carry .device" | tee "$OUT/loss_cs.log"; exit 1; }
+device_require_bench_bundle "$OUT/loss_cs.log" || exit 1
 nvidia-smi --query-gpu=name,driver_version,memory.used,memory.total,clocks.sm,clocks.mem --format=csv > "$OUT/gpu.txt" 2>&1
 start=$(date +%s)
 METHODS=${METHODS:-ce-fused,snce-fused,snce-fused-topk,snce-fused-topk-rowstep,snce-fused-topk-table}
@@ -55,10 +56,10 @@ fi
 if [ "$PART" = profile ]; then
   # Unpack once and run the bench in-process under ncu; SNCE_PROFILE_STEPS=1 brackets the timed step with
   # cuProfilerStart/Stop, so only that step's kernels are recorded (not inputs, quantization, warm-up or check).
-  mkdir -p /tmp/dn && tar -C /tmp/dn -xJf .device/dotnet.tar.xz && tar -C /tmp/dn -xJf .device/app.tar.xz || exit 1
-  export DOTNET_ROOT=/tmp/dn DOTNET_CLI_TELEMETRY_OPTOUT=1 SNCE_PROFILE_STEPS=1
-  tl=$(python3 -c 'import torch,os;print(os.path.dirname(torch.__file__)+"/lib")')
-  export LD_LIBRARY_PATH=$tl:/usr/local/cuda/targets/x86_64-linux/lib:${LD_LIBRARY_PATH:-}
+  device_unpack || exit 1
+  device_dotnet_env
+  export SNCE_PROFILE_STEPS=1
+  device_libtorch_path                # LD_LIBRARY_PATH only: this part never set SNCE_LIBTORCH
   metrics=gpu__time_duration.sum,dram__bytes_read.sum,dram__bytes_write.sum,sm__warps_active.avg.pct_of_peak_sustained_active,launch__registers_per_thread
   for m in ${METHODS//,/ }; do
     timeout 150 ncu --csv --clock-control none --profile-from-start off --metrics $metrics --log-file "$OUT/ncu-$m.csv" \

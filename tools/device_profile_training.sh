@@ -11,6 +11,7 @@
 #                                                     # 8 concurrent runs, ncu breakdown, torch.compile in the same call (~8 min)
 # Writes under $OUT one archive profile-<part>.tar.gz (logs, JSON, markdown) and prints the tables.
 set -uo pipefail
+source "$(dirname "$0")/device_common.sh" || exit 1
 : "${OUT:?OUT must name the output folder}"
 cd "$(dirname "$0")/.."
 part=${PART:?PART=cs, py or fused}
@@ -20,10 +21,9 @@ start=$(date +%s)
 S="--preset S --batch 256 --grid 8 --classes 10"
 B="--preset B --batch 64 --grid 16 --classes 1000 --k 16384"
 if [ "$part" = cs ] || [ "$part" = fused ]; then
-  mkdir -p /tmp/dn && tar -C /tmp/dn -xJf .device/dotnet.tar.xz && tar -C /tmp/dn -xJf .device/app.tar.xz || exit 1
-  export DOTNET_ROOT=/tmp/dn DOTNET_CLI_TELEMETRY_OPTOUT=1
-  tl=$(python3 -c 'import torch,os;print(os.path.dirname(torch.__file__)+"/lib")')
-  export SNCE_LIBTORCH=$tl LD_LIBRARY_PATH=$tl:/usr/local/cuda/targets/x86_64-linux/lib:${LD_LIBRARY_PATH:-}
+  device_unpack || exit 1
+  device_dotnet_env
+  device_libtorch
   bench() { /tmp/dn/dotnet /tmp/dn/app/snce-bench.dll training --device cuda --precisions bf16 --optimizers flat --sampling false --e2e false "$@"; }
 fi
 if [ "$part" = fused ]; then

@@ -16,6 +16,7 @@
 # Call 3 (carry .devonnx-b):  bash tools/device_study.sh train    (joins the halves; later train calls carry nothing)
 # Outputs under $OUT: prepare.tar.gz / study.tar.gz (STUDY.md, study.json, report/, samples/, runs/*/metrics.jsonl, logs/).
 set -uo pipefail
+source "$(dirname "$0")/device_common.sh" || exit 1
 cd "$(dirname "$0")/.."
 if [ "${1:-}" = split-onnx ]; then
   # Here, not on the device: halves of .devonnx/ResNet18.onnx.xz that each fit one call with the tracked tree.
@@ -37,15 +38,14 @@ study=/tmp/study
 # Keep --parallel 2: with 4 runs at a time (seed 1, 2026-12-02) training sped up 1.28x in all but each evaluation took
 # 100-140 s instead of 31-36 s, so the 4 runs needed 25 min of device time without their finals.
 STUDY_ARGS=${STUDY_ARGS:-"--preset gpu --codebooks 16384 --objectives ar --focus-losses none --sweep-perplexities none --headline-seeds none --parallel 2"}
-export DOTNET_ROOT=/tmp/dn DOTNET_CLI_TELEMETRY_OPTOUT=1 PYTHONUNBUFFERED=1
-tl=$(python3 -c 'import torch,os;print(os.path.dirname(torch.__file__)+"/lib")')
-export SNCE_LIBTORCH=$tl LD_LIBRARY_PATH=$tl:/usr/local/cuda/targets/x86_64-linux/lib:${LD_LIBRARY_PATH:-}
-snce() { /tmp/dn/dotnet /tmp/dn/app/snce.dll "$@"; }
+device_dotnet_env
+export PYTHONUNBUFFERED=1
+device_libtorch
 start=$(date +%s)
 case $phase in
   prepare)
-    mkdir -p /tmp/dn /tmp/snce-data
-    tar -C /tmp/dn -xJf .device/dotnet.tar.xz && tar -C /tmp/dn -xJf .device/app.tar.xz || exit 1
+    mkdir -p /tmp/snce-data
+    device_unpack || exit 1
     tar -C /tmp/snce-data -xJf .devdata/fashion-mnist.tar.xz || exit 1
     nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv > "$OUT/gpu.txt"
     timeout ${PREP_TIMEOUT_S:-240} bash -c "$(declare -f snce); snce study $STUDY_ARGS --data-dir /tmp/snce-data --device cuda --prepare-only --out $study" > "$OUT/prepare.log" 2>&1

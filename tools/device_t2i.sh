@@ -17,17 +17,15 @@
 # Call 3  (same carry):   K=16384 KIND=ar LOSS=ce SEED=0 bash tools/device_t2i.sh train   one run (≤ 9 min; resumable with the same call)
 # Call 4  (carry .devonnx from device_study.sh):        bash tools/device_t2i.sh eval       R@1/R@5/cosine + FD for every run in /tmp/t2i/runs
 set -uo pipefail
+source "$(dirname "$0")/device_common.sh" || exit 1
 : "${OUT:=/tmp/t2i-out}"
 cd "$(dirname "$0")/.."
 phase=${1:?usage: device_t2i.sh pack-text|text-a|text-b|prepare|train|eval}
 root=/tmp/t2i
 K=${K:-16384}
-export DOTNET_ROOT=/tmp/dn DOTNET_CLI_TELEMETRY_OPTOUT=1 SNCE_CACHE=$root/cache
-if [ "$phase" != pack-text ]; then
-  tl=$(python3 -c 'import torch,os;print(os.path.dirname(torch.__file__)+"/lib")')
-  export SNCE_LIBTORCH=$tl LD_LIBRARY_PATH=$tl:/usr/local/cuda/targets/x86_64-linux/lib:${LD_LIBRARY_PATH:-}
-fi
-snce() { /tmp/dn/dotnet /tmp/dn/app/snce.dll "$@"; }
+device_dotnet_env
+export SNCE_CACHE=$root/cache
+[ "$phase" = pack-text ] || device_libtorch
 start=$(date +%s)
 mkdir -p "$OUT"
 case $phase in
@@ -43,8 +41,8 @@ case $phase in
     cp .devtext/part-ab $root/ && mkdir -p $root/text && cat $root/part-a? | tar -C $root/text -xJf - && echo "text encoder unpacked in $root/text" ;;
   prepare)
     [ -d $root/text ] || { echo "run text-a and text-b first (the text encoder travels in two calls)" >&2; exit 1; }
-    mkdir -p /tmp/dn $root/data
-    tar -C /tmp/dn -xJf .device/dotnet.tar.xz && tar -C /tmp/dn -xJf .device/app.tar.xz || exit 1
+    mkdir -p $root/data
+    device_unpack || exit 1
     cp $root/text/* /tmp/dn/app/
     for d in .devdata/emoji-*.tar.xz; do tar -C $root/data -xJf "$d"; done
     nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv > "$OUT/gpu.txt"

@@ -19,6 +19,7 @@
 # MAX_SECONDS (per training run; default 75, so one data set fits in ~6 min), IBQ_CHECK=1; for a dry run elsewhere:
 # SNCE_CMD="dotnet path/to/snce.dll" DEVICE=cpu (skips the bundle).
 set -uo pipefail
+source "$(dirname "$0")/device_common.sh" || exit 1
 [ $# -ge 1 ] || { echo "usage: device_tokenizers.sh DATA... (fashion-mnist, emoji-twitter)" >&2; exit 2; }
 out=${OUT:-$PWD/out}; mkdir -p "$out"
 ks=(${KS:-1024 16384 65536 262144})
@@ -31,11 +32,9 @@ if [ -n "${SNCE_CMD:-}" ]; then
 else
   # Unpack the bundle once and run snce.dll directly (not .device/run.sh: a bundle of bench/Snce.Bench, as
   # tools/device_study.sh uses, holds snce.dll too but its run.sh starts snce-bench).
-  mkdir -p /tmp/dn && tar -C /tmp/dn -xJf .device/dotnet.tar.xz && tar -C /tmp/dn -xJf .device/app.tar.xz || { echo "no usable .device/ bundle" >&2; exit 1; }
-  export DOTNET_ROOT=/tmp/dn DOTNET_CLI_TELEMETRY_OPTOUT=1
-  tl=$(python3 -c 'import torch,os;print(os.path.dirname(torch.__file__)+"/lib")')
-  export SNCE_LIBTORCH=$tl LD_LIBRARY_PATH=$tl:/usr/local/cuda/targets/x86_64-linux/lib:${LD_LIBRARY_PATH:-}
-  snce() { /tmp/dn/dotnet /tmp/dn/app/snce.dll "$@"; }
+  device_unpack || { echo "no usable .device/ bundle" >&2; exit 1; }
+  device_dotnet_env
+  device_libtorch
   snce info --device "$device" --check || { echo "the app does not run on $device here; see the lines above" >&2; exit 1; }
 fi
 

@@ -11,6 +11,7 @@
 # Wall time: C# ≈ 1.5–2.5 min (hard stop CS_TIMEOUT_S), PyTorch ≤ PY_BUDGET_S + compile of the last case
 # (hard stop at PY_BUDGET_S + 90 s); about 5 min in all. PYTORCH=0 skips PyTorch, CS=0 skips C#.
 set -uo pipefail
+source "$(dirname "$0")/device_common.sh" || exit 1
 : "${OUT:?OUT must name the output folder}"
 cd "$(dirname "$0")/.."
 CS_TIMEOUT_S=${CS_TIMEOUT_S:-170}
@@ -18,7 +19,7 @@ PY_BUDGET_S=${PY_BUDGET_S:-100}
 nvidia-smi --query-gpu=name,driver_version,memory.used,memory.total,clocks.sm,clocks.mem --format=csv > "$OUT/gpu.txt" 2>&1
 start=$(date +%s)
 if [ "${CS:-1}" != 0 ]; then
-  [ -f .device/run.sh ] || { echo "no .device/run.sh: run ../shared/device/bundle.sh bench/Snce.Bench/Snce.Bench.csproj first and carry .device" | tee "$OUT/training_cs.log"; exit 1; }
+  device_require_bench_bundle "$OUT/training_cs.log" || exit 1
   timeout "$CS_TIMEOUT_S" bash .device/run.sh training --device cuda --out "$OUT" ${CS_ARGS:-} > "$OUT/training_cs.log" 2>&1
   echo "snce-bench training: exit $? after $(( $(date +%s) - start )) s" >> "$OUT/training_cs.log"
 fi

@@ -56,39 +56,8 @@ def profile_case(args, mode, precision, fused):
     from torch.profiler import profile, ProfilerActivity
     import bench_training as bt
     device = torch.device("cuda")
-    torch.manual_seed(0)
     torch.backends.cuda.matmul.allow_tf32 = precision != "fp32"
-    model = bt.Generator(args.preset, args.k, args.grid, args.classes).to(device)
-    if precision == "bf16-weights":
-        model = model.to(torch.bfloat16)
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "embedding" not in n]
-    other = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and "embedding" not in n)]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05}, {"params": other, "weight_decay": 0.0}],
-                            lr=1e-4, betas=(0.9, 0.95), **({"fused": True} if fused else {}))
-    ema = [p.detach().float().clone() for p in model.parameters()]
-    t = args.grid * args.grid
-    tokens = torch.randint(args.k, (args.batch, t), device=device)
-    labels = torch.randint(args.classes, (args.batch,), device=device)
-    autocast = precision == "bf16-autocast"
-
-    def loss_fn(cond, x):
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
-            logits = model(cond, x[:, :-1])
-        return torch.nn.functional.cross_entropy(logits.float().reshape(-1, args.k), x.reshape(-1))
-
-    fn = torch.compile(loss_fn) if mode == "compile" else loss_fn
-
-    def step():
-        cond = torch.where(torch.rand(args.batch, device=device) < 0.1, args.classes, labels)
-        loss = fn(cond, tokens)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        with torch.no_grad():
-            ps = [p.float() for p in model.parameters()] if precision == "bf16-weights" else list(model.parameters())
-            torch._foreach_lerp_(ema, ps, 1 - 0.999)
-
+    model, step = bt.training_step(args, device, mode, precision, fused)
     for _ in range(args.warmup):
         step()
     torch.cuda.synchronize()
@@ -112,7 +81,7 @@ def profile_case(args, mode, precision, fused):
         n, ms = rows.get(c, (0, 0.0))
         rows[c] = (n + e.count / args.steps, ms + dt / 1e3 / args.steps)
     total = sum(ms for _, ms in rows.values())
-    del model, opt, ema
+    del model, step
     torch.cuda.empty_cache()
     return rows, total, wall
 

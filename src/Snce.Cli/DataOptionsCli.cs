@@ -108,7 +108,7 @@ public sealed class DataOptionsCli
     public static EmojiVendor? ParseVendor(string? vendor) => vendor switch
     {
         null => null,
-        _ when Enum.TryParse<EmojiVendor>(vendor, ignoreCase: true, out var v) => v,
+        _ when EnumNames<EmojiVendor>.TryParse(vendor) is { } v => v,
         _ => throw new ArgumentException($"unknown emoji vendor '{vendor}'; use twitter, google or apple"),
     };
 }

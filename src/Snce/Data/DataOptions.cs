@@ -1,14 +1,16 @@
+using System.Text.Json.Serialization;
+
 namespace Snce.Data;
 
-/// <summary>Emoji artwork sets (npm emoji-datasource-VENDOR). Apple's images are not licensed for commercial use.</summary>
+/// <summary>Emoji artwork sets (npm emoji-datasource-VENDOR, whose image folder is img/VENDOR/). Apple's images are not licensed for commercial use.</summary>
 public enum EmojiVendor
 {
     /// <summary>Twemoji (emoji-datasource-twitter), CC-BY 4.0: samples must credit Twitter.</summary>
-    Twitter,
+    [JsonStringEnumMemberName("twitter")] Twitter,
     /// <summary>Noto Emoji by Google (emoji-datasource-google), Apache-2.0.</summary>
-    Google,
+    [JsonStringEnumMemberName("google")] Google,
     /// <summary>Apple's emoji (emoji-datasource-apple), © Apple Inc.: not licensed for commercial use.</summary>
-    Apple,
+    [JsonStringEnumMemberName("apple")] Apple,
 }
 
 

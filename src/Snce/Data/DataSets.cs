@@ -74,7 +74,7 @@ public static class DataSets
     public static string FetchCommand(BuiltInDataSet set, string? dataDir)
     {
         var what = set is EmojiDataSet e
-            ? $"emoji{(e.Vendor == EmojiVendor.Twitter ? "" : $" --vendor {e.Vendor.ToString().ToLowerInvariant()}")}"
+            ? $"emoji{(e.Vendor == EmojiVendor.Twitter ? "" : $" --vendor {EnumNames<EmojiVendor>.Name(e.Vendor)}")}"
             : set.Name;
         return $"snce data fetch {what}{(dataDir is null ? "" : $" --data-dir {dataDir}")}";
     }

@@ -105,48 +105,23 @@ public sealed class TokenShards : IDisposable
     /// <summary>Loads a shard folder; fails naming the missing file or the inconsistency.</summary>
     public static TokenShards Load(string dir)
     {
-        var infoPath = Path.Combine(dir, InfoFile);
-        if (!File.Exists(infoPath))
-            throw new FileNotFoundException($"'{dir}' is not a token shard folder (no {InfoFile}); create one with 'snce tokenize'", infoPath);
-        TokenShardsInfo? info;
-        try { info = JsonSerializer.Deserialize<TokenShardsInfo>(File.ReadAllText(infoPath)); }
-        catch (JsonException e) { throw new InvalidDataException($"{infoPath}: not a valid shard description ({e.Message.Split(" Path:")[0].TrimEnd('.')}); the file is damaged or cut short, re-run 'snce tokenize'"); }
-        if (info is null) throw new InvalidDataException($"{infoPath} is empty (null); re-run 'snce tokenize'");
-        if (info.Format != TokenShardsInfo.CurrentFormat)
-            throw new InvalidDataException($"{infoPath}: format '{info.Format}' is not '{TokenShardsInfo.CurrentFormat}'; re-run 'snce tokenize'");
-        info.Validate(infoPath);
-        var loaded = new List<Tensor>();
-        Tensor Req(string name, ScalarType dtype)
+        var folder = new ShardFolder(dir, "snce tokenize");
+        var info = folder.ReadInfo<TokenShardsInfo>(InfoFile, $"'{dir}' is not a token shard folder (no {InfoFile}); create one with 'snce tokenize'",
+            "shard description", TokenShardsInfo.CurrentFormat, i => i.Format);
+        info.Validate(folder.PathOf(InfoFile));
+        return folder.Build(() => new TokenShards
         {
-            var t = Npy.Load(Path.Combine(dir, name));
-            loaded.Add(t);
-            if (t.dtype != dtype) throw new InvalidDataException($"{Path.Combine(dir, name)} holds {t.dtype}, expected {dtype}; re-run 'snce tokenize'");
-            return t;
-        }
-        Tensor? Opt(string name, ScalarType dtype) => File.Exists(Path.Combine(dir, name)) ? Req(name, dtype) : null;
-        try
-        {
-            var shards = new TokenShards
-            {
-                Info = info,
-                Tokens = Req("tokens.npy", ScalarType.Int32),
-                Labels = Req("labels.npy", ScalarType.Int64),
-                Split = Req("split.npy", ScalarType.Byte),
-                Codebook = Req("codebook.npy", ScalarType.Float32),
-                CodeNeighborIds = Opt("code_neighbors_ids.npy", ScalarType.Int32),
-                CodeNeighborDist = Opt("code_neighbors_dist.npy", ScalarType.Float32),
-                Latents = Opt("latents.npy", ScalarType.Float16),
-                LatentNeighborIds = Opt("latent_neighbors_ids.npy", ScalarType.Int32),
-                LatentNeighborDist = Opt("latent_neighbors_dist.npy", ScalarType.Float32),
-            };
-            shards.Validate(dir);
-            return shards;
-        }
-        catch
-        {
-            foreach (var t in loaded) t.Dispose();
-            throw;
-        }
+            Info = info,
+            Tokens = folder.Array("tokens.npy", ScalarType.Int32),
+            Labels = folder.Array("labels.npy", ScalarType.Int64),
+            Split = folder.Array("split.npy", ScalarType.Byte),
+            Codebook = folder.Array("codebook.npy", ScalarType.Float32),
+            CodeNeighborIds = folder.OptionalArray("code_neighbors_ids.npy", ScalarType.Int32),
+            CodeNeighborDist = folder.OptionalArray("code_neighbors_dist.npy", ScalarType.Float32),
+            Latents = folder.OptionalArray("latents.npy", ScalarType.Float16),
+            LatentNeighborIds = folder.OptionalArray("latent_neighbors_ids.npy", ScalarType.Int32),
+            LatentNeighborDist = folder.OptionalArray("latent_neighbors_dist.npy", ScalarType.Float32),
+        }, shards => shards.Validate(dir));
     }
 
     /// <summary>Writes every part (each file atomically, shards.json last so a half-written folder never loads).</summary>

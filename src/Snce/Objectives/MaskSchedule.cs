@@ -26,15 +26,10 @@ public enum MaskScheduleKind
 public static class MaskSchedule
 {
     /// <summary>The accepted names.</summary>
-    public const string Allowed = "cosine, linear";
+    public static string Allowed => EnumNames<MaskScheduleKind>.Allowed;
 
-    /// <summary>Name → kind; throws naming the allowed values.</summary>
-    public static MaskScheduleKind Parse(string name) => name.ToLowerInvariant() switch
-    {
-        "cosine" => MaskScheduleKind.Cosine,
-        "linear" => MaskScheduleKind.Linear,
-        _ => throw new ArgumentException($"unknown mask schedule '{name}'; use one of {Allowed}"),
-    };
+    /// <summary>Name (case-insensitive) → kind; throws naming the allowed values.</summary>
+    public static MaskScheduleKind Parse(string name) => EnumNames<MaskScheduleKind>.Parse(name, "mask schedule");
 
     /// <summary>γ(r) for a scalar progress r ∈ [0, 1].</summary>
     public static double MaskRatio(this MaskScheduleKind kind, double r) => kind switch

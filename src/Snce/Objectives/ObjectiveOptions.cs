@@ -24,15 +24,13 @@ public sealed record ObjectiveOptions(
     [property: JsonPropertyName("min_progress")] double MinProgress = 1e-3)
 {
     /// <summary>The accepted weighting names.</summary>
-    public const string AllowedWeightings = "none, elbo";
+    public static string AllowedWeightings => EnumNames<MaskWeighting>.Allowed;
 
-    /// <summary>none | elbo → weighting; throws naming the allowed values.</summary>
-    public static MaskWeighting ParseWeighting(string name) => name.ToLowerInvariant() switch
-    {
-        "none" => MaskWeighting.None,
-        "elbo" or "mdlm" => MaskWeighting.Elbo,
-        _ => throw new ArgumentException($"unknown mask weighting '{name}'; use one of {AllowedWeightings}"),
-    };
+    /// <summary>none | elbo (case-insensitive; "mdlm" also reads as elbo) → weighting; throws naming the allowed values.</summary>
+    public static MaskWeighting ParseWeighting(string name) =>
+        string.Equals(name.Trim(), "mdlm", StringComparison.OrdinalIgnoreCase)
+            ? MaskWeighting.Elbo
+            : EnumNames<MaskWeighting>.Parse(name, "mask weighting");
 
     /// <summary>Throws naming the bad value.</summary>
     public void Validate()

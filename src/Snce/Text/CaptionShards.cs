@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Snce.Data;
 using Snce.IO;
 using static TorchSharp.torch;
 
@@ -91,9 +92,9 @@ public sealed class CaptionShards : IDisposable
     {
         Directory.CreateDirectory(dir);
         File.Delete(Path.Combine(dir, InfoFile));
-        Npy.Save(Path.Combine(dir, "text_tokens.npy"), Tokens);
-        Npy.Save(Path.Combine(dir, "text_lengths.npy"), Lengths);
-        Npy.Save(Path.Combine(dir, "text_pooled.npy"), Pooled);
+        Npy.Save(Path.Combine(dir, TokensFile), Tokens);
+        Npy.Save(Path.Combine(dir, LengthsFile), Lengths);
+        Npy.Save(Path.Combine(dir, PooledFile), Pooled);
         AtomicFile.WriteAllText(Path.Combine(dir, InfoFile), JsonSerializer.Serialize(Info, JsonOptions));
     }
 
@@ -103,47 +104,27 @@ public sealed class CaptionShards : IDisposable
     /// </summary>
     public static CaptionShards Load(string dir, int images)
     {
-        var path = Path.Combine(dir, InfoFile);
-        if (!File.Exists(path))
-            throw new FileNotFoundException($"'{dir}' has no captions ({InfoFile}); make the shards with 'snce tokenize --text' from a captioned data set (emoji, or a folder with captions.jsonl)", path);
-        var info = ReadInfo(path);
-        var (tokensPath, lengthsPath, pooledPath) = (Path.Combine(dir, "text_tokens.npy"), Path.Combine(dir, "text_lengths.npy"), Path.Combine(dir, "text_pooled.npy"));
-        Tensor? tokens = null, lengths = null, pooled = null;
-        try
-        {
-            tokens = Npy.Load(tokensPath);
-            lengths = Npy.Load(lengthsPath);
-            pooled = Npy.Load(pooledPath);
-            var shards = new CaptionShards { Info = info, Tokens = tokens, Lengths = lengths, Pooled = pooled };
-            Check(shards, dir, images, tokensPath, lengthsPath, pooledPath);
-            return shards;
-        }
-        catch
-        {
-            tokens?.Dispose();
-            lengths?.Dispose();
-            pooled?.Dispose();
-            throw;
-        }
+        var folder = new ShardFolder(dir, "snce tokenize --text");
+        var info = folder.ReadInfo<CaptionShardsInfo>(InfoFile,
+            $"'{dir}' has no captions ({InfoFile}); make the shards with 'snce tokenize --text' from a captioned data set (emoji, or a folder with captions.jsonl)",
+            "caption description", CaptionShardsInfo.CurrentFormat, i => i.Format);
+        CheckInfo(info, folder.PathOf(InfoFile));
+        return folder.Build(() => new CaptionShards { Info = info, Tokens = folder.Array(TokensFile), Lengths = folder.Array(LengthsFile), Pooled = folder.Array(PooledFile) },
+            shards => Check(shards, dir, images, folder.PathOf(TokensFile), folder.PathOf(LengthsFile), folder.PathOf(PooledFile)));
     }
 
-    /// <summary>captions.json, every field present and in range; the caption ids are checked against the arrays in <see cref="Check"/>.</summary>
-    static CaptionShardsInfo ReadInfo(string path)
+    const string TokensFile = "text_tokens.npy", LengthsFile = "text_lengths.npy", PooledFile = "text_pooled.npy";
+
+    /// <summary>captions.json's fields, every one present and in range; the caption ids are checked against the arrays in <see cref="Check"/>.</summary>
+    static void CheckInfo(CaptionShardsInfo info, string path)
     {
         string Fix() => "the file is damaged or cut short; re-run 'snce tokenize --text'";
-        CaptionShardsInfo? info;
-        try { info = JsonSerializer.Deserialize<CaptionShardsInfo>(File.ReadAllText(path)); }
-        catch (JsonException e) { throw new InvalidDataException($"{path}: not a valid caption description ({e.Message.Split(". Path")[0]}); {Fix()}"); }
-        if (info is null) throw new InvalidDataException($"{path} holds null; {Fix()}");
-        if (info.Format != CaptionShardsInfo.CurrentFormat)
-            throw new InvalidDataException($"{path}: format '{info.Format}' is not '{CaptionShardsInfo.CurrentFormat}'; re-run 'snce tokenize --text'");
         if (info.Encoder is not { Length: > 0 } || info.Source is null || info.Captions is null || info.Train is null || info.HeldOut is null)
             throw new InvalidDataException($"{path}: encoder, source, captions, train and held_out must all be given; {Fix()}");
         if (info.EncoderDim is < 1 or > MaxEncoderDim || info.MaxTokens is < 1 or > MaxTokensLimit)
             throw new InvalidDataException($"{path}: encoder_dim {info.EncoderDim} or max_tokens {info.MaxTokens} is out of range (1..{MaxEncoderDim}, 1..{MaxTokensLimit}); {Fix()}");
         if (info.Captions.Any(c => c is null) || info.Train.Any(t => t is null) || info.HeldOut.Any(t => t is null))
             throw new InvalidDataException($"{path}: a caption or an image's caption list is null; {Fix()}");
-        return info;
     }
 
     /// <summary>The largest encoder width and word-piece count a caption set may claim (MiniLM: 384 and 32); bounds what a crafted file makes the model allocate.</summary>

@@ -4,35 +4,26 @@ using System.Text.Json.Serialization;
 namespace Snce.Training;
 
 /// <summary>Which evaluation decides the best checkpoint of a run; lower is better for both.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<BestRule>))]
 public enum BestRule
 {
     /// <summary>Hard cross-entropy of the true tokens on the validation split (the trainer's logged value at the checkpoint's step).</summary>
-    ValCe,
+    [JsonStringEnumMemberName("val-ce")] ValCe,
     /// <summary>FD-ResNet18 of the samples against the validation split (from <c>snce eval</c> at the checkpoint's step).</summary>
-    Fd,
+    [JsonStringEnumMemberName("fd")] Fd,
 }
 
 /// <summary>Parses and names <see cref="BestRule"/>.</summary>
 public static class BestRules
 {
     /// <summary>The accepted names.</summary>
-    public const string Allowed = "val-ce, fd";
+    public static string Allowed => EnumNames<BestRule>.Allowed;
 
-    /// <summary>val-ce | fd → rule; throws naming the allowed values.</summary>
-    public static BestRule Parse(string name) => name.ToLowerInvariant() switch
-    {
-        "val-ce" => BestRule.ValCe,
-        "fd" => BestRule.Fd,
-        _ => throw new ArgumentException($"unknown --keep-best rule '{name}'; use one of {Allowed}"),
-    };
+    /// <summary>val-ce | fd (case-insensitive) → rule; throws naming the allowed values.</summary>
+    public static BestRule Parse(string name) => EnumNames<BestRule>.Parse(name, "--keep-best rule");
 
     /// <summary>The command-line name of a rule.</summary>
-    public static string Name(this BestRule rule) => rule switch
-    {
-        BestRule.ValCe => "val-ce",
-        BestRule.Fd => "fd",
-        _ => throw new ArgumentOutOfRangeException(nameof(rule), rule, null),
-    };
+    public static string Name(this BestRule rule) => EnumNames<BestRule>.Name(rule);
 }
 
 /// <summary>best/best.json: which rule chose the copy, at which step, with which value.</summary>

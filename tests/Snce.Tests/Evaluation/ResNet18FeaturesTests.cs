@@ -1,4 +1,5 @@
 using Snce.Evaluation;
+using Snce.Tests.Support;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
 
@@ -22,7 +23,7 @@ public class ResNet18FeaturesTests(ITestOutputHelper output)
         // The batch size only groups the work: one image per call gives the same vectors.
         using var single = new ResNet18Features(batchSize: 1);
         using var one = single.Extract(images);
-        Assert.True(one.allclose(first, rtol: 1e-4, atol: 1e-4), $"max diff {(one - first).abs().max().item<float>()}");
+        TensorAssert.Close(one, first, rtol: 1e-4, atol: 1e-4);
     }
 
     [Fact]

@@ -13,14 +13,11 @@ public sealed class TextConditioningTests
     static GeneratorConfig Config(GeneratorKind kind, int maxTokens = 4) =>
         GeneratorFixtures.Config(kind, classes: 0) with { Text = new TextConditioningConfig("test-encoder", E, maxTokens) };
 
-    /// <summary>A generator with a random (not zero) head, so logits depend on everything.</summary>
-    static TokenGenerator Model(GeneratorConfig config, int seed = 1)
-    {
-        random.manual_seed(seed);
-        var m = new TokenGenerator(config);
-        using (no_grad()) nn.init.normal_(m.OutputWeight, 0, 0.5);
-        return m;
-    }
+    /// <summary>A text-conditioned generator with a random (not zero) head, so logits depend on everything.</summary>
+    static TokenGenerator Model(GeneratorKind kind, int maxTokens = 4) => GeneratorFixtures.RandomHead(Config(kind, maxTokens), seed: 1);
+
+    /// <summary>Two rows of 16 random token ids; an autoregressive forward reads the first 15 (it predicts all 16).</summary>
+    static Tensor Tokens(int seed) => randint(GeneratorFixtures.K, [2, 16], generator: new Generator((ulong)seed));
 
     /// <summary>Captions with 2 and 3 token rows (random states), packed for a prefix of <paramref name="maxTokens"/>.</summary>
     static Tensor Conditions(int maxTokens, long seed = 7)
@@ -61,37 +58,31 @@ public sealed class TextConditioningTests
         // The weights do not depend on L; prefix slots carry no rotary angle. With padded keys masked out, the
         // same captions in a prefix of 4 or of 9 slots give the same logits; without masking the zero slots would count.
         using var scope = NewDisposeScope();
-        using var shortPrefix = Model(Config(kind, maxTokens: 4));
-        using var longPrefix = Model(Config(kind, maxTokens: 9));
+        using var shortPrefix = Model(kind, maxTokens: 4);
+        using var longPrefix = Model(kind, maxTokens: 9);
         using (no_grad())
             foreach (var ((_, a), (_, b)) in shortPrefix.named_parameters().Zip(longPrefix.named_parameters())) b.copy_(a);
-        var tokens = randint(GeneratorFixtures.K, [2, 16], generator: new Generator(3));
+        var tokens = Tokens(seed: 3);
         var input = kind == GeneratorKind.Autoregressive ? tokens.narrow(1, 0, 15) : tokens;
-        var a4 = shortPrefix.Forward(Conditions(4), input);
-        var a9 = longPrefix.Forward(Conditions(9), input);
-        Assert.True(a4.allclose(a9, rtol: 1e-4, atol: 1e-5), $"max diff {(a4 - a9).abs().max().item<float>()}");
+        TensorAssert.Close(shortPrefix.Forward(Conditions(4), input), longPrefix.Forward(Conditions(9), input), rtol: 1e-4, atol: 1e-5);
     }
 
     [Fact]
     public void Kv_cache_decoding_equals_the_full_forward_with_text()
     {
         using var scope = NewDisposeScope();
-        using var m = Model(Config(GeneratorKind.Autoregressive));
+        using var m = Model(GeneratorKind.Autoregressive);
         var cond = Conditions(4);
-        var tokens = randint(GeneratorFixtures.K, [2, 16], generator: new Generator(4));
+        var tokens = Tokens(seed: 4);
         var full = m.Forward(cond, tokens.narrow(1, 0, 15));
-        using var cache = m.NewCache(2);
-        var steps = new List<Tensor> { m.Decode(cond, zeros(2, 0, dtype: ScalarType.Int64), cache) };
-        for (var i = 0; i < 15; i++) steps.Add(m.Decode(null, tokens.narrow(1, i, 1), cache));
-        var incremental = stack(steps, 1);
-        Assert.True(incremental.allclose(full, rtol: 1e-4, atol: 1e-5), $"max diff {(incremental - full).abs().max().item<float>()}");
+        TensorAssert.Close(GeneratorFixtures.DecodeTokenByToken(m, cond, tokens), full, rtol: 1e-4, atol: 1e-5);
     }
 
     [Fact]
     public void The_caption_changes_the_output_and_the_null_condition_is_all_zeros()
     {
         using var scope = NewDisposeScope();
-        using var m = Model(Config(GeneratorKind.Masked));
+        using var m = Model(GeneratorKind.Masked);
         var c = Conditions(4);
         var ids = full(2, 16, GeneratorFixtures.K, dtype: ScalarType.Int64);
         var withText = m.Forward(c, ids);
@@ -110,7 +101,7 @@ public sealed class TextConditioningTests
     [Fact]
     public void A_condition_of_the_wrong_shape_names_the_expected_one()
     {
-        using var m = Model(Config(GeneratorKind.Masked));
+        using var m = Model(GeneratorKind.Masked);
         var ex = Assert.Throws<ArgumentException>(() => m.Forward(zeros(2, 3, E + 1), zeros(2, 16, dtype: ScalarType.Int64)));
         Assert.Contains("[B, 5, 9]", ex.Message);
     }

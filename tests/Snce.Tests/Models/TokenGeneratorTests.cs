@@ -45,13 +45,7 @@ public class TokenGeneratorTests(ITestOutputHelper output)
         Assert.Equal(0, logits.abs().max().item<float>());
     }
 
-    static TokenGenerator RandomHead(GeneratorKind kind)
-    {
-        random.manual_seed(11);
-        var m = new TokenGenerator(GeneratorFixtures.Config(kind));
-        using (no_grad()) nn.init.normal_(m.OutputWeight, 0, 0.5);
-        return m;
-    }
+    static TokenGenerator RandomHead(GeneratorKind kind) => GeneratorFixtures.RandomHead(GeneratorFixtures.Config(kind), seed: 11);
 
     [Fact]
     public void KvCacheLogitsEqualFullForwardLogits()
@@ -64,11 +58,7 @@ public class TokenGeneratorTests(ITestOutputHelper output)
         var full = m.Forward(cond, tokens.narrow(1, 0, 15));         // [3, 16, K]
 
         // One token at a time.
-        using var cache = m.NewCache(3);
-        var step = new List<Tensor> { m.Decode(cond, zeros(3, 0, dtype: ScalarType.Int64), cache) };
-        for (var i = 0; i < 15; i++) step.Add(m.Decode(null, tokens.narrow(1, i, 1), cache));
-        var incremental = stack(step, 1);
-        Assert.True(incremental.allclose(full, rtol: 1e-4, atol: 1e-5), $"max diff {(incremental - full).abs().max().item<float>()}");
+        TensorAssert.Close(GeneratorFixtures.DecodeTokenByToken(m, cond, tokens), full, rtol: 1e-4, atol: 1e-5);
 
         // Chunks of several tokens (the explicit-mask path).
         using var cache2 = m.NewCache(3);

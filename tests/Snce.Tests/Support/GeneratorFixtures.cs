@@ -99,6 +99,31 @@ public static class GeneratorFixtures
             new GeneratorDataInfo { Tokens = "synthetic", Tokenizer = shards.Info.Tokenizer, Metric = "l2", CodeDim = 4, Classes = shards.Info.Classes },
             runDir, CPU);
 
+    /// <summary>
+    /// A generator built after seeding the global generator with <paramref name="seed"/>, its (zero-initialized) output
+    /// head drawn from N(0, <paramref name="std"/>²), so its logits depend on every input.
+    /// </summary>
+    public static TokenGenerator RandomHead(GeneratorConfig config, int seed, double std = 0.5)
+    {
+        random.manual_seed(seed);
+        var m = new TokenGenerator(config);
+        using (no_grad()) nn.init.normal_(m.OutputWeight, 0, std);
+        return m;
+    }
+
+    /// <summary>
+    /// An autoregressive generator's logits for <paramref name="tokens"/> [B, T] decoded through its KV cache one token
+    /// at a time: the condition's prefix first, then tokens 0..T−2. [B, T, K], what <c>Forward(cond, tokens[:, :T−1])</c> gives.
+    /// </summary>
+    public static Tensor DecodeTokenByToken(TokenGenerator model, Tensor cond, Tensor tokens)
+    {
+        var (b, t) = (tokens.shape[0], tokens.shape[1]);
+        using var cache = model.NewCache(b);
+        var steps = new List<Tensor> { model.Decode(cond, zeros(b, 0, dtype: ScalarType.Int64), cache) };
+        for (var i = 0; i < t - 1; i++) steps.Add(model.Decode(null, tokens.narrow(1, i, 1), cache));
+        return stack(steps, 1);
+    }
+
     /// <summary>A short training config for tests.</summary>
     public static TrainingConfig Training(long steps = 40, int batch = 16) => new()
     {

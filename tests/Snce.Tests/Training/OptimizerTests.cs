@@ -10,13 +10,7 @@ namespace Snce.Tests.Training;
 
 public class OptimizerTests
 {
-    static TokenGenerator Model()
-    {
-        random.manual_seed(5);
-        var m = new TokenGenerator(GeneratorFixtures.Config(GeneratorKind.Autoregressive));
-        using (no_grad()) nn.init.normal_(m.OutputWeight, 0, 0.1);
-        return m;
-    }
+    static TokenGenerator Model() => GeneratorFixtures.RandomHead(GeneratorFixtures.Config(GeneratorKind.Autoregressive), seed: 5, std: 0.1);
 
     static Tensor Loss(TokenGenerator m, int step)
     {

@@ -100,11 +100,9 @@ public static class BuiltInDataSets
         }
         if (n == "emoji") { set = Emoji(vendor ?? EmojiVendor.Twitter); return true; }
         var suffix = n.StartsWith("emoji-", StringComparison.Ordinal) ? n["emoji-".Length..] : "";
-        // Enum.TryParse also accepts numbers ("emoji-2"): only vendor names count.
-        if (suffix.Length == 0 || suffix.Any(char.IsDigit) || !Enum.TryParse<EmojiVendor>(suffix, ignoreCase: true, out var named))
-            return false;
+        if (EnumNames<EmojiVendor>.TryParse(suffix) is not { } named) return false;
         if (vendor is { } v && v != named)
-            throw new ArgumentException($"'{name}' names the {named.ToString().ToLowerInvariant()} emoji but --vendor says {v.ToString().ToLowerInvariant()}");
+            throw new ArgumentException($"'{name}' names the {EnumNames<EmojiVendor>.Name(named)} emoji but --vendor says {EnumNames<EmojiVendor>.Name(v)}");
         set = Emoji(named);
         return true;
     }

@@ -28,7 +28,7 @@ public sealed record EmojiDataSet : BuiltInDataSet
     /// <summary>The emojibase-data package (keywords).</summary>
     public PackageSpec KeywordPackage => Packages[1];
 
-    string VendorKey => Vendor.ToString().ToLowerInvariant();
+    string VendorKey => EnumNames<EmojiVendor>.Name(Vendor);
 
     sealed record Entry(string Image, string Unified, string BaseUnified, string SkinTone, JsonObject Emoji, long SortOrder);
 

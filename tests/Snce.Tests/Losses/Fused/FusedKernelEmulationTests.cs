@@ -1,5 +1,6 @@
 using Snce.Losses;
 using Snce.Losses.Fused;
+using Snce.Tests.Support;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
 
@@ -120,7 +121,7 @@ public class FusedKernelEmulationTests(ITestOutputHelper output)
         try
         {
             File.WriteAllText(Path.Combine(dir, "k.cu"), File.ReadAllText(Path.Combine(here, "clang_prelude.h")) + "\n" + FusedKernelRows.Source);
-            var (code, log) = KernelEmulator.Run("clang-14", dir, "-x", "cuda", "--cuda-device-only", "-nocudainc", "-nocudalib", "--cuda-gpu-arch=sm_80",
+            var (code, log) = KernelEmulation.Run("clang-14", dir, "-x", "cuda", "--cuda-device-only", "-nocudainc", "-nocudalib", "--cuda-gpu-arch=sm_80",
                 "-Xclang", "-target-feature", "-Xclang", "+ptx70", "-O2", "-S", "-Wno-pass-failed", "k.cu", "-o", "k.ptx");
             if (code == -1) { output.WriteLine("not run: clang-14 not found"); return; }
             Assert.True(code == 0, log);

@@ -1,64 +1,25 @@
-using System.Runtime.InteropServices;
-using System.Security.Cryptography;
-using System.Text;
 using Snce.Models;
 using Snce.Models.Fused;
-using Snce.Tests.Losses.Fused;
+using Snce.Tests.Support;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Snce.Tests.Models.Fused;
 
-/// <summary>Runs BlockKernels.cu on the CPU through the emulator (g++), so the CUDA kernels' arithmetic is checked in CI.</summary>
-sealed unsafe class BlockKernelEmulator : IBlockLauncher
+/// <summary>Runs BlockKernels.cu on the CPU through <see cref="KernelEmulation"/> (g++), so the CUDA kernels' arithmetic is checked in CI.</summary>
+sealed class BlockKernelEmulator : IBlockLauncher
 {
-    static readonly Lazy<(nint Lib, string Why)> Built = new(Build);
-    readonly delegate* unmanaged<byte*, int, int, BlockKernels.Args*, int> launch;
+    readonly KernelEmulation emulation;
 
-    public List<string> Kernels { get; } = [];
+    public List<string> Kernels => emulation.Launched;
 
-    BlockKernelEmulator(nint lib) => launch = (delegate* unmanaged<byte*, int, int, BlockKernels.Args*, int>)NativeLibrary.GetExport(lib, "emu_blocks_launch");
+    BlockKernelEmulator(KernelEmulation emulation) => this.emulation = emulation;
 
-    public static BlockKernelEmulator? Create(out string why)
-    {
-        var (lib, w) = Built.Value;
-        why = w;
-        return lib == 0 ? null : new BlockKernelEmulator(lib);
-    }
+    public static BlockKernelEmulator? Create(out string why) =>
+        KernelEmulation.Load("blocks", BlockKernels.Source, "BlockKernels.cu", Path.Combine("Models", "Fused", "Emulation", "blocks_harness.cpp"), "emu_blocks_launch", out why)
+            is { } e ? new BlockKernelEmulator(e) : null;
 
-    public void Launch(string kernel, int grid, int block, ref BlockKernels.Args args)
-    {
-        var name = Encoding.ASCII.GetBytes(kernel + "\0");
-        int r;
-        fixed (byte* n = name)
-        fixed (BlockKernels.Args* a = &args)
-            r = launch(n, grid, block, a);
-        if (r < 0) throw new InvalidOperationException($"emulator refused {kernel} with {block} threads");
-        Kernels.Add(kernel);
-    }
-
-    static (nint, string) Build()
-    {
-        var prelude = File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Losses", "Fused", "Emulation", "host_prelude.h"));
-        var harness = File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Models", "Fused", "Emulation", "blocks_harness.cpp"));
-        var hash = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(BlockKernels.Source + prelude + harness)))[..12];
-        var dir = Path.Combine(Path.GetTempPath(), $"snce-blocks-emu-{hash}");
-        var lib = Path.Combine(dir, "libsnce_blocks_emu.so");
-        if (!File.Exists(lib))
-        {
-            Directory.CreateDirectory(dir);
-            File.WriteAllText(Path.Combine(dir, "kernel.cu"), BlockKernels.Source);
-            File.WriteAllText(Path.Combine(dir, "host_prelude.h"), prelude);
-            File.WriteAllText(Path.Combine(dir, "blocks_harness.cpp"), harness);
-            var tmp = lib + $".{Environment.ProcessId}.tmp";
-            var (code, output) = KernelEmulator.Run("g++", dir, "-std=c++20", "-O1", "-fno-strict-aliasing", "-Wall", "-Wno-unknown-pragmas", "-shared", "-fPIC", "-pthread",
-                "blocks_harness.cpp", "-o", tmp);
-            if (code == -1) return (0, "g++ not found");
-            if (code != 0) throw new InvalidOperationException($"BlockKernels.cu does not compile as C++ for the emulator:\n{output}");
-            File.Move(tmp, lib, overwrite: true);
-        }
-        return (NativeLibrary.Load(lib), "");
-    }
+    public void Launch(string kernel, int grid, int block, ref BlockKernels.Args args) => emulation.Launch(kernel, grid, block, ref args);
 }
 
 /// <summary>

@@ -1,26 +1,9 @@
-// Runs BlockKernels.cu on the CPU for tests (see Losses/Fused/Emulation/host_prelude.h for the model).
+// Runs BlockKernels.cu on the CPU for tests (the model: Support/Emulation/host_prelude.h).
 // Builds with: g++ -std=c++20 -O1 -fno-strict-aliasing -shared -fPIC -pthread blocks_harness.cpp -o libsnce_blocks_emu.so
-// after host_prelude.h and the kernel source (included as kernel.cu next to this file).
+// next to host_prelude.h, emu_runtime.h and the kernel source (as kernel.cu).
 #include "host_prelude.h"
 #include "kernel.cu"
-#include <cstring>
-#include <memory>
-#include <thread>
-#include <vector>
-
-thread_local EmuDim3 threadIdx;
-thread_local EmuDim3 blockIdx;
-EmuDim3 blockDim;
-EmuDim3 gridDim;
-float emu_exchange[1024];
-int emu_misaligned;
-static std::barrier<>* blockBarrier;
-static std::barrier<>* warpBarriers[32];
-
-void emu_block_barrier() { blockBarrier->arrive_and_wait(); }
-void emu_warp_barrier(int warp) { warpBarriers[warp]->arrive_and_wait(); }
-
-#define EMU_CASE(n) if (!std::strcmp(name, #n)) fn = n;
+#include "emu_runtime.h"
 
 // Returns 0, or -1 for an unknown kernel or a bad block size.
 extern "C" int emu_blocks_launch(const char* name, int grid, int block, const BlockArgs* args) {
@@ -28,24 +11,5 @@ extern "C" int emu_blocks_launch(const char* name, int grid, int block, const Bl
     EMU_CASE(rmsnorm_fwd_f32) EMU_CASE(rmsnorm_fwd_bf16) EMU_CASE(rmsnorm_bwd_f32) EMU_CASE(rmsnorm_bwd_bf16)
     EMU_CASE(rope_fwd_f32) EMU_CASE(rope_fwd_bf16) EMU_CASE(rope_bwd_f32) EMU_CASE(rope_bwd_bf16)
     EMU_CASE(swiglu_fwd_f32) EMU_CASE(swiglu_fwd_bf16) EMU_CASE(swiglu_bwd_f32) EMU_CASE(swiglu_bwd_bf16)
-    if (!fn || block <= 0 || block > 1024 || block % 32 != 0) return -1;
-    blockDim = {(unsigned)block, 1, 1};
-    gridDim = {(unsigned)grid, 1, 1};
-    std::barrier<> bb(block);
-    blockBarrier = &bb;
-    std::vector<std::unique_ptr<std::barrier<>>> wb;
-    for (int w = 0; w < block / 32; w++) { wb.emplace_back(new std::barrier<>(32)); warpBarriers[w] = wb.back().get(); }
-    const BlockArgs a = *args;
-    std::vector<std::thread> threads;
-    for (int t = 0; t < block; t++)
-        threads.emplace_back([fn, a, grid, t] {
-            threadIdx = {(unsigned)t, 0, 0};
-            for (int b = 0; b < grid; b++) {
-                blockIdx = {(unsigned)b, 0, 0};
-                fn(a);
-                blockBarrier->arrive_and_wait();   // the block is done before the next reuses the statics
-            }
-        });
-    for (auto& th : threads) th.join();
-    return 0;
+    return emu_run(fn, grid, block, args) ? 0 : -1;
 }
