@@ -10,6 +10,8 @@
 #   bash tools/device_training_bench.sh
 # Wall time: C# ≈ 1.5–2.5 min (hard stop CS_TIMEOUT_S), PyTorch ≤ PY_BUDGET_S + compile of the last case
 # (hard stop at PY_BUDGET_S + 90 s); about 5 min in all. PYTORCH=0 skips PyTorch, CS=0 skips C#.
+# The fused loss inside the step (issue 11), one implementation per invocation so device_mem_gib is that one's peak:
+#   CS_ARGS="--preset S --batch 256 --grid 8 --k 65536 --classes 10 --losses ce,snce --loss-implementations fused --fused-blocks on --optimizers flat --sampling false --e2e false" PYTORCH=0 bash tools/device_training_bench.sh
 set -uo pipefail
 source "$(dirname "$0")/device_common.sh" || exit 1
 : "${OUT:?OUT must name the output folder}"

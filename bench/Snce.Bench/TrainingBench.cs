@@ -35,6 +35,10 @@ public static class TrainingBench
         var precisions = a.List("precisions", cuda ? "bf16,tf32" : "fp32");
         var optimizers = a.List("optimizers", "flat,torchsharp");
         var blockModes = a.List("fused-blocks", cuda ? "on,off" : "off");
+        var losses = a.List("losses", "ce");
+        var implementations = a.List("loss-implementations", "reference");
+        foreach (var l in losses) if (l is not ("ce" or "snce")) throw new ArgumentException($"--losses takes ce,snce; got '{l}'");
+        var lossImpls = implementations.Select(LossNames.ParseImplementation).ToList();
         var leakSteps = a.Int("leak-steps", 0);
         var checkBlocks = a.Get("check-blocks", cuda ? "true" : "false") == "true";
         var steps = a.Int("steps", quick ? 12 : 21);
@@ -57,6 +61,8 @@ public static class TrainingBench
         report.Notes.Add("sampling: fastest of 3 runs after a 2-image warmup; random weights (speed does not depend on them)");
         report.Notes.Add($"ms = fastest of 3 blocks of ⌈{steps}/3⌉ steps after {warmup} warmup steps");
         report.Notes.Add("snce: the full trainer step (flat-buffer AdamW + clip + EMA + metrics); torchsharp: zero_grad, forward, loss, backward, TorchSharp's per-parameter AdamW");
+        report.Notes.Add("loss snce: code-anchored, τ = 1 (speed does not depend on τ); implementation fused = the fused loss on the head's logits (row blocks, online log-sum-exps; the NVRTC kernel on CUDA; the trainer does not fold the output projection in yet); --losses/--loss-implementations apply to the snce step only");
+        if (cuda) report.Notes.Add("device_mem_gib: device memory in use after the row's steps (the caching allocator keeps the peak, and never gives back within one process): compare implementations from separate invocations");
         using var tmp = new TempFolder();
 
         foreach (var kind in kinds.Select(GeneratorKinds.Parse))
@@ -70,12 +76,17 @@ public static class TrainingBench
             foreach (var precision in precisions.Select(Precisions.Parse))
                 foreach (var blocks in blockModes)
                 foreach (var optimizer in optimizers)
+                foreach (var lossName in optimizer == "flat" ? losses : ["ce"])
+                foreach (var impl in optimizer == "flat" ? lossImpls : [LossImplementation.Reference])
                 {
                     FusedBlocks.Enabled = blocks switch { "on" => true, "off" => false, _ => throw new ArgumentException($"--fused-blocks takes on,off; got '{blocks}'") };
                     if (blocks == "on" && optimizer != "flat") continue;
+                    var spec = lossName == "snce"
+                        ? new LossSpec { Kind = LossKind.Snce, Anchor = NeighborAnchor.Code, Tau = 1.0, Implementation = impl }
+                        : new LossSpec { Implementation = impl };
                     var ms = optimizer switch
                     {
-                        "flat" => TimeTrainer(config, precision, shards, batch, device, warmup, steps, tmp.Path),
+                        "flat" => TimeTrainer(config, precision, shards, batch, device, warmup, steps, tmp.Path, spec),
                         "torchsharp" => TimePlainStep(config, precision, shards, batch, device, warmup, steps),
                         _ => throw new ArgumentException($"unknown optimizer '{optimizer}'; use flat, torchsharp"),
                     };
@@ -84,7 +95,8 @@ public static class TrainingBench
                     report.Add(new()
                     {
                         ["what"] = "train step", ["kind"] = kind.Name(), ["precision"] = precision.Name(), ["step"] = optimizer == "flat" ? "snce" : "torchsharp",
-                        ["blocks"] = blocks == "on" ? "fused" : "libtorch",
+                        ["blocks"] = blocks == "on" ? "fused" : "libtorch", ["loss"] = lossName, ["loss_impl"] = impl.Name(),
+                        ["device_mem_gib"] = cuda ? DeviceMemoryInUse(device) / (double)(1L << 30) : null,
                         ["ms"] = ms, ["tokens_per_s"] = batch * config.SequenceLength / (ms / 1e3), ["model_tflops"] = tflops, ["mfu"] = tflops / peak,
                     });
                 }
@@ -221,13 +233,16 @@ public static class TrainingBench
         };
     }
 
-    static double TimeTrainer(GeneratorConfig config, Precision precision, TokenShards shards, int batch, Device device, int warmup, int steps, string dir)
+    static double TimeTrainer(GeneratorConfig config, Precision precision, TokenShards shards, int batch, Device device, int warmup, int steps, string dir, LossSpec spec)
     {
         var codebook = shards.Codebook.to(device);
         using var train = new TokenDataset(shards, TokenShards.TrainSplit, device, withLatents: false);
         var training = new TrainingConfig { Steps = 1_000_000, Batch = batch, Precision = precision, WarmupSteps = 10, LogEvery = 1_000_000, ValidateEvery = 0, CheckpointEvery = 1_000_000 };
-        var setup = new TrainerSetup(config, training, new ResolvedLoss { Kind = LossKind.CrossEntropy }, g => LossFactory.Create(new LossSpec(), codebook, Metric.L2, null, g),
-            train, null, new GeneratorDataInfo(), Path.Combine(dir, $"{config.Kind.Name()}-{precision.Name()}"), device);
+        var resolved = spec.Kind == LossKind.Snce
+            ? new ResolvedLoss { Kind = LossKind.Snce, Implementation = spec.Implementation, Anchor = NeighborAnchor.Code, Tau = spec.Tau }
+            : new ResolvedLoss { Kind = LossKind.CrossEntropy, Implementation = spec.Implementation };
+        var setup = new TrainerSetup(config, training, resolved, g => LossFactory.Create(spec, codebook, Metric.L2, null, g),
+            train, null, new GeneratorDataInfo(), Path.Combine(dir, $"{config.Kind.Name()}-{precision.Name()}-{spec.Kind.Name()}-{spec.Implementation.Name()}"), device);
         using var trainer = new Trainer(setup);
         for (var i = 0; i < warmup; i++) trainer.TrainStep();
         var ms = BestBlock(trainer.TrainStep, steps, device);
@@ -341,6 +356,13 @@ public static class TrainingBench
             best = Math.Min(best, sw.Elapsed.TotalMilliseconds / per);
         }
         return best;
+    }
+
+    static long DeviceMemoryInUse(Device device)
+    {
+        Snce.Native.Cuda.CudaDriver.UsePrimaryContext(device.index < 0 ? 0 : device.index);
+        var (free, total) = Snce.Native.Cuda.CudaDriver.MemoryInfo();
+        return total - free;
     }
 
     static void Sync(Device device)
