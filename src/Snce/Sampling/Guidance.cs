@@ -4,7 +4,7 @@ namespace Snce.Sampling;
 
 /// <summary>
 /// Classifier-free guidance (Ho &amp; Salimans 2022) on logits: ℓ = ℓ_u + s·(ℓ_c − ℓ_u). Scale 1 is the
-/// conditional model, so samplers skip the unconditional pass then.
+/// conditional model, so samplers skip the unconditional pass then. The scale may vary over the decoding (<see cref="CfgSchedule"/>).
 /// </summary>
 public static class Guidance
 {
@@ -34,12 +34,16 @@ public static class Guidance
         return (true, Pair(condition, unconditional));
     }
 
-    /// <summary>Splits logits [2B, ...] of <see cref="Pair"/> and combines them → [B, ...] (fp32).</summary>
+    /// <summary>
+    /// Splits logits [2B, ...] of <see cref="Pair"/> and combines them → [B, ...] (fp32). Scale 1 returns the conditional
+    /// logits exactly (a step of a <see cref="CfgSchedule.Linear"/> ramp is the conditional model, not u + (c − u) ± rounding).
+    /// </summary>
     public static Tensor Combine(Tensor pairedLogits, double scale)
     {
         using var scope = NewDisposeScope();
         var b = pairedLogits.shape[0] / 2;
         var c = pairedLogits.narrow(0, 0, b).to_type(ScalarType.Float32);
+        if (!NeedsUnconditional(scale)) return c.contiguous().MoveToOuterDisposeScope();
         var u = pairedLogits.narrow(0, b, b).to_type(ScalarType.Float32);
         return (u + scale * (c - u)).MoveToOuterDisposeScope();
     }

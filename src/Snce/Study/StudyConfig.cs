@@ -79,6 +79,8 @@ public sealed record StudyConfig
     public int EvalImages { get; init; } = 2000;
     /// <summary>Classifier-free guidance scale s of every evaluation and sample grid (1 = the conditional model alone).</summary>
     public double Cfg { get; init; } = 2.0;
+    /// <summary>How the guidance scale varies over each decoding of the evaluations and grids (constant, or linear from 1 to <see cref="Cfg"/>).</summary>
+    public global::Snce.Sampling.CfgSchedule CfgSchedule { get; init; } = global::Snce.Sampling.CfgSchedule.Constant;
     /// <summary>Parallel decoding steps of the masked generators when sampling; AR generators decode one token at a time and ignore it.</summary>
     public int SamplingSteps { get; init; } = 8;
     /// <summary>Optimizer steps of the image classifier behind the class-accuracy score.</summary>
