@@ -56,8 +56,27 @@ public static class TauCalibration
 
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        var distances = new AnchorDistances(anchors, codebook, metric, topK, rowChunk);
+        return Search(new AnchorDistances(anchors, codebook, metric, topK, rowChunk), targetPerplexity, anchors.shape[0], topK);
+    }
 
+    /// <summary>
+    /// Calibrates τ for top-k targets from each anchor's distances to its k nearest codes, [M, k] (a token shard's stored
+    /// latent neighbours): the same search as <see cref="Calibrate"/> with top-k = k, which reads nothing else of the anchors.
+    /// </summary>
+    public static TauCalibrationResult CalibrateOnDistances(Tensor nearestDistances, double targetPerplexity)
+    {
+        if (nearestDistances.dim() != 2 || nearestDistances.shape[0] < 1 || nearestDistances.shape[1] < 1 || !nearestDistances.is_floating_point())
+            throw new ArgumentException($"neighbour distances must be float [M, k] with M, k ≥ 1, got {LossInputs.Shape(nearestDistances)} {nearestDistances.dtype}");
+        var k = (int)nearestDistances.shape[1];
+        if (!(targetPerplexity > 1 && targetPerplexity < k))
+            throw new ArgumentException($"target perplexity {targetPerplexity} is out of range: it must be in (1, {k}) for targets truncated to the top-k = {k} codes");
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        return Search(new AnchorDistances(nearestDistances), targetPerplexity, nearestDistances.shape[0], k);
+    }
+
+    static TauCalibrationResult Search(AnchorDistances distances, double targetPerplexity, long anchors, int? topK)
+    {
         // Typical scale of the distances: the mean over anchors of (largest − smallest) kept distance.
         var scale = distances.PerRow(d => d.max(1).values - d.min(1).values).mean().item<double>();
         if (!(scale > 0) || double.IsInfinity(scale))
@@ -91,7 +110,7 @@ public static class TauCalibration
             if (Math.Abs(at.Mean / targetPerplexity - 1) < Math.Abs(best.Mean / targetPerplexity - 1)) (bestTau, best) = (mid, at);
             if (at.Mean < targetPerplexity) lo = mid; else hi = mid;
         }
-        return new TauCalibrationResult(bestTau, targetPerplexity, best.Mean, best.Std, best.Min, best.Max, steps, anchors.shape[0], topK);
+        return new TauCalibrationResult(bestTau, targetPerplexity, best.Mean, best.Std, best.Min, best.Max, steps, anchors, topK);
     }
 
     /// <summary>Perplexity statistics of the targets at a given τ over the anchors (the same numbers a calibration reports).</summary>
@@ -119,10 +138,13 @@ public static class TauCalibration
     /// </summary>
     sealed class AnchorDistances
     {
-        readonly Tensor z, c;
-        readonly Metric metric;
+        readonly Tensor z = null!, c = null!;
+        readonly Metric metric = null!;
         readonly int rowChunk;
         readonly List<Tensor>? cached;
+
+        /// <summary>Distances given: [M, k], nearest codes only.</summary>
+        public AnchorDistances(Tensor nearestDistances) => cached = [nearestDistances.detach().to_type(ScalarType.Float64)];
 
         public AnchorDistances(Tensor anchors, Tensor codebook, Metric metric, int? topK, int rowChunk)
         {
