@@ -43,7 +43,7 @@ public static class StudyCommand
         var ema = new Option<double?>("--ema") { Description = "EMA decay of the generator weights (default 0.999).", HelpName = "D" };
         var cfgDropout = new Option<double?>("--cfg-dropout") { Description = "Probability of training on the null class (default 0.1).", HelpName = "P" };
         var cfgScale = new Option<double?>("--cfg") { Description = "Classifier-free guidance scale of every evaluation and sample grid (default 2).", HelpName = "S" };
-        var cfgSchedule = new Option<string?>("--cfg-schedule") { Description = $"How the guidance scale varies over each decoding of the evaluations and grids ({Snce.Sampling.CfgSchedules.Allowed}; see 'snce sample --help'; default constant).", HelpName = "constant|linear" };
+        var cfgSchedule = CfgScheduleOption.Create("Every evaluation and sample grid: ");
         var keepBest = new Option<string?>("--keep-best") { Description = "Also keep each run's best checkpoint (RUN/best) by val-ce or fd at the evaluation points; 'none' for the last only.", HelpName = "val-ce|fd|none" };
         var finalImages = new Option<int?>("--final-eval-images") { Description = "Generated images of the final evaluation of the last (and best) checkpoint, written to RUN/final-last.json (final-best.json); default: --eval-images.", HelpName = "N" };
         var evalEvery = new Option<int?>("--eval-every") { Description = "Evaluate FD-ResNet18 every N steps.", HelpName = "N" };
@@ -92,7 +92,7 @@ public static class StudyCommand
                 EmaDecay = parse.GetValue(ema) ?? c.EmaDecay,
                 CfgDropout = parse.GetValue(cfgDropout) ?? c.CfgDropout,
                 Cfg = parse.GetValue(cfgScale) ?? c.Cfg,
-                CfgSchedule = parse.GetValue(cfgSchedule) is { } cs ? Snce.Sampling.CfgSchedules.Parse(cs) : c.CfgSchedule,
+                CfgSchedule = parse.GetResult(cfgSchedule) is { Implicit: false } ? CfgScheduleOption.Parse(parse, cfgSchedule) : c.CfgSchedule,
                 KeepBest = parse.GetValue(keepBest) is { } kb ? (kb.Equals("none", StringComparison.OrdinalIgnoreCase) ? null : kb.ToLowerInvariant()) : c.KeepBest,
             };
             c.Validate();

@@ -27,7 +27,7 @@ public class StudySummaryTests
         using var dir = new TempDir();
         var root = dir["study"];
         // Given as CE and Snce; a τ-sweep point (snce-p4, better than either) is SNCE too but not the headline cell.
-        var config = StudyConfig.Quick with { Losses = ["CE", "Snce"], SweepPerplexities = [4] };
+        var config = StudyConfig.Quick with { Losses = ["CE", "Snce"], SweepPerplexities = [4], CfgSchedule = Snce.Sampling.CfgSchedule.Linear };
         var runs = config.Runs();
         Assert.Equal(["ce", "snce", "snce-p4"], runs.Select(r => r.Label));
         foreach (var (run, fd) in runs.Zip(new[] { 40.0, 20.0, 5.0 })) WriteRun(root, run, fd);
@@ -35,5 +35,8 @@ public class StudySummaryTests
         // SNCE 100 → 20 (100, 80, 60, 40, 20) reaches CE's final 40 at step 750 of 1000: 0.75; SNCE − CE = −20.
         Assert.Contains("| autoregressive | 1024 | 40.00 | 20.00 | -20.00 | 0.75 |", md);
         Assert.DoesNotContain("| 5.00 |", md);
+        // The guidance schedule of every evaluation is named, and study-config.json spells it as the command line does.
+        Assert.Contains("(cfg 2, linear)", md);
+        Assert.Contains("\"CfgSchedule\":\"linear\"", JsonSerializer.Serialize(config));
     }
 }
