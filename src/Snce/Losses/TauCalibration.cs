@@ -138,33 +138,31 @@ public static class TauCalibration
     /// </summary>
     sealed class AnchorDistances
     {
-        readonly Tensor z = null!, c = null!;
-        readonly Metric metric = null!;
-        readonly int rowChunk;
         readonly List<Tensor>? cached;
+        readonly Func<int, Tensor>? compute;                                  // row chunk i of the full distances, when not cached
+        readonly int chunks;
 
-        /// <summary>Distances given: [M, k], nearest codes only.</summary>
+        /// <summary>Distances given: [M, k], each anchor's nearest codes only.</summary>
         public AnchorDistances(Tensor nearestDistances) => cached = [nearestDistances.detach().to_type(ScalarType.Float64)];
 
         public AnchorDistances(Tensor anchors, Tensor codebook, Metric metric, int? topK, int rowChunk)
         {
             var ct = LossInputs.ComputeType(anchors.dtype, codebook.dtype);
-            (z, c, this.metric, this.rowChunk) = (anchors.detach().to_type(ct), codebook.detach().to_type(ct), metric, Math.Max(rowChunk, 1));
+            var (z, c) = (anchors.detach().to_type(ct), codebook.detach().to_type(ct));
             if (topK is { } k)
             {
                 var nearest = NeighborTargets.Nearest(z, c, metric, k);
                 cached = [nearest.Distances.to_type(ScalarType.Float64)];
+                return;
             }
-            else if (z.shape[0] * c.shape[0] <= CacheElements)
-                cached = Enumerable.Range(0, Chunks).Select(Compute).ToList();
-        }
-
-        int Chunks => (int)((z.shape[0] + rowChunk - 1) / rowChunk);
-
-        Tensor Compute(int i)
-        {
-            var r0 = (long)i * rowChunk;
-            return metric.Distance(z.narrow(0, r0, Math.Min(rowChunk, z.shape[0] - r0)), c).to_type(ScalarType.Float64);
+            var rows = Math.Max(rowChunk, 1);
+            chunks = (int)((z.shape[0] + rows - 1) / rows);
+            compute = i =>
+            {
+                var r0 = (long)i * rows;
+                return metric.Distance(z.narrow(0, r0, Math.Min(rows, z.shape[0] - r0)), c).to_type(ScalarType.Float64);
+            };
+            if (z.shape[0] * c.shape[0] <= CacheElements) cached = Enumerable.Range(0, chunks).Select(compute).ToList();
         }
 
         /// <summary>Applies a row-wise reduction [rows, k] → [rows] to every chunk, each in its own scope, and concatenates.</summary>
@@ -172,11 +170,11 @@ public static class TauCalibration
         {
             using var scope = NewDisposeScope();
             var parts = new List<Tensor>();
-            var count = cached?.Count ?? Chunks;
+            var count = cached?.Count ?? chunks;
             for (var i = 0; i < count; i++)
             {
                 using var chunkScope = NewDisposeScope();
-                parts.Add(f(cached is null ? Compute(i) : cached[i]).MoveToOuterDisposeScope());
+                parts.Add(f(cached is null ? compute!(i) : cached[i]).MoveToOuterDisposeScope());
             }
             return cat(parts, 0).MoveToOuterDisposeScope();
         }
