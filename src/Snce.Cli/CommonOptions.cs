@@ -30,3 +30,24 @@ public sealed class DeviceOptions
     public torch.Device Resolve(ParseResult parse) =>
         ComputeDevice.Resolve(DeviceRequest.Parse(parse.GetValue(Device)!), parse.GetValue(LibTorch));
 }
+
+/// <summary><c>--cfg-schedule</c> of the verbs that sample: how the guidance scale varies over one decoding.</summary>
+public static class CfgScheduleOption
+{
+    /// <summary>A new option (one per command); <paramref name="prefix"/> starts its description, e.g. "With --checkpoint: ".</summary>
+    public static Option<string> Create(string prefix = "")
+    {
+        var option = new Option<string>("--cfg-schedule")
+        {
+            Description = prefix + "How the guidance scale varies over the decoding: constant (--cfg at every step) or linear (1 at the first step, " +
+                "--cfg at the last; the AR generator ramps over the token positions, the masked one over its decoding steps).",
+            DefaultValueFactory = _ => "constant",
+            HelpName = Snce.Sampling.CfgSchedules.Allowed.Replace(", ", "|"),
+        };
+        option.AcceptOnlyFromAmong(Snce.Sampling.CfgSchedules.Allowed.Split(", "));
+        return option;
+    }
+
+    /// <summary>The parsed schedule.</summary>
+    public static Snce.Sampling.CfgSchedule Parse(ParseResult parse, Option<string> option) => Snce.Sampling.CfgSchedules.Parse(parse.GetValue(option)!);
+}

@@ -31,6 +31,7 @@ public static class EditCommand
         var classes = new Option<string>("--class") { Description = "Class of the results: an id like 3, a list 0,1,2 (round-robin over the results), or 'none' (unconditional).", DefaultValueFactory = _ => "none", HelpName = "C" };
         var n = new Option<int>("--n") { Description = "Number of results (each an independent draw of the region).", DefaultValueFactory = _ => 4, HelpName = "N" };
         var cfg = new Option<double>("--cfg") { Description = "Classifier-free guidance scale in [0, 100] (1 = no guidance; with --class none guidance changes nothing).", DefaultValueFactory = _ => 2.0, HelpName = "S" };
+        var cfgSchedule = CfgScheduleOption.Create();
         var steps = new Option<int>("--steps") { Description = "Masked generator: parallel decoding steps (the schedule starts at the region's masked fraction).", DefaultValueFactory = _ => 8, HelpName = "N" };
         var temperature = new Option<double>("--temperature") { Description = "Sampling temperature (0 = greedy).", DefaultValueFactory = _ => 1.0, HelpName = "T" };
         var topK = new Option<int>("--top-k") { Description = "Keep the k most likely tokens (0 = all).", DefaultValueFactory = _ => 0, HelpName = "k" };
@@ -49,7 +50,7 @@ public static class EditCommand
             "Inpaint or outpaint an image with a trained generator: the region's tokens are regenerated (a token is regenerated when its pixel footprint " +
             "overlaps the region), every other token is kept exactly. Masked generators decode the region in parallel; AR generators decode in raster order " +
             "from the region's first token with the kept tokens forced.");
-        foreach (var o in new Option[] { checkpoint, image, mask, box, outpaint, fraction, classes, n, cfg, steps, temperature, topK, topP, choice, seed, weights, noCache, tokenizer, fit, json, output })
+        foreach (var o in new Option[] { checkpoint, image, mask, box, outpaint, fraction, classes, n, cfg, cfgSchedule, steps, temperature, topK, topP, choice, seed, weights, noCache, tokenizer, fit, json, output })
             cmd.Options.Add(o);
         device.AddTo(cmd);
         cmd.SetAction(parse =>
@@ -65,7 +66,8 @@ public static class EditCommand
             var labels = SampleCommand.ParseClasses(parse.GetValue(classes)!, manifest.Model.NumClasses, count);
             var options = new GeneratorSamplingOptions(
                 new TokenSamplingOptions(parse.GetValue(temperature), parse.GetValue(topK), parse.GetValue(topP)),
-                parse.GetValue(cfg), parse.GetValue(steps), parse.GetValue(choice), manifest.Training.Objective.Schedule, KvCache: !parse.GetValue(noCache));
+                parse.GetValue(cfg), parse.GetValue(steps), parse.GetValue(choice), manifest.Training.Objective.Schedule, KvCache: !parse.GetValue(noCache),
+                CfgSchedule: CfgScheduleOption.Parse(parse, cfgSchedule));
             options.Tokens.Validate();
             var tokenizerDir = parse.GetValue(tokenizer) ?? manifest.Data.Tokenizer;
             var dev = device.Resolve(parse);                                                            // before the first tensor: it picks the libtorch
@@ -112,7 +114,7 @@ public static class EditCommand
                     regenerated = Enumerable.Range(0, tokens.Length).Where(i => tokens.Editable[i]).Select(i => new[] { i / tokens.GridWidth, i % tokens.GridWidth }),
                     tokens_changed_outside = outside,
                     results = labels.Select((l, i) => new { index = i, @class = l, name = names[i], tokens_changed_inside = inside[i], psnr_in_region = Math.Round(psnr[i], 3), l1_in_region = Math.Round(l1[i], 5) }),
-                    seed = parse.GetValue(seed), cfg = options.CfgScale, steps = manifest.Model.Kind == GeneratorKind.Masked ? options.Steps : (int?)null,
+                    seed = parse.GetValue(seed), cfg = options.CfgScale, cfg_schedule = options.CfgSchedule.Name(), steps = manifest.Model.Kind == GeneratorKind.Masked ? options.Steps : (int?)null,
                     weights = parse.GetValue(weights), seconds = Math.Round(seconds, 3),
                     @out = Path.GetFullPath(outPath), tokens = Path.GetFullPath(tokensPath),
                     rows_of_tokens = "row 0 = the source's tokens, rows 1..n = the results",

@@ -26,6 +26,7 @@ public static class EvalCommand
         };
         var checkpoint = new Option<string?>("--checkpoint") { Description = "Generator run folder from 'snce train': sample --n images class-balanced, decode them with its tokenizer, evaluate them.", HelpName = "RUN" };
         var cfg = new Option<double>("--cfg") { Description = "With --checkpoint: classifier-free guidance scale (1 = none; same default as 'snce sample').", DefaultValueFactory = _ => 2.0, HelpName = "S" };
+        var cfgSchedule = CfgScheduleOption.Create("With --checkpoint: ");
         var samplingSteps = new Option<int>("--sampling-steps") { Description = "With --checkpoint, masked generators: parallel decoding steps.", DefaultValueFactory = _ => 8, HelpName = "N" };
         var temperature = new Option<double>("--temperature") { Description = "With --checkpoint: sampling temperature.", DefaultValueFactory = _ => 1.0, HelpName = "T" };
         var seed = new Option<long>("--seed") { Description = "With --checkpoint: sampling seed (same seed, same images).", DefaultValueFactory = _ => 0, HelpName = "S" };
@@ -63,13 +64,22 @@ public static class EvalCommand
         };
         var grid = new Option<string?>("--grid") { Description = "With --inpaint: a PNG of the first 8 sources, the regenerated region tinted, and their edits (3 rows).", HelpName = "FILE" };
         var cmd = new Command("eval", "Score a generator run (--checkpoint) or a set of images (--images) against a data set's real validation split: FD-ResNet18, precision, recall, class accuracy, validation CE.");
-        foreach (var o in new Option[] { images, labels, checkpoint, inpaint, grid, cfg, samplingSteps, temperature, seed, sampleBatch, weights, tokenizer }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { images, labels, checkpoint, inpaint, grid, cfg, cfgSchedule, samplingSteps, temperature, seed, sampleBatch, weights, tokenizer }) cmd.Options.Add(o);
         data.AddTo(cmd);
         foreach (var o in new Option[] { classifier, n, k, backend, batch, threads, cacheDir, logTo, step, keepBest, skipMemo, trainTokens, json, prompts, evaluator }) cmd.Options.Add(o);
         device.AddTo(cmd);
         cmd.SetAction(parse =>
         {
             Snce.Sampling.Guidance.CheckScale(parse.GetValue(cfg));
+            // The sampling options of a --checkpoint run (its masking schedule is the one it was trained with).
+            GeneratorSamplingOptions SamplingOptions(string run)
+            {
+                var options = new GeneratorSamplingOptions(new TokenSamplingOptions(parse.GetValue(temperature)), parse.GetValue(cfg), parse.GetValue(samplingSteps),
+                    Schedule: GeneratorCheckpoint.ReadManifest(run).Training.Objective.Schedule, BatchSize: parse.GetValue(sampleBatch),
+                    CfgSchedule: CfgScheduleOption.Parse(parse, cfgSchedule));
+                options.Tokens.Validate();
+                return options;
+            }
             var imagesPath = parse.GetValue(images);
             var run = parse.GetValue(checkpoint);
             if ((imagesPath is null) == (run is null)) throw new SnceUserException("give exactly one of --images (files) or --checkpoint (a generator run to sample)");
@@ -93,8 +103,7 @@ public static class EvalCommand
             {
                 if (run is null) throw new SnceUserException("--prompts needs --checkpoint (a text-to-image run to sample)");
                 var evaluatorDir = parse.GetValue(evaluator) ?? throw new SnceUserException("--prompts needs --evaluator DIR (train one with 'snce evaluator train --data emoji --out DIR')");
-                var textOptions = new GeneratorSamplingOptions(new TokenSamplingOptions(parse.GetValue(temperature)), parse.GetValue(cfg), parse.GetValue(samplingSteps),
-                    Schedule: GeneratorCheckpoint.ReadManifest(run).Training.Objective.Schedule, BatchSize: parse.GetValue(sampleBatch));
+                var textOptions = SamplingOptions(run);
                 return TextEval.Run(run, evaluatorDir, promptSet, real, parse.GetValue(n), textOptions, parse.GetValue(weights) == "ema", parse.GetValue(tokenizer),
                     parse.GetValue(seed), dev, parse.GetValue(json));
             }
@@ -107,7 +116,7 @@ public static class EvalCommand
             Tensor? generatedTokens = null;
             TrainingSequences? trainSequences = null;
             var memorize = !parse.GetValue(skipMemo);
-            var provenance = new Dictionary<string, object?> { ["images"] = null, ["checkpoint"] = null, ["step"] = null, ["seed"] = null, ["cfg"] = null, ["val_ce"] = null, ["val_ce_step"] = null };
+            var provenance = new Dictionary<string, object?> { ["images"] = null, ["checkpoint"] = null, ["step"] = null, ["seed"] = null, ["cfg"] = null, ["cfg_schedule"] = null, ["val_ce"] = null, ["val_ce_step"] = null };
             var started = DateTime.UtcNow;
             // Wall time per phase (JSON "phase_seconds"): where an evaluation's time goes, on the device too.
             var phases = new Dictionary<string, double>();
@@ -116,9 +125,7 @@ public static class EvalCommand
             InpaintingScores? inpainting = null;
             if (run is not null && parse.GetValue(inpaint) is { } spec)
             {
-                var options = new GeneratorSamplingOptions(new TokenSamplingOptions(parse.GetValue(temperature)), parse.GetValue(cfg), parse.GetValue(samplingSteps),
-                    Schedule: GeneratorCheckpoint.ReadManifest(run).Training.Objective.Schedule, BatchSize: parse.GetValue(sampleBatch));
-                options.Tokens.Validate();
+                var options = SamplingOptions(run);
                 using var editor = new CheckpointInpainter(run, dev, parse.GetValue(weights) == "ema", parse.GetValue(tokenizer));
                 var region = EditRegionCli.ParseNamed(spec, editor.Tokenizer.Config.ImageSize);
                 using var rows = real.IndicesOf(Snce.Data.ImageDataset.ValidationSplit);
@@ -141,17 +148,15 @@ public static class EvalCommand
                 provenance["step"] = editor.Manifest.State.Step;
                 provenance["seed"] = parse.GetValue(seed);
                 provenance["cfg"] = options.CfgScale;
+                provenance["cfg_schedule"] = options.CfgSchedule.Name();
                 provenance["inpaint_region"] = EditRegionCli.Describe(region);
             }
             else if (run is not null)
             {
                 var count = parse.GetValue(n) ?? 10_000;
                 if (count < 2) throw new SnceUserException($"--n must be at least 2 (a covariance needs two images); got {count}");
-                var options = new GeneratorSamplingOptions(new TokenSamplingOptions(parse.GetValue(temperature)), parse.GetValue(cfg), parse.GetValue(samplingSteps),
-                    BatchSize: parse.GetValue(sampleBatch));
-                options.Tokens.Validate();
-                using var source = new CheckpointImageSource(run, dev, options with { Schedule = GeneratorCheckpoint.ReadManifest(run).Training.Objective.Schedule },
-                    parse.GetValue(weights) == "ema", parse.GetValue(tokenizer));
+                var options = SamplingOptions(run);
+                using var source = new CheckpointImageSource(run, dev, options, parse.GetValue(weights) == "ema", parse.GetValue(tokenizer));
                 using var g = new Generator((ulong)parse.GetValue(seed));
                 Lap("load_checkpoint");
                 using (var bar = new ProgressBar("sampling", count))
@@ -172,6 +177,7 @@ public static class EvalCommand
                 provenance["step"] = source.Manifest.State.Step;
                 provenance["seed"] = parse.GetValue(seed);
                 provenance["cfg"] = options.CfgScale;
+                provenance["cfg_schedule"] = options.CfgSchedule.Name();
                 provenance["val_ce"] = valCe?.ValCe;
                 provenance["val_ce_step"] = valCe?.Step;
                 Lap("training_sequences");
@@ -273,7 +279,7 @@ public static class EvalCommand
     static void Print(ImageSetEvaluation r, Dictionary<string, object?> provenance)
     {
         if (provenance["checkpoint"] is string ckpt)
-            Console.WriteLine($"checkpoint      {ckpt} at step {provenance["step"]} (seed {provenance["seed"]}, cfg {provenance["cfg"]})");
+            Console.WriteLine($"checkpoint      {ckpt} at step {provenance["step"]} (seed {provenance["seed"]}, cfg {provenance["cfg"]} {provenance["cfg_schedule"]})");
         Console.WriteLine($"FD-ResNet18     {r.Fd,10:F3}   ({r.N:N0} generated vs {r.RealCount:N0} real validation images of {r.DataSet})");
         Console.WriteLine($"precision       {r.Precision,10:F4}   (k = {r.K})");
         Console.WriteLine($"recall          {r.Recall,10:F4}");

@@ -21,6 +21,7 @@ public static class SampleCommand
         var prompt = new Option<string[]>("--prompt") { Description = "Text-to-image: a caption to sample (repeat for several; --n images each, one grid row per prompt). Text-conditioned checkpoints only.", HelpName = "TEXT" };
         var n = new Option<int>("--n") { Description = "Number of images (with --prompt: per prompt).", DefaultValueFactory = _ => 64, HelpName = "N" };
         var cfg = new Option<double>("--cfg") { Description = "Classifier-free guidance scale in [0, 100] (1 = no guidance; 1.5–5 is usual).", DefaultValueFactory = _ => 2.0, HelpName = "S" };
+        var cfgSchedule = CfgScheduleOption.Create();
         var steps = new Option<int>("--steps") { Description = "Masked generator: parallel decoding steps.", DefaultValueFactory = _ => 8, HelpName = "N" };
         var temperature = new Option<double>("--temperature") { Description = "Sampling temperature (0 = greedy).", DefaultValueFactory = _ => 1.0, HelpName = "T" };
         var topK = new Option<int>("--top-k") { Description = "Keep the k most likely tokens (0 = all).", DefaultValueFactory = _ => 0, HelpName = "k" };
@@ -36,7 +37,7 @@ public static class SampleCommand
         var output = new Option<string>("--out") { Description = "grid.png (decoded images; token ids go to grid.tokens.npy) or tokens.npy (token ids only). Class labels go to a JSON sidecar.", Required = true, HelpName = "FILE" };
 
         var cmd = new Command("sample", "Sample images from a trained generator (AR with a KV cache, or masked parallel decoding), with classifier-free guidance.");
-        foreach (var o in new Option[] { checkpoint, classes, prompt, n, cfg, steps, temperature, topK, topP, choice, seed, batch, weights, noCache, tokenizer, columns, singles, output })
+        foreach (var o in new Option[] { checkpoint, classes, prompt, n, cfg, cfgSchedule, steps, temperature, topK, topP, choice, seed, batch, weights, noCache, tokenizer, columns, singles, output })
             cmd.Options.Add(o);
         device.AddTo(cmd);
         cmd.SetAction(parse =>
@@ -69,7 +70,7 @@ public static class SampleCommand
             var options = new GeneratorSamplingOptions(
                 new TokenSamplingOptions(parse.GetValue(temperature), parse.GetValue(topK), parse.GetValue(topP)),
                 parse.GetValue(cfg), parse.GetValue(steps), parse.GetValue(choice), manifest.Training.Objective.Schedule,
-                KvCache: !parse.GetValue(noCache), BatchSize: parse.GetValue(batch));
+                KvCache: !parse.GetValue(noCache), BatchSize: parse.GetValue(batch), CfgSchedule: CfgScheduleOption.Parse(parse, cfgSchedule));
             options.Tokens.Validate();
             var dev = device.Resolve(parse);
             var tokenizerDir = parse.GetValue(tokenizer) ?? manifest.Data.Tokenizer;
@@ -103,7 +104,7 @@ public static class SampleCommand
                     AtomicFile.WriteAllText(basePath + ".labels.json", JsonSerializer.Serialize(new
                     {
                         checkpoint = Path.GetFullPath(parse.GetValue(checkpoint)!), tokens = Path.GetFileName(tokensPath),
-                        seed = parse.GetValue(seed), cfg = options.CfgScale, steps = manifest.Model.Kind == GeneratorKind.Masked ? options.Steps : (int?)null,
+                        seed = parse.GetValue(seed), cfg = options.CfgScale, cfg_schedule = options.CfgSchedule.Name(), steps = manifest.Model.Kind == GeneratorKind.Masked ? options.Steps : (int?)null,
                         weights = useEma ? "ema" : "raw", labels = text is null ? labels : null, names = text is null ? names : null,
                         prompts = text is null ? null : prompts,
                     }, Json.Options));
@@ -119,7 +120,7 @@ public static class SampleCommand
                                 ImageGrid.SaveSinglePng(Path.Combine(dir, $"{i:D4}_class{labels[i]}.png"), images[i]);
                         }
                     }
-                    Console.WriteLine($"sampled {count} images ({manifest.Model.Kind.Name()}, cfg {options.CfgScale}, seed {parse.GetValue(seed)}) in {seconds:F1} s " +
+                    Console.WriteLine($"sampled {count} images ({manifest.Model.Kind.Name()}, cfg {options.CfgScale} {options.CfgSchedule.Name()}, seed {parse.GetValue(seed)}) in {seconds:F1} s " +
                         $"({count / seconds:F2} images/s); wrote {(decoder is null ? tokensPath : $"{outPath} and {tokensPath}")}, labels in {basePath}.labels.json");
                 }
             }

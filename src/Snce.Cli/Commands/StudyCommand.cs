@@ -43,6 +43,7 @@ public static class StudyCommand
         var ema = new Option<double?>("--ema") { Description = "EMA decay of the generator weights (default 0.999).", HelpName = "D" };
         var cfgDropout = new Option<double?>("--cfg-dropout") { Description = "Probability of training on the null class (default 0.1).", HelpName = "P" };
         var cfgScale = new Option<double?>("--cfg") { Description = "Classifier-free guidance scale of every evaluation and sample grid (default 2).", HelpName = "S" };
+        var cfgSchedule = CfgScheduleOption.Create("Every evaluation and sample grid: ");
         var keepBest = new Option<string?>("--keep-best") { Description = "Also keep each run's best checkpoint (RUN/best) by val-ce or fd at the evaluation points; 'none' for the last only.", HelpName = "val-ce|fd|none" };
         var finalImages = new Option<int?>("--final-eval-images") { Description = "Generated images of the final evaluation of the last (and best) checkpoint, written to RUN/final-last.json (final-best.json); default: --eval-images.", HelpName = "N" };
         var evalEvery = new Option<int?>("--eval-every") { Description = "Evaluate FD-ResNet18 every N steps.", HelpName = "N" };
@@ -54,7 +55,7 @@ public static class StudyCommand
         var output = new Option<string>("--out") { Description = "Study folder (re-running with the same folder resumes).", DefaultValueFactory = _ => "study", HelpName = "DIR" };
         var cmd = new Command("study", "Run the CE-vs-SNCE study with Snce's own verbs: tokenizers per codebook size, generators per loss, FD-ResNet18 curves, plots and STUDY.md.");
         foreach (var o in new Option[] { preset, data, dataDir, limit, evalLimit, codebooks, objectives, losses, focusLosses, focus, perplexity, sweep, seeds, headline,
-                     tokPreset, tokSteps, tokSeconds, classifierSteps, genPreset, steps, batch, lr, warmup, minLr, wd, dropout, ema, cfgDropout, cfgScale, keepBest, evalEvery, evalImages, finalImages, parallel, prepareOnly, timeLimit, device, output })
+                     tokPreset, tokSteps, tokSeconds, classifierSteps, genPreset, steps, batch, lr, warmup, minLr, wd, dropout, ema, cfgDropout, cfgScale, cfgSchedule, keepBest, evalEvery, evalImages, finalImages, parallel, prepareOnly, timeLimit, device, output })
             cmd.Options.Add(o);
         cmd.SetAction(async parse =>
         {
@@ -91,6 +92,7 @@ public static class StudyCommand
                 EmaDecay = parse.GetValue(ema) ?? c.EmaDecay,
                 CfgDropout = parse.GetValue(cfgDropout) ?? c.CfgDropout,
                 Cfg = parse.GetValue(cfgScale) ?? c.Cfg,
+                CfgSchedule = parse.GetResult(cfgSchedule) is { Implicit: false } ? CfgScheduleOption.Parse(parse, cfgSchedule) : c.CfgSchedule,
                 KeepBest = parse.GetValue(keepBest) is { } kb ? (kb.Equals("none", StringComparison.OrdinalIgnoreCase) ? null : kb.ToLowerInvariant()) : c.KeepBest,
             };
             c.Validate();

@@ -78,7 +78,7 @@ static class TextEval
         if (json)
             Console.WriteLine(JsonSerializer.Serialize(new
             {
-                checkpoint = Path.GetFullPath(run), step = manifest.State.Step, evaluator = Path.GetFullPath(evaluatorDir), seed, cfg = options.CfgScale, results,
+                checkpoint = Path.GetFullPath(run), step = manifest.State.Step, evaluator = Path.GetFullPath(evaluatorDir), seed, cfg = options.CfgScale, cfg_schedule = options.CfgSchedule.Name(), results,
             }, Json.Options));
         return 0;
     }

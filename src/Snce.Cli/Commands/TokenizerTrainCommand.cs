@@ -3,6 +3,7 @@ using System.Text.Json;
 using Snce.Data;
 using Snce.Losses;
 using Snce.Tokenizer;
+using Snce.Training;
 using static TorchSharp.torch;
 
 namespace Snce.Cli.Commands;
@@ -130,7 +131,7 @@ public static class TokenizerTrainCommand
             else
                 Console.WriteLine($"trained steps {summary.FirstStep}–{summary.LastStep} ({summary.Stop.ToString().ToLowerInvariant()}) in {summary.Seconds:F1} s, " +
                     $"{summary.ImagesPerSecond:F0} images/s; last: loss {last?.Loss:F4}, training PSNR {last?.Psnr:F2} dB, utilization {last?.Utilization:P1}; checkpoint: {outDir}");
-            return summary.Stop == TrainingStop.Cancelled ? stop.ExitCode : 0;
+            return summary.Stop == StopReason.Cancelled ? stop.ExitCode : 0;
         });
         return cmd;
     }

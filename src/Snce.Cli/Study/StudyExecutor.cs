@@ -178,7 +178,7 @@ public sealed class StudyExecutor(StudyConfig config, string outDir, string devi
         {
             ["loss"] = run.Label, ["loss_name"] = run.Loss, ["objective"] = run.Objective == "mask" ? "masked" : "autoregressive",
             ["codebook_size"] = run.CodebookSize, ["seed"] = run.Seed, ["perplexity"] = run.Perplexity, ["preset"] = config.Preset,
-            ["steps"] = config.Steps, ["batch"] = config.Batch, ["eval_images"] = config.EvalImages, ["cfg"] = config.Cfg,
+            ["steps"] = config.Steps, ["batch"] = config.Batch, ["eval_images"] = config.EvalImages, ["cfg"] = config.Cfg, ["cfg_schedule"] = Snce.Sampling.CfgSchedules.Name(config.CfgSchedule),
             ["lr"] = config.Lr, ["warmup"] = config.Warmup, ["weight_decay"] = config.WeightDecay, ["dropout"] = config.Dropout, ["keep_best"] = config.KeepBest,
         };
         AtomicFile.WriteAllText(new RunFolder(dir).Config, flat.ToJsonString(Json.Options));
@@ -201,7 +201,7 @@ public sealed class StudyExecutor(StudyConfig config, string outDir, string devi
                "--checkpoint-every", I(config.EvalEvery), "--max-steps", I(step), "--device", device, "--out", dir];
         if (train.Length > 0 && !await Job(run.Name, "run", train, cancel)) return false;
         return await Job(run.Name, "run", ["eval", "--checkpoint", dir, .. DataArgs(eval: true), "--classifier", Dir("classifier"), "--n", I(config.EvalImages),
-            "--cfg", config.Cfg.ToString(CultureInfo.InvariantCulture), "--sampling-steps", I(config.SamplingSteps), "--seed", "0",
+            .. Guidance(), "--sampling-steps", I(config.SamplingSteps), "--seed", "0",
             "--device", device, "--log-to", dir, .. config.KeepBest is { } rule ? ["--keep-best", rule] : Array.Empty<string>(), "--json"], cancel);
     }
 
@@ -219,17 +219,20 @@ public sealed class StudyExecutor(StudyConfig config, string outDir, string devi
             var result = Path.Combine(dir, $"final-{name}.json");
             if (File.Exists(result)) continue;
             await Job(run.Name, "run", ["eval", "--checkpoint", checkpoint, .. DataArgs(eval: true), "--classifier", Dir("classifier"), "--n", I(config.FinalEvalImages ?? config.EvalImages),
-                "--cfg", D(config.Cfg), "--sampling-steps", I(config.SamplingSteps), "--seed", "0", "--device", device, "--json"], cancel, stdoutTo: result);
+                .. Guidance(), "--sampling-steps", I(config.SamplingSteps), "--seed", "0", "--device", device, "--json"], cancel, stdoutTo: result);
         }
     }
 
     static string D(double v) => v.ToString(CultureInfo.InvariantCulture);
 
+    /// <summary>The guidance arguments of every evaluation and grid.</summary>
+    string[] Guidance() => ["--cfg", D(config.Cfg), "--cfg-schedule", Snce.Sampling.CfgSchedules.Name(config.CfgSchedule)];
+
     async Task Grid(StudyRun run, CancellationToken cancel)
     {
         var grid = Dir("samples", run.Name + ".png");
         if (!File.Exists(grid))
-            await Job(run.Name, "run", ["sample", "--checkpoint", Dir("runs", run.Name), "--n", I(config.GridImages), "--cfg", config.Cfg.ToString(CultureInfo.InvariantCulture),
+            await Job(run.Name, "run", ["sample", "--checkpoint", Dir("runs", run.Name), "--n", I(config.GridImages), .. Guidance(),
                 "--steps", I(config.SamplingSteps), "--seed", "0", "--device", device, "--out", grid], cancel);
     }
 

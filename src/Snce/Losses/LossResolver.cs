@@ -9,18 +9,31 @@ namespace Snce.Losses;
 /// <param name="AnchorSample">Training positions to sample for calibration (their tokens, and latents when <paramref name="Anchor"/> is latent); 0 = none.</param>
 public sealed record LossNeeds(NeighborAnchor? Anchor, int AnchorSample)
 {
+    /// <summary>
+    /// Latent-anchored top-k SNCE on data that stores each position's nearest codes instead of its latent (a
+    /// <c>--latents topk</c> shard): batches and the calibration sample carry those neighbours, not latents.
+    /// </summary>
+    public bool FromLatentNeighbors { get; init; }
+
     /// <summary>Whether the anchor sample must carry latents.</summary>
-    public bool SampleLatents => AnchorSample > 0 && Anchor == NeighborAnchor.Latent;
+    public bool SampleLatents => AnchorSample > 0 && Anchor == NeighborAnchor.Latent && !FromLatentNeighbors;
+
+    /// <summary>Whether the anchor sample must carry the stored latent neighbours.</summary>
+    public bool SampleLatentNeighbors => AnchorSample > 0 && FromLatentNeighbors;
 }
 
-/// <summary>A sample of training positions: token ids [M] and, for latent anchors, their latents [M, D]. Disposing it frees both.</summary>
-public sealed record AnchorSample(Tensor Tokens, Tensor? Latents) : IDisposable
+/// <summary>
+/// A sample of training positions: token ids [M] and, for latent anchors, their latents [M, D] or their stored nearest
+/// codes (ids and distances [M, k]). Disposing it frees them.
+/// </summary>
+public sealed record AnchorSample(Tensor Tokens, Tensor? Latents, NearestCodes? LatentNeighbors = null) : IDisposable
 {
     /// <inheritdoc/>
     public void Dispose()
     {
         Tokens.Dispose();
         Latents?.Dispose();
+        LatentNeighbors?.Dispose();
     }
 }
 
@@ -47,9 +60,10 @@ public abstract class LossResolver
     /// <summary>
     /// What <paramref name="spec"/> needs from data that has (or lacks) per-token latents; auto anchors become latent
     /// when <paramref name="latentsAvailable"/>, else code. <paramref name="calibrationSamples"/> is how many positions τ
-    /// is calibrated on.
+    /// is calibrated on. <paramref name="latentNeighborsK"/> &gt; 0: the data stores, instead of latents, each position's
+    /// k nearest codes, which latent-anchored top-k SNCE (reference implementation, top-k ≤ k) reads in their place.
     /// </summary>
-    public abstract LossNeeds Needs(LossSpec spec, bool latentsAvailable, int calibrationSamples);
+    public abstract LossNeeds Needs(LossSpec spec, bool latentsAvailable, int calibrationSamples, int latentNeighborsK = 0);
 
     /// <summary>Fixes every number of <paramref name="spec"/> (validated first) against the codebook, using the sample <see cref="Needs"/> asked for.</summary>
     public abstract ResolvedLoss Resolve(LossSpec spec, LossNeeds needs, Tensor codebook, Metric metric, AnchorSample? sample);
@@ -58,7 +72,12 @@ public abstract class LossResolver
     /// The SNCE τ of <paramref name="spec"/>: as given, or calibrated on <paramref name="anchorVectors"/> [M, D]
     /// (latents, or code vectors for code anchors) so that the mean target perplexity is the spec's.
     /// </summary>
-    public static (double Tau, TauCalibrationResult? Calibration) SnceTau(LossSpec spec, Tensor codebook, Metric metric, Tensor? anchorVectors)
+    /// <remarks>
+    /// With <paramref name="neighborDistances"/> [M, ≥k] (a sample's stored latent neighbours) instead of anchor vectors,
+    /// top-k τ is calibrated on their first k distances: exactly what the top-k targets of those latents read.
+    /// </remarks>
+    public static (double Tau, TauCalibrationResult? Calibration) SnceTau(LossSpec spec, Tensor codebook, Metric metric, Tensor? anchorVectors,
+        Tensor? neighborDistances = null)
     {
         if (spec.Tau is { } tau)
         {
@@ -68,6 +87,15 @@ public abstract class LossResolver
         var perplexity = spec.Perplexity ?? throw new ArgumentException("snce needs --tau X or --perplexity P; neither was given");
         if (spec.TopK is { } k && (k < 1 || k > codebook.shape[0]))
             throw new ArgumentException($"top-k must be in [1, K = {codebook.shape[0]}], got k = {k}");
+        if (neighborDistances is not null)
+        {
+            var topK = spec.TopK ?? throw new ArgumentException("snce: stored latent neighbours give top-k targets only; set top-k");
+            if (neighborDistances.dim() != 2 || neighborDistances.shape[1] < topK)
+                throw new ArgumentException($"snce: the stored latent neighbours hold {neighborDistances.shape[^1]} codes per position, fewer than top-k = {topK}");
+            using var s = NewDisposeScope();
+            var onDistances = TauCalibration.CalibrateOnDistances(neighborDistances.narrow(1, 0, topK), perplexity);
+            return (onDistances.Tau, onDistances);
+        }
         if (anchorVectors is null)
             throw new ArgumentException($"snce: calibrating τ to perplexity {perplexity} needs a sample of anchors (calibrationAnchors): latents [M, D], or for code anchors code vectors [M, D] or token ids [M]");
         using var scope = NewDisposeScope();
@@ -90,7 +118,7 @@ sealed class CrossEntropyResolver : LossResolver
 {
     public static readonly CrossEntropyResolver Instance = new();
 
-    public override LossNeeds Needs(LossSpec spec, bool latentsAvailable, int calibrationSamples) => new(null, 0);
+    public override LossNeeds Needs(LossSpec spec, bool latentsAvailable, int calibrationSamples, int latentNeighborsK = 0) => new(null, 0);
 
     public override ResolvedLoss Resolve(LossSpec spec, LossNeeds needs, Tensor codebook, Metric metric, AnchorSample? sample) =>
         new() { Kind = spec.Validate().Kind, Implementation = spec.Implementation };
@@ -100,15 +128,24 @@ sealed class SnceResolver : LossResolver
 {
     public static readonly SnceResolver Instance = new();
 
-    public override LossNeeds Needs(LossSpec spec, bool latentsAvailable, int calibrationSamples) =>
-        new(AnchorFor(spec, latentsAvailable), spec.Perplexity is null ? 0 : calibrationSamples);
+    /// <summary>Latent anchors read stored neighbours where the data has no latents but ≥ top-k nearest codes per position (reference implementation).</summary>
+    public override LossNeeds Needs(LossSpec spec, bool latentsAvailable, int calibrationSamples, int latentNeighborsK = 0)
+    {
+        var fromNeighbors = !latentsAvailable && spec.TopK is { } k && k <= latentNeighborsK && spec.Implementation == LossImplementation.Reference;
+        var anchor = AnchorFor(spec, latentsAvailable || fromNeighbors);
+        return new(anchor, spec.Perplexity is null ? 0 : calibrationSamples) { FromLatentNeighbors = fromNeighbors && anchor == NeighborAnchor.Latent };
+    }
 
     public override ResolvedLoss Resolve(LossSpec spec, LossNeeds needs, Tensor codebook, Metric metric, AnchorSample? sample)
     {
         spec.Validate();
         using var scope = NewDisposeScope();
         var anchor = needs.Anchor ?? NeighborAnchor.Latent;
-        var (tau, calibration) = SnceTau(spec, codebook, metric, spec.Tau is null ? Vectors(sample, anchor, codebook) : null);
+        var fromNeighbors = spec.Tau is null && needs.FromLatentNeighbors;
+        if (fromNeighbors && sample?.LatentNeighbors is null)
+            throw new ArgumentException("snce: calibrating τ on stored latent neighbours needs a sample of them (AnchorSample.LatentNeighbors)");
+        var (tau, calibration) = SnceTau(spec, codebook, metric, spec.Tau is null && !fromNeighbors ? Vectors(sample, anchor, codebook) : null,
+            fromNeighbors ? sample!.LatentNeighbors!.Distances : null);
         return new()
         {
             Kind = LossKind.Snce, Implementation = spec.Implementation, Anchor = anchor, Tau = tau, TopK = spec.TopK, Calibration = calibration,
@@ -120,7 +157,7 @@ sealed class LabelSmoothingResolver : LossResolver
 {
     public static readonly LabelSmoothingResolver Instance = new();
 
-    public override LossNeeds Needs(LossSpec spec, bool latentsAvailable, int calibrationSamples) =>
+    public override LossNeeds Needs(LossSpec spec, bool latentsAvailable, int calibrationSamples, int latentNeighborsK = 0) =>
         spec.Perplexity is null ? new(null, 0) : new(AnchorFor(spec, latentsAvailable), EpsilonMatchSample);
 
     /// <summary>
@@ -148,7 +185,7 @@ sealed class StochasticResolver : LossResolver
 {
     public static readonly StochasticResolver Instance = new();
 
-    public override LossNeeds Needs(LossSpec spec, bool latentsAvailable, int calibrationSamples) => new(AnchorFor(spec, latentsAvailable), 0);
+    public override LossNeeds Needs(LossSpec spec, bool latentsAvailable, int calibrationSamples, int latentNeighborsK = 0) => new(AnchorFor(spec, latentsAvailable), 0);
 
     public override ResolvedLoss Resolve(LossSpec spec, LossNeeds needs, Tensor codebook, Metric metric, AnchorSample? sample) => new()
     {

@@ -63,21 +63,21 @@ public sealed class SnceLoss : ITokenLoss, IDenseTargets, IDisposable
     public LossOutput Forward(Tensor logits, TokenTargets targets)
     {
         using var scope = NewDisposeScope();
-        var tokens = LossInputs.Check(Name, logits, targets, NumCodes, Anchor == NeighborAnchor.Latent ? codebook.shape[1] : null);
+        var tokens = LossInputs.Check(Name, logits, targets, NumCodes, LatentsRead(targets) ? codebook.shape[1] : null);
         var ct = LossInputs.ComputeType(logits.dtype);
         var x = logits.to_type(ct);
         Tensor perRow, hard, entropy;
         if (TopK is null)
         {
             var logp = x.log_softmax(1);
-            var logq = DenseLogTargets(tokens, targets.Latents, ct);
+            var logq = DenseLogTargets(tokens, targets, ct);
             perRow = -(logq.exp() * logp).sum(1);
             hard = -logp.gather(1, tokens.unsqueeze(1)).squeeze(1);
             entropy = NeighborTargets.Entropy(logq);
         }
         else
         {
-            var sparse = SparseTargets(tokens, targets.Latents, ct);
+            var sparse = SparseTargets(tokens, targets, ct);
             var lse = x.logsumexp(1);
             perRow = lse - (sparse.Probs() * x.gather(1, sparse.Ids)).sum(1);
             hard = lse - x.gather(1, tokens.unsqueeze(1)).squeeze(1);
@@ -93,10 +93,10 @@ public sealed class SnceLoss : ITokenLoss, IDenseTargets, IDisposable
     {
         using var scope = NewDisposeScope();
         var tokens = targets.Tokens.to_type(ScalarType.Int64);
-        CheckAnchors(tokens, targets.Latents);
+        CheckAnchors(tokens, targets);
         var q = TopK is null
-            ? DenseLogTargets(tokens, targets.Latents, dtype).exp()
-            : SparseTargets(tokens, targets.Latents, dtype).ToDense(NumCodes, dtype);
+            ? DenseLogTargets(tokens, targets, dtype).exp()
+            : SparseTargets(tokens, targets, dtype).ToDense(NumCodes, dtype);
         return q.to_type(dtype).MoveToOuterDisposeScope();
     }
 
@@ -105,22 +105,28 @@ public sealed class SnceLoss : ITokenLoss, IDenseTargets, IDisposable
     {
         using var scope = NewDisposeScope();
         var tokens = targets.Tokens.to_type(ScalarType.Int64);
-        CheckAnchors(tokens, targets.Latents);
+        CheckAnchors(tokens, targets);
         var ct = LossInputs.ComputeType(codebook.dtype);
         Tensor mass;
-        if (TopK is null) mass = DenseLogTargets(tokens, targets.Latents, ct).gather(1, tokens.unsqueeze(1)).squeeze(1).exp();
+        if (TopK is null) mass = DenseLogTargets(tokens, targets, ct).gather(1, tokens.unsqueeze(1)).squeeze(1).exp();
         else
         {
-            var sparse = SparseTargets(tokens, targets.Latents, ct);
+            var sparse = SparseTargets(tokens, targets, ct);
             mass = (sparse.Probs() * (sparse.Ids == tokens.unsqueeze(1)).to_type(ct)).sum(1);
         }
         return mass.MoveToOuterDisposeScope();
     }
 
-    void CheckAnchors(Tensor tokens, Tensor? latents)
+    /// <summary>
+    /// Whether the targets come from <see cref="TokenTargets.Latents"/>: latent anchors read them, except top-k targets whose
+    /// latents are absent and whose stored neighbours (<see cref="TokenTargets.LatentNeighbors"/>) stand in for them.
+    /// </summary>
+    bool LatentsRead(TokenTargets targets) => Anchor == NeighborAnchor.Latent && !(targets.Latents is null && targets.LatentNeighbors is not null);
+
+    void CheckAnchors(Tensor tokens, TokenTargets targets)
     {
-        if (Anchor == NeighborAnchor.Latent && latents is null)
-            throw new ArgumentException("snce: latent-anchored targets need TokenTargets.Latents [N, D], but Latents is null");
+        if (LatentsRead(targets) && targets.Latents is null)
+            throw new ArgumentException("snce: latent-anchored targets need TokenTargets.Latents [N, D] (or, for top-k targets, LatentNeighbors), but both are null");
         if (tokens.numel() > 0 && (tokens.min().item<long>() < 0 || tokens.max().item<long>() >= NumCodes))
             throw new ArgumentException($"snce: token ids must be in [0, {NumCodes})");
     }
@@ -129,20 +135,34 @@ public sealed class SnceLoss : ITokenLoss, IDenseTargets, IDisposable
     Tensor Anchors(Tensor tokens, Tensor? latents) =>
         Anchor == NeighborAnchor.Latent ? latents!.detach() : codebook.index_select(0, tokens);
 
-    Tensor DenseLogTargets(Tensor tokens, Tensor? latents, ScalarType dtype)
+    Tensor DenseLogTargets(Tensor tokens, TokenTargets targets, ScalarType dtype)
     {
-        var z = Anchors(tokens, latents).to_type(dtype);
+        if (!LatentsRead(targets) && Anchor == NeighborAnchor.Latent)
+            throw new ArgumentException("snce: full-codebook targets need the latents (TokenTargets.Latents [N, D]); stored neighbours give top-k targets only (set top-k ≤ their k)");
+        var z = Anchors(tokens, targets.Latents).to_type(dtype);
         return NeighborTargets.LogProbs(z, codebook.to_type(dtype), Metric, Tau);
     }
 
-    TopKTargets SparseTargets(Tensor tokens, Tensor? latents, ScalarType dtype)
+    TopKTargets SparseTargets(Tensor tokens, TokenTargets targets, ScalarType dtype)
     {
         if (codeTable is { } table)
         {
             var rows = table.Lookup(tokens);
             return rows with { LogProbs = rows.LogProbs.to_type(dtype) };
         }
-        return NeighborTargets.TopK(Anchors(tokens, latents).to_type(dtype), codebook.to_type(dtype), Metric, Tau, TopK!.Value);
+        var k = TopK!.Value;
+        if (!LatentsRead(targets) && Anchor == NeighborAnchor.Latent)
+        {
+            // The stored k' ≥ k nearest codes of each latent, nearest first: their first k are its top-k.
+            var stored = targets.LatentNeighbors!;
+            var n = tokens.shape[0];
+            if (stored.Ids.dim() != 2 || stored.Ids.shape[0] != n || stored.Ids.shape[1] < k || !stored.Distances.shape.SequenceEqual(stored.Ids.shape)
+                || stored.Ids.is_floating_point() || !stored.Distances.is_floating_point())
+                throw new ArgumentException($"snce: latent neighbours must be ids (integer) and distances (float), both [N, ≥k] = [{n}, ≥{k}]; got {LossInputs.Shape(stored.Ids)} and {LossInputs.Shape(stored.Distances)}");
+            using var top = new NearestCodes(stored.Ids.narrow(1, 0, k).to_type(ScalarType.Int64), stored.Distances.narrow(1, 0, k).to_type(dtype));
+            return top.Targets(Tau);
+        }
+        return NeighborTargets.TopK(Anchors(tokens, targets.Latents).to_type(dtype), codebook.to_type(dtype), Metric, Tau, k);
     }
 
     /// <inheritdoc/>

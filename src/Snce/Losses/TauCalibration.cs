@@ -56,8 +56,27 @@ public static class TauCalibration
 
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        var distances = new AnchorDistances(anchors, codebook, metric, topK, rowChunk);
+        return Search(new AnchorDistances(anchors, codebook, metric, topK, rowChunk), targetPerplexity, anchors.shape[0], topK);
+    }
 
+    /// <summary>
+    /// Calibrates τ for top-k targets from each anchor's distances to its k nearest codes, [M, k] (a token shard's stored
+    /// latent neighbours): the same search as <see cref="Calibrate"/> with top-k = k, which reads nothing else of the anchors.
+    /// </summary>
+    public static TauCalibrationResult CalibrateOnDistances(Tensor nearestDistances, double targetPerplexity)
+    {
+        if (nearestDistances.dim() != 2 || nearestDistances.shape[0] < 1 || nearestDistances.shape[1] < 1 || !nearestDistances.is_floating_point())
+            throw new ArgumentException($"neighbour distances must be float [M, k] with M, k ≥ 1, got {LossInputs.Shape(nearestDistances)} {nearestDistances.dtype}");
+        var k = (int)nearestDistances.shape[1];
+        if (!(targetPerplexity > 1 && targetPerplexity < k))
+            throw new ArgumentException($"target perplexity {targetPerplexity} is out of range: it must be in (1, {k}) for targets truncated to the top-k = {k} codes");
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        return Search(new AnchorDistances(nearestDistances), targetPerplexity, nearestDistances.shape[0], k);
+    }
+
+    static TauCalibrationResult Search(AnchorDistances distances, double targetPerplexity, long anchors, int? topK)
+    {
         // Typical scale of the distances: the mean over anchors of (largest − smallest) kept distance.
         var scale = distances.PerRow(d => d.max(1).values - d.min(1).values).mean().item<double>();
         if (!(scale > 0) || double.IsInfinity(scale))
@@ -91,7 +110,7 @@ public static class TauCalibration
             if (Math.Abs(at.Mean / targetPerplexity - 1) < Math.Abs(best.Mean / targetPerplexity - 1)) (bestTau, best) = (mid, at);
             if (at.Mean < targetPerplexity) lo = mid; else hi = mid;
         }
-        return new TauCalibrationResult(bestTau, targetPerplexity, best.Mean, best.Std, best.Min, best.Max, steps, anchors.shape[0], topK);
+        return new TauCalibrationResult(bestTau, targetPerplexity, best.Mean, best.Std, best.Min, best.Max, steps, anchors, topK);
     }
 
     /// <summary>Perplexity statistics of the targets at a given τ over the anchors (the same numbers a calibration reports).</summary>
@@ -119,30 +138,31 @@ public static class TauCalibration
     /// </summary>
     sealed class AnchorDistances
     {
-        readonly Tensor z, c;
-        readonly Metric metric;
-        readonly int rowChunk;
         readonly List<Tensor>? cached;
+        readonly Func<int, Tensor>? compute;                                  // row chunk i of the full distances, when not cached
+        readonly int chunks;
+
+        /// <summary>Distances given: [M, k], each anchor's nearest codes only.</summary>
+        public AnchorDistances(Tensor nearestDistances) => cached = [nearestDistances.detach().to_type(ScalarType.Float64)];
 
         public AnchorDistances(Tensor anchors, Tensor codebook, Metric metric, int? topK, int rowChunk)
         {
             var ct = LossInputs.ComputeType(anchors.dtype, codebook.dtype);
-            (z, c, this.metric, this.rowChunk) = (anchors.detach().to_type(ct), codebook.detach().to_type(ct), metric, Math.Max(rowChunk, 1));
+            var (z, c) = (anchors.detach().to_type(ct), codebook.detach().to_type(ct));
             if (topK is { } k)
             {
                 var nearest = NeighborTargets.Nearest(z, c, metric, k);
                 cached = [nearest.Distances.to_type(ScalarType.Float64)];
+                return;
             }
-            else if (z.shape[0] * c.shape[0] <= CacheElements)
-                cached = Enumerable.Range(0, Chunks).Select(Compute).ToList();
-        }
-
-        int Chunks => (int)((z.shape[0] + rowChunk - 1) / rowChunk);
-
-        Tensor Compute(int i)
-        {
-            var r0 = (long)i * rowChunk;
-            return metric.Distance(z.narrow(0, r0, Math.Min(rowChunk, z.shape[0] - r0)), c).to_type(ScalarType.Float64);
+            var rows = Math.Max(rowChunk, 1);
+            chunks = (int)((z.shape[0] + rows - 1) / rows);
+            compute = i =>
+            {
+                var r0 = (long)i * rows;
+                return metric.Distance(z.narrow(0, r0, Math.Min(rows, z.shape[0] - r0)), c).to_type(ScalarType.Float64);
+            };
+            if (z.shape[0] * c.shape[0] <= CacheElements) cached = Enumerable.Range(0, chunks).Select(compute).ToList();
         }
 
         /// <summary>Applies a row-wise reduction [rows, k] → [rows] to every chunk, each in its own scope, and concatenates.</summary>
@@ -150,11 +170,11 @@ public static class TauCalibration
         {
             using var scope = NewDisposeScope();
             var parts = new List<Tensor>();
-            var count = cached?.Count ?? Chunks;
+            var count = cached?.Count ?? chunks;
             for (var i = 0; i < count; i++)
             {
                 using var chunkScope = NewDisposeScope();
-                parts.Add(f(cached is null ? Compute(i) : cached[i]).MoveToOuterDisposeScope());
+                parts.Add(f(cached is null ? compute!(i) : cached[i]).MoveToOuterDisposeScope());
             }
             return cat(parts, 0).MoveToOuterDisposeScope();
         }

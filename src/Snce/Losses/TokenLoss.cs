@@ -13,6 +13,12 @@ namespace Snce.Losses;
 public sealed record TokenTargets(Tensor Tokens, Tensor? Latents = null, Tensor? Mask = null, Tensor? Weights = null)
 {
     /// <summary>
+    /// Each position's k codes nearest its latent and their distances (ids [N, k] int64, distances [N, k] float; a
+    /// <c>--latents topk</c> shard's stored table): what latent-anchored top-k SNCE reads when <see cref="Latents"/> is null.
+    /// </summary>
+    public NearestCodes? LatentNeighbors { get; init; }
+
+    /// <summary>
     /// Whether the loss checks the values (token ids in [0, K), finite logits) as well as the shapes. Each value check
     /// reads a result back to the host, which stalls a GPU step; callers whose tokens were checked when loaded and who
     /// watch the loss for NaN themselves (the generator objectives under <c>Trainer</c>) turn it off. Default: on.

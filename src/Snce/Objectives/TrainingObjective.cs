@@ -16,6 +16,9 @@ public sealed record TokenBatch(Tensor Tokens, Tensor Condition, Tensor? Latents
     /// read-back that stalls a GPU step. The trainer catches a non-finite loss itself, without a sync.
     /// </summary>
     public bool IdsChecked { get; init; }
+
+    /// <summary>[B, T, k]: each position's k codes nearest its latent (ids int64, distances fp32), for latent-anchored top-k SNCE on shards without latents; or null.</summary>
+    public NearestCodes? LatentNeighbors { get; init; }
 }
 
 /// <summary>What an objective computed: the loss and what validation metrics need.</summary>
@@ -60,9 +63,13 @@ public static class ObjectiveFactory
         return conditioning.Drop(condition, drop);
     }
 
-    /// <summary>The loss targets of a batch: flat ids [N], flat latents, mask and weights; values unchecked when the batch's ids were.</summary>
+    /// <summary>The loss targets of a batch: flat ids [N], flat latents (or latent neighbours [N, k]), mask and weights; values unchecked when the batch's ids were.</summary>
     internal static TokenTargets Targets(TokenBatch batch, Tensor flatTokens, Tensor? mask = null, Tensor? weights = null) =>
-        new(flatTokens, FlatLatents(batch.Latents), mask, weights) { CheckValues = !batch.IdsChecked };
+        new(flatTokens, FlatLatents(batch.Latents), mask, weights)
+        {
+            CheckValues = !batch.IdsChecked,
+            LatentNeighbors = batch.LatentNeighbors is { } n ? new NearestCodes(n.Ids.reshape(-1, n.Ids.shape[^1]), n.Distances.reshape(-1, n.Distances.shape[^1])) : null,
+        };
 
     /// <summary>Flattens [B, T, D] latents to [B·T, D] fp32 (null stays null).</summary>
     internal static Tensor? FlatLatents(Tensor? latents) =>

@@ -5,7 +5,9 @@ namespace Snce.Sampling;
 /// <summary>Options of autoregressive sampling.</summary>
 /// <param name="Tokens">How to draw each token (temperature, top-k, top-p).</param>
 /// <param name="CfgScale">Classifier-free guidance scale s (1 = conditional model, no unconditional pass).</param>
-public sealed record ArSamplingOptions(TokenSamplingOptions Tokens, double CfgScale = 1.0);
+/// <param name="CfgSchedule">How the scale varies over the token positions: the token at raster position t of T is guided with
+/// <c>CfgSchedule.ScaleAt(s, t, T)</c> (linear: 1 at the first token, s at the last), in generation and inpainting alike.</param>
+public sealed record ArSamplingOptions(TokenSamplingOptions Tokens, double CfgScale = 1.0, CfgSchedule CfgSchedule = CfgSchedule.Constant);
 
 /// <summary>
 /// Raster-order autoregressive sampling: T draws, each from the model's next-token logits, optionally guided
@@ -72,7 +74,7 @@ public static class ArSampler
         {
             using var step = NewDisposeScope();
             var logits = session.Feed(next);                                                 // [B or 2B, K]
-            if (guided) logits = Guidance.Combine(logits, options.CfgScale);
+            if (guided) logits = Guidance.Combine(logits, options.CfgSchedule.ScaleAt(options.CfgScale, t, length));
             var id = TokenSampling.Sample(logits, options.Tokens, generator);                // [B]
             if (editable is not null) id = where(editable.select(1, t), id, tokens.select(1, t));
             tokens.select(1, t).copy_(id);

@@ -12,6 +12,7 @@ namespace Snce.Sampling;
 /// <param name="Schedule">Masked generator: the masking schedule (the one it was trained with).</param>
 /// <param name="KvCache">AR generator: decode with the KV cache (false = recompute the prefix each token).</param>
 /// <param name="BatchSize">Images per forward batch (CFG doubles it internally).</param>
+/// <param name="CfgSchedule">How the guidance scale varies over the decoding: per token position (AR) or per decoding step (masked).</param>
 public sealed record GeneratorSamplingOptions(
     TokenSamplingOptions Tokens,
     double CfgScale = 1.0,
@@ -19,7 +20,15 @@ public sealed record GeneratorSamplingOptions(
     double ChoiceTemperature = 4.5,
     MaskScheduleKind Schedule = MaskScheduleKind.Cosine,
     bool KvCache = true,
-    int BatchSize = 64);
+    int BatchSize = 64,
+    CfgSchedule CfgSchedule = CfgSchedule.Constant)
+{
+    /// <summary>The AR sampler's share of these options.</summary>
+    public ArSamplingOptions Ar => new(Tokens, CfgScale, CfgSchedule);
+
+    /// <summary>The masked decoder's share of these options.</summary>
+    public MaskedSamplingOptions Masked => new(Steps, Tokens, ChoiceTemperature, CfgScale, Schedule, CfgSchedule);
+}
 
 /// <summary>Samples token images from a generator of either kind, batch by batch; the caller decodes them.</summary>
 public static class GeneratorSampler
@@ -42,9 +51,9 @@ public static class GeneratorSampler
             var u = model.Conditioning.NullLike(c);
             var ids = model.Causal
                 ? ArSampler.Sample(o.KvCache ? GeneratorFunctions.KvCached(model) : GeneratorFunctions.Recompute(model), c, u, t,
-                    new ArSamplingOptions(o.Tokens, o.CfgScale), generator)
+                    o.Ar, generator)
                 : MaskedSampler.Sample(GeneratorFunctions.Masked(model), c, u, t, model.Config.MaskToken,
-                    new MaskedSamplingOptions(o.Steps, o.Tokens, o.ChoiceTemperature, o.CfgScale, o.Schedule), generator);
+                    o.Masked, generator);
             result.narrow(0, start, c.shape[0]).copy_(ids);
         }
         return result.MoveToOuterDisposeScope();
@@ -78,9 +87,9 @@ public static class GeneratorSampler
             var (x, e) = (ids.narrow(0, start, m), edit.narrow(0, start, m));
             var filled = model.Causal
                 ? ArSampler.Inpaint(o.KvCache ? GeneratorFunctions.KvCached(model) : GeneratorFunctions.Recompute(model), c, u, x, e,
-                    new ArSamplingOptions(o.Tokens, o.CfgScale), generator)
+                    o.Ar, generator)
                 : MaskedSampler.Inpaint(GeneratorFunctions.Masked(model), c, u, x, e, model.Config.MaskToken,
-                    new MaskedSamplingOptions(o.Steps, o.Tokens, o.ChoiceTemperature, o.CfgScale, o.Schedule), generator);
+                    o.Masked, generator);
             result.narrow(0, start, m).copy_(filled);
         }
         return result.MoveToOuterDisposeScope();

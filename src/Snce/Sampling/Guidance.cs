@@ -1,10 +1,11 @@
+using System.Text.Json.Serialization;
 using static TorchSharp.torch;
 
 namespace Snce.Sampling;
 
 /// <summary>
 /// Classifier-free guidance (Ho &amp; Salimans 2022) on logits: ℓ = ℓ_u + s·(ℓ_c − ℓ_u). Scale 1 is the
-/// conditional model, so samplers skip the unconditional pass then.
+/// conditional model, so samplers skip the unconditional pass then. The scale may vary over the decoding (<see cref="CfgSchedule"/>).
 /// </summary>
 public static class Guidance
 {
@@ -34,13 +35,64 @@ public static class Guidance
         return (true, Pair(condition, unconditional));
     }
 
-    /// <summary>Splits logits [2B, ...] of <see cref="Pair"/> and combines them → [B, ...] (fp32).</summary>
+    /// <summary>
+    /// Splits logits [2B, ...] of <see cref="Pair"/> and combines them → [B, ...] (fp32). Scale 1 returns the conditional
+    /// logits exactly (a step of a <see cref="CfgSchedule.Linear"/> ramp is the conditional model, not u + (c − u) ± rounding).
+    /// </summary>
     public static Tensor Combine(Tensor pairedLogits, double scale)
     {
         using var scope = NewDisposeScope();
         var b = pairedLogits.shape[0] / 2;
         var c = pairedLogits.narrow(0, 0, b).to_type(ScalarType.Float32);
+        if (!NeedsUnconditional(scale)) return c.contiguous().MoveToOuterDisposeScope();
         var u = pairedLogits.narrow(0, b, b).to_type(ScalarType.Float32);
         return (u + scale * (c - u)).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>
+/// How the classifier-free guidance scale varies over one decoding: the scale s_i the sampler applies at step i of n.
+/// For the AR sampler a step is a token position (n = T tokens in raster order; inpainting applies the scale of each
+/// editable token's position); for the masked parallel decoder a step is a decoding step (n = S steps, generation and
+/// inpainting alike).
+/// </summary>
+/// <remarks>
+/// constant: s_i = s. linear: s_i = 1 + (s − 1)·i/(n − 1), from the conditional model (s = 1) at the first step to s at the
+/// last (n = 1: s), the low-guidance-first ramp of MUSE/aMUSEd-style samplers (MAR's linear schedule ramps on the revealed
+/// fraction instead). Early steps fix the image's layout, where strong guidance costs diversity; late ones its detail.
+/// A scale of exactly 1 is the conditional model: the masked decoder skips the unconditional pass at that step; the AR
+/// sampler still feeds the unconditional sequence (its KV cache must see every token) but uses the conditional logits alone.
+/// </remarks>
+[JsonConverter(typeof(JsonStringEnumConverter<CfgSchedule>))]
+public enum CfgSchedule
+{
+    /// <summary>s_i = s at every step.</summary>
+    [JsonStringEnumMemberName("constant")] Constant,
+    /// <summary>s_i = 1 + (s − 1)·i/(n − 1): 1 at the first step, s at the last.</summary>
+    [JsonStringEnumMemberName("linear")] Linear,
+}
+
+/// <summary>Evaluates a <see cref="CfgSchedule"/>.</summary>
+public static class CfgSchedules
+{
+    /// <summary>The accepted names.</summary>
+    public static string Allowed => EnumNames<CfgSchedule>.Allowed;
+
+    /// <summary>The schedule's name (constant, linear).</summary>
+    public static string Name(this CfgSchedule schedule) => EnumNames<CfgSchedule>.Name(schedule);
+
+    /// <summary>Name → schedule; throws naming the allowed ones.</summary>
+    public static CfgSchedule Parse(string name) => EnumNames<CfgSchedule>.Parse(name, "CFG schedule");
+
+    /// <summary>The guidance scale at step <paramref name="step"/> (0-based) of <paramref name="steps"/> for the final scale <paramref name="scale"/>.</summary>
+    public static double ScaleAt(this CfgSchedule schedule, double scale, int step, int steps)
+    {
+        if (steps < 1 || step < 0 || step >= steps) throw new ArgumentOutOfRangeException(nameof(step), $"step {step} of {steps}: need 0 ≤ step < steps");
+        return schedule switch
+        {
+            CfgSchedule.Constant => scale,
+            CfgSchedule.Linear => step == steps - 1 ? scale : 1 + (scale - 1) * step / (steps - 1),      // the last step is s exactly, not s ± 1 ulp
+            _ => throw new ArgumentOutOfRangeException(nameof(schedule), schedule, null),
+        };
     }
 }

@@ -9,8 +9,10 @@ namespace Snce.Sampling;
 /// <param name="ChoiceTemperature">Scale of the Gumbel noise added to the confidences, annealed linearly to 0 (MaskGIT: 4.5).</param>
 /// <param name="CfgScale">Classifier-free guidance scale (1 = conditional model).</param>
 /// <param name="Schedule">How many tokens stay masked after each step (the training schedule).</param>
+/// <param name="CfgSchedule">How the guidance scale varies over the steps: step i of S is guided with <c>CfgSchedule.ScaleAt(s, i, S)</c>
+/// (linear: 1 at the first step, s at the last); a step at scale 1 runs the conditional model alone.</param>
 public sealed record MaskedSamplingOptions(int Steps, TokenSamplingOptions Tokens, double ChoiceTemperature = 4.5,
-    double CfgScale = 1.0, MaskScheduleKind Schedule = MaskScheduleKind.Cosine);
+    double CfgScale = 1.0, MaskScheduleKind Schedule = MaskScheduleKind.Cosine, CfgSchedule CfgSchedule = CfgSchedule.Constant);
 
 /// <summary>
 /// MaskGIT parallel decoding (Chang et al. 2022; google-research/maskgit parallel_decode.decode): start fully
@@ -68,9 +70,10 @@ public static class MaskedSampler
         for (var s = 0; s < options.Steps && unknown > 0; s++)
         {
             using var step = NewDisposeScope();
-            var input = guided ? cat([tokens, tokens], 0) : tokens;
-            var logits = model(batchCondition, input);                                         // [B or 2B, T, K]
-            if (guided) logits = Guidance.Combine(logits, options.CfgScale);
+            var scale = options.CfgSchedule.ScaleAt(options.CfgScale, s, options.Steps);
+            var logits = guided && Guidance.NeedsUnconditional(scale)
+                ? Guidance.Combine(model(batchCondition, cat([tokens, tokens], 0)), scale)       // [2B, T, K] → [B, T, K]
+                : model(condition, tokens);                                                      // [B, T, K]
             var k = logits.shape[^1];
             var flat = logits.reshape(-1, k);
             var sampled = TokenSampling.Sample(flat, options.Tokens, generator).view(b, length);

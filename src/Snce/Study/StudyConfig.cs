@@ -79,6 +79,8 @@ public sealed record StudyConfig
     public int EvalImages { get; init; } = 2000;
     /// <summary>Classifier-free guidance scale s of every evaluation and sample grid (1 = the conditional model alone).</summary>
     public double Cfg { get; init; } = 2.0;
+    /// <summary>How the guidance scale varies over each decoding of the evaluations and grids (constant, or linear from 1 to <see cref="Cfg"/>).</summary>
+    public global::Snce.Sampling.CfgSchedule CfgSchedule { get; init; } = global::Snce.Sampling.CfgSchedule.Constant;
     /// <summary>Parallel decoding steps of the masked generators when sampling; AR generators decode one token at a time and ignore it.</summary>
     public int SamplingSteps { get; init; } = 8;
     /// <summary>Optimizer steps of the image classifier behind the class-accuracy score.</summary>
@@ -126,7 +128,7 @@ public sealed record StudyConfig
     public void Validate()
     {
         if (Codebooks.Length == 0) throw new ArgumentException("--codebooks: give at least one codebook size");
-        if (!Losses.Contains(Ce)) throw new ArgumentException("--losses must include ce: every comparison is against it");
+        if (!Losses.Any(l => LossNames.ParseKind(l) == LossKind.CrossEntropy)) throw new ArgumentException("--losses must include ce: every comparison is against it");
         foreach (var o in Objectives)
             if (o is not ("ar" or "mask")) throw new ArgumentException($"unknown objective '{o}'; use ar, mask");
         foreach (var l in Losses.Concat(FocusLosses))
@@ -158,18 +160,20 @@ public sealed record StudyConfig
             var name = $"{objective}-{label ?? loss}-K{k}-s{seed}";
             if (runs.All(r => r.Name != name)) runs.Add(new StudyRun(name, objective, loss, label ?? loss, k, seed, perplexity));
         }
-        double? P(string loss) => LossNames.ParseKind(loss) is LossKind.Snce or LossKind.LabelSmoothing ? Perplexity : null;
+        double? P(LossKind loss) => loss is LossKind.Snce or LossKind.LabelSmoothing ? Perplexity : null;
+        // Losses by kind, so 'CE' or 'Snce' on the command line name the same runs (and labels) as ce and snce.
+        var losses = Losses.Select(LossNames.ParseKind).Distinct().ToList();
         foreach (var seed in Seeds)
             foreach (var k in Codebooks.OrderBy(k => k == Focus ? 0 : 1))
                 foreach (var o in Objectives)
-                    foreach (var l in Losses) Add(o, l, k, seed, P(l));
+                    foreach (var l in losses) Add(o, l.Name(), k, seed, P(l));
         foreach (var o in Objectives)
-            foreach (var l in FocusLosses) Add(o, l, Focus, Seeds[0], P(l));
+            foreach (var l in FocusLosses.Select(LossNames.ParseKind)) Add(o, l.Name(), Focus, Seeds[0], P(l));
         foreach (var p in SweepPerplexities)
             Add(Objectives[0], Snce, Focus, Seeds[0], p, $"{Snce}-p{p:0.##}");
         foreach (var seed in HeadlineSeeds)
             foreach (var o in Objectives)
-                foreach (var l in new[] { Ce, Snce }.Where(Losses.Contains)) Add(o, l, Focus, seed, P(l));
+                foreach (var l in new[] { LossKind.CrossEntropy, LossKind.Snce }.Where(losses.Contains)) Add(o, l.Name(), Focus, seed, P(l));
         return runs;
     }
 

@@ -48,7 +48,7 @@ public static class StudySummary
         md.AppendLine();
         md.AppendLine($"Data `{config.Data}`{(config.Limit is { } l ? $" ({l} images of each split, a fixed subset)" : "")}; tokenizers `{config.TokenizerPreset}` ({config.Quantizer}, {config.Metric}), " +
                       $"{config.TokenizerSteps} steps × {config.TokenizerBatch}; generators `{config.Preset}`, {config.Steps} steps × {config.Batch}, lr {config.Lr.ToString(ci)}, " +
-                      $"FD-ResNet18 on {config.EvalImages} samples (cfg {config.Cfg.ToString(ci)}) every {config.EvalEvery} steps; SNCE perplexity {config.Perplexity.ToString(ci)}. " +
+                      $"FD-ResNet18 on {config.EvalImages} samples (cfg {config.Cfg.ToString(ci)}, {Sampling.CfgSchedules.Name(config.CfgSchedule)}) every {config.EvalEvery} steps; SNCE perplexity {config.Perplexity.ToString(ci)}. " +
                       $"Wall time {elapsed:hh\\:mm\\:ss}. Config: `study-config.json`; every run and job: `study.json`.");
         md.AppendLine();
         md.AppendLine("## Tokenizers (validation split)");
@@ -71,12 +71,15 @@ public static class StudySummary
         md.AppendLine("| objective | K | CE final FD | SNCE final FD | SNCE − CE | SNCE steps to CE's final FD | CE final val CE | SNCE final val CE |");
         md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|");
         var ratios = ConvergenceRatio.Of(groups);
-        foreach (var ce in groups.Where(g => g.Loss == LossKind.CrossEntropy.Name()))
+        // The headline cells: a run whose label is its loss (not a τ-sweep point such as snce-p4), matched by the typed loss.
+        var headline = runs.Where(r => r.Label == r.Loss).Select(r => r.Label).ToHashSet();
+        bool Headline(RunGroup g, LossKind kind) => g.Kind == kind && headline.Contains(g.Loss);
+        foreach (var ce in groups.Where(g => Headline(g, LossKind.CrossEntropy)))
         {
-            var snce = groups.FirstOrDefault(g => g.Loss == LossKind.Snce.Name() && g.Objective == ce.Objective && g.CodebookSize == ce.CodebookSize);
+            var snce = groups.FirstOrDefault(g => Headline(g, LossKind.Snce) && g.Objective == ce.Objective && g.CodebookSize == ce.CodebookSize);
             if (snce is null) continue;
             var diff = ce.FinalFd.Mean is { } a && snce.FinalFd.Mean is { } b ? (b - a).ToString("+0.00;-0.00", ci) : "–";
-            var ratio = ratios.FirstOrDefault(r => r.Loss == LossKind.Snce.Name() && r.Objective == ce.Objective && r.CodebookSize == ce.CodebookSize);
+            var ratio = ratios.FirstOrDefault(r => r.Loss == snce.Loss && r.Baseline == ce.Loss && r.Objective == ce.Objective && r.CodebookSize == ce.CodebookSize);
             var ratioText = ratio is null ? "–" : ratio.Ratio is { } x ? x.ToString("F2", ci) : "not reached";
             md.AppendLine($"| {ce.Objective} | {ce.CodebookSize} | {ce.FinalFd.Format("F2")} | {snce.FinalFd.Format("F2")} | {diff} | {ratioText} | {ce.FinalValCe.Format("F3")} | {snce.FinalValCe.Format("F3")} |");
         }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Snce.Data;
+using Snce.Training;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -86,7 +87,7 @@ public sealed class TokenizerTrainer : IDisposable
         var clock = Stopwatch.StartNew();
         var window = Model.Quantizer.UsageWindow((long)o.BatchSize * Model.TokensPerImage);
         TokenizerProgress? last = null;
-        var stop = TrainingStop.Completed;
+        var stop = StopReason.Completed;
         Model.train();
         using (var persistent = NewDisposeScope())
         {
@@ -120,11 +121,11 @@ public sealed class TokenizerTrainer : IDisposable
                 }
                 Step = step;
                 var elapsed = clock.Elapsed.TotalSeconds;
-                if (cancel.IsCancellationRequested) stop = TrainingStop.Cancelled;
-                else if (o.MaxSeconds is { } max && elapsed >= max) stop = TrainingStop.TimeLimit;
+                if (cancel.IsCancellationRequested) stop = StopReason.Cancelled;
+                else if (o.MaxSeconds is { } max && elapsed >= max) stop = StopReason.TimeLimit;
                 var checkpointDue = checkpointDir is not null &&
-                    (step == end || stop != TrainingStop.Completed || (o.CheckpointEvery > 0 && step % o.CheckpointEvery == 0));
-                if (step % o.LogEvery == 0 || step == end || checkpointDue || stop != TrainingStop.Completed)
+                    (step == end || stop != StopReason.Completed || (o.CheckpointEvery > 0 && step % o.CheckpointEvery == 0));
+                if (step % o.LogEvery == 0 || step == end || checkpointDue || stop != StopReason.Completed)
                 {
                     var bad = firstBad.item<long>();
                     if (bad != long.MaxValue) throw new TrainingDivergedException(bad, lastCheckpointStep);
@@ -145,7 +146,7 @@ public sealed class TokenizerTrainer : IDisposable
                     onProgress?.Invoke(last);
                 }
                 if (checkpointDue) SaveCheckpoint(checkpointDir!, dataName, last, trainSeconds + clock.Elapsed.TotalSeconds);
-                if (stop != TrainingStop.Completed) break;
+                if (stop != StopReason.Completed) break;
             }
         }
         var seconds = clock.Elapsed.TotalSeconds;

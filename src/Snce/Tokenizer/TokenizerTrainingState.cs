@@ -1,3 +1,5 @@
+using Snce.Training;
+
 namespace Snce.Tokenizer;
 
 /// <summary>A training report at one step (averages over the steps since the previous report).</summary>
@@ -27,17 +29,6 @@ public sealed record TokenizerProgress
     public required double ElapsedSeconds { get; init; }
 }
 
-/// <summary>Why training stopped.</summary>
-public enum TrainingStop
-{
-    /// <summary>All planned steps ran.</summary>
-    Completed,
-    /// <summary>The time limit ran out first (a checkpoint was written; resume continues).</summary>
-    TimeLimit,
-    /// <summary>The caller's cancellation token fired (a checkpoint was written; resume continues).</summary>
-    Cancelled,
-}
-
 /// <summary>The trainer's state stored with a checkpoint (training.json): what a resumed run needs besides weights and optimizer.</summary>
 public sealed record TokenizerTrainingState
 {
@@ -54,7 +45,15 @@ public sealed record TokenizerTrainingState
 }
 
 /// <summary>What a call of <c>TokenizerTrainer.Train</c> did.</summary>
-public sealed record TokenizerTrainSummary(long FirstStep, long LastStep, TrainingStop Stop, double Seconds, double ImagesPerSecond, TokenizerProgress? Last);
+/// <param name="FirstStep">The first step this call trained.</param>
+/// <param name="LastStep">The last step it trained.</param>
+/// <param name="Stop">Why it stopped: <see cref="StopReason.Completed"/> (the planned steps, or up to the caller's <c>untilStep</c>),
+/// <see cref="StopReason.TimeLimit"/> or <see cref="StopReason.Cancelled"/> (a checkpoint was written; resume continues). A loss
+/// that is not finite throws <see cref="TrainingDivergedException"/> instead.</param>
+/// <param name="Seconds">Wall-clock seconds of the call.</param>
+/// <param name="ImagesPerSecond">Training throughput of the call.</param>
+/// <param name="Last">The last progress report, if any.</param>
+public sealed record TokenizerTrainSummary(long FirstStep, long LastStep, StopReason Stop, double Seconds, double ImagesPerSecond, TokenizerProgress? Last);
 
 /// <summary>The loss became NaN or infinite; training stopped without writing a checkpoint for the bad state.</summary>
 public sealed class TrainingDivergedException(long step, long? lastCheckpointStep)

@@ -23,10 +23,12 @@ public sealed class PreparedRun : IDisposable
 {
     readonly Tensor codebook;
     readonly Text.CaptionShards? captions;
+    readonly NearestCodes? codeTable;
 
-    internal PreparedRun(TrainerSetup setup, TokenShards shards, Tensor codebook, IReadOnlyList<string> notes, Text.CaptionShards? captions = null)
+    internal PreparedRun(TrainerSetup setup, TokenShards shards, Tensor codebook, IReadOnlyList<string> notes, Text.CaptionShards? captions = null,
+        NearestCodes? codeTable = null)
     {
-        (Setup, Shards, this.codebook, Notes, this.captions) = (setup, shards, codebook, notes, captions);
+        (Setup, Shards, this.codebook, Notes, this.captions, this.codeTable) = (setup, shards, codebook, notes, captions, codeTable);
     }
 
     /// <summary>What the setup did or found that the user should hear about (a stale log set aside, unlabeled images, ...).</summary>
@@ -52,6 +54,7 @@ public sealed class PreparedRun : IDisposable
         Shards.Dispose();
         codebook.Dispose();
         captions?.Dispose();
+        codeTable?.Dispose();
     }
 }
 
@@ -80,15 +83,18 @@ public static class RunSetup
                 text is null ? info.Classes.Length : 0, text);
             var tokensDir = Path.GetFullPath(run.TokensDir);
             var resolver = LossResolver.For(spec.Kind);
-            var needs = resolver.Needs(spec, shards.Latents is not null, run.CalibrationSamples);
-            if ((needs.SampleLatents || (needs.Anchor == NeighborAnchor.Latent && spec.Kind is LossKind.Snce or LossKind.Stochastic)) && shards.Latents is null)
-                throw new ArgumentException($"--anchor latent needs per-token latents, but '{tokensDir}' stores '{info.Latents}'; re-run 'snce tokenize' with latents, or use --anchor code");
+            var needs = resolver.Needs(spec, shards.Latents is not null, run.CalibrationSamples, StoredLatentNeighbors(shards));
+            if (!needs.FromLatentNeighbors && (needs.SampleLatents || (needs.Anchor == NeighborAnchor.Latent && spec.Kind is LossKind.Snce or LossKind.Stochastic)) && shards.Latents is null)
+                throw new ArgumentException(LatentsMissing(spec.Kind, spec.TopK, spec.Implementation, info, tokensDir));
             var notes = new List<string>();
+            if (spec.Kind == LossKind.Snce && spec.Anchor is null && needs.Anchor == NeighborAnchor.Code && StoredLatentNeighbors(shards) is > 0 and var stored)
+                notes.Add($"'{tokensDir}' stores each position's {stored} nearest codes (--latents topk); latent-anchored SNCE reads them with --top-k ≤ {stored} " +
+                          "(reference implementation); this run is code-anchored");
             CheckLabels(shards, tokensDir, notes);
             var metric = Metric.Parse(info.Metric);
             codebook = Codebook(shards, device);
             ResolvedLoss loss;
-            using (var sample = needs.AnchorSample > 0 ? SampleAnchors(shards, needs.SampleLatents, needs.AnchorSample, run.Training.Seed, device) : null)
+            using (var sample = needs.AnchorSample > 0 ? SampleAnchors(shards, needs.SampleLatents, needs.SampleLatentNeighbors, needs.AnchorSample, run.Training.Seed, device) : null)
                 loss = resolver.Resolve(spec, needs, codebook, metric, sample);
             var prepared = Prepare(model, run.Training, loss, shards, codebook, tokensDir, run.RunDir, device, notes);
             // Only now, when everything validated: a killed run's log must not mix with this one's.
@@ -119,7 +125,7 @@ public static class RunSetup
             CheckCompatible(m.Model, shards.Info, dir, runDir);
             CheckSameTokenizer(m.Data, shards.Info, dir, runDir);
             var full = Path.GetFullPath(dir);
-            if (m.Loss.NeedsLatents && shards.Latents is null)
+            if (m.Loss.NeedsLatents && shards.Latents is null && LatentInputsFor(m.Loss, shards) is null)
                 throw new ArgumentException($"the run '{runDir}' trains latent-anchored {m.Loss.Kind.Name()}, but '{full}' stores '{shards.Info.Latents}' latents; resume with the shards it was trained on (--tokens)");
             var notes = new List<string>();
             CheckLabels(shards, full, notes);
@@ -184,6 +190,8 @@ public static class RunSetup
         training.Validate();
         var info = shards.Info;
         var metric = Metric.Parse(info.Metric);
+        var inputs = LatentInputsFor(loss, shards)
+            ?? throw new ArgumentException(LatentsMissing(loss.Kind, loss.TopK, loss.Implementation, info, tokensDir));
         var captions = model.Text is not null ? Text.CaptionShards.Load(tokensDir, info.Count) : null;
         try
         {
@@ -192,16 +200,20 @@ public static class RunSetup
         }
         catch { captions?.Dispose(); throw; }
         var maxTokens = model.Text?.MaxTokens ?? 0;
-        var train = new TokenDataset(shards, TokenShards.TrainSplit, device, loss.NeedsLatents, captions, maxTokens);
+        var train = new TokenDataset(shards, TokenShards.TrainSplit, device, inputs.Latents, captions, maxTokens, inputs.NeighborsK);
         var validation = shards.IndicesOf(TokenShards.ValidationSplit).shape[0] > 0
-            ? new TokenDataset(shards, TokenShards.ValidationSplit, device, loss.NeedsLatents, captions, maxTokens) : null;
+            ? new TokenDataset(shards, TokenShards.ValidationSplit, device, inputs.Latents, captions, maxTokens, inputs.NeighborsK) : null;
+        // Code-anchored top-k reads the shards' code table (each code's nearest codes, computed when tokenizing) instead of rebuilding it.
+        var codeTable = loss is { Kind: LossKind.Snce, Anchor: NeighborAnchor.Code, TopK: { } k, Implementation: LossImplementation.Reference }
+            && k <= info.NeighborsK && shards.CodeNeighborIds is { } ids && shards.CodeNeighborDist is { } dist
+            ? new NearestCodes(ids.to(device).DetachFromDisposeScope(), dist.to(device).DetachFromDisposeScope()) : null;
         var data = new GeneratorDataInfo
         {
             Tokens = tokensDir, Tokenizer = info.Tokenizer, Metric = info.Metric, CodeDim = info.CodeDim, Classes = info.Classes,
             ImageSize = info.ImageSize, Channels = info.Channels, TokenizerSha256 = tokenizerSha256 ?? info.TokenizerSha256,
         };
-        var setup = new TrainerSetup(model, training, loss, generator => loss.Create(codebook, metric, generator), train, validation, data, runDir, device);
-        return new PreparedRun(setup, shards, codebook, notes, captions);
+        var setup = new TrainerSetup(model, training, loss, generator => loss.Create(codebook, metric, generator, codeTable), train, validation, data, runDir, device);
+        return new PreparedRun(setup, shards, codebook, notes, captions, codeTable);
     }
 
     static void CheckLabels(TokenShards shards, string tokensDir, List<string> notes)
@@ -216,15 +228,56 @@ public static class RunSetup
             notes.Add($"{unlabeled:N0} of {labels.numel():N0} images in '{tokensDir}' have no label (−1): they train as unconditional (the null class of classifier-free guidance)");
     }
 
+    /// <summary>What the batches carry for a loss's latent anchors: the latents, or each position's first <c>NeighborsK</c> stored nearest codes.</summary>
+    readonly record struct LatentInputs(bool Latents, int NeighborsK);
+
+    /// <summary>k of the shards' stored latent neighbours (<c>--latents topk</c>), 0 when they store none.</summary>
+    static int StoredLatentNeighbors(TokenShards shards) => shards.LatentNeighborIds is null || shards.LatentNeighborDist is null ? 0 : shards.Info.NeighborsK;
+
+    /// <summary>
+    /// The latent inputs <paramref name="loss"/> trains on from these shards: none for losses without latent anchors, the latents
+    /// where stored, else the stored nearest codes for latent-anchored top-k SNCE (reference implementation, top-k ≤ their k); null when none fits.
+    /// </summary>
+    static LatentInputs? LatentInputsFor(ResolvedLoss loss, TokenShards shards)
+    {
+        if (!loss.NeedsLatents) return new(false, 0);
+        if (shards.Latents is not null) return new(true, 0);
+        return loss is { Kind: LossKind.Snce, TopK: { } k, Implementation: LossImplementation.Reference } && k <= StoredLatentNeighbors(shards)
+            ? new(false, k) : null;
+    }
+
+    /// <summary>Why a latent-anchored loss cannot train on these shards, and what to do instead.</summary>
+    static string LatentsMissing(LossKind kind, int? topK, LossImplementation implementation, TokenShardsInfo info, string tokensDir)
+    {
+        var stored = info.Latents == "topk" ? info.NeighborsK : 0;
+        if (stored > 0 && kind == LossKind.Snce)
+            return (topK, implementation) switch
+            {
+                (_, LossImplementation.Fused) =>
+                    $"--anchor latent with --loss-implementation fused computes the top-k from per-token latents, but '{tokensDir}' stores only each position's {stored} nearest codes (--latents topk); " +
+                    "use --loss-implementation reference (it reads the stored neighbours), or re-run 'snce tokenize --latents full'",
+                (null, _) =>
+                    $"--anchor latent over the full codebook needs per-token latents, but '{tokensDir}' stores only each position's {stored} nearest codes (--latents topk); " +
+                    $"give --top-k ≤ {stored} (top-k SNCE on the stored neighbours), use --anchor code, or re-run 'snce tokenize --latents full'",
+                ({ } k, _) =>
+                    $"--top-k {k} with --anchor latent needs each position's {k} nearest codes, but '{tokensDir}' stores {stored} (--latents topk); " +
+                    $"give --top-k ≤ {stored}, or re-run 'snce tokenize --latents topk --neighbors-k {k}'",
+            };
+        return $"--anchor latent needs per-token latents, but '{tokensDir}' stores '{info.Latents}'" +
+               (stored > 0 ? $" (each position's {stored} nearest codes, which only top-k SNCE reads)" : "") +
+               "; re-run 'snce tokenize --latents full', or use --anchor code";
+    }
+
     /// <summary>The shards' codebook, float32 on the device, held by the prepared run.</summary>
     static Tensor Codebook(TokenShards shards, Device device) =>
         shards.Codebook.to_type(ScalarType.Float32).to(device).DetachFromDisposeScope();
 
     /// <summary>
     /// Up to <paramref name="count"/> training positions, drawn without replacement with a generator seeded from the run's
-    /// seed: their token ids [M] and, with <paramref name="latents"/>, their latents [M, D] (float32).
+    /// seed: their token ids [M] and, with <paramref name="latents"/>, their latents [M, D] (float32); with
+    /// <paramref name="latentNeighbors"/>, their stored nearest codes (ids int64, distances float32, [M, k]).
     /// </summary>
-    static AnchorSample SampleAnchors(TokenShards shards, bool latents, int count, long seed, Device device)
+    static AnchorSample SampleAnchors(TokenShards shards, bool latents, bool latentNeighbors, int count, long seed, Device device)
     {
         using var scope = NewDisposeScope();
         var rows = shards.IndicesOf(TokenShards.TrainSplit);
@@ -236,6 +289,9 @@ public static class RunSetup
         var col = pick % t;
         var tokens = shards.Tokens.index([row, col]).to_type(ScalarType.Int64).to(device).MoveToOuterDisposeScope();
         var z = latents ? shards.Latents!.index([row, col]).to_type(ScalarType.Float32).to(device).MoveToOuterDisposeScope() : null;
-        return new AnchorSample(tokens, z);
+        var neighbors = latentNeighbors ? new NearestCodes(
+            shards.LatentNeighborIds!.index([row, col]).to_type(ScalarType.Int64).to(device).MoveToOuterDisposeScope(),
+            shards.LatentNeighborDist!.index([row, col]).to(device).MoveToOuterDisposeScope()) : null;
+        return new AnchorSample(tokens, z, neighbors);
     }
 }

@@ -1,4 +1,5 @@
 using Snce.Data;
+using Snce.Losses;
 using Snce.Objectives;
 using static TorchSharp.torch;
 
@@ -6,27 +7,39 @@ namespace Snce.Training;
 
 /// <summary>
 /// One split of a token shard folder, resident on the training device: ids [M, T] (int32), labels [M]
-/// and optionally latents [M, T, D] (fp16), gathered into <see cref="TokenBatch"/>es by index.
+/// and optionally latents [M, T, D] (fp16) or each position's stored nearest codes (ids int32 and distances
+/// float32, [M, T, k]), gathered into <see cref="TokenBatch"/>es by index.
 /// </summary>
 public sealed class TokenDataset : IDisposable
 {
     readonly Tensor tokens, labels;
-    readonly Tensor? latents;
+    readonly Tensor? latents, neighborIds, neighborDist;
     readonly Text.TextConditions? text;
 
     /// <summary>
-    /// Copies the rows of <paramref name="split"/> to <paramref name="device"/> (latents only when <paramref name="withLatents"/>).
-    /// With <paramref name="captions"/> the conditions are captions (packed for a prefix of <paramref name="maxTokens"/>) instead of labels.
+    /// Copies the rows of <paramref name="split"/> to <paramref name="device"/> (latents only when <paramref name="withLatents"/>;
+    /// the first <paramref name="latentNeighborsK"/> stored latent neighbours of each position when it is &gt; 0, as a
+    /// <c>--latents topk</c> shard holds them). With <paramref name="captions"/> the conditions are captions (packed for a
+    /// prefix of <paramref name="maxTokens"/>) instead of labels.
     /// </summary>
-    public TokenDataset(TokenShards shards, byte split, Device device, bool withLatents, Text.CaptionShards? captions = null, int maxTokens = 0)
+    public TokenDataset(TokenShards shards, byte split, Device device, bool withLatents, Text.CaptionShards? captions = null, int maxTokens = 0,
+        int latentNeighborsK = 0)
     {
         using var scope = NewDisposeScope();
         if (withLatents && shards.Latents is null)
             throw new InvalidDataException($"latent-anchored targets need per-token latents, but the shards store '{shards.Info.Latents}'; re-run 'snce tokenize' with latents, or use --anchor code");
+        if (latentNeighborsK > 0 && (shards.LatentNeighborIds is null || shards.LatentNeighborDist is null || latentNeighborsK > shards.Info.NeighborsK))
+            throw new InvalidDataException($"the batches need each position's {latentNeighborsK} nearest codes, but the shards store '{shards.Info.Latents}' latents with k = {shards.Info.NeighborsK}; re-run 'snce tokenize --latents topk --neighbors-k {latentNeighborsK}'");
         var idx = shards.IndicesOf(split);
         tokens = shards.Tokens.index_select(0, idx).to(device).DetachFromDisposeScope();
         labels = shards.Labels.index_select(0, idx).to_type(ScalarType.Int64).to(device).DetachFromDisposeScope();
         latents = withLatents ? shards.Latents!.index_select(0, idx).to(device).DetachFromDisposeScope() : null;
+        if (latentNeighborsK > 0)
+        {
+            // Nearest first: the first k of the stored neighbours are the top-k.
+            neighborIds = shards.LatentNeighborIds!.index_select(0, idx).narrow(2, 0, latentNeighborsK).to(device).DetachFromDisposeScope();
+            neighborDist = shards.LatentNeighborDist!.index_select(0, idx).narrow(2, 0, latentNeighborsK).to(device).DetachFromDisposeScope();
+        }
         text = captions is null ? null : new Text.TextConditions(captions, idx, maxTokens, device);
         Count = idx.shape[0];
     }
@@ -35,7 +48,8 @@ public sealed class TokenDataset : IDisposable
     public long Count { get; }
 
     /// <summary>
-    /// The batch of rows <paramref name="indices"/> [B] (int64 on the device): ids as int64, latents as fp32. Captioned
+    /// The batch of rows <paramref name="indices"/> [B] (int64 on the device): ids as int64, latents as fp32, latent neighbours
+    /// as int64 ids and fp32 distances [B, T, k]. Captioned
     /// data draws one training caption per row from <paramref name="captionDraw"/> (the first caption without one).
     /// </summary>
     public TokenBatch Batch(Tensor indices, Generator? captionDraw = null)
@@ -44,7 +58,10 @@ public sealed class TokenDataset : IDisposable
         var t = tokens.index_select(0, indices).to_type(ScalarType.Int64).MoveToOuterDisposeScope();
         var c = (text?.Draw(indices, captionDraw) ?? labels.index_select(0, indices)).MoveToOuterDisposeScope();
         var z = latents?.index_select(0, indices).to_type(ScalarType.Float32).MoveToOuterDisposeScope();
-        return new TokenBatch(t, c, z) { IdsChecked = true };   // TokenShards checks every id against K when it loads
+        var neighbors = neighborIds is null ? null : new NearestCodes(
+            neighborIds.index_select(0, indices).to_type(ScalarType.Int64).MoveToOuterDisposeScope(),
+            neighborDist!.index_select(0, indices).MoveToOuterDisposeScope());
+        return new TokenBatch(t, c, z) { IdsChecked = true, LatentNeighbors = neighbors };   // TokenShards checks every id against K when it loads
     }
 
     /// <inheritdoc/>
@@ -53,6 +70,8 @@ public sealed class TokenDataset : IDisposable
         tokens.Dispose();
         labels.Dispose();
         latents?.Dispose();
+        neighborIds?.Dispose();
+        neighborDist?.Dispose();
         text?.Dispose();
     }
 }

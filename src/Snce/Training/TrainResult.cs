@@ -1,15 +1,18 @@
 namespace Snce.Training;
 
-/// <summary>Why <see cref="Trainer.Run"/> returned.</summary>
+/// <summary>
+/// Why a trainer returned: the generator's <see cref="Trainer.Run"/> and the tokenizer's <c>TokenizerTrainer.Train</c> (which
+/// stops with Completed, TimeLimit or Cancelled; its non-finite loss throws <c>TrainingDivergedException</c>).
+/// </summary>
 public enum StopReason
 {
-    /// <summary>All configured steps are done.</summary>
+    /// <summary>All configured steps are done (the tokenizer: or the caller's <c>untilStep</c>).</summary>
     Completed,
     /// <summary>The invocation's --max-steps was reached.</summary>
     MaxSteps,
-    /// <summary>The invocation's --time-limit passed.</summary>
+    /// <summary>The invocation's time limit passed (--time-limit; the tokenizer's --max-seconds); a checkpoint was saved.</summary>
     TimeLimit,
-    /// <summary>Cancelled (Ctrl-C): the step in flight finished and a checkpoint was saved.</summary>
+    /// <summary>Cancelled (Ctrl-C, SIGTERM): the step in flight finished and a checkpoint was saved.</summary>
     Cancelled,
     /// <summary>The loss became NaN or ±Inf; nothing was saved after it.</summary>
     NonFinite,

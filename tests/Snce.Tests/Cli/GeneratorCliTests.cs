@@ -34,6 +34,14 @@ public class GeneratorCliTests
         var match = (ids.view(6, 16) == expected).to_type(ScalarType.Float32).mean().item<float>();
         Assert.True(match > 0.7, $"only {match:P0} of sampled tokens follow the class pattern");
         Assert.Contains("\"labels\"", File.ReadAllText(dir["s.labels.json"]));
+
+        // A linear guidance ramp at --cfg 1 is the conditional model at every token: the same ids; the sidecar names the schedule.
+        var linear = CliRunner.Run("sample", "--checkpoint", dir["run"], "--class", "1,2", "--n", "6", "--cfg", "1", "--cfg-schedule", "linear", "--temperature", "0",
+            "--weights", "raw", "--device", "cpu", "--out", dir["linear.npy"]);
+        Assert.True(linear.ExitCode == 0, linear.Stderr);
+        Assert.Equal(File.ReadAllBytes(dir["s.npy"]), File.ReadAllBytes(dir["linear.npy"]));
+        Assert.Contains("\"cfg_schedule\": \"linear\"", File.ReadAllText(dir["linear.labels.json"]));
+        Assert.Contains("\"cfg_schedule\": \"constant\"", File.ReadAllText(dir["s.labels.json"]));
     }
 
     [Fact]

@@ -193,6 +193,28 @@ public class HardeningCliTests
     }
 
     [Fact]
+    public void AnUnknownGuidanceScheduleIsRefusedNamingTheAllowedOnes()
+    {
+        using var dir = new TempDir();
+        string[][] verbs =
+        [
+            ["sample", "--checkpoint", dir["missing-run"], "--out", dir["t.npy"]],
+            ["edit", "--checkpoint", dir["missing-run"], "--image", dir["x.png"], "--box", "0,0,4,4", "--out", dir["e.png"]],
+            ["eval", "--checkpoint", dir["missing-run"], "--data", dir["data"]],
+            ["study", "--out", dir["study"]],
+        ];
+        foreach (var verb in verbs)
+        {
+            var r = CliRunner.Run([.. verb, "--cfg-schedule", "cosine", "--device", "cpu"]);
+            Assert.NotEqual(0, r.ExitCode);
+            Assert.Contains("cosine", r.Stderr);
+            Assert.Contains("linear", r.Stderr);
+            Assert.DoesNotContain("   at ", r.Stderr);
+        }
+        Assert.False(Directory.Exists(dir["study"]));
+    }
+
+    [Fact]
     public void ANonFiniteTokenizerIsRefusedAndSinglesAreBareImagesAtTheDataSetsSize()
     {
         using var dir = new TempDir();

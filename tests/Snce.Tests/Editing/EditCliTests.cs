@@ -123,7 +123,7 @@ public class EditCliTests
     {
         var r = CliRunner.Run("edit", "--help");
         Assert.Equal(0, r.ExitCode);
-        foreach (var flag in new[] { "--mask", "--box", "--outpaint", "--outpaint-fraction", "--class", "--cfg", "--n", "--seed", "--json", "--fit", "--out" })
+        foreach (var flag in new[] { "--mask", "--box", "--outpaint", "--outpaint-fraction", "--class", "--cfg", "--cfg-schedule", "--n", "--seed", "--json", "--fit", "--out" })
             Assert.Contains(flag, r.Stdout);
         Assert.Contains("pixel footprint", r.Stdout);
         Assert.Contains("edit", CliRunner.Run("--help").Stdout);

@@ -43,6 +43,7 @@ public class EvalCheckpointTests
         Assert.Equal(12, o.GetProperty("n").GetInt32());
         Assert.Equal(3, o.GetProperty("seed").GetInt64());
         Assert.Equal(1.5, o.GetProperty("cfg").GetDouble());
+        Assert.Equal("constant", o.GetProperty("cfg_schedule").GetString());
         Assert.Equal(2, o.GetProperty("step").GetInt64());
         Assert.True(double.IsFinite(o.GetProperty("fd").GetDouble()));
         Assert.InRange(o.GetProperty("class_accuracy").GetDouble(), 0, 1);

@@ -117,6 +117,56 @@ public class RunReportTests
         Assert.Null(ls.Step);
     }
 
+    /// <summary>A run labelled <paramref name="label"/> in its flat config, which trained <paramref name="loss"/> (as the study's loss_name or the trainer's manifest says).</summary>
+    static string MakeLabelledRun(TempDir root, string label, string loss, double finalFd, bool inManifest)
+    {
+        var dir = MakeRun(root, label, 256, 0, finalFd, 5);
+        if (inManifest)
+        {
+            Directory.CreateDirectory(Path.Combine(dir, "checkpoint"));
+            File.WriteAllText(Path.Combine(dir, "checkpoint", "checkpoint.json"), JsonSerializer.Serialize(new { model = new { kind = "ar", codebook_size = 256 }, loss = new { kind = loss } }));
+        }
+        else File.WriteAllText(Path.Combine(dir, "config.json"), JsonSerializer.Serialize(new { loss = label, loss_name = loss, codebook_size = 256, objective = "ar", seed = 0 }));
+        return dir;
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void ACeBaselineUnderAnotherLabelIsStillTheBaseline(bool inManifest)
+    {
+        using var root = new TempDir();
+        // CE labelled "baseline-lr1e-3" ends at 40; SNCE labelled "snce-p4" goes 100 → 0: first ≤ 40 at step 750 of 1000.
+        // A run labelled "ce" that trained SNCE is not a baseline: by label it would be, by what it trained it is not.
+        var runs = new[]
+        {
+            MakeLabelledRun(root, "baseline-lr1e-3", "ce", 40, inManifest), MakeLabelledRun(root, "snce-p4", "snce", 0, inManifest),
+            MakeLabelledRun(root, "ce", "snce", 60, inManifest),
+        }.Select(RunReader.Read).ToList();
+        Assert.Equal([Snce.Losses.LossKind.CrossEntropy, Snce.Losses.LossKind.Snce, Snce.Losses.LossKind.Snce], runs.Select(r => r.Info.Kind));
+        var groups = RunGroup.Of(runs);
+        Assert.Equal("baseline-lr1e-3", groups[0].Loss);                       // CE first in its cell
+        var ratios = ConvergenceRatio.Of(groups);
+        Assert.Equal(2, ratios.Count);
+        Assert.All(ratios, r => Assert.Equal(("baseline-lr1e-3", 40.0, 1000L), (r.Baseline, r.CeFinalFd, r.CeSteps)));
+        var snce = Assert.Single(ratios, r => r.Loss == "snce-p4");
+        Assert.Equal(0.75, snce.Ratio);
+        Assert.Null(Assert.Single(ratios, r => r.Loss == "ce").Step);          // 60 never reaches 40
+        var md = File.ReadAllText(RunReport.Write(runs.Select(r => r.Info.Dir).ToList(), root["report"]).Markdown);
+        Assert.Contains("| ar | 256 | snce-p4 (vs baseline-lr1e-3) | 40.000 | 1000 | 750 | 0.75 |", md);
+    }
+
+    [Fact]
+    public void ARunOfAnUnknownLossIsNeverTheBaseline()
+    {
+        using var root = new TempDir();
+        var runs = new[] { MakeRun(root, "ce", 256, 0, 40, 5), MakeRun(root, "my-loss", 256, 0, 0, 5) }.Select(RunReader.Read).ToList();
+        Assert.Null(runs[1].Info.Kind);
+        var ratio = Assert.Single(ConvergenceRatio.Of(RunGroup.Of(runs)));
+        Assert.Equal(("my-loss", "ce", 0.75), (ratio.Loss, ratio.Baseline, ratio.Ratio));
+        Assert.Equal("my-loss", ratio.Describe());
+    }
+
     [Fact]
     public void ReadsTheTrainersValidationRecordsAsValCe()
     {

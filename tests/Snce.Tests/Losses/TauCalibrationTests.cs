@@ -93,4 +93,20 @@ public class TauCalibrationTests
         var pairs = randn(5, 3).repeat_interleave(2, 0);
         Assert.Contains("cannot reach perplexity 1.5", Assert.Throws<ArgumentException>(() => TauCalibration.Calibrate(z, pairs, Metric.L2, 1.5)).Message);
     }
+
+    [Fact]
+    public void CalibratingOnStoredNearestDistancesIsTopKCalibration()
+    {
+        using var scope = NewDisposeScope();
+        var g = new Generator(12);
+        var (z, c) = (randn([300, 6], generator: g), randn([64, 6], generator: g));
+        var viaAnchors = TauCalibration.Calibrate(z, c, Metric.L2, 3, topK: 5);
+        // The 5 smallest distances per anchor, by sorting all of them: what a --latents topk shard stores.
+        var (nearest, _) = Metric.L2.Distance(z, c).topk(5, dim: 1, largest: false, sorted: true);
+        var viaDistances = TauCalibration.CalibrateOnDistances(nearest, 3);
+        Assert.Equal(viaAnchors.Tau, viaDistances.Tau, 1e-6 * viaAnchors.Tau);
+        Assert.Equal((viaAnchors.MeanPerplexity, viaAnchors.Anchors, viaAnchors.TopK), (viaDistances.MeanPerplexity, viaDistances.Anchors, viaDistances.TopK));
+        Assert.Contains("(1, 5)", Assert.Throws<ArgumentException>(() => TauCalibration.CalibrateOnDistances(nearest, 5)).Message);
+        Assert.Contains("[M, k]", Assert.Throws<ArgumentException>(() => TauCalibration.CalibrateOnDistances(nearest.flatten(), 3)).Message);
+    }
 }

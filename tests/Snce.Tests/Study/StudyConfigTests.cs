@@ -38,6 +38,16 @@ public class StudyConfigTests
         Assert.Equal([300, 600, 700], (StudyConfig.Quick with { Steps = 700, EvalEvery = 300 }).EvalSteps());
     }
 
+    [Fact]
+    public void LossesAreMatchedByKindNotBySpelling()
+    {
+        // 'CE' and 'Snce' name the loss kinds: the baseline is found and the runs get the canonical names and labels.
+        var runs = (StudyConfig.Quick with { Losses = ["CE", "Snce"], FocusLosses = ["Label-Smoothing"] }).Runs();
+        Assert.Equal(["ar-ce-K1024-s0", "ar-snce-K1024-s0", "ar-label-smoothing-K1024-s0"], runs.Select(r => r.Name));
+        Assert.Equal(["ce", "snce", "label-smoothing"], runs.Select(r => r.Label));
+        Assert.Equal([null, 2.0, 2.0], runs.Select(r => r.Perplexity));
+    }
+
     [Theory]
     [InlineData("no-ce")]
     [InlineData("bad-objective")]

@@ -59,6 +59,30 @@ public class TokenizerTrainerTests : SingleThreadTests
     }
 
     [Fact]
+    public void StopsReportTheSharedStopReasonAndSaveACheckpoint()
+    {
+        using var dir = new TempDir();
+        using var images = TokenizerTestModels.TrainImages();
+        var options = TokenizerTestModels.FewSteps(5);
+        using (var all = TokenizerTrainer.Create(TokenizerTestModels.Micro(), options, CPU))
+            Assert.Equal(Snce.Training.StopReason.Completed, all.Train(images, "mnist-sample").Stop);
+        // A time limit shorter than one step stops after the first, as the generator trainer's --time-limit does.
+        using (var timed = TokenizerTrainer.Create(TokenizerTestModels.Micro(), options with { MaxSeconds = 1e-6 }, CPU))
+        {
+            var s = timed.Train(images, "mnist-sample", dir["timed"]);
+            Assert.Equal((Snce.Training.StopReason.TimeLimit, 1L), (s.Stop, s.LastStep));
+            Assert.Equal(1L, TokenizerCheckpoint.LoadState(dir["timed"])!.Step);
+        }
+        using var cancelled = TokenizerTrainer.Create(TokenizerTestModels.Micro(), options, CPU);
+        var c = cancelled.Train(images, "mnist-sample", dir["cancelled"], cancel: new CancellationToken(canceled: true));
+        Assert.Equal((Snce.Training.StopReason.Cancelled, 1L), (c.Stop, c.LastStep));
+        Assert.Equal(1L, TokenizerCheckpoint.LoadState(dir["cancelled"])!.Step);
+        // 'snce tokenizer train --json' prints these names, as it did for the tokenizer's own enum before.
+        Assert.Equal(["completed", "timelimit", "cancelled"],
+            new[] { Snce.Training.StopReason.Completed, Snce.Training.StopReason.TimeLimit, Snce.Training.StopReason.Cancelled }.Select(r => r.ToString().ToLowerInvariant()));
+    }
+
+    [Fact]
     public void NonFiniteLossStopsNamingTheStepAndKeepsTheLastGoodCheckpoint()
     {
         using var dir = new TempDir();

@@ -1,10 +1,17 @@
 using System.Globalization;
+using Snce.Losses;
 
 namespace Snce.Evaluation.Reports;
 
-/// <summary>Runs that differ only in their seed: same objective, loss and codebook size.</summary>
+/// <summary>Runs that differ only in their seed: same objective, loss (label and kind) and codebook size.</summary>
 public sealed record RunGroup(string? Objective, string Loss, int? CodebookSize, IReadOnlyList<RunMetrics> Runs)
 {
+    /// <summary>The loss the group's runs trained (they share it), or null when their records name no known loss.</summary>
+    public LossKind? Kind => Runs[0].Info.Kind;
+
+    /// <summary>Whether the group is a cross-entropy baseline (by its typed loss, not its label).</summary>
+    public bool IsCrossEntropy => Kind == LossKind.CrossEntropy;
+
     /// <summary>e.g. "snce", "snce K=4096", "mask snce K=4096", leaving out what all groups share.</summary>
     public string Label(bool withObjective, bool withCodebook) =>
         string.Join(' ', new[] { withObjective ? Objective : null, Loss, withCodebook && CodebookSize is { } k ? $"K={k}" : null }.Where(s => s is not null));
@@ -23,11 +30,11 @@ public sealed record RunGroup(string? Objective, string Loss, int? CodebookSize,
         return steps.Select(s => (s, Summary.Of(perRun.Select(d => (double?)d[s])))).ToList();
     }
 
-    /// <summary>Groups runs by (objective, loss, codebook size), in a stable order (objective, K, CE first, then loss name).</summary>
+    /// <summary>Groups runs by (objective, loss label and kind, codebook size), in a stable order (objective, K, CE first, then loss label).</summary>
     public static IReadOnlyList<RunGroup> Of(IEnumerable<RunMetrics> runs) =>
-        runs.GroupBy(r => (r.Info.Objective, r.Info.Loss, r.Info.CodebookSize))
+        runs.GroupBy(r => (r.Info.Objective, r.Info.Loss, r.Info.Kind, r.Info.CodebookSize))
             .Select(g => new RunGroup(g.Key.Objective, g.Key.Loss, g.Key.CodebookSize, g.OrderBy(r => r.Info.Seed).ThenBy(r => r.Info.Name, StringComparer.Ordinal).ToList()))
-            .OrderBy(g => g.Objective, StringComparer.Ordinal).ThenBy(g => g.CodebookSize ?? 0).ThenBy(g => g.Loss == "ce" ? 0 : 1).ThenBy(g => g.Loss, StringComparer.Ordinal)
+            .OrderBy(g => g.Objective, StringComparer.Ordinal).ThenBy(g => g.CodebookSize ?? 0).ThenBy(g => g.IsCrossEntropy ? 0 : 1).ThenBy(g => g.Loss, StringComparer.Ordinal)
             .ToList();
 }
 

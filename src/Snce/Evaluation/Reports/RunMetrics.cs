@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Snce.Losses;
 using Snce.Training;
 
 namespace Snce.Evaluation.Reports;
@@ -11,7 +12,13 @@ namespace Snce.Evaluation.Reports;
 /// <param name="Objective">ar / masked (the generator kind), or null when not recorded.</param>
 /// <param name="CodebookSize">K, or null when not recorded.</param>
 /// <param name="Seed">the training seed, or null.</param>
-public sealed record RunInfo(string Dir, string Name, string Loss, string? Objective, int? CodebookSize, long? Seed);
+/// <param name="Kind">the loss the run trained, typed (the label <paramref name="Loss"/> may be a study's <c>snce-p4</c> or a
+/// user's own name): from the trainer's manifest, else the flat config's <c>loss_name</c> or <c>loss</c>; null when none names a known loss.</param>
+public sealed record RunInfo(string Dir, string Name, string Loss, string? Objective, int? CodebookSize, long? Seed, LossKind? Kind = null)
+{
+    /// <summary>Whether the run is a cross-entropy baseline, whatever its label.</summary>
+    public bool IsCrossEntropy => Kind == LossKind.CrossEntropy;
+}
 
 /// <summary>One value at one training step.</summary>
 public readonly record struct MetricPoint(long Step, double Value);
@@ -69,6 +76,7 @@ public sealed record RunMetrics(RunInfo Info, IReadOnlyList<MetricPoint> Fd, IRe
 /// final evaluations from <c>final-last.json</c> and <c>final-best.json</c> next to the log) and the run's configuration: <c>config.json</c> (flat: <c>loss</c>,
 /// <c>codebook_size</c>, <c>objective</c>, <c>seed</c>) or else the trainer's <c>checkpoint/checkpoint.json</c>
 /// (<c>loss.kind</c>, or <c>loss.name</c> in snce-generator/1, <c>model.codebook_size</c>, <c>model.kind</c>, <c>training.seed</c>).
+/// The loss's typed kind (<see cref="RunInfo.Kind"/>) comes from the manifest where there is one, else from the flat config.
 /// </summary>
 public static class RunReader
 {
@@ -136,7 +144,8 @@ public static class RunReader
         var name = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(dir)));
         var folder = new RunFolder(dir);
         var flat = folder.Config;
-        var manifest = folder.Manifest;
+        var m = File.Exists(folder.Manifest) ? Parse(folder.Manifest) : null;
+        var manifestLoss = (m?["loss"] as JsonObject) is { } l ? Text(l, "kind") ?? Text(l, "name") : null;      // snce-generator/2: kind; /1: name
         if (File.Exists(flat))
         {
             var c = Parse(flat);
@@ -146,20 +155,22 @@ public static class RunReader
                 JsonObject o => Text(o, "name"),
                 _ => null,
             } ?? throw new InvalidDataException($"{flat} has no 'loss' (a name, or an object with 'name')");
-            return new RunInfo(dir, name, loss, Text(c, "objective") ?? Text(c, "kind"), (int?)Number(c, "codebook_size"), (long?)Number(c, "seed"));
+            // The label groups runs; the kind says what was trained: the trainer's own record first, then the study's loss_name.
+            var kind = KindOf(manifestLoss) ?? KindOf(Text(c, "loss_name")) ?? KindOf(loss);
+            return new RunInfo(dir, name, loss, Text(c, "objective") ?? Text(c, "kind"), (int?)Number(c, "codebook_size"), (long?)Number(c, "seed"), kind);
         }
-        if (File.Exists(manifest))
+        if (m is not null)
         {
-            var m = Parse(manifest);
-            var loss = (m["loss"] as JsonObject) is { } l ? Text(l, "kind") ?? Text(l, "name") : null;      // snce-generator/2: kind; /1: name
             var model = m["model"] as JsonObject;
             var training = m["training"] as JsonObject;
-            return new RunInfo(dir, name, loss ?? throw new InvalidDataException($"{manifest} has no loss.kind"),
+            return new RunInfo(dir, name, manifestLoss ?? throw new InvalidDataException($"{folder.Manifest} has no loss.kind"),
                 model is null ? null : Text(model, "kind"), model is null ? null : (int?)Number(model, "codebook_size"),
-                training is null ? null : (long?)Number(training, "seed"));
+                training is null ? null : (long?)Number(training, "seed"), KindOf(manifestLoss));
         }
-        throw new FileNotFoundException($"run {dir} has neither {RunFolder.ConfigFileName} nor {Path.GetRelativePath(dir, manifest)}: the report needs the run's loss (and codebook size, seed)");
+        throw new FileNotFoundException($"run {dir} has neither {RunFolder.ConfigFileName} nor {Path.GetRelativePath(dir, folder.Manifest)}: the report needs the run's loss (and codebook size, seed)");
     }
+
+    static LossKind? KindOf(string? name) => EnumNames<LossKind>.TryParse(name);
 
     static JsonObject Parse(string path)
     {

@@ -58,7 +58,7 @@ public static class RunReport
             md.AppendLine("| objective | K | loss | CE final FD | CE steps | step reached | ratio |");
             md.AppendLine("|---|---:|---|---:|---:|---:|---:|");
             foreach (var r in ratios)
-                md.AppendLine($"| {r.Objective ?? "–"} | {Int(r.CodebookSize)} | {r.Loss} | {r.CeFinalFd.ToString("F3", ci)} | {r.CeSteps} | " +
+                md.AppendLine($"| {r.Objective ?? "–"} | {Int(r.CodebookSize)} | {r.Describe()} | {r.CeFinalFd.ToString("F3", ci)} | {r.CeSteps} | " +
                               $"{(r.Step is { } s ? s.ToString(ci) : "not reached")} | {(r.Ratio is { } x ? x.ToString("F2", ci) : "–")} |");
             md.AppendLine();
         }
