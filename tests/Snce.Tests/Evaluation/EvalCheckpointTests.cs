@@ -65,6 +65,15 @@ public class EvalCheckpointTests
         using var json2 = JsonDocument.Parse(again.Stdout);
         Assert.Equal(o.GetProperty("fd").GetDouble(), json2.RootElement.GetProperty("fd").GetDouble(), 6);
 
+        // The default batch on the CPU is 64 (n = 12 fits one batch): an explicit --sample-batch 12 draws the same images.
+        var batched = CliRunner.Run("eval", "--checkpoint", dir["run"], "--n", "12", "--seed", "3", "--cfg", "1.5", "--sample-batch", "12", "--data", dir["data"],
+            "--cache-dir", dir["cache"], "--device", "cpu", "--json");
+        using var json3 = JsonDocument.Parse(batched.Stdout);
+        Assert.Equal(o.GetProperty("fd").GetDouble(), json3.RootElement.GetProperty("fd").GetDouble(), 6);
+        var zero = CliRunner.Run("eval", "--checkpoint", dir["run"], "--n", "12", "--sample-batch", "0", "--data", dir["data"], "--cache-dir", dir["cache"], "--device", "cpu");
+        Assert.Equal(Snce.Cli.SnceCli.RuntimeError, zero.ExitCode);
+        Assert.Contains("--sample-batch must be at least 1", zero.Stderr);
+
         var both = CliRunner.Run("eval", "--checkpoint", dir["run"], "--images", dir["x.npy"], "--data", dir["data"], "--device", "cpu");
         Assert.Equal(Snce.Cli.SnceCli.RuntimeError, both.ExitCode);
         Assert.Contains("exactly one of --images", both.Stderr);
