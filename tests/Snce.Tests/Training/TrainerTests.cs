@@ -289,6 +289,21 @@ public class RunSetupTests
         return trainer.Parameters.Master.clone();
     }
 
+    /// <summary>The folded-head step (hidden states, gathered masked rows) and validation leave no tensor behind.</summary>
+    [Theory]
+    [InlineData(GeneratorKind.Autoregressive)]
+    [InlineData(GeneratorKind.Masked)]
+    public void NoTensorLeakWithTheFusedLoss(GeneratorKind kind)
+    {
+        using var dir = new TempDir();
+        using (var s = GeneratorFixtures.Shards(latents: true)) s.Save(dir["tokens"]);
+        var options = new LossSpec { Kind = LossKind.Snce, Perplexity = 3, Implementation = LossImplementation.Fused };
+        using var run = RunSetup.New(new NewRun(kind, dir["tokens"], "tiny", options, GeneratorFixtures.Training(steps: 100) with { Batch = 4 }, dir["run"]), CPU);
+        using var trainer = new Trainer(run.Setup);
+        LeakCheck.AssertNoLeak(trainer.TrainStep, repeats: 20, what: "a fused training step");
+        LeakCheck.AssertNoLeak(() => trainer.Validate(), repeats: 2, what: "validation");
+    }
+
     /// <summary>A fused run stopped at step 3 and resumed ends bit-identical to one that ran its 6 steps straight through.</summary>
     [Theory]
     [InlineData(GeneratorKind.Autoregressive)]
