@@ -3,6 +3,7 @@ using Snce.Losses.Fused;
 using Snce.Models;
 using Snce.Objectives;
 using Snce.Tests.Support;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Snce.Tests.Objectives;
@@ -116,6 +117,32 @@ public class HiddenStateLossTests
         Assert.True(folded.Grads.abs().max().item<double>() > 1e-3, "the gradients must not vanish (a test of zeros proves nothing)");
         if (fused is IDisposable d) d.Dispose();
         if (reference is IDisposable r) r.Dispose();
+    }
+
+    /// <summary>bf16 weights (what the trainer runs on CUDA): the folded head agrees with the same loss on the bf16 logits.</summary>
+    [Theory]
+    [InlineData(GeneratorKind.Autoregressive, "ce")]
+    [InlineData(GeneratorKind.Masked, "snce-code")]
+    public void TheFoldedHeadAgreesInBf16(GeneratorKind kind, string loss)
+    {
+        using var scope = NewDisposeScope();
+        manual_seed(3);
+        using var model = new TokenGenerator(GeneratorFixtures.Config(kind));
+        using (no_grad())
+            foreach (var p in model.parameters()) p.add_(randn_like(p) * 0.3);
+        model.bfloat16();
+        var objective = ObjectiveFactory.Create(kind, new ObjectiveOptions(CfgDropout: 0));
+        var g = new Generator(5);
+        var codebook = randn([GeneratorFixtures.K, D], generator: g);
+        var tokens = randint(GeneratorFixtures.K, [6, 16], generator: g);
+        var batch = new TokenBatch(tokens, tensor(new long[] { 0, 1, 2, 3, 0, 1 }));
+        var fused = LossFactory.Create(Spec(loss, LossImplementation.Fused), codebook, Metric.L2);
+        var folded = Run(model, objective, batch, fused);
+        var onLogits = Run(model, objective, batch, new OnLogits(fused));
+        Assert.True(Math.Abs(folded.Loss - onLogits.Loss) <= 1e-4 * Math.Abs(onLogits.Loss), $"loss: folded {folded.Loss} vs on logits {onLogits.Loss}");
+        var rel = ((folded.Grads - onLogits.Grads).norm() / onLogits.Grads.norm()).item<double>();
+        Assert.True(rel < 2e-2, $"gradients: relative error {rel}");
+        if (fused is IDisposable d) d.Dispose();
     }
 
     [Fact]
