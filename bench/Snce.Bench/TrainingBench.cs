@@ -61,7 +61,7 @@ public static class TrainingBench
         report.Notes.Add("sampling: fastest of 3 runs after a 2-image warmup; random weights (speed does not depend on them)");
         report.Notes.Add($"ms = fastest of 3 blocks of ⌈{steps}/3⌉ steps after {warmup} warmup steps");
         report.Notes.Add("snce: the full trainer step (flat-buffer AdamW + clip + EMA + metrics); torchsharp: zero_grad, forward, loss, backward, TorchSharp's per-parameter AdamW");
-        report.Notes.Add("loss snce: code-anchored, τ = 1 (speed does not depend on τ); implementation fused = the fused loss on the head's logits (row blocks, online log-sum-exps; the NVRTC kernel on CUDA; the trainer does not fold the output projection in yet); --losses/--loss-implementations apply to the snce step only");
+        report.Notes.Add("loss snce: code-anchored, τ = 1 (speed does not depend on τ); implementation fused = the fused loss with the output projection folded in (the objective hands it hidden states and the head's weight, masked rows only for mask; row blocks, online log-sum-exps; the NVRTC kernel on CUDA): the [N, K] logits are never materialized in the step; --losses/--loss-implementations apply to the snce step only");
         if (cuda) report.Notes.Add("device_mem_gib: device memory in use after the row's steps (the caching allocator keeps the peak, and never gives back within one process): compare implementations from separate invocations");
         using var tmp = new TempFolder();
 
@@ -275,7 +275,7 @@ public static class TrainingBench
             using var g = new Generator(7, device);
             var o = objective.Compute(model, b, loss, g, train: true);
             o.Loss.Loss.backward();
-            return (o.Logits.detach().to_type(ScalarType.Float64), cat(model.parameters().Select(p => p.grad!.flatten().to_type(ScalarType.Float64)).ToArray()));
+            return (model.Logits(o.Hidden).detach().to_type(ScalarType.Float64), cat(model.parameters().Select(p => p.grad!.flatten().to_type(ScalarType.Float64)).ToArray()));
         }
         var reference = Run(false);
         var fused = Run(true);

@@ -15,11 +15,15 @@ public static class DeviceRandom
     {
         var u = rand(shape, generator: generator);
         if (device.type == DeviceType.CPU) return u;
-        using (u)
-        {
-            using var pinned = u.pin_memory();
-            return pinned.to(device, non_blocking: true);
-        }
+        using (u) return ToDevice(u, device);
+    }
+
+    /// <summary>A copy of the CPU tensor <paramref name="cpu"/> on <paramref name="device"/> through pinned memory, without blocking (itself on the CPU).</summary>
+    public static Tensor ToDevice(Tensor cpu, Device device)
+    {
+        if (device.type == DeviceType.CPU) return cpu.alias();
+        using var pinned = cpu.pin_memory();
+        return pinned.to(device, non_blocking: true);
     }
 
     /// <summary>

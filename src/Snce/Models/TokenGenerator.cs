@@ -63,6 +63,9 @@ public sealed class TokenGenerator : nn.Module
     /// <summary>The output head's weight [K, d], for fused losses that take hidden states.</summary>
     public Parameter OutputWeight => output.weight;
 
+    /// <summary>The output head's bias [K], or null (the head has none): what a fused loss adds after <see cref="OutputWeight"/>.</summary>
+    public Parameter? OutputBias => output.bias;
+
     /// <summary>dtype of the weights (fp32, or bf16 after <c>bfloat16()</c>).</summary>
     public ScalarType WeightDtype => tok_embeddings.Weight.dtype;
 

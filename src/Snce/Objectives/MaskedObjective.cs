@@ -24,26 +24,42 @@ public sealed class MaskedObjective(ObjectiveOptions options) : ITrainingObjecti
     /// </summary>
     public (Tensor Input, Tensor Mask, Tensor Progress) Corrupt(Tensor tokens, long maskToken, Generator generator)
     {
+        var c = CorruptCounted(tokens, maskToken, generator);
+        return (c.Input, c.Mask, c.Progress);
+    }
+
+    /// <summary>
+    /// <see cref="Corrupt"/> plus the number of masked positions, known on the host without a device read-back: r and the
+    /// per-sequence counts are computed on the CPU, where they are drawn.
+    /// </summary>
+    internal (Tensor Input, Tensor Mask, Tensor Progress, long Masked) CorruptCounted(Tensor tokens, long maskToken, Generator generator)
+    {
         using var scope = NewDisposeScope();
         var (b, t) = (tokens.shape[0], tokens.shape[1]);
-        var r = DeviceRandom.Uniform(generator, [b], tokens.device) * (1 - options.MinProgress);   // [B]
+        var r = DeviceRandom.Uniform(generator, [b], CPU) * (1 - options.MinProgress);              // [B], on the CPU
         var count = (options.Schedule.MaskRatio(r) * t).ceil_().clamp_(1, t).to_type(ScalarType.Int64);
+        var masked = count.sum().item<long>();
         var rank = DeviceRandom.Uniform(generator, [b, t], tokens.device).argsort(1).argsort(1);   // a uniform random order
-        var mask = rank < count.unsqueeze(1);
+        var mask = rank < DeviceRandom.ToDevice(count, tokens.device).unsqueeze(1);
         var input = tokens.masked_fill(mask, maskToken);
-        return (input.MoveToOuterDisposeScope(), mask.MoveToOuterDisposeScope(), r.MoveToOuterDisposeScope());
+        return (input.MoveToOuterDisposeScope(), mask.MoveToOuterDisposeScope(), DeviceRandom.ToDevice(r, tokens.device).MoveToOuterDisposeScope(), masked);
     }
 
     /// <inheritdoc/>
+    /// <remarks>
+    /// A loss that folds the head in (<see cref="IHiddenStateLoss"/>) computes every row it is given, so it gets the masked
+    /// rows only, gathered without a host sync; any other loss gets all rows and the mask (its logits are [B·T, K] anyway).
+    /// The two give the same loss: unsupervised rows count for nothing in Σ_i m_i w_i ℓ_i / Σ_i m_i.
+    /// </remarks>
     public ObjectiveOutput Compute(TokenGenerator model, TokenBatch batch, ITokenLoss loss, Generator generator, bool train)
     {
         if (model.Causal) throw new ArgumentException("the masked objective needs the masked (bidirectional) generator");
         using var scope = NewDisposeScope();
         var (b, t) = (batch.Tokens.shape[0], batch.Tokens.shape[1]);
         var condition = train ? ObjectiveFactory.DropConditions(model.Conditioning, batch.Condition, options.CfgDropout, generator) : batch.Condition;
-        var (input, mask, r) = Corrupt(batch.Tokens, model.Config.MaskToken, generator);
-        var logits = model.Forward(condition, input);                                          // [B, T, K]
-        var flat = logits.reshape(-1, logits.shape[^1]);
+        var (input, mask, r, masked) = CorruptCounted(batch.Tokens, model.Config.MaskToken, generator);
+        var hidden = model.ForwardHidden(condition, input);                                  // [B, T, d]
+        var flat = hidden.reshape(-1, hidden.shape[^1]);
         var flatMask = mask.reshape(-1);
         Tensor? weights = null;
         if (options.Weighting == MaskWeighting.Elbo)
@@ -51,10 +67,35 @@ public sealed class MaskedObjective(ObjectiveOptions options) : ITrainingObjecti
             var w = options.Schedule.ElboWeight(r).unsqueeze(1).expand(b, t);                 // [B, T]
             weights = (w * (mask.sum().to_type(ScalarType.Float32) / (b * t))).reshape(-1);
         }
-        var targets = batch.Tokens.reshape(-1);
-        var output = loss.Forward(flat, ObjectiveFactory.Targets(batch, targets, flatMask, weights));
-        var result = new ObjectiveOutput(output, flat, targets, flatMask);
+        var targets = ObjectiveFactory.Targets(batch, batch.Tokens.reshape(-1), flatMask, weights);
+        if (loss is IHiddenStateLoss)
+        {
+            var rows = MaskedRows(flatMask, masked);                                          // [M]
+            flat = flat.index_select(0, rows);
+            targets = targets with
+            {
+                Tokens = targets.Tokens.index_select(0, rows), Latents = targets.Latents?.index_select(0, rows),
+                Mask = null, Weights = targets.Weights?.index_select(0, rows),
+            };
+        }
+        var output = ObjectiveFactory.Loss(model, flat, loss, targets);
+        var result = new ObjectiveOutput(output, flat, targets.Tokens, targets.Mask);
         NextTokenObjective.MoveOut(result);
         return result;
+    }
+
+    /// <summary>
+    /// The indices [M] of the true entries of <paramref name="mask"/> [N], ascending, given their count M: each masked row
+    /// scatters its index to its rank among the masked rows, the others to a spare slot M that is dropped. Unlike nonzero,
+    /// whose size the host must read back, this queues without a sync.
+    /// </summary>
+    internal static Tensor MaskedRows(Tensor mask, long count)
+    {
+        using var scope = NewDisposeScope();
+        var n = mask.shape[0];
+        var slot = (mask.to_type(ScalarType.Int64).cumsum(0) - 1).masked_fill(mask.logical_not(), count);
+        var rows = zeros(count + 1, dtype: ScalarType.Int64, device: mask.device)
+            .scatter_(0, slot, arange(n, dtype: ScalarType.Int64, device: mask.device));
+        return rows.narrow(0, 0, count).MoveToOuterDisposeScope();
     }
 }

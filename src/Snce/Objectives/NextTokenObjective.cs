@@ -20,10 +20,10 @@ public sealed class NextTokenObjective(ObjectiveOptions options) : ITrainingObje
         using var scope = NewDisposeScope();
         var t = batch.Tokens.shape[1];
         var condition = train ? ObjectiveFactory.DropConditions(model.Conditioning, batch.Condition, options.CfgDropout, generator) : batch.Condition;
-        var logits = model.Forward(condition, batch.Tokens.narrow(1, 0, t - 1));              // [B, T, K]: row i predicts x_i
-        var flat = logits.reshape(-1, logits.shape[^1]);
+        var hidden = model.ForwardHidden(condition, batch.Tokens.narrow(1, 0, t - 1));        // [B, T, d]: row i predicts x_i
+        var flat = hidden.reshape(-1, hidden.shape[^1]);
         var targets = batch.Tokens.reshape(-1);
-        var output = loss.Forward(flat, ObjectiveFactory.Targets(batch, targets));
+        var output = ObjectiveFactory.Loss(model, flat, loss, ObjectiveFactory.Targets(batch, targets));
         var result = new ObjectiveOutput(output, flat, targets, null);
         MoveOut(result);
         return result;
@@ -34,7 +34,7 @@ public sealed class NextTokenObjective(ObjectiveOptions options) : ITrainingObje
         o.Loss.Loss.MoveToOuterDisposeScope();
         o.Loss.HardCe.MoveToOuterDisposeScope();
         o.Loss.TargetEntropy?.MoveToOuterDisposeScope();
-        o.Logits.MoveToOuterDisposeScope();
+        o.Hidden.MoveToOuterDisposeScope();
         o.Targets.MoveToOuterDisposeScope();
         o.Mask?.MoveToOuterDisposeScope();
     }

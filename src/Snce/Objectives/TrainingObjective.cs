@@ -23,14 +23,16 @@ public sealed record TokenBatch(Tensor Tokens, Tensor Condition, Tensor? Latents
 
 /// <summary>What an objective computed: the loss and what validation metrics need.</summary>
 /// <param name="Loss">The loss's output (value, hard CE, target entropy).</param>
-/// <param name="Logits">[N, K] logits of the rows given to the loss.</param>
+/// <param name="Hidden">[N, d] hidden states of the rows given to the loss; their logits are <c>model.Logits(Hidden)</c>,
+/// which the objective does not compute when the loss folds the head in (<see cref="IHiddenStateLoss"/>).</param>
 /// <param name="Targets">[N] int64 ground-truth ids.</param>
 /// <param name="Mask">[N] bool supervised rows, or null (all).</param>
-public sealed record ObjectiveOutput(LossOutput Loss, Tensor Logits, Tensor Targets, Tensor? Mask);
+public sealed record ObjectiveOutput(LossOutput Loss, Tensor Hidden, Tensor Targets, Tensor? Mask);
 
 /// <summary>
 /// Decides what the network sees and which positions are supervised (AR shift, masked corruption), then
-/// hands logits and targets to any <see cref="ITokenLoss"/>. Knows no optimizer and no loop.
+/// hands logits and targets to any <see cref="ITokenLoss"/> (hidden states and the head to an <see cref="IHiddenStateLoss"/>,
+/// so the [N, K] logits are never materialized). Knows no optimizer and no loop.
 /// </summary>
 public interface ITrainingObjective
 {
@@ -62,6 +64,14 @@ public static class ObjectiveFactory
         var drop = DeviceRandom.Uniform(generator, [condition.shape[0]], condition.device) < p;
         return conditioning.Drop(condition, drop);
     }
+
+    /// <summary>
+    /// The loss of hidden-state rows [N, d]: with the head folded into the loss when it takes hidden states
+    /// (<see cref="IHiddenStateLoss"/>; no [N, K] logits), else on the head's logits. Same value and gradients either way.
+    /// </summary>
+    internal static LossOutput Loss(TokenGenerator model, Tensor hidden, ITokenLoss loss, TokenTargets targets) => loss is IHiddenStateLoss h
+        ? h.ForwardLinear(hidden, model.OutputWeight, model.OutputBias, targets)
+        : loss.Forward(model.Logits(hidden), targets);
 
     /// <summary>The loss targets of a batch: flat ids [N], flat latents (or latent neighbours [N, k]), mask and weights; values unchecked when the batch's ids were.</summary>
     internal static TokenTargets Targets(TokenBatch batch, Tensor flatTokens, Tensor? mask = null, Tensor? weights = null) =>

@@ -243,7 +243,8 @@ public sealed class Trainer : IDisposable
             var o = objective.Compute(Model, data.Batch(idx), loss, g, train: false);
             var supervised = (o.Mask ?? ones_like(o.Targets, dtype: ScalarType.Bool)).to_type(ScalarType.Float64);
             var n = supervised.sum();
-            var top5 = o.Logits.topk(Math.Min(5, (int)o.Logits.shape[1]), dim: 1).indexes;
+            var logits = Model.Logits(o.Hidden);                                                 // [N, K]: validation only; training never forms them with a fused loss
+            var top5 = logits.topk(Math.Min(5, (int)logits.shape[1]), dim: 1).indexes;
             var hit5 = (top5 == o.Targets.unsqueeze(1)).any(1).to_type(ScalarType.Float64);
             var hit1 = (top5.select(1, 0) == o.Targets).to_type(ScalarType.Float64);
             hasEntropy = o.Loss.TargetEntropy is not null;

@@ -54,7 +54,7 @@ public class ObjectiveTests
         Assert.True(rec.Last!.Mask!.Equals(mask.reshape(-1)));        // same generator → same corruption
         Assert.True(rec.Last.Tokens.Equals(tokens.reshape(-1)));
         Assert.Null(rec.Last.Weights);
-        Assert.Equal([512, 16], o.Logits.shape);
+        Assert.Equal([512, 16], m.Logits(o.Hidden).shape);
     }
 
     [Fact]

@@ -5,9 +5,10 @@ namespace Snce.Losses.Fused;
 /// <summary>
 /// SNCE as an <see cref="ITokenLoss"/> on given logits, through <see cref="FusedSnce.Forward"/>: what
 /// <see cref="LossFactory"/> builds for implementation "fused". Same conventions and metrics as <see cref="SnceLoss"/>;
-/// q and log p are never materialized as [N, K] beyond one row block.
+/// q and log p are never materialized as [N, K] beyond one row block; through <see cref="ForwardLinear"/> (which the
+/// objectives prefer) neither are the logits.
 /// </summary>
-public sealed class FusedSnceLoss : ITokenLoss, IDisposable
+public sealed class FusedSnceLoss : IHiddenStateLoss, IDisposable
 {
     readonly Tensor codebook;
     CodeNeighbors? neighbors; // top-k: the codebook's neighbor table, built on first use on the logits' device
@@ -44,18 +45,34 @@ public sealed class FusedSnceLoss : ITokenLoss, IDisposable
     {
         using var scope = NewDisposeScope();
         var codes = codebook.to(logits.device);   // no copy when the codebook already lives there (training)
-        Tensor anchors;
-        if (Anchor == NeighborAnchor.Latent)
-            anchors = targets.Latents ?? throw new ArgumentException("snce: latent-anchored targets need TokenTargets.Latents [N, D], but Latents is null (use anchor 'code' for pre-tokenized data)");
-        else
-        {
-            var ids = targets.Tokens.to_type(ScalarType.Int64);
-            if (targets.Mask is { } m) ids = ids.masked_fill(m.logical_not(), 0);
-            anchors = codes.index_select(0, ids.to(logits.device));
-        }
-        var o = FusedSnce.Forward(logits, anchors, codes, Metric, Tau, targets.Tokens, targets.Mask, targets.Weights, TopK, Options.For(targets), Neighbors(codes));
-        return new LossOutput(o.Loss.MoveToOuterDisposeScope(), o.HardCe.MoveToOuterDisposeScope(), o.TargetEntropy?.MoveToOuterDisposeScope());
+        var o = FusedSnce.Forward(logits, Anchors(codes, targets), codes, Metric, Tau, targets.Tokens, targets.Mask, targets.Weights, TopK, Options.For(targets), Neighbors(codes));
+        return MoveOut(o);
     }
+
+    /// <inheritdoc/>
+    public LossOutput ForwardLinear(Tensor hidden, Tensor weight, Tensor? bias, TokenTargets targets)
+    {
+        if (weight.dim() != 2 || weight.shape[0] != codebook.shape[0])
+            throw new ArgumentException($"snce: the head's weight must be [K, H] with K = {codebook.shape[0]} (the codebook size), got [{string.Join(", ", weight.shape)}]");
+        using var scope = NewDisposeScope();
+        var codes = codebook.to(hidden.device);
+        var o = FusedSnce.ForwardLinear(hidden, weight, bias, Anchors(codes, targets), codes, Metric, Tau, targets.Tokens, targets.Mask, targets.Weights,
+            Options.For(targets), TopK, Neighbors(codes));
+        return MoveOut(o);
+    }
+
+    /// <summary>z per row [N, D]: the latents (latent-anchored) or the rows' codes (code-anchored; unsupervised rows read code 0).</summary>
+    Tensor Anchors(Tensor codes, TokenTargets targets)
+    {
+        if (Anchor == NeighborAnchor.Latent)
+            return targets.Latents ?? throw new ArgumentException("snce: latent-anchored targets need TokenTargets.Latents [N, D], but Latents is null (use anchor 'code' for pre-tokenized data)");
+        var ids = targets.Tokens.to_type(ScalarType.Int64);
+        if (targets.Mask is { } m) ids = ids.masked_fill(m.logical_not(), 0);
+        return codes.index_select(0, ids.to(codes.device));
+    }
+
+    static LossOutput MoveOut(LossOutput o) =>
+        new(o.Loss.MoveToOuterDisposeScope(), o.HardCe.MoveToOuterDisposeScope(), o.TargetEntropy?.MoveToOuterDisposeScope());
 
     /// <summary>
     /// The neighbor table for top-k, built once per device: for code anchors (every row is then served from it) unless
@@ -80,8 +97,11 @@ public sealed class FusedSnceLoss : ITokenLoss, IDisposable
     }
 }
 
-/// <summary>Cross-entropy as an <see cref="ITokenLoss"/> through <see cref="FusedCrossEntropy.Forward"/>.</summary>
-public sealed class FusedCrossEntropyLoss(long numCodes, FusedOptions? options = null) : ITokenLoss
+/// <summary>
+/// Cross-entropy as an <see cref="ITokenLoss"/> through <see cref="FusedCrossEntropy.Forward"/>, or with the head folded
+/// in through <see cref="FusedCrossEntropy.ForwardLinear"/>.
+/// </summary>
+public sealed class FusedCrossEntropyLoss(long numCodes, FusedOptions? options = null) : IHiddenStateLoss
 {
     /// <inheritdoc/>
     public string Name => LossKind.CrossEntropy.Name();
@@ -96,5 +116,13 @@ public sealed class FusedCrossEntropyLoss(long numCodes, FusedOptions? options =
         if (logits.dim() != 2 || logits.shape[1] != NumCodes)
             throw new ArgumentException($"ce: logits must be [N, K] with K = {NumCodes} (the codebook size), got [{string.Join(", ", logits.shape)}]");
         return FusedCrossEntropy.Forward(logits, targets.Tokens, targets.Mask, targets.Weights, Options.For(targets));
+    }
+
+    /// <inheritdoc/>
+    public LossOutput ForwardLinear(Tensor hidden, Tensor weight, Tensor? bias, TokenTargets targets)
+    {
+        if (weight.dim() != 2 || weight.shape[0] != NumCodes)
+            throw new ArgumentException($"ce: the head's weight must be [K, H] with K = {NumCodes} (the codebook size), got [{string.Join(", ", weight.shape)}]");
+        return FusedCrossEntropy.ForwardLinear(hidden, weight, bias, targets.Tokens, targets.Mask, targets.Weights, Options.For(targets));
     }
 }
