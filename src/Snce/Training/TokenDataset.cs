@@ -6,27 +6,33 @@ namespace Snce.Training;
 
 /// <summary>
 /// One split of a token shard folder, resident on the training device: ids [M, T] (int32), labels [M]
-/// and optionally latents [M, T, D] (fp16), gathered into <see cref="TokenBatch"/>es by index.
+/// and optionally latents [M, T, D] (fp16) and, for a paired run, the sources' ids [M, T] (int32), gathered into
+/// <see cref="TokenBatch"/>es by index.
 /// </summary>
 public sealed class TokenDataset : IDisposable
 {
     readonly Tensor tokens, labels;
-    readonly Tensor? latents;
+    readonly Tensor? latents, sources;
     readonly Text.TextConditions? text;
 
     /// <summary>
     /// Copies the rows of <paramref name="split"/> to <paramref name="device"/> (latents only when <paramref name="withLatents"/>).
-    /// With <paramref name="captions"/> the conditions are captions (packed for a prefix of <paramref name="maxTokens"/>) instead of labels.
+    /// With <paramref name="captions"/> the conditions are captions (packed for a prefix of <paramref name="maxTokens"/>) instead of labels;
+    /// with <paramref name="withSources"/> they are [label | source ids] (<see cref="Models.SourceTokenConditioning"/>; paired shards only).
     /// </summary>
-    public TokenDataset(TokenShards shards, byte split, Device device, bool withLatents, Text.CaptionShards? captions = null, int maxTokens = 0)
+    public TokenDataset(TokenShards shards, byte split, Device device, bool withLatents, Text.CaptionShards? captions = null, int maxTokens = 0, bool withSources = false)
     {
         using var scope = NewDisposeScope();
         if (withLatents && shards.Latents is null)
             throw new InvalidDataException($"latent-anchored targets need per-token latents, but the shards store '{shards.Info.Latents}'; re-run 'snce tokenize' with latents, or use --anchor code");
+        if (withSources && shards.SourceTokens is null)
+            throw new InvalidDataException($"a source-conditioned generator trains on paired shards, but '{shards.Info.Data}' has no source tokens; make them with 'snce tokenize --pairs'");
+        if (withSources && captions is not null) throw new ArgumentException("captions together with source tokens are not built yet");
         var idx = shards.IndicesOf(split);
         tokens = shards.Tokens.index_select(0, idx).to(device).DetachFromDisposeScope();
         labels = shards.Labels.index_select(0, idx).to_type(ScalarType.Int64).to(device).DetachFromDisposeScope();
         latents = withLatents ? shards.Latents!.index_select(0, idx).to(device).DetachFromDisposeScope() : null;
+        sources = withSources ? shards.SourceTokens!.index_select(0, idx).to(device).DetachFromDisposeScope() : null;
         text = captions is null ? null : new Text.TextConditions(captions, idx, maxTokens, device);
         Count = idx.shape[0];
     }
@@ -42,7 +48,9 @@ public sealed class TokenDataset : IDisposable
     {
         using var scope = NewDisposeScope();
         var t = tokens.index_select(0, indices).to_type(ScalarType.Int64).MoveToOuterDisposeScope();
-        var c = (text?.Draw(indices, captionDraw) ?? labels.index_select(0, indices)).MoveToOuterDisposeScope();
+        var c = (text?.Draw(indices, captionDraw)
+            ?? (sources is null ? labels.index_select(0, indices) : Models.SourceTokenConditioning.Pack(labels.index_select(0, indices), sources.index_select(0, indices))))
+            .MoveToOuterDisposeScope();
         var z = latents?.index_select(0, indices).to_type(ScalarType.Float32).MoveToOuterDisposeScope();
         return new TokenBatch(t, c, z) { IdsChecked = true };   // TokenShards checks every id against K when it loads
     }
@@ -53,6 +61,7 @@ public sealed class TokenDataset : IDisposable
         tokens.Dispose();
         labels.Dispose();
         latents?.Dispose();
+        sources?.Dispose();
         text?.Dispose();
     }
 }
