@@ -82,7 +82,7 @@ public static class EvalCommand
             var imagesPath = parse.GetValue(images);
             var run = parse.GetValue(checkpoint);
             if ((imagesPath is null) == (run is null)) throw new SnceUserException("give exactly one of --images (files) or --checkpoint (a generator run to sample)");
-            var paired = run is not null && GeneratorCheckpoint.ReadManifest(run).Model.Source is not null;
+            var paired = run is not null && IsPaired(run);
             if (paired)
             {
                 foreach (var o in new Option[] { inpaint, prompts, evaluator, classifier, logTo, keepBest, data.Data })
@@ -344,6 +344,13 @@ public static class EvalCommand
             values["classifier_held_out_accuracy"] = c.ClassifierHeldOutAccuracy;
         }
         new MetricsLog(new RunFolder(run), tensorBoard: false).Write(step, "eval", values);
+    }
+
+    /// <summary>True when <paramref name="run"/> holds a paired run's checkpoint; a missing one is reported later (after the run folder's lock).</summary>
+    static bool IsPaired(string run)
+    {
+        try { return GeneratorCheckpoint.ReadManifest(run).Model.Source is not null; }
+        catch (FileNotFoundException) { return false; }
     }
 
     sealed class CountProgress(ProgressBar bar) : IProgress<int>

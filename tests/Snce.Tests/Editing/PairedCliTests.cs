@@ -94,6 +94,7 @@ public class PairedCliTests
         File.Delete(dir["pairs/dst/p05.png"]);
         Fails([.. tokenize, "--pairs", dir["pairs"]], "no partner", "src/p05.png");
         Fails(["eval", "--checkpoint", dir["run"], "--inpaint", "center", "--device", "cpu"], "paired", "--inpaint does not apply");
+        Fails(["sample", "--checkpoint", dir["run"], "--device", "cpu", "--out", dir["s.png"]], "paired (image-to-image) run", "snce edit --checkpoint");
     }
 
     [Fact]
