@@ -19,7 +19,11 @@ namespace Snce.Editing;
 public static class PairedData
 {
     /// <summary>What a spec may be, for messages and help.</summary>
-    public const string Syntax = "SOURCE:TARGET (two data sets paired by their 'unified' code point: emoji-twitter:emoji-google or emoji-google:emoji-twitter) or DIR (a paired folder: src/ and dst/ with matching file names, optional instructions.jsonl)";
+    public const string Syntax = "SOURCE:TARGET (two data sets paired by their 'unified' code point: emoji-twitter:emoji-google or emoji-google:emoji-twitter), " +
+        "EMOJI:skin-tone=TONE (each emoji without a skin tone → its TONE variant, e.g. emoji-twitter:skin-tone=dark; " + ImagePairs.SkinTones + ") " +
+        "or DIR (a paired folder: src/ and dst/ with matching file names, optional instructions.jsonl)";
+
+    const string SkinTonePrefix = "skin-tone=";
 
     /// <summary>
     /// The canonical reference of a spec, as paired shards record it: <c>emoji-twitter:emoji-google</c> (names resolved) or the
@@ -29,6 +33,14 @@ public static class PairedData
     {
         if (Directory.Exists(spec)) return Path.GetFullPath(spec);
         var parts = spec.Split(':');
+        if (parts.Length == 2 && BuiltInDataSets.IsBuiltInName(parts[0]) && parts[1].StartsWith(SkinTonePrefix, StringComparison.OrdinalIgnoreCase))
+        {
+            var tone = parts[1][SkinTonePrefix.Length..].ToLowerInvariant();
+            if (!ImagePairs.SkinTones.Split(", ").Contains(tone)) throw new ArgumentException($"--pairs {spec}: unknown skin tone '{tone}'; use one of {ImagePairs.SkinTones}");
+            var set = BuiltInDataSets.Resolve(parts[0], null);
+            if (set is not EmojiDataSet) throw new ArgumentException($"--pairs {spec}: skin-tone pairs need emoji, not {set.Name}");
+            return $"{set.Name}:{SkinTonePrefix}{tone}";
+        }
         if (parts.Length == 2 && parts.All(BuiltInDataSets.IsBuiltInName))
         {
             var (source, target) = (BuiltInDataSets.Resolve(parts[0], null).Name, BuiltInDataSets.Resolve(parts[1], null).Name);
@@ -48,6 +60,11 @@ public static class PairedData
         if (Directory.Exists(spec)) return ImagePairs.LoadFolder(spec, channels, size);
         var parts = Reference(spec).Split(':');
         var shape = options with { Size = size, Channels = channels, Limit = null, Vendor = null };
+        if (parts[1].StartsWith(SkinTonePrefix, StringComparison.Ordinal))
+        {
+            using var emoji = DataSets.Load(parts[0], shape, progress: progress);
+            return ImagePairs.SkinTone(emoji, parts[1][SkinTonePrefix.Length..]);
+        }
         using var source = DataSets.Load(parts[0], shape, progress: progress);
         using var target = DataSets.Load(parts[1], shape, progress: progress);
         return ImagePairs.Match(source, target);
