@@ -13,12 +13,12 @@ public class PairedCliTests
 
     static byte[] Source(int i, int x, int y) => [(byte)((x * 16 + y * i * 3) % 256)];
 
-    static void Png(string path, int channels, Func<int, int, byte> f)
+    static void Png(string path, int channels, Func<int, int, byte> f, int side = Size)
     {
-        var px = new byte[Size * Size * channels];
-        for (var y = 0; y < Size; y++) for (var x = 0; x < Size; x++) for (var c = 0; c < channels; c++) px[(y * Size + x) * channels + c] = f(x, y);
+        var px = new byte[side * side * channels];
+        for (var y = 0; y < side; y++) for (var x = 0; x < side; x++) for (var c = 0; c < channels; c++) px[(y * side + x) * channels + c] = f(x, y);
         using var fs = File.Create(path);
-        new ImageWriter().WritePng(px, Size, Size, channels == 1 ? ColorComponents.Grey : ColorComponents.RedGreenBlue, fs);
+        new ImageWriter().WritePng(px, side, side, channels == 1 ? ColorComponents.Grey : ColorComponents.RedGreenBlue, fs);
     }
 
     /// <summary>A paired folder (target = the source mirrored left to right), an untrained tokenizer, paired shards and a tiny masked run.</summary>
@@ -73,6 +73,7 @@ public class PairedCliTests
         using var dir = new TempDir();
         Prepare(dir);
         Png(dir["rgb.png"], 3, (_, _) => 9);
+        Png(dir["big.png"], 1, (_, _) => 9, side: 32);
         void Fails(string[] args, params string[] expected)
         {
             var r = CliRunner.Run(args);
@@ -84,6 +85,7 @@ public class PairedCliTests
         string[] edit = ["edit", "--checkpoint", dir["run"], "--device", "cpu", "--out", dir["x.png"]];
         Fails(edit, "--image");                                                                       // no source image
         Fails([.. edit, "--image", dir["rgb.png"]], "3 channels (RGB) but the tokenizer takes 1 channel (gray)", "--fit");
+        Fails([.. edit, "--image", dir["big.png"]], "32x32 pixels but the tokenizer takes 16x16", "--fit");
         Fails([.. edit, "--image", dir["pairs/src/p00.png"], "--box", "0,0,4,4"], "paired", "leave out --mask, --box and --outpaint");
         Fails([.. edit, "--image", dir["pairs/src/p00.png"], "--class", "1"], "leave out --class");
         string[] tokenize = ["tokenize", "--tokenizer", dir["tokenizer"], "--neighbors-k", "4", "--device", "cpu", "--out", dir["t2"]];
