@@ -70,6 +70,7 @@ public static class EvalCommand
             HelpName = "SRC:DST|DIR",
         };
         data.Data.Required = false;                                                      // not for a paired run; checked below
+        data.Data.Description = "Required, except for a paired run. " + data.Data.Description;
         var cmd = new Command("eval", "Score a generator run (--checkpoint) or a set of images (--images) against a data set's real validation split: FD-ResNet18, precision, recall, class accuracy, validation CE. " +
             "A paired (image-to-image) run is scored on its held-out pairs instead (translation metrics; see --pairs).");
         foreach (var o in new Option[] { images, labels, checkpoint, inpaint, grid, pairs, cfg, samplingSteps, temperature, seed, sampleBatch, weights, tokenizer }) cmd.Options.Add(o);

@@ -22,6 +22,7 @@ public static class TokenizeCommand
         var pairs = new Option<string?>("--pairs") { Description = $"Paired data instead of --data, for image-to-image training ('snce train ar|mask' on the result): {Snce.Editing.PairedData.Syntax}. The targets are tokenized as --data would be (latents, neighbor table), the sources' tokens go to source_tokens.npy; --limit keeps the first N pairs of each split.", HelpName = "SRC:DST|DIR" };
         latents.AcceptOnlyFromAmong("none", "full", "topk");
         data.Data.Required = false;                                                      // --data or --pairs, checked below
+        data.Data.Description = "Give this or --pairs. " + data.Data.Description;
 
         var cmd = new Command("tokenize", "Tokenize a data set (both splits) into token shards: tokens, labels, split, codebook, the code-anchored neighbor table and optional latents or their top-k code neighbors. " +
             "With --pairs: paired shards (source and target tokens per pair) for image-to-image generators.");
