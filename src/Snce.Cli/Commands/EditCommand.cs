@@ -15,7 +15,8 @@ namespace Snce.Cli.Commands;
 
 /// <summary>
 /// <c>snce edit</c>: inpainting and outpainting with a trained generator. The region (mask, box or border band) is mapped to
-/// the token grid, its tokens are regenerated, every other token is kept exactly, and the result is decoded.
+/// the token grid, its tokens are regenerated, every other token is kept exactly, and the result is decoded. With a paired
+/// (image-to-image) run it translates the whole image instead: the source's tokens condition the generator, no region.
 /// </summary>
 public static class EditCommand
 {
@@ -23,7 +24,7 @@ public static class EditCommand
     {
         var device = new DeviceOptions();
         var checkpoint = new Option<string>("--checkpoint") { Description = "Run folder (or its checkpoint/ folder) from 'snce train'.", Required = true, HelpName = "RUN" };
-        var image = new Option<string>("--image") { Description = "The image to edit (PNG, JPEG, ...): the tokenizer's size and channels, or any image with --fit.", Required = true, HelpName = "FILE" };
+        var image = new Option<string>("--image") { Description = "The image to edit, or the source image of a paired run (PNG, JPEG, ...): the tokenizer's size and channels, or any image with --fit.", Required = true, HelpName = "FILE" };
         var mask = new Option<string?>("--mask") { Description = $"Region as a mask image of the input's size: pixels of gray value ≥ {EditImages.MaskThreshold} (white; transparent reads as white) are regenerated.", HelpName = "FILE" };
         var box = new Option<string?>("--box") { Description = "Region as a pixel box x,y,w,h (origin top left), inside the image.", HelpName = "x,y,w,h" };
         var outpaint = new Option<string?>("--outpaint") { Description = "Region as the band along one border (outpainting): the generator continues the rest of the image into it.", HelpName = "left|right|top|bottom" };
@@ -44,12 +45,13 @@ public static class EditCommand
         var tokenizer = new Option<string?>("--tokenizer") { Description = "Tokenizer folder (default: the one the run was trained on).", HelpName = "DIR" };
         var fit = new Option<bool>("--fit") { Description = "Convert the image (and mask) to the tokenizer's channels and center-crop and resize them to its size, instead of failing on a mismatch." };
         var json = new Option<bool>("--json") { Description = "Print what was kept and changed as one JSON object." };
-        var output = new Option<string>("--out") { Description = "PNG: the input, the input with the regenerated pixels tinted, then the N results, side by side (token ids go to NAME.tokens.npy, captions to NAME.captions.json).", Required = true, HelpName = "FILE" };
+        var output = new Option<string>("--out") { Description = "PNG: the input, the input with the regenerated pixels tinted (not for a paired run), then the N results, side by side (token ids go to NAME.tokens.npy, captions to NAME.captions.json).", Required = true, HelpName = "FILE" };
 
         var cmd = new Command("edit",
             "Inpaint or outpaint an image with a trained generator: the region's tokens are regenerated (a token is regenerated when its pixel footprint " +
             "overlaps the region), every other token is kept exactly. Masked generators decode the region in parallel; AR generators decode in raster order " +
-            "from the region's first token with the kept tokens forced.");
+            "from the region's first token with the kept tokens forced. A paired run (trained on 'snce tokenize --pairs' shards) takes no region: " +
+            "it translates the whole source image (e.g. twitter → google emoji) and writes the source and the N results side by side.");
         foreach (var o in new Option[] { checkpoint, image, mask, box, outpaint, fraction, classes, n, cfg, cfgSchedule, steps, temperature, topK, topP, choice, seed, weights, noCache, tokenizer, fit, json, output })
             cmd.Options.Add(o);
         device.AddTo(cmd);
@@ -61,8 +63,14 @@ public static class EditCommand
             if (count < 1) throw new SnceUserException($"--n must be ≥ 1 (got {count})");
             Snce.Sampling.Guidance.CheckScale(parse.GetValue(cfg));
             var given = new[] { parse.GetValue(mask) is not null, parse.GetValue(box) is not null, parse.GetValue(outpaint) is not null }.Count(b => b);
-            if (given != 1) throw new SnceUserException("give exactly one region: --mask FILE, --box x,y,w,h or --outpaint left|right|top|bottom");
             var manifest = GeneratorCheckpoint.ReadManifest(parse.GetValue(checkpoint)!);                 // fails clearly before any device work
+            if (manifest.Model.Source is not null)
+            {
+                if (given != 0) throw new SnceUserException($"{parse.GetValue(checkpoint)} is a paired (image-to-image) run: it translates the whole source image; leave out --mask, --box and --outpaint (inpainting needs a class- or text-conditional run)");
+                if (parse.GetResult(classes) is { Implicit: false }) throw new SnceUserException($"{parse.GetValue(checkpoint)} is a paired run conditioned on the source image only; leave out --class");
+                return Translate(parse, manifest, device);
+            }
+            if (given != 1) throw new SnceUserException("give exactly one region: --mask FILE, --box x,y,w,h or --outpaint left|right|top|bottom");
             var labels = SampleCommand.ParseClasses(parse.GetValue(classes)!, manifest.Model.NumClasses, count);
             var options = new GeneratorSamplingOptions(
                 new TokenSamplingOptions(parse.GetValue(temperature), parse.GetValue(topK), parse.GetValue(topP)),
@@ -80,13 +88,13 @@ public static class EditCommand
             var footprint = TokenFootprint.Of(tokenizerConfig);
             var tokens = footprint.ToTokens(pixels).RequireEdit();
 
-            using var editor = new CheckpointInpainter(parse.GetValue(checkpoint)!, dev, parse.GetValue(weights) == "ema", tokenizerDir);
+            using var editor = new CheckpointEditor(parse.GetValue(checkpoint)!, dev, parse.GetValue(weights) == "ema", tokenizerDir);
             var model = editor.Model;
             var clock = Stopwatch.StartNew();
             using var g = new Generator((ulong)parse.GetValue(seed));
             using var scope = NewDisposeScope();
             var inputs = sourceImage.unsqueeze(0).expand(count, -1, -1, -1).contiguous();
-            using var result = editor.Run(inputs, tokens, tensor(labels), options, g);
+            using var result = editor.Inpaint(inputs, tokens, tensor(labels), options, g);
             var seconds = clock.Elapsed.TotalSeconds;
             var outside = result.ChangedOutside();
             if (outside != 0) throw new InvalidOperationException($"internal error: {outside} tokens outside the region changed");
@@ -125,6 +133,49 @@ public static class EditCommand
             return 0;
         });
         return cmd;
+
+        int Translate(ParseResult parse, CheckpointManifest manifest, DeviceOptions device)
+        {
+            var (outPath, count, run) = (parse.GetValue(output)!, parse.GetValue(n), parse.GetValue(checkpoint)!);
+            var options = new GeneratorSamplingOptions(
+                new TokenSamplingOptions(parse.GetValue(temperature), parse.GetValue(topK), parse.GetValue(topP)),
+                parse.GetValue(cfg), parse.GetValue(steps), parse.GetValue(choice), manifest.Training.Objective.Schedule, KvCache: !parse.GetValue(noCache),
+                CfgSchedule: CfgScheduleOption.Parse(parse, cfgSchedule));
+            options.Tokens.Validate();
+            var tokenizerDir = parse.GetValue(tokenizer) ?? manifest.Data.Tokenizer;
+            var dev = device.Resolve(parse);
+            var tc = TokenizerCheckpoint.LoadConfig(tokenizerDir);
+            var (source, _) = EditImages.Load(parse.GetValue(image)!, null, tc.Channels, tc.ImageSize, parse.GetValue(fit));
+            using var sourceImage = source;
+            using var editor = new CheckpointEditor(run, dev, parse.GetValue(weights) == "ema", tokenizerDir);
+            var clock = Stopwatch.StartNew();
+            using var g = new Generator((ulong)parse.GetValue(seed));
+            using var scope = NewDisposeScope();
+            using var result = editor.Translate(sourceImage.unsqueeze(0).expand(count, -1, -1, -1).contiguous(), options, g);
+            var seconds = clock.Elapsed.TotalSeconds;
+            var same = (result.Tokens == result.SourceTokens).sum(1).data<long>().ToArray();
+            var t = manifest.Model.SequenceLength;
+            var captions = new[] { "source" }.Concat(same.Select((k, i) => $"result {i + 1}: {t - k} of {t} tokens differ from the source's")).ToArray();
+            ImageGrid.SavePng(outPath, EditImages.Row(sourceImage, result.Images), count + 1, captions);
+            var tokensPath = Path.ChangeExtension(outPath, null) + ".tokens.npy";
+            Npy.Save(tokensPath, cat([result.SourceTokens.narrow(0, 0, 1), result.Tokens], 0)
+                .view(count + 1, manifest.Model.GridHeight, manifest.Model.GridWidth).to_type(ScalarType.Int32));
+            if (parse.GetValue(json))
+                Console.WriteLine(JsonSerializer.Serialize(new
+                {
+                    checkpoint = Path.GetFullPath(run), image = Path.GetFullPath(parse.GetValue(image)!), generator = manifest.Model.Kind.Name(),
+                    conditioning = manifest.Model.Conditioning, pairs = manifest.Data.Pairs, image_size = tc.ImageSize,
+                    grid = new[] { manifest.Model.GridHeight, manifest.Model.GridWidth }, tokens_total = t,
+                    results = same.Select((k, i) => new { index = i, tokens_same_as_source = k, tokens_changed = t - k }),
+                    seed = parse.GetValue(seed), cfg = options.CfgScale, steps = manifest.Model.Kind == GeneratorKind.Masked ? options.Steps : (int?)null,
+                    weights = parse.GetValue(weights), seconds = Math.Round(seconds, 3),
+                    @out = Path.GetFullPath(outPath), tokens = Path.GetFullPath(tokensPath),
+                    rows_of_tokens = "row 0 = the source's tokens, rows 1..n = the results",
+                }, Json.Options));
+            else
+                Console.WriteLine($"translated {parse.GetValue(image)} into {count} result(s) ({manifest.Model.Kind.Name()}, {manifest.Data.Pairs ?? "paired"}, seed {parse.GetValue(seed)}) in {seconds:F1} s; wrote {outPath} and {tokensPath}");
+            return 0;
+        }
     }
 
     /// <summary>The one region given on the command line.</summary>

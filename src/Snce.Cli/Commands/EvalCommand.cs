@@ -62,9 +62,19 @@ public static class EvalCommand
                 "reconstruction), tokens changed outside it (0), FD-ResNet18 of the edited images, and class accuracy as classifier consistency.",
             HelpName = "REGION",
         };
-        var grid = new Option<string?>("--grid") { Description = "With --inpaint: a PNG of the first 8 sources, the regenerated region tinted, and their edits (3 rows).", HelpName = "FILE" };
-        var cmd = new Command("eval", "Score a generator run (--checkpoint) or a set of images (--images) against a data set's real validation split: FD-ResNet18, precision, recall, class accuracy, validation CE.");
-        foreach (var o in new Option[] { images, labels, checkpoint, inpaint, grid, cfg, cfgSchedule, samplingSteps, temperature, seed, sampleBatch, weights, tokenizer }) cmd.Options.Add(o);
+        var grid = new Option<string?>("--grid") { Description = "With --inpaint: a PNG of the first 8 sources, the regenerated region tinted, and their edits (3 rows). With a paired run: the first 8 held-out sources, their targets and the translations (3 rows).", HelpName = "FILE" };
+        var pairs = new Option<string?>("--pairs")
+        {
+            Description = "With --checkpoint of a paired run (trained on 'snce tokenize --pairs' shards; then --data is not needed): where the pairs' images are, " +
+                $"default the ones its shards were made from ({PairedData.Syntax}). A paired run is scored on its held-out pairs (--n: the first N): PSNR, SSIM, L1 " +
+                "against the ground-truth target and target-token accuracy, next to 'copy the source', 'nearest training target' (by source tokens) and the tokenizer's reconstruction.",
+            HelpName = "SRC:DST|DIR",
+        };
+        data.Data.Required = false;                                                      // not for a paired run; checked below
+        data.Data.Description = "Required, except for a paired run. " + data.Data.Description;
+        var cmd = new Command("eval", "Score a generator run (--checkpoint) or a set of images (--images) against a data set's real validation split: FD-ResNet18, precision, recall, class accuracy, validation CE. " +
+            "A paired (image-to-image) run is scored on its held-out pairs instead (translation metrics; see --pairs).");
+        foreach (var o in new Option[] { images, labels, checkpoint, inpaint, grid, pairs, cfg, cfgSchedule, samplingSteps, temperature, seed, sampleBatch, weights, tokenizer }) cmd.Options.Add(o);
         data.AddTo(cmd);
         foreach (var o in new Option[] { classifier, n, k, backend, batch, threads, cacheDir, logTo, step, keepBest, skipMemo, trainTokens, json, prompts, evaluator }) cmd.Options.Add(o);
         device.AddTo(cmd);
@@ -86,6 +96,17 @@ public static class EvalCommand
             var imagesPath = parse.GetValue(images);
             var run = parse.GetValue(checkpoint);
             if ((imagesPath is null) == (run is null)) throw new SnceUserException("give exactly one of --images (files) or --checkpoint (a generator run to sample)");
+            var paired = run is not null && IsPaired(run);
+            if (paired)
+            {
+                foreach (var o in new Option[] { inpaint, prompts, evaluator, classifier, logTo, keepBest, data.Data })
+                    if (parse.GetResult(o) is { Implicit: false }) throw new SnceUserException($"{run} is a paired (image-to-image) run, scored on its held-out pairs; {o.Name} does not apply to it");
+                var pairedOptions = SamplingOptions(run!);
+                return TranslationEval.Run(run!, parse.GetValue(pairs), data.ToOptions(parse), parse.GetValue(n), pairedOptions, parse.GetValue(weights) == "ema",
+                    parse.GetValue(tokenizer), parse.GetValue(seed), parse.GetValue(grid), device.Resolve(parse), parse.GetValue(json));
+            }
+            if (parse.GetValue(pairs) is not null) throw new SnceUserException("--pairs belongs to --checkpoint of a paired run (trained on 'snce tokenize --pairs' shards)");
+            if (parse.GetValue(data.Data) is null) throw new SnceUserException("--data NAME|DIR is required: the real images to compare with");
             if (parse.GetValue(grid) is not null && parse.GetValue(inpaint) is null) throw new SnceUserException("--grid belongs to --inpaint");
             if (run is null && parse.GetValue(inpaint) is not null) throw new SnceUserException("--inpaint needs --checkpoint (the generator that edits the images)");
             if (parse.GetValue(inpaint) is not null && parse.GetValue(logTo) is not null)
@@ -129,7 +150,7 @@ public static class EvalCommand
             if (run is not null && parse.GetValue(inpaint) is { } spec)
             {
                 var options = SamplingOptions(run);
-                using var editor = new CheckpointInpainter(run, dev, parse.GetValue(weights) == "ema", parse.GetValue(tokenizer));
+                using var editor = new CheckpointEditor(run, dev, parse.GetValue(weights) == "ema", parse.GetValue(tokenizer));
                 var region = EditRegionCli.ParseNamed(spec, editor.Tokenizer.Config.ImageSize);
                 using var rows = real.IndicesOf(Snce.Data.ImageDataset.ValidationSplit);
                 var count = parse.GetValue(n) ?? (int)Math.Min(10_000, rows.shape[0]);
@@ -343,6 +364,13 @@ public static class EvalCommand
             values["classifier_held_out_accuracy"] = c.ClassifierHeldOutAccuracy;
         }
         new MetricsLog(new RunFolder(run), tensorBoard: false).Write(step, "eval", values);
+    }
+
+    /// <summary>True when <paramref name="run"/> holds a paired run's checkpoint; a missing one is reported later (after the run folder's lock).</summary>
+    static bool IsPaired(string run)
+    {
+        try { return GeneratorCheckpoint.ReadManifest(run).Model.Source is not null; }
+        catch (FileNotFoundException) { return false; }
     }
 
     sealed class CountProgress(ProgressBar bar) : IProgress<int>

@@ -55,6 +55,7 @@ public static class SampleCommand
             };
             Guidance.CheckScale(parse.GetValue(cfg));
             var manifest = GeneratorCheckpoint.ReadManifest(parse.GetValue(checkpoint)!);                 // fails clearly before any device work
+            if (manifest.Model.Source is not null) throw new ArgumentException(Snce.Evaluation.CheckpointImageSource.PairedRunMessage(parse.GetValue(checkpoint)!));
             var prompts = parse.GetValue(prompt) ?? [];
             var text = manifest.Model.Text;
             if (prompts.Length > 0 && text is null)

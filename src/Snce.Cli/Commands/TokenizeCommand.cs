@@ -19,17 +19,27 @@ public static class TokenizeCommand
         var json = new Option<bool>("--json") { Description = "Print one JSON object (counts, bytes per image, tokens/s)." };
         var text = new Option<bool>("--text") { Description = "Also store captions and their MiniLM embeddings (captions.json, text_*.npy) for 'snce train ar|mask --text': emoji get templated captions, an image folder needs a captions.jsonl." };
         var overwrite = new Option<bool>("--overwrite") { Description = "Replace the files of a non-empty --out folder (runs trained on the old shards then no longer match them)." };
+        var pairs = new Option<string?>("--pairs") { Description = $"Paired data instead of --data, for image-to-image training ('snce train ar|mask' on the result): {Snce.Editing.PairedData.Syntax}. The targets are tokenized as --data would be (latents, neighbor table), the sources' tokens go to source_tokens.npy; --limit keeps the first N pairs of each split.", HelpName = "SRC:DST|DIR" };
         latents.AcceptOnlyFromAmong("none", "full", "topk");
+        data.Data.Required = false;                                                      // --data or --pairs, checked below
+        data.Data.Description = "Give this or --pairs. " + data.Data.Description;
 
-        var cmd = new Command("tokenize", "Tokenize a data set (both splits) into token shards: tokens, labels, split, codebook, the code-anchored neighbor table and optional latents or their top-k code neighbors.");
+        var cmd = new Command("tokenize", "Tokenize a data set (both splits) into token shards: tokens, labels, split, codebook, the code-anchored neighbor table and optional latents or their top-k code neighbors. " +
+            "With --pairs: paired shards (source and target tokens per pair) for image-to-image generators.");
         cmd.Options.Add(tokenizer);
         data.AddTo(cmd);
+        cmd.Options.Add(pairs);
         foreach (var o in new Option[] { output, neighbors, latents, batch, text, overwrite, json }) cmd.Options.Add(o);
         device.AddTo(cmd);
         cmd.SetAction(parse =>
         {
             var dir = parse.GetValue(tokenizer)!;
             var outDir = parse.GetValue(output)!;
+            var pairSpec = parse.GetValue(pairs);
+            if ((pairSpec is null) == (parse.GetValue(data.Data) is null))
+                throw new ArgumentException(pairSpec is null ? "give the images: --data NAME|DIR, or --pairs SRC:DST|DIR for paired shards" : "give --data or --pairs, not both");
+            if (pairSpec is not null && parse.GetValue(text)) throw new ArgumentException("--text with --pairs is not built yet (instruction text for paired shards); leave out --text");
+            if (pairSpec is not null) Snce.Editing.PairedData.Reference(pairSpec);           // a mistyped spec fails before any work
             using var held = FolderLocks.Take(outDir, "snce tokenize");                    // one writer, and --out writable, before any work
             if (Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any() && !parse.GetValue(overwrite))
                 throw new ArgumentException(File.Exists(Path.Combine(outDir, Snce.Data.TokenShards.InfoFile))
@@ -46,6 +56,7 @@ public static class TokenizeCommand
                 throw new ArgumentException($"--neighbors-k must be in [0, {config.CodebookSize}] (the codebook size), got {options.NeighborsK}");
             var dev = device.Resolve(parse);
             using var model = TokenizerCheckpoint.Load(dir, dev);
+            if (pairSpec is not null) return TokenizePairs(model, config, dir, pairSpec, data, parse, options, outDir, parse.GetValue(json), dev);
             using var dataset = TokenizerCommand.LoadDataFor(data, parse, parse.GetValue(data.Data)!, config);
             var captionSet = parse.GetValue(text) ? Text.CaptionSet.From(dataset) : null;        // no captions: fail before tokenizing
             var result = DatasetTokenizer.Tokenize(model, dataset, TokenizerCheckpoint.Resolve(dir), options,
@@ -75,6 +86,34 @@ public static class TokenizeCommand
             return 0;
         });
         return cmd;
+    }
+
+    static int TokenizePairs(VqTokenizer model, TokenizerConfig config, string dir, string spec, DataOptionsCli data, ParseResult parse,
+        TokenizeOptions options, string outDir, bool json, TorchSharp.torch.Device dev)
+    {
+        if (parse.GetValue(data.Size) is { } s && s != config.ImageSize || parse.GetValue(data.Channels) is { } c && c != config.Channels)
+            throw new ArgumentException($"--pairs loads images at the tokenizer's own size and channels ({config.ImageSize} px, {config.Channels}); leave out --size and --channels");
+        if (parse.GetValue(data.Vendor) is not null) throw new ArgumentException("--vendor does not apply to --pairs; name both vendors, e.g. --pairs emoji-twitter:emoji-google");
+        var reference = Snce.Editing.PairedData.Reference(spec);
+        Snce.Editing.ImagePairs pairs;
+        using (var progress = new DataProgressBar()) pairs = Snce.Editing.PairedData.Load(spec, data.ToOptions(parse), config.Channels, config.ImageSize, progress);
+        using var limited = Snce.Editing.PairedData.Limit(pairs, parse.GetValue(data.Limit));
+        var result = Snce.Editing.PairedData.Tokenize(model, limited, TokenizerCheckpoint.Resolve(dir), options, reference);
+        using var shards = result.Shards;
+        shards.Save(outDir);
+        var info = shards.Info;
+        using var held = shards.IndicesOf(Snce.Data.TokenShards.ValidationSplit);
+        if (json)
+            Console.WriteLine(JsonSerializer.Serialize(new
+            {
+                out_dir = Path.GetFullPath(outDir), pairs = reference, pair_count = info.Count, held_out = held.shape[0], tokens_per_image = info.SequenceLength,
+                codebook_size = info.CodebookSize, latents = info.Latents, neighbors_k = info.NeighborsK, bytes_per_image = info.BytesPerImage,
+                seconds = result.Seconds, tokens_per_second = result.TokensPerSecond,
+            }, Json.Options));
+        else
+            Console.WriteLine($"tokenized {info.Count:N0} pairs of {reference} ({held.shape[0]:N0} held out; {info.Grid[0]}×{info.Grid[1]} tokens per image, source and target) " +
+                $"in {result.Seconds:F1} s on {dev} → {outDir}");
+        return 0;
     }
 
     static void SaveCaptions(Text.CaptionSet set, string outDir, bool quiet)

@@ -14,7 +14,7 @@ public static class TrainCommand
     {
         var device = new DeviceOptions();
         var kind = new Argument<string?>("generator") { Description = $"Which generator: {GeneratorKinds.Allowed} (taken from the checkpoint with --resume).", Arity = ArgumentArity.ZeroOrOne };
-        var tokens = new Option<string?>("--tokens") { Description = "Token shard folder from 'snce tokenize' (with --resume: defaults to the checkpoint's; must match its K, grid and classes).", HelpName = "DIR" };
+        var tokens = new Option<string?>("--tokens") { Description = "Token shard folder from 'snce tokenize' (with --resume: defaults to the checkpoint's; must match its K, grid and classes). Paired shards ('snce tokenize --pairs') train an image-to-image generator conditioned on each pair's source tokens; the loss's targets are the target image's.", HelpName = "DIR" };
         var preset = new Option<string>("--preset") { Description = $"Backbone size: {GeneratorPresets.Allowed}.", DefaultValueFactory = _ => "S", HelpName = "tiny|S|B" };
         var loss = new Option<string>("--loss") { Description = $"Token loss: {LossNames.AllowedKinds}. Options a loss does not read are an error.", DefaultValueFactory = _ => "ce", HelpName = "NAME" };
         var tau = new Option<double?>("--tau") { Description = "SNCE temperature τ > 0 (or --perplexity).", HelpName = "X" };
@@ -55,7 +55,7 @@ public static class TrainCommand
         var text = new Option<bool>("--text") { Description = "Text-to-image: condition on the shards' captions (from 'snce tokenize --text'; one training caption drawn per image and step) instead of class labels; --cfg-dropout is the caption dropout." };
 
         var cmd = new Command("train",
-            "Train an autoregressive (ar) or masked (mask) generator on token shards with any loss.\n" +
+            "Train an autoregressive (ar) or masked (mask) generator on token shards with any loss (on paired shards: an image-to-image generator).\n" +
             "Presets (parameters at K = 16,384, 1,000 classes):\n  " + string.Join("\n  ", GeneratorPresets.Describe()));
         cmd.Arguments.Add(kind);
         foreach (var o in new Option[] { tokens, preset, loss, tau, perplexity, topK, epsilon, alpha, delta, anchor, implementation, steps, batch, lr, warmup, minLr, wd, beta2, clip, ema, dropout, cfgDrop, schedule, weighting, precision, seed, ckptEvery, valEvery, valBatches, logEvery, maxSteps, timeLimit, resume, output, text })
@@ -132,12 +132,13 @@ public static class TrainCommand
         if (resume) trainer.Restore(s.RunDir);
         var m = s.Model;
         Console.WriteLine($"{m.Kind.Name()} generator, preset {m.Preset}: {m.ParameterCount / 1e6:F2}M parameters, K = {m.CodebookSize:N0}, grid {m.GridHeight}x{m.GridWidth}, " +
-            (m.Text is { } t ? $"text ({t.Encoder}, {t.MaxTokens} word pieces, {run.Captions?.Info.Captions.Length ?? 0:N0} captions)" : $"{m.NumClasses} classes"));
+            (m.Text is { } t ? $"text ({t.Encoder}, {t.MaxTokens} word pieces, {run.Captions?.Info.Captions.Length ?? 0:N0} captions)"
+                : m.Source is { } src ? $"conditioned on the source's {src.Tokens} tokens (pairs: {s.Data.Pairs})" : $"{m.NumClasses} classes"));
         var l = s.Loss;
         Console.WriteLine($"loss {l.Kind.Name()}" + (l.Tau is { } tau ? $", τ = {tau:G5}" : "") + (l.Epsilon is { } eps ? $", ε = {eps:G5}" : "") +
             (run.Calibration is { } c ? $" (calibrated: perplexity {c.MeanPerplexity:F2} ± {c.StdPerplexity:F2} on {c.Anchors:N0} anchors)" : "") +
             (l.Anchor is { } a ? $", anchor {a.Name()}" : "") +
-            $"; {s.Training.Precision.Name()} on {s.Device}; batch {s.Training.Batch}, {s.Train.Count:N0} train / {s.Validation?.Count ?? 0:N0} held-out images");
+            $"; {s.Training.Precision.Name()} on {s.Device}; batch {s.Training.Batch}, {s.Train.Count:N0} train / {s.Validation?.Count ?? 0:N0} held-out {(m.Source is null ? "images" : "pairs")}");
         Console.WriteLine(resume ? $"resuming {s.RunDir} at step {trainer.Step} of {s.Training.Steps}" : $"training {s.Training.Steps} steps into {s.RunDir}");
 
         using var stop = new StopSignals("stopping after this step and saving a checkpoint");

@@ -44,6 +44,15 @@ public sealed record TokenShardsInfo
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? TokenizerSha256 { get; init; }
 
+    /// <summary>
+    /// Paired shards (image-to-image): where the pairs came from, e.g. <c>emoji-twitter:emoji-google</c> or a paired folder's
+    /// absolute path (<c>snce tokenize --pairs</c>); the images and latents are the targets', source_tokens.npy the sources'.
+    /// Null for plain shards.
+    /// </summary>
+    [JsonPropertyName("pairs")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Pairs { get; init; }
+
     /// <summary>T, tokens per image: grid height × width.</summary>
     [JsonIgnore] public int SequenceLength => Grid[0] * Grid[1];
 
@@ -66,12 +75,17 @@ public sealed record TokenShardsInfo
 /// Files: shards.json, tokens.npy int32 [M, T], labels.npy int64 [M] (−1 = none), split.npy uint8 [M]
 /// (0 train, 1 validation), codebook.npy float32 [K, D]; optional code_neighbors_ids.npy int32 [K, k] +
 /// code_neighbors_dist.npy float32 [K, k] (code-anchored table), latents.npy float16 [M, T, D] or
-/// latent_neighbors_ids.npy int32 [M, T, k] + latent_neighbors_dist.npy float32 [M, T, k].
+/// latent_neighbors_ids.npy int32 [M, T, k] + latent_neighbors_dist.npy float32 [M, T, k]. Paired shards
+/// (<see cref="TokenShardsInfo.Pairs"/>) hold the targets in these files and the sources' tokens in source_tokens.npy int32 [M, T].
 /// </summary>
 public sealed class TokenShards : IDisposable
 {
     /// <summary>The folder's description file, <see cref="TokenShardsInfo"/> as JSON.</summary>
     public const string InfoFile = "shards.json";
+    /// <summary>The sources' tokens of paired shards.</summary>
+    public const string SourceTokensFile = "source_tokens.npy";
+    /// <summary>The pairs' names of paired shards (a JSON array of strings).</summary>
+    public const string PairNamesFile = "pair_names.json";
     /// <summary>Values of <see cref="Split"/>: training and held-out (validation) images, the same as an <see cref="ImageDataset"/>'s.</summary>
     public const byte TrainSplit = ImageDataset.TrainSplit, ValidationSplit = ImageDataset.ValidationSplit;
 
@@ -80,6 +94,10 @@ public sealed class TokenShards : IDisposable
     public required TokenShardsInfo Info { get; init; }
     /// <summary>int32 [M, T]: each image's codes in raster order.</summary>
     public required Tensor Tokens { get; init; }
+    /// <summary>int32 [M, T]: paired shards only, each pair's source image's codes (raster order, same tokenizer); null otherwise.</summary>
+    public Tensor? SourceTokens { get; init; }
+    /// <summary>Paired shards only: each pair's name (emoji: the <c>unified</c> code point; a paired folder: the file name), to find its images again; null otherwise.</summary>
+    public string[]? PairNames { get; init; }
     /// <summary>int64 [M]: class index per image, −1 when unlabeled.</summary>
     public required Tensor Labels { get; init; }
     /// <summary>uint8 [M]: <see cref="TrainSplit"/> or <see cref="ValidationSplit"/> per image.</summary>
@@ -113,6 +131,8 @@ public sealed class TokenShards : IDisposable
         {
             Info = info,
             Tokens = folder.Array("tokens.npy", ScalarType.Int32),
+            SourceTokens = info.Pairs is null ? null : folder.Array(SourceTokensFile, ScalarType.Int32),
+            PairNames = info.Pairs is null ? null : ReadNames(folder.PathOf(PairNamesFile)),
             Labels = folder.Array("labels.npy", ScalarType.Int64),
             Split = folder.Array("split.npy", ScalarType.Byte),
             Codebook = folder.Array("codebook.npy", ScalarType.Float32),
@@ -131,6 +151,10 @@ public sealed class TokenShards : IDisposable
         Directory.CreateDirectory(dir);
         File.Delete(Path.Combine(dir, InfoFile));
         Npy.Save(Path.Combine(dir, "tokens.npy"), Tokens);
+        if (SourceTokens is not null) Npy.Save(Path.Combine(dir, SourceTokensFile), SourceTokens);
+        else File.Delete(Path.Combine(dir, SourceTokensFile));
+        if (PairNames is not null) AtomicFile.WriteAllText(Path.Combine(dir, PairNamesFile), JsonSerializer.Serialize(PairNames));
+        else File.Delete(Path.Combine(dir, PairNamesFile));
         Npy.Save(Path.Combine(dir, "labels.npy"), Labels);
         Npy.Save(Path.Combine(dir, "split.npy"), Split);
         Npy.Save(Path.Combine(dir, "codebook.npy"), Codebook);
@@ -153,6 +177,11 @@ public sealed class TokenShards : IDisposable
                 throw new InvalidDataException($"{where}: {name} has shape [{string.Join(", ", t.shape)}], expected [{string.Join(", ", shape)}]");
         }
         Shape("tokens", Tokens, m, Info.SequenceLength);
+        if ((Info.Pairs is null) != (SourceTokens is null))
+            throw new InvalidDataException($"{where}: {(Info.Pairs is null ? "source tokens without a 'pairs' entry in shards.json" : "paired shards without source tokens")}; re-run 'snce tokenize'");
+        Shape("source tokens", SourceTokens, m, Info.SequenceLength);
+        if (Info.Pairs is not null && PairNames?.Length != m)
+            throw new InvalidDataException($"{where}: {PairNames?.Length ?? 0} pair names for {m} pairs; re-run 'snce tokenize --pairs'");
         Shape("labels", Labels, m);
         Shape("split", Split, m);
         Shape("codebook", Codebook, Info.CodebookSize, Info.CodeDim);
@@ -171,6 +200,7 @@ public sealed class TokenShards : IDisposable
                 throw new InvalidDataException($"{where}: {name} span [{lo}, {hi}] but the codebook has {Info.CodebookSize} codes; the file is damaged, re-run 'snce tokenize'");
         }
         Ids("token ids", Tokens);
+        Ids("source token ids", SourceTokens);
         Ids("code neighbour ids", CodeNeighborIds);
         Ids("latent neighbour ids", LatentNeighborIds);
         foreach (var (name, t) in new[] { ("code neighbour distances", CodeNeighborDist), ("latents", Latents), ("latent neighbour distances", LatentNeighborDist) })
@@ -180,10 +210,17 @@ public sealed class TokenShards : IDisposable
             throw new InvalidDataException($"{where}: split.npy holds values other than 0 (train) and 1 (validation); the file is damaged, re-run 'snce tokenize'");
     }
 
+    static string[] ReadNames(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"paired shards need {path}; re-run 'snce tokenize --pairs'", path);
+        try { return JsonSerializer.Deserialize<string[]>(File.ReadAllText(path)) ?? throw new JsonException("null"); }
+        catch (JsonException e) { throw new InvalidDataException($"{path}: not a JSON array of names ({e.Message}); re-run 'snce tokenize --pairs'"); }
+    }
+
     /// <summary>Frees every tensor the folder was loaded into.</summary>
     public void Dispose()
     {
-        foreach (var t in new[] { Tokens, Labels, Split, Codebook, CodeNeighborIds,
+        foreach (var t in new[] { Tokens, SourceTokens, Labels, Split, Codebook, CodeNeighborIds,
  CodeNeighborDist, Latents, LatentNeighborIds, LatentNeighborDist })
             t?.Dispose();
     }

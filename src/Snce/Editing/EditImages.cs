@@ -56,6 +56,13 @@ public static class EditImages
         return cat([Rgb(src), Overlay(src, regenerated), Rgb(results)], 0).MoveToOuterDisposeScope();
     }
 
+    /// <summary>One row for <see cref="ImageGrid"/>: the source image [C, S, S], then the results [N, C, S, S]; uint8 [1 + N, 3, S, S].</summary>
+    public static Tensor Row(Tensor source, Tensor results)
+    {
+        using var scope = NewDisposeScope();
+        return cat([Rgb(source.unsqueeze(0)), Rgb(results)], 0).MoveToOuterDisposeScope();
+    }
+
     /// <summary>
     /// Three rows of N cells for <see cref="ImageGrid"/> with N columns: the sources, the sources with the regenerated pixels
     /// tinted, and the results; uint8 [3N, 3, S, S]. The same sources and seed give grids to compare runs side by side.

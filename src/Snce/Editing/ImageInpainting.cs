@@ -83,7 +83,7 @@ public static class ImageInpainting
     }
 
     /// <summary>uint8 images [N, C, S, S] → ids [N, T], <paramref name="chunk"/> at a time.</summary>
-    static Tensor Tokenize(VqTokenizer tokenizer, Tensor images, int chunk)
+    internal static Tensor Tokenize(VqTokenizer tokenizer, Tensor images, int chunk)
     {
         using var scope = NewDisposeScope();
         var parts = new List<Tensor>();
@@ -93,7 +93,7 @@ public static class ImageInpainting
     }
 
     /// <summary>ids [N, T] → uint8 images [N, C, S, S], <paramref name="chunk"/> at a time.</summary>
-    static Tensor Decode(VqTokenizer tokenizer, Tensor ids, int chunk)
+    internal static Tensor Decode(VqTokenizer tokenizer, Tensor ids, int chunk)
     {
         using var scope = NewDisposeScope();
         var parts = new List<Tensor>();

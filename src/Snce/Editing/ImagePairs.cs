@@ -40,6 +40,30 @@ public sealed record ImagePairs(Tensor Sources, Tensor Targets, string[] Names, 
             rows.Select(_ => instruction).ToArray(), source.Split.index_select(0, s));
     }
 
+    /// <summary>The skin tones emoji data sets name in their <c>skin_tone</c> attribute (a base emoji has "none").</summary>
+    public const string SkinTones = "light, medium-light, medium, medium-dark, dark";
+
+    /// <summary>
+    /// Skin-tone edits with exact ground truth from emoji metadata: each emoji drawn without a skin tone (<c>skin_tone</c> = none)
+    /// paired with its variant of one <paramref name="tone"/> (the row with the same <c>base_unified</c>), in the data set's order, with
+    /// its split (both share the base code point, so the split keeps them together) and the instruction "make the skin tone TONE".
+    /// </summary>
+    public static ImagePairs SkinTone(ImageDataset emoji, string tone)
+    {
+        string[] Values(string attribute) => emoji.Attributes.TryGetValue(attribute, out var v) ? v
+            : throw new ArgumentException($"{emoji.Name} has no '{attribute}' attribute; skin-tone pairs need emoji data (base_unified and skin_tone)");
+        var (bases, tones) = (Values("base_unified"), Values("skin_tone"));
+        if (!SkinTones.Split(", ").Contains(tone)) throw new ArgumentException($"unknown skin tone '{tone}'; use one of {SkinTones}");
+        var variant = new Dictionary<string, long>(StringComparer.Ordinal);
+        for (var i = 0; i < tones.Length; i++) if (tones[i] == tone) variant.TryAdd(bases[i], i);
+        var rows = Enumerable.Range(0, bases.Length).Where(i => tones[i] == "none" && variant.ContainsKey(bases[i])).ToArray();
+        if (rows.Length == 0) throw new ArgumentException($"{emoji.Name} has no emoji drawn both without a skin tone and with the skin tone '{tone}'");
+        using var s = tensor(rows.Select(i => (long)i).ToArray());
+        using var t = tensor(rows.Select(i => variant[bases[i]]).ToArray());
+        return new ImagePairs(emoji.Images.index_select(0, s), emoji.Images.index_select(0, t), rows.Select(i => bases[i]).ToArray(),
+            rows.Select(_ => (string?)$"make the skin tone {tone}").ToArray(), emoji.Split.index_select(0, s));
+    }
+
     /// <summary>
     /// Reads a paired image folder: <c>DIR/src/NAME</c> and <c>DIR/dst/NAME</c> with matching file names (PNG, JPEG, ...), and
     /// optionally <c>DIR/instructions.jsonl</c>. Images are converted to <paramref name="channels"/> and center-cropped and resized

@@ -34,6 +34,7 @@ public sealed class CheckpointImageSource : IDisposable
         Run = run;
         Options = options;
         Manifest = GeneratorCheckpoint.ReadManifest(run);
+        if (Manifest.Model.Source is not null) throw new ArgumentException(PairedRunMessage(run));
         Snce.Tokenizer.TokenizerCheckpoint.CheckIdentity(tokenizerDir ?? Manifest.Data.Tokenizer, Manifest.Data.TokenizerSha256, $"the generator in '{run}'");
         var tokenizer = new TokenizerDecoder(tokenizerDir ?? Manifest.Data.Tokenizer, device);
         decoder = tokenizer;
@@ -50,6 +51,10 @@ public sealed class CheckpointImageSource : IDisposable
             throw;
         }
     }
+
+    /// <summary>Why a paired run cannot be sampled from nothing, and what to run instead.</summary>
+    public static string PairedRunMessage(string run) =>
+        $"'{run}' is a paired (image-to-image) run: it generates from a source image, not from a class; translate one with 'snce edit --checkpoint {run} --image SRC.png' and score it with 'snce eval --checkpoint {run}'";
 
     /// <summary>Classes the generator is conditioned on (0 = unconditional).</summary>
     public int Classes => Manifest.Model.NumClasses;

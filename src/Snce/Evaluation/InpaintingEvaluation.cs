@@ -20,7 +20,7 @@ public static class InpaintingEvaluation
     /// Edits the first <paramref name="n"/> validation images of <paramref name="real"/> (it must have the tokenizer's size and
     /// channels) in <paramref name="region"/>, <paramref name="options"/>.BatchSize at a time, and scores them against the originals.
     /// </summary>
-    public static InpaintingEvaluationSet Run(CheckpointInpainter editor, ImageDataset real, EditRegion region, int n,
+    public static InpaintingEvaluationSet Run(CheckpointEditor editor, ImageDataset real, EditRegion region, int n,
         GeneratorSamplingOptions options, Generator generator, IProgress<int>? progress = null)
     {
         var tc = editor.Tokenizer.Config;
@@ -48,7 +48,7 @@ public static class InpaintingEvaluation
             for (var start = 0; start < n; start += options.BatchSize)
             {
                 var m = Math.Min(options.BatchSize, n - start);
-                parts.Add(editor.Run(originals.narrow(0, start, m), tokens, conditions.narrow(0, start, m), options, generator));
+                parts.Add(editor.Inpaint(originals.narrow(0, start, m), tokens, conditions.narrow(0, start, m), options, generator));
                 progress?.Report(start + m);
             }
             using var all = new InpaintingResult(cat(parts.Select(p => p.SourceTokens).ToArray(), 0), cat(parts.Select(p => p.Tokens).ToArray(), 0),

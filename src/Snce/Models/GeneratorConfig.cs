@@ -47,6 +47,10 @@ public static class GeneratorKinds
 /// <param name="GridWidth">Token grid width.</param>
 /// <param name="NumClasses">Classes for class conditioning; the null class (CFG) is id <paramref name="NumClasses"/>. 0 = unconditional.</param>
 /// <param name="Text">Caption conditioning instead of classes (<see cref="TextConditioning"/>); null (and absent from older manifests) = class conditioning.</param>
+/// <param name="Source">
+/// Conditioning on a source image's tokens (image-to-image: paired translation; <see cref="SourceTokenConditioning"/>), with the
+/// class slot before them; null (and absent from older manifests) = none.
+/// </param>
 public sealed record GeneratorConfig(
     [property: JsonPropertyName("kind")] GeneratorKind Kind,
     [property: JsonPropertyName("preset")] string Preset,
@@ -55,10 +59,19 @@ public sealed record GeneratorConfig(
     [property: JsonPropertyName("grid_height")] int GridHeight,
     [property: JsonPropertyName("grid_width")] int GridWidth,
     [property: JsonPropertyName("num_classes")] int NumClasses,
-    [property: JsonPropertyName("text"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] TextConditioningConfig? Text = null)
+    [property: JsonPropertyName("text"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] TextConditioningConfig? Text = null,
+    [property: JsonPropertyName("source"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] SourceConditioningConfig? Source = null)
 {
-    /// <summary>What the generator is conditioned on: "class" or "text" (written to the manifest for readers; <see cref="Text"/> decides).</summary>
-    [JsonPropertyName("conditioning")] public string Conditioning => Text is null ? "class" : "text";
+    /// <summary>
+    /// What the generator is conditioned on: "class", "text" or "source" (written to the manifest for readers; <see cref="Text"/> and
+    /// <see cref="Source"/> decide, so a manifest without them is class-conditional).
+    /// </summary>
+    [JsonPropertyName("conditioning")] public string Conditioning => (Source, Text) switch
+    {
+        (not null, _) => "source",
+        (null, not null) => "text",
+        _ => "class",
+    };
 
     /// <summary>Tokens per image T = H·W.</summary>
     [JsonIgnore] public int SequenceLength => GridHeight * GridWidth;
@@ -78,6 +91,7 @@ public sealed record GeneratorConfig(
         + (Text is { } text
             ? text.ParameterCount(Transformer.Dim)     // caption MLPs and the null slot
             : (NumClasses + 1L) * Transformer.Dim)     // class embedding incl. the null class
+        + (Source?.ParameterCount(CodebookSize, Transformer.Dim) ?? 0)
         + (long)CodebookSize * Transformer.Dim;        // output head
 
     /// <summary>Throws naming the bad value when the network cannot be built.</summary>
@@ -89,6 +103,22 @@ public sealed record GeneratorConfig(
         if (NumClasses < 0) throw new ArgumentException($"number of classes must be ≥ 0 (got {NumClasses})");
         if (Text is not null && NumClasses != 0) throw new ArgumentException($"a text-conditioned generator takes no classes (got {NumClasses})");
         Text?.Validate();
+        if (Text is not null && Source is not null) throw new ArgumentException("text together with source-token conditioning ([text | source] prefix) is not built yet; use one of them");
+        Source?.Validate();
         if (Kind == GeneratorKind.Autoregressive && SequenceLength < 2) throw new ArgumentException("the autoregressive generator needs at least 2 tokens per image");
+    }
+}
+
+/// <summary>The source-token conditioning of an image-to-image generator (<see cref="SourceTokenConditioning"/>).</summary>
+/// <param name="Tokens">Source token slots: the source image's tokens in raster order (the same tokenizer as the target, so T).</param>
+public sealed record SourceConditioningConfig([property: JsonPropertyName("tokens")] int Tokens)
+{
+    /// <summary>Trainable parameters besides the class embedding at model width <paramref name="dim"/>: K + 1 source codes, T positions, 1 segment.</summary>
+    public long ParameterCount(int codebookSize, int dim) => (codebookSize + 1L + Tokens + 1) * dim;
+
+    /// <summary>Throws naming the bad value.</summary>
+    public void Validate()
+    {
+        if (Tokens < 1) throw new ArgumentException($"source-token conditioning needs at least 1 source token (got {Tokens})");
     }
 }

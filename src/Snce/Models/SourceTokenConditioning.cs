@@ -13,7 +13,7 @@ namespace Snce.Models;
 /// <remarks>
 /// A condition is int64 [B, 1 + T]: column 0 the class id (−1 or C = the null class), columns 1..T the source ids (K = the null
 /// source). The null condition (classifier-free guidance, <see cref="Drop"/>) is the null class with the null source.
-/// Not yet reachable from <c>snce train</c>: checkpoints rebuild class conditioning only (issue #14, task 2).
+/// <see cref="GeneratorConfig.Source"/> selects it, so a checkpoint of <c>snce train</c> on paired shards rebuilds it.
 /// </remarks>
 public sealed class SourceTokenConditioning : nn.Module, IConditioning
 {
@@ -41,9 +41,18 @@ public sealed class SourceTokenConditioning : nn.Module, IConditioning
     /// <summary>A condition from class ids [B] (−1 = null) and source ids [B, T] → int64 [B, 1 + T].</summary>
     public Tensor Condition(Tensor classes, Tensor sourceTokens)
     {
-        if (sourceTokens.dim() != 2 || sourceTokens.shape[1] != length || classes.shape[0] != sourceTokens.shape[0])
+        if (sourceTokens.dim() != 2 || sourceTokens.shape[1] != length)
             throw new ArgumentException($"need classes [B] and source tokens [B, {length}], got [{string.Join(", ", classes.shape)}] and [{string.Join(", ", sourceTokens.shape)}]");
-        return cat([classes.to_type(ScalarType.Int64).unsqueeze(1), sourceTokens.to_type(ScalarType.Int64)], 1);
+        return Pack(classes, sourceTokens);
+    }
+
+    /// <summary>Class ids [B] (−1 = null) and source ids [B, T] → the condition int64 [B, 1 + T] (no length check: <see cref="Condition"/> checks it).</summary>
+    public static Tensor Pack(Tensor classes, Tensor sourceTokens)
+    {
+        if (sourceTokens.dim() != 2 || classes.dim() != 1 || classes.shape[0] != sourceTokens.shape[0])
+            throw new ArgumentException($"need classes [B] and source tokens [B, T], got [{string.Join(", ", classes.shape)}] and [{string.Join(", ", sourceTokens.shape)}]");
+        using var scope = NewDisposeScope();
+        return cat([classes.to_type(ScalarType.Int64).unsqueeze(1), sourceTokens.to_type(ScalarType.Int64)], 1).MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc/>

@@ -27,12 +27,20 @@ public sealed class TokenGenerator : nn.Module
     readonly Linear output;
     readonly Rotary2d rotary;
 
-    /// <summary>Builds a generator (fp32) on <paramref name="device"/>, class- or text-conditioned as <paramref name="config"/> says.</summary>
+    /// <summary>Builds a generator (fp32) on <paramref name="device"/>, class-, text- or source-conditioned as <paramref name="config"/> says.</summary>
     public TokenGenerator(GeneratorConfig config, Device? device = null) : this(config, CreateConditioning(config, device), device) { }
 
-    static nn.Module CreateConditioning(GeneratorConfig config, Device? device) => config.Text is { } text
-        ? new TextConditioning(text, config.Transformer.Dim, config.Transformer.InitStd, device)
-        : new ClassConditioning(config.NumClasses, config.Transformer.Dim, config.Transformer.InitStd, device);
+    static nn.Module CreateConditioning(GeneratorConfig config, Device? device)
+    {
+        config.Validate();
+        var (dim, std) = (config.Transformer.Dim, config.Transformer.InitStd);
+        return (config.Source, config.Text) switch
+        {
+            ({ } source, _) => new SourceTokenConditioning(config.NumClasses, config.CodebookSize, source.Tokens, dim, std, device),
+            (null, { } text) => new TextConditioning(text, dim, std, device),
+            _ => new ClassConditioning(config.NumClasses, dim, std, device),
+        };
+    }
 
     /// <summary>Builds a generator with a given conditioning module (it must implement <see cref="IConditioning"/>).</summary>
     public TokenGenerator(GeneratorConfig config, nn.Module conditioning, Device? device = null) : base(nameof(TokenGenerator))

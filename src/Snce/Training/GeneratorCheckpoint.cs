@@ -25,6 +25,10 @@ public sealed record GeneratorDataInfo
     [JsonPropertyName("image_size")] public int ImageSize { get; init; }
     /// <summary>Image channels.</summary>
     [JsonPropertyName("channels")] public int Channels { get; init; }
+    /// <summary>Paired runs: where the shards' pairs came from (<see cref="Data.TokenShardsInfo.Pairs"/>); null otherwise.</summary>
+    [JsonPropertyName("pairs")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Pairs { get; init; }
     /// <summary>The tokenizer's identity: SHA-256 of its model.safetensors (null for runs made before it was recorded).</summary>
     [JsonPropertyName("tokenizer_sha256")]
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]

@@ -78,9 +78,13 @@ public static class RunSetup
         try
         {
             var info = shards.Info;
+            if (run.Text && info.Pairs is not null)
+                throw new ArgumentException($"'{run.TokensDir}' holds paired shards ({info.Pairs}); instruction text together with the source image is not built yet, so leave out --text");
             var text = run.Text ? TextConfigOf(run.TokensDir, info) : null;
+            // Paired shards train an image-to-image generator: conditioned on the source's tokens (and on their classes, none for pairs).
+            var source = info.Pairs is null ? null : new SourceConditioningConfig(info.SequenceLength);
             var model = new GeneratorConfig(run.Kind, GeneratorPresets.CanonicalName(run.Preset), preset, info.CodebookSize, info.Grid[0], info.Grid[1],
-                text is null ? info.Classes.Length : 0, text);
+                text is null ? info.Classes.Length : 0, text, source);
             var tokensDir = Path.GetFullPath(run.TokensDir);
             var resolver = LossResolver.For(spec.Kind);
             var needs = resolver.Needs(spec, shards.Latents is not null, run.CalibrationSamples, StoredLatentNeighbors(shards));
@@ -158,6 +162,10 @@ public static class RunSetup
             throw new ArgumentException($"codebook size mismatch: the tokens in '{tokensDir}' have K = {info.CodebookSize} codes, but the checkpoint '{checkpoint}' was trained with K = {model.CodebookSize}");
         if (info.Grid[0] != model.GridHeight || info.Grid[1] != model.GridWidth)
             throw new ArgumentException($"token grid mismatch: '{tokensDir}' has {info.Grid[0]}x{info.Grid[1]} tokens per image, the checkpoint '{checkpoint}' {model.GridHeight}x{model.GridWidth}");
+        if ((model.Source is not null) != (info.Pairs is not null))
+            throw new ArgumentException(model.Source is not null
+                ? $"the checkpoint '{checkpoint}' is an image-to-image generator (conditioned on source tokens), but '{tokensDir}' holds plain shards; give it paired shards from 'snce tokenize --pairs'"
+                : $"'{tokensDir}' holds paired shards ({info.Pairs}), but the checkpoint '{checkpoint}' is {model.Conditioning}-conditional; give it the plain shards it was trained on");
         if (model.Text is null && info.Classes.Length != model.NumClasses)
             throw new ArgumentException($"class count mismatch: '{tokensDir}' has {info.Classes.Length} classes, the checkpoint '{checkpoint}' {model.NumClasses}");
     }
@@ -200,9 +208,10 @@ public static class RunSetup
         }
         catch { captions?.Dispose(); throw; }
         var maxTokens = model.Text?.MaxTokens ?? 0;
-        var train = new TokenDataset(shards, TokenShards.TrainSplit, device, inputs.Latents, captions, maxTokens, inputs.NeighborsK);
+        var withSources = model.Source is not null;
+        var train = new TokenDataset(shards, TokenShards.TrainSplit, device, inputs.Latents, captions, maxTokens, inputs.NeighborsK, withSources);
         var validation = shards.IndicesOf(TokenShards.ValidationSplit).shape[0] > 0
-            ? new TokenDataset(shards, TokenShards.ValidationSplit, device, inputs.Latents, captions, maxTokens, inputs.NeighborsK) : null;
+            ? new TokenDataset(shards, TokenShards.ValidationSplit, device, inputs.Latents, captions, maxTokens, inputs.NeighborsK, withSources) : null;
         // Code-anchored top-k reads the shards' code table (each code's nearest codes, computed when tokenizing) instead of rebuilding it.
         var codeTable = loss is { Kind: LossKind.Snce, Anchor: NeighborAnchor.Code, TopK: { } k, Implementation: LossImplementation.Reference }
             && k <= info.NeighborsK && shards.CodeNeighborIds is { } ids && shards.CodeNeighborDist is { } dist
@@ -210,7 +219,7 @@ public static class RunSetup
         var data = new GeneratorDataInfo
         {
             Tokens = tokensDir, Tokenizer = info.Tokenizer, Metric = info.Metric, CodeDim = info.CodeDim, Classes = info.Classes,
-            ImageSize = info.ImageSize, Channels = info.Channels, TokenizerSha256 = tokenizerSha256 ?? info.TokenizerSha256,
+            ImageSize = info.ImageSize, Channels = info.Channels, TokenizerSha256 = tokenizerSha256 ?? info.TokenizerSha256, Pairs = info.Pairs,
         };
         var setup = new TrainerSetup(model, training, loss, generator => loss.Create(codebook, metric, generator, codeTable), train, validation, data, runDir, device);
         return new PreparedRun(setup, shards, codebook, notes, captions, codeTable);

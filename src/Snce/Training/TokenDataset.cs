@@ -8,28 +8,32 @@ namespace Snce.Training;
 /// <summary>
 /// One split of a token shard folder, resident on the training device: ids [M, T] (int32), labels [M]
 /// and optionally latents [M, T, D] (fp16) or each position's stored nearest codes (ids int32 and distances
-/// float32, [M, T, k]), gathered into <see cref="TokenBatch"/>es by index.
+/// float32, [M, T, k]) and, for a paired run, the sources' ids [M, T] (int32), gathered into <see cref="TokenBatch"/>es by index.
 /// </summary>
 public sealed class TokenDataset : IDisposable
 {
     readonly Tensor tokens, labels;
-    readonly Tensor? latents, neighborIds, neighborDist;
+    readonly Tensor? latents, neighborIds, neighborDist, sources;
     readonly Text.TextConditions? text;
 
     /// <summary>
     /// Copies the rows of <paramref name="split"/> to <paramref name="device"/> (latents only when <paramref name="withLatents"/>;
     /// the first <paramref name="latentNeighborsK"/> stored latent neighbours of each position when it is &gt; 0, as a
     /// <c>--latents topk</c> shard holds them). With <paramref name="captions"/> the conditions are captions (packed for a
-    /// prefix of <paramref name="maxTokens"/>) instead of labels.
+    /// prefix of <paramref name="maxTokens"/>) instead of labels; with <paramref name="withSources"/> they are
+    /// [label | source ids] (<see cref="Models.SourceTokenConditioning"/>; paired shards only).
     /// </summary>
     public TokenDataset(TokenShards shards, byte split, Device device, bool withLatents, Text.CaptionShards? captions = null, int maxTokens = 0,
-        int latentNeighborsK = 0)
+        int latentNeighborsK = 0, bool withSources = false)
     {
         using var scope = NewDisposeScope();
         if (withLatents && shards.Latents is null)
             throw new InvalidDataException($"latent-anchored targets need per-token latents, but the shards store '{shards.Info.Latents}'; re-run 'snce tokenize' with latents, or use --anchor code");
         if (latentNeighborsK > 0 && (shards.LatentNeighborIds is null || shards.LatentNeighborDist is null || latentNeighborsK > shards.Info.NeighborsK))
             throw new InvalidDataException($"the batches need each position's {latentNeighborsK} nearest codes, but the shards store '{shards.Info.Latents}' latents with k = {shards.Info.NeighborsK}; re-run 'snce tokenize --latents topk --neighbors-k {latentNeighborsK}'");
+        if (withSources && shards.SourceTokens is null)
+            throw new InvalidDataException($"a source-conditioned generator trains on paired shards, but '{shards.Info.Data}' has no source tokens; make them with 'snce tokenize --pairs'");
+        if (withSources && captions is not null) throw new ArgumentException("captions together with source tokens are not built yet");
         var idx = shards.IndicesOf(split);
         tokens = shards.Tokens.index_select(0, idx).to(device).DetachFromDisposeScope();
         labels = shards.Labels.index_select(0, idx).to_type(ScalarType.Int64).to(device).DetachFromDisposeScope();
@@ -40,6 +44,7 @@ public sealed class TokenDataset : IDisposable
             neighborIds = shards.LatentNeighborIds!.index_select(0, idx).narrow(2, 0, latentNeighborsK).to(device).DetachFromDisposeScope();
             neighborDist = shards.LatentNeighborDist!.index_select(0, idx).narrow(2, 0, latentNeighborsK).to(device).DetachFromDisposeScope();
         }
+        sources = withSources ? shards.SourceTokens!.index_select(0, idx).to(device).DetachFromDisposeScope() : null;
         text = captions is null ? null : new Text.TextConditions(captions, idx, maxTokens, device);
         Count = idx.shape[0];
     }
@@ -56,7 +61,9 @@ public sealed class TokenDataset : IDisposable
     {
         using var scope = NewDisposeScope();
         var t = tokens.index_select(0, indices).to_type(ScalarType.Int64).MoveToOuterDisposeScope();
-        var c = (text?.Draw(indices, captionDraw) ?? labels.index_select(0, indices)).MoveToOuterDisposeScope();
+        var c = (text?.Draw(indices, captionDraw)
+            ?? (sources is null ? labels.index_select(0, indices) : Models.SourceTokenConditioning.Pack(labels.index_select(0, indices), sources.index_select(0, indices))))
+            .MoveToOuterDisposeScope();
         var z = latents?.index_select(0, indices).to_type(ScalarType.Float32).MoveToOuterDisposeScope();
         var neighbors = neighborIds is null ? null : new NearestCodes(
             neighborIds.index_select(0, indices).to_type(ScalarType.Int64).MoveToOuterDisposeScope(),
@@ -72,6 +79,7 @@ public sealed class TokenDataset : IDisposable
         latents?.Dispose();
         neighborIds?.Dispose();
         neighborDist?.Dispose();
+        sources?.Dispose();
         text?.Dispose();
     }
 }

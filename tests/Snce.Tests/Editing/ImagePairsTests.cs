@@ -26,6 +26,35 @@ public class ImagePairsTests
     };
 
     [Fact]
+    public void SkinTonePairsTakeEachBaseEmojiToItsVariantOfOneTone()
+    {
+        // 👋 (base + dark + light), 👍 (base + light only), 😀 (no variants), a stray dark variant of a base that is not drawn.
+        using var emoji = new ImageDataset
+        {
+            Name = "emoji-twitter",
+            Images = tensor(new byte[] { 1, 2, 3, 4, 5, 6, 7 }).view(-1, 1, 1, 1).expand(-1, 1, 2, 2).contiguous(),
+            Labels = zeros(7, ScalarType.Int64), Split = tensor(new byte[] { 1, 1, 1, 0, 0, 0, 0 }), Classes = ["people"],
+            Attributes = new Dictionary<string, string[]>
+            {
+                ["base_unified"] = ["1F44B", "1F44B", "1F44B", "1F44D", "1F44D", "1F600", "1F9D1"],
+                ["skin_tone"] = ["none", "dark", "light", "none", "light", "none", "dark"],
+            },
+        };
+        using var dark = ImagePairs.SkinTone(emoji, "dark");
+        Assert.Equal(["1F44B"], dark.Names);
+        Assert.Equal([1], dark.Sources.select(1, 0).select(1, 0).select(1, 0).data<byte>().ToArray());
+        Assert.Equal([2], dark.Targets.select(1, 0).select(1, 0).select(1, 0).data<byte>().ToArray());
+        Assert.Equal("make the skin tone dark", dark.Instructions[0]);
+        Assert.Equal([1], dark.Split.data<byte>().ToArray());
+        using var light = ImagePairs.SkinTone(emoji, "light");
+        Assert.Equal(["1F44B", "1F44D"], light.Names);
+        Assert.Equal([3, 5], light.Targets.select(1, 0).select(1, 0).select(1, 0).data<byte>().ToArray());
+        Assert.Contains("unknown skin tone 'purple'", Assert.Throws<ArgumentException>(() => ImagePairs.SkinTone(emoji, "purple")).Message);
+        Assert.Equal("emoji-google:skin-tone=dark", PairedData.Reference("emoji-google:skin-tone=Dark"));
+        Assert.Contains("skin-tone pairs need emoji", Assert.Throws<ArgumentException>(() => PairedData.Reference("mnist:skin-tone=dark")).Message);
+    }
+
+    [Fact]
     public void VendorsPairByCodePointInTheSourcesOrder()
     {
         using var twitter = Vendor("emoji-twitter", ["1F600", "1F601", "1F602"], [10, 11, 12], [0, 1, 0]);
