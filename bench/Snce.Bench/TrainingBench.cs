@@ -35,9 +35,9 @@ public static class TrainingBench
         var precisions = a.List("precisions", cuda ? "bf16,tf32" : "fp32");
         var optimizers = a.List("optimizers", "flat,torchsharp");
         var blockModes = a.List("fused-blocks", cuda ? "on,off" : "off");
-        var losses = a.List("losses", "ce");
+        var losses = a.List("losses", "ce").Select(LossNames.ParseKind).ToList();
         var implementations = a.List("loss-implementations", "reference");
-        foreach (var l in losses) if (l is not ("ce" or "snce")) throw new ArgumentException($"--losses takes ce,snce; got '{l}'");
+        foreach (var l in losses) if (l is not (LossKind.CrossEntropy or LossKind.Snce)) throw new ArgumentException($"--losses takes ce,snce; got '{l.Name()}'");
         var lossImpls = implementations.Select(LossNames.ParseImplementation).ToList();
         var leakSteps = a.Int("leak-steps", 0);
         var checkBlocks = a.Get("check-blocks", cuda ? "true" : "false") == "true";
@@ -76,12 +76,12 @@ public static class TrainingBench
             foreach (var precision in precisions.Select(Precisions.Parse))
                 foreach (var blocks in blockModes)
                 foreach (var optimizer in optimizers)
-                foreach (var lossName in optimizer == "flat" ? losses : ["ce"])
+                foreach (var lossKind in optimizer == "flat" ? losses : [LossKind.CrossEntropy])
                 foreach (var impl in optimizer == "flat" ? lossImpls : [LossImplementation.Reference])
                 {
                     FusedBlocks.Enabled = blocks switch { "on" => true, "off" => false, _ => throw new ArgumentException($"--fused-blocks takes on,off; got '{blocks}'") };
                     if (blocks == "on" && optimizer != "flat") continue;
-                    var spec = lossName == "snce"
+                    var spec = lossKind == LossKind.Snce
                         ? new LossSpec { Kind = LossKind.Snce, Anchor = NeighborAnchor.Code, Tau = 1.0, Implementation = impl }
                         : new LossSpec { Implementation = impl };
                     var ms = optimizer switch
@@ -95,7 +95,7 @@ public static class TrainingBench
                     report.Add(new()
                     {
                         ["what"] = "train step", ["kind"] = kind.Name(), ["precision"] = precision.Name(), ["step"] = optimizer == "flat" ? "snce" : "torchsharp",
-                        ["blocks"] = blocks == "on" ? "fused" : "libtorch", ["loss"] = lossName, ["loss_impl"] = impl.Name(),
+                        ["blocks"] = blocks == "on" ? "fused" : "libtorch", ["loss"] = lossKind.Name(), ["loss_impl"] = impl.Name(),
                         ["device_mem_gib"] = cuda ? DeviceMemoryInUse(device) / (double)(1L << 30) : null,
                         ["ms"] = ms, ["tokens_per_s"] = batch * config.SequenceLength / (ms / 1e3), ["model_tflops"] = tflops, ["mfu"] = tflops / peak,
                     });
