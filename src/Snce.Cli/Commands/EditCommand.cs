@@ -72,11 +72,7 @@ public static class EditCommand
             }
             if (given != 1) throw new SnceUserException("give exactly one region: --mask FILE, --box x,y,w,h or --outpaint left|right|top|bottom");
             var labels = SampleCommand.ParseClasses(parse.GetValue(classes)!, manifest.Model.NumClasses, count);
-            var options = new GeneratorSamplingOptions(
-                new TokenSamplingOptions(parse.GetValue(temperature), parse.GetValue(topK), parse.GetValue(topP)),
-                parse.GetValue(cfg), parse.GetValue(steps), parse.GetValue(choice), manifest.Training.Objective.Schedule, KvCache: !parse.GetValue(noCache),
-                CfgSchedule: CfgScheduleOption.Parse(parse, cfgSchedule));
-            options.Tokens.Validate();
+            var options = SamplingOptions(parse, manifest);
             var tokenizerDir = parse.GetValue(tokenizer) ?? manifest.Data.Tokenizer;
             var dev = device.Resolve(parse);                                                            // before the first tensor: it picks the libtorch
             var tokenizerConfig = TokenizerCheckpoint.LoadConfig(tokenizerDir);
@@ -134,14 +130,21 @@ public static class EditCommand
         });
         return cmd;
 
-        int Translate(ParseResult parse, CheckpointManifest manifest, DeviceOptions device)
+        // The sampling options of both paths (inpainting and paired translation), validated.
+        GeneratorSamplingOptions SamplingOptions(ParseResult parse, CheckpointManifest manifest)
         {
-            var (outPath, count, run) = (parse.GetValue(output)!, parse.GetValue(n), parse.GetValue(checkpoint)!);
             var options = new GeneratorSamplingOptions(
                 new TokenSamplingOptions(parse.GetValue(temperature), parse.GetValue(topK), parse.GetValue(topP)),
                 parse.GetValue(cfg), parse.GetValue(steps), parse.GetValue(choice), manifest.Training.Objective.Schedule, KvCache: !parse.GetValue(noCache),
                 CfgSchedule: CfgScheduleOption.Parse(parse, cfgSchedule));
             options.Tokens.Validate();
+            return options;
+        }
+
+        int Translate(ParseResult parse, CheckpointManifest manifest, DeviceOptions device)
+        {
+            var (outPath, count, run) = (parse.GetValue(output)!, parse.GetValue(n), parse.GetValue(checkpoint)!);
+            var options = SamplingOptions(parse, manifest);
             var tokenizerDir = parse.GetValue(tokenizer) ?? manifest.Data.Tokenizer;
             var dev = device.Resolve(parse);
             var tc = TokenizerCheckpoint.LoadConfig(tokenizerDir);
