@@ -33,9 +33,19 @@ public static class ReconstructionQuality
         CheckPair(x, y);
         if (x.shape[2] < WindowSize || x.shape[3] < WindowSize)
             throw new ArgumentException($"SSIM needs images of at least {WindowSize}×{WindowSize} pixels, got {x.shape[2]}×{x.shape[3]}");
+        return Ssim(x, y, WindowSize, WindowSigma);
+    }
+
+    /// <summary>
+    /// SSIM per image as <see cref="Ssim(Tensor, Tensor)"/> under a side × side Gaussian window of σ
+    /// <paramref name="sigma"/> (images at least side × side; smaller images take a smaller window, as translation scores do).
+    /// </summary>
+    public static Tensor Ssim(Tensor x, Tensor y, int side, double sigma)
+    {
+        CheckPair(x, y);
         using var scope = NewDisposeScope();
         var c = x.shape[1];
-        var w = GaussianWindow(x.device).expand(c, 1, WindowSize, WindowSize);
+        var w = GaussianWindow(side, sigma, x.device).expand(c, 1, side, side);
         Tensor Filter(Tensor t) => nn.functional.conv2d(t, w, groups: c); // depthwise, valid
         var (xf, yf) = (x.to(ScalarType.Float32), y.to(ScalarType.Float32));
         var (mx, my) = (Filter(xf), Filter(yf));
@@ -48,19 +58,22 @@ public static class ReconstructionQuality
         return map.flatten(1).mean([1L]).MoveToOuterDisposeScope();
     }
 
-    /// <summary>Window side of <see cref="Ssim"/>.</summary>
+    /// <summary>Window side of <see cref="Ssim(Tensor, Tensor)"/>.</summary>
     public const int WindowSize = 11;
-    /// <summary>Gaussian σ of <see cref="Ssim"/>'s window.</summary>
+    /// <summary>Gaussian σ of <see cref="Ssim(Tensor, Tensor)"/>'s window.</summary>
     public const double WindowSigma = 1.5;
 
     /// <summary>The normalized 11×11 Gaussian window (σ = 1.5) as [1, 1, 11, 11] float32.</summary>
-    public static Tensor GaussianWindow(Device? device = null)
+    public static Tensor GaussianWindow(Device? device = null) => GaussianWindow(WindowSize, WindowSigma, device);
+
+    /// <summary>The normalized side × side Gaussian window of σ <paramref name="sigma"/> as [1, 1, side, side] float32.</summary>
+    public static Tensor GaussianWindow(int side, double sigma, Device? device = null)
     {
         using var scope = NewDisposeScope();
-        var r = arange(WindowSize, dtype: ScalarType.Float64) - (WindowSize - 1) / 2.0;
-        var g = (-(r * r) / (2 * WindowSigma * WindowSigma)).exp();
+        var r = arange(side, dtype: ScalarType.Float64) - (side - 1) / 2.0;
+        var g = (-(r * r) / (2 * sigma * sigma)).exp();
         g = g / g.sum();
-        return g.outer(g).to(ScalarType.Float32, device ?? CPU).view(1, 1, WindowSize, WindowSize).MoveToOuterDisposeScope();
+        return g.outer(g).to(ScalarType.Float32, device ?? CPU).view(1, 1, side, side).MoveToOuterDisposeScope();
     }
 
     static void CheckPair(Tensor x, Tensor y)

@@ -33,8 +33,8 @@ public static class TranslationQuality
     public static Tensor Psnr(Tensor x, Tensor y)
     {
         using var scope = NewDisposeScope();
-        var mse = Difference(x, y).square().mean([1L, 2L, 3L]);
-        return mse.clamp_min(ReconstructionQuality.MseFloor).log10().mul(-10).MoveToOuterDisposeScope();
+        var (a, b) = Scaled(x, y);
+        return ReconstructionQuality.Psnr(a, b).MoveToOuterDisposeScope();
     }
 
     /// <summary>Mean absolute difference per image, values in [0, 1] → [N] (float32).</summary>
@@ -47,34 +47,15 @@ public static class TranslationQuality
     /// <summary>SSIM per image (see the remarks) of uint8 [N, C, H, W] images → [N] (float32); 1 for identical images.</summary>
     public static Tensor Ssim(Tensor x, Tensor y)
     {
-        Difference(x, y).Dispose();                                                          // shape check
         using var scope = NewDisposeScope();
-        var (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
-        var side = (int)Math.Min(SsimWindow, Math.Min(h, w));
+        var (a, b) = Scaled(x, y);
+        var side = (int)Math.Min(SsimWindow, Math.Min(x.shape[2], x.shape[3]));
         if (side % 2 == 0) side--;
-        var window = GaussianWindow(side, SsimSigma * side / SsimWindow).to(x.device).view(1, 1, side, side);
-        // Each channel on its own: [N·C, 1, H, W].
-        var a = x.to_type(ScalarType.Float32).div(255).reshape(n * c, 1, h, w);
-        var b = y.to_type(ScalarType.Float32).div(255).reshape(n * c, 1, h, w);
-        Tensor Blur(Tensor t) => nn.functional.conv2d(t, window);
-        var (muA, muB) = (Blur(a), Blur(b));
-        var varA = Blur(a * a) - muA * muA;
-        var varB = Blur(b * b) - muB * muB;
-        var cov = Blur(a * b) - muA * muB;
-        var (c1, c2) = (SsimK1 * SsimK1, SsimK2 * SsimK2);
-        var map = (2 * muA * muB + c1) * (2 * cov + c2) / ((muA * muA + muB * muB + c1) * (varA + varB + c2));
-        return map.reshape(n, -1).mean([1L]).MoveToOuterDisposeScope();
+        return ReconstructionQuality.Ssim(a, b, side, SsimSigma * side / SsimWindow).MoveToOuterDisposeScope();
     }
 
-    /// <summary>The normalized side × side Gaussian window of SSIM (sums to 1), float32.</summary>
-    public static Tensor GaussianWindow(int side, double sigma)
-    {
-        var g = Enumerable.Range(0, side).Select(i => Math.Exp(-Math.Pow(i - (side - 1) / 2.0, 2) / (2 * sigma * sigma))).ToArray();
-        var sum = g.Sum();
-        var w = new float[side * side];
-        for (var i = 0; i < side; i++) for (var j = 0; j < side; j++) w[i * side + j] = (float)(g[i] * g[j] / (sum * sum));
-        return tensor(w, [side, side]);
-    }
+    /// <summary>The normalized side × side Gaussian window of SSIM (sums to 1), float32 [side, side].</summary>
+    public static Tensor GaussianWindow(int side, double sigma) => ReconstructionQuality.GaussianWindow(side, sigma).view(side, side);
 
     /// <summary>Per image, the share of positions where <paramref name="predicted"/> ids [N, T] equal <paramref name="target"/> ids [N, T] → [N] (float32).</summary>
     public static Tensor TokenAccuracy(Tensor predicted, Tensor target)
@@ -95,6 +76,12 @@ public static class TranslationQuality
     }
 
     /// <summary>(x − y)/255 as float32 [N, C, H, W]; throws when the shapes differ.</summary>
+    static (Tensor, Tensor) Scaled(Tensor x, Tensor y)
+    {
+        Difference(x, y).Dispose();                                                          // shape check, same message
+        return (x.to_type(ScalarType.Float32).div(255), y.to_type(ScalarType.Float32).div(255));
+    }
+
     static Tensor Difference(Tensor x, Tensor y)
     {
         if (!x.shape.SequenceEqual(y.shape) || x.dim() != 4)
