@@ -10,7 +10,8 @@
 #   mkdir -p .devonnx && xz -T2 -6 -c ~/.nuget/packages/microsoft.ml.dnnimagefeaturizer.resnet18/0.23.1/tools/DnnImageModels/ResNet18Onnx/ResNet18.onnx > .devonnx/ResNet18.onnx.xz
 #   bash tools/device_study.sh split-onnx      # .devonnx-a/ + .devonnx-b/ (halves): the tracked tree (> 8 MB) + the whole
 #                                              # 58.6 MB file no longer fit one call (refused 2026-12-02)
-# Call 1 (carry .device, .devdata):  bash tools/device_study.sh prepare      tokenizers, shards, classifier; then the benchmarks (BENCH=0: not)
+# Call 0 (carry .devdata), only when call 1 is refused as too large:  bash tools/device_study.sh data
+# Call 1 (carry .device, .devdata; or .device alone after call 0):  bash tools/device_study.sh prepare      tokenizers, shards, classifier; then the benchmarks (BENCH=0: not)
 #   (it only fits with the runtime recompressed: DOTNET_XZ9=1 bash tools/slim_device_bundle.sh)
 # Call 2 (carry .devonnx-a), within the 30 s the machine stays warm:  bash tools/device_study.sh onnx-a   (stages half A in /tmp)
 # Call 3 (carry .devonnx-b):  bash tools/device_study.sh train    (joins the halves; later train calls carry nothing)
@@ -28,7 +29,7 @@ if [ "${1:-}" = split-onnx ]; then
   ls -la .devonnx-a .devonnx-b; exit 0
 fi
 : "${OUT:?OUT must name the output folder}"
-phase=${1:?usage: device_study.sh prepare|onnx-a|train (split-onnx here)}
+phase=${1:?usage: device_study.sh data|prepare|onnx-a|train (split-onnx here)}
 study=/tmp/study
 # Default: ONE cell of the issue-10 grid (AR, K = 16,384, CE and SNCE, seed 0) at the gpu recipe; pick other cells with
 # --codebooks/--objectives/--losses/--seeds. Measured 2026-12-02 (docs/RESULTS.md section 0): prepare 48 s; one objective's
@@ -46,7 +47,9 @@ case $phase in
   prepare)
     mkdir -p /tmp/snce-data
     device_unpack || exit 1
-    tar -C /tmp/snce-data -xJf .devdata/fashion-mnist.tar.xz || exit 1
+    if [ -f .devdata/fashion-mnist.tar.xz ]; then tar -C /tmp/snce-data -xJf .devdata/fashion-mnist.tar.xz || exit 1
+    elif [ ! -f /tmp/snce-data/fashion-mnist/dataset.json ]; then echo "no data: carry .devdata, or run 'data' (carry .devdata) first" >&2; exit 1
+    fi
     nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv > "$OUT/gpu.txt"
     timeout ${PREP_TIMEOUT_S:-240} bash -c "$(declare -f snce); snce study $STUDY_ARGS --data-dir /tmp/snce-data --device cuda --prepare-only --out $study" > "$OUT/prepare.log" 2>&1
     echo "prepare: exit $? after $(( $(date +%s) - start )) s" | tee -a "$OUT/prepare.log"
@@ -73,9 +76,14 @@ case $phase in
     # Globs expand inside the study folder (a first GPU run lost runs/*/metrics.jsonl by expanding them in the repo).
     (cd $study && tar -czf "$OUT/study.tar.gz" STUDY.md study.json study-config.json report samples logs classifier.json tokenizers/*.png \
       tokenizers/*/eval.json tokenizers/*/train.json tokenizers/*.json runs/*/metrics.jsonl runs/*/config.json runs/*/checkpoint/checkpoint.json runs/*/best/best.json runs/*/final-*.json 2>/dev/null) ;;
+  data)
+    # When the tracked tree has grown so that .device + .devdata no longer fit one call (refused 2026-12-02 at 64.03 MiB):
+    # stage the data first (carry .devdata), then 'prepare' carrying .device only.
+    mkdir -p /tmp/snce-data && tar -C /tmp/snce-data -xJf .devdata/fashion-mnist.tar.xz || exit 1
+    echo "data staged in /tmp/snce-data; next: prepare, carrying .device"; exit 0 ;;
   onnx-a)
     mkdir -p /tmp/onnx-parts && cp .devonnx-a/rn.00 /tmp/onnx-parts/ || exit 1
     echo "half A staged in /tmp/onnx-parts; next: train, carrying .devonnx-b"; exit 0 ;;
-  *) echo "unknown phase '$phase'; use prepare, onnx-a, train (or split-onnx here)" >&2; exit 2 ;;
+  *) echo "unknown phase '$phase'; use data, prepare, onnx-a, train (or split-onnx here)" >&2; exit 2 ;;
 esac
 tail -n 25 "$OUT/$([ $phase = prepare ] && echo prepare || echo study).log"
