@@ -243,10 +243,14 @@ public static class EvalCommand
                 else Console.Error.WriteLine($"note: {real.Name} has {trainIdx.shape[0]} training images; the memorization metrics are skipped");
             }
             Lap("real_features");
+            // Depends on the two references only: computed once per data set and cached beside their features.
+            double? validationNn = trainReference is null ? null
+                : RealFeatureCache.ValidationNearestTrainDistance(reference, trainReference, parse.GetValue(cacheDir), extractor.Device);
+            Lap("validation_nearest_train");
             ImageSetEvaluation result;
             using (var bar = new ProgressBar("generated features", generated.shape[0]))
                 result = ImageSetEvaluator.Evaluate(generated, conditioning, reference, extractor, clf, parse.GetValue(k), new CountProgress(bar),
-                    trainReference is null ? null : new MemorizationInputs(trainReference, generatedTokens, trainSequences));
+                    trainReference is null ? null : new MemorizationInputs(trainReference, generatedTokens, trainSequences, validationNn));
             trainReference?.Dispose();
             generatedTokens?.Dispose();
             Lap("generated_features_and_metrics");

@@ -27,7 +27,10 @@ public sealed record ImageSetEvaluation(
 /// <param name="Train">the training split's reference (<see cref="RealFeatureCache.GetOrCompute"/> with the train split).</param>
 /// <param name="GeneratedTokens">the generated images' token sequences [N, T] in the images' order, or null.</param>
 /// <param name="TrainSequences">the training token sequences, or null.</param>
-public sealed record MemorizationInputs(RealReference Train, Tensor? GeneratedTokens = null, TrainingSequences? TrainSequences = null);
+/// <param name="ValidationNnDistance">the mean validation → nearest training distance when known
+/// (<see cref="RealFeatureCache.ValidationNearestTrainDistance"/>); null computes it.</param>
+public sealed record MemorizationInputs(RealReference Train, Tensor? GeneratedTokens = null, TrainingSequences? TrainSequences = null,
+    double? ValidationNnDistance = null);
 
 /// <summary>Evaluates generated images: FD-ResNet18, precision and recall against the real validation split, and class accuracy.</summary>
 public static class ImageSetEvaluator
@@ -57,11 +60,14 @@ public static class ImageSetEvaluator
         using var features = extractor.Extract(images, progress);
         using var stats = FeatureStatistics.Of(features);
         var fd = FrechetDistance.Compute(real.Statistics, stats);
-        var pr = PrecisionRecall.Compute(real.Features, features, k);
+        // The distance matrices (precision/recall, nearest training neighbours) on the extractor's device: on CUDA they
+        // take milliseconds where the CPU needed seconds per evaluation.
+        var pr = PrecisionRecall.Compute(real.Features, features, k, device: extractor.Device);
         ClassAccuracyResult? classAccuracy = null;
         if (labels is not null && classifier is not null)
             classAccuracy = new ClassAccuracyResult(classifier.Model.Accuracy(images, labels), classifier.Info.HeldOutAccuracy, classifier.Info.DataSet);
-        var memo = memorization is { } m ? Snce.Evaluation.Memorization.Compute(features, stats, real, m.Train, m.GeneratedTokens, m.TrainSequences) : null;
+        var memo = memorization is { } m ? Snce.Evaluation.Memorization.Compute(features, stats, real, m.Train, m.GeneratedTokens, m.TrainSequences,
+            m.ValidationNnDistance, extractor.Device) : null;
         return new ImageSetEvaluation(real.DataSet, ResNet18Features.Id, (int)n, real.Count, fd, pr.Precision, pr.Recall, k, classAccuracy, memo);
     }
 }

@@ -126,15 +126,33 @@ public static class Memorization
     /// The metrics for generated features [M, D] (and, when given, their token sequences [M, T] with the training set's),
     /// against the validation and training references.
     /// </summary>
+    /// <remarks><paramref name="validationNnDistance"/>: the mean validation → nearest training distance when known (it depends
+    /// on the two references only: <see cref="RealFeatureCache.ValidationNearestTrainDistance"/> caches it); null computes it
+    /// here. <paramref name="device"/>: where the distances are computed (the feature extractor's device; default the CPU).</remarks>
     public static MemorizationResult Compute(Tensor generatedFeatures, FeatureStatistics generatedStatistics, RealReference validation, RealReference train,
-        Tensor? generatedTokens = null, TrainingSequences? trainSequences = null)
+        Tensor? generatedTokens = null, TrainingSequences? trainSequences = null, double? validationNnDistance = null, Device? device = null)
     {
         using var scope = NewDisposeScope();
-        var gen = NearestDistances(generatedFeatures, train.Features).mean().item<double>();
-        var val = NearestDistances(validation.Features, train.Features).mean().item<double>();
+        var trainFeatures = train.Features.to(device ?? CPU);
+        var gen = NearestDistances(generatedFeatures.to(device ?? CPU), trainFeatures).mean().item<double>();
+        var val = validationNnDistance ?? MeanDistanceTo(validation, trainFeatures);
         if (!(val > 0)) throw new InvalidDataException("every validation image has a copy in the training split (nearest distance 0); the nearest-neighbour ratio needs disjoint splits");
         double? copies = generatedTokens is not null && trainSequences is not null ? trainSequences.CopyFraction(generatedTokens) : null;
         var fdTrain = FrechetDistance.Compute(train.Statistics, generatedStatistics);
         return new MemorizationResult(copies, copies is null ? null : trainSequences!.Count, gen / val, gen, val, fdTrain, train.Count);
+    }
+
+    /// <summary>Mean distance of a validation image to its nearest training image (the nearest-neighbour ratio's denominator).</summary>
+    public static double MeanValidationDistance(RealReference validation, RealReference train, Device? device = null)
+    {
+        using var trainFeatures = train.Features.to(device ?? CPU);
+        return MeanDistanceTo(validation, trainFeatures);
+    }
+
+    static double MeanDistanceTo(RealReference validation, Tensor trainFeatures)
+    {
+        using var q = validation.Features.to(trainFeatures.device);
+        using var d = NearestDistances(q, trainFeatures);
+        return d.mean().item<double>();
     }
 }

@@ -21,7 +21,8 @@ public static class PrecisionRecall
     /// <param name="generated">features [M, D] of generated images.</param>
     /// <param name="k">neighbourhood size; each set needs more than k points.</param>
     /// <param name="chunk">rows per distance block.</param>
-    public static PrecisionRecallResult Compute(Tensor real, Tensor generated, int k = DefaultK, int chunk = 2048)
+    /// <param name="device">where the distances are computed (default the CPU).</param>
+    public static PrecisionRecallResult Compute(Tensor real, Tensor generated, int k = DefaultK, int chunk = 2048, Device? device = null)
     {
         if (k < 1) throw new ArgumentOutOfRangeException(nameof(k), k, "k must be at least 1");
         if (real.dim() != 2 || generated.dim() != 2 || real.shape[1] != generated.shape[1])
@@ -29,8 +30,8 @@ public static class PrecisionRecall
         foreach (var (set, name) in new[] { (real, "real"), (generated, "generated") })
             if (set.shape[0] <= k) throw new ArgumentException($"the {name} set has {set.shape[0]} points; k = {k} needs at least {k + 1}");
         using var scope = NewDisposeScope();
-        var r = real.to(ScalarType.Float64);
-        var g = generated.to(ScalarType.Float64);
+        var r = real.to(device ?? CPU).to(ScalarType.Float64);
+        var g = generated.to(device ?? CPU).to(ScalarType.Float64);
         var precision = Coverage(r, KnnRadii(r, k, chunk), g, chunk);
         var recall = Coverage(g, KnnRadii(g, k, chunk), r, chunk);
         return new PrecisionRecallResult(precision, recall, k);

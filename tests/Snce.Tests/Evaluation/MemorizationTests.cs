@@ -33,6 +33,43 @@ public class MemorizationTests
     }
 
     [Fact]
+    public void TheCachedValidationDistanceIsTheComputedOneAndIsKeyedByBothReferences()
+    {
+        manual_seed(4);
+        var dir = Path.Combine(Path.GetTempPath(), "snce-nn-cache-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            using var train = Reference(randn(700, 8));
+            using var validation = Reference(randn(90, 8));
+            var direct = Memorization.MeanValidationDistance(validation, train);
+            var first = RealFeatureCache.ValidationNearestTrainDistance(validation, train, dir);
+            Assert.Equal(direct, first, 12);
+            Assert.Single(Directory.GetFiles(dir, "nn-*.json"));
+
+            // A second call reads the entry: proven by tampering with the stored value.
+            var path = Directory.GetFiles(dir, "nn-*.json")[0];
+            File.WriteAllText(path, File.ReadAllText(path).Replace(first.ToString("R", System.Globalization.CultureInfo.InvariantCulture), "1234.5"));
+            Assert.Equal(1234.5, RealFeatureCache.ValidationNearestTrainDistance(validation, train, dir));
+
+            // Another training reference (another key) computes its own entry; a damaged entry is recomputed.
+            using var other = new RealReference { Key = "other", DataSet = "test", Features = randn(700, 8), Statistics = FeatureStatistics.Of(randn(700, 8)), ImageShape = (1, 8, 8) };
+            Assert.Equal(Memorization.MeanValidationDistance(validation, other), RealFeatureCache.ValidationNearestTrainDistance(validation, other, dir), 12);
+            Assert.Equal(2, Directory.GetFiles(dir, "nn-*.json").Length);
+            File.WriteAllText(path, "{ not json");
+            Assert.Equal(direct, RealFeatureCache.ValidationNearestTrainDistance(validation, train, dir), 12);
+
+            // The metrics with the cached denominator equal the ones that compute it.
+            using var gen = randn(50, 8);
+            using var genStats = FeatureStatistics.Of(gen);
+            var computed = Memorization.Compute(gen, genStats, validation, train);
+            var given = Memorization.Compute(gen, genStats, validation, train, validationNnDistance: first);
+            Assert.Equal(computed.NnRatio, given.NnRatio, 12);
+            Assert.Equal(computed.ValidationNnDistance, given.ValidationNnDistance, 12);
+        }
+        finally { if (Directory.Exists(dir)) Directory.Delete(dir, true); }
+    }
+
+    [Fact]
     public void NearestDistancesMatchABruteForceLoop()
     {
         manual_seed(1);
