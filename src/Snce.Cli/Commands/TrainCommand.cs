@@ -26,8 +26,8 @@ public static class TrainCommand
         var anchor = new Option<string>("--anchor") { Description = "snce, stochastic (and label smoothing with --perplexity): neighbor targets around the encoder latent or the ground-truth code: auto (latent when the shards store latents), latent, code.", DefaultValueFactory = _ => "auto", HelpName = "auto|latent|code" };
         var implementation = new Option<string>("--loss-implementation")
         {
-            Description = "ce and snce: reference (materializes [N, K] targets) or fused (row blocks with online log-sum-exps; the NVRTC kernel on CUDA, libtorch ops on the CPU). Same loss to rounding; fused needs less memory at large K.",
-            DefaultValueFactory = _ => "reference", HelpName = "reference|fused",
+            Description = "ce and snce: reference (materializes [N, K] targets) or fused (row blocks with online log-sum-exps and the output projection folded in; the NVRTC kernel on CUDA, libtorch ops on the CPU). Same loss to rounding; fused needs less memory at large K. auto: fused on CUDA for ce and snce (a 2.1x / 3.2x faster training step at K = 65,536 on an H200), reference otherwise.",
+            DefaultValueFactory = _ => "auto", HelpName = "auto|reference|fused",
         };
         var steps = new Option<long>("--steps") { Description = "Total optimizer steps (the LR schedule's length).", DefaultValueFactory = _ => 10_000, HelpName = "N" };
         var batch = new Option<int>("--batch") { Description = "Sequences per step.", DefaultValueFactory = _ => 64, HelpName = "B" };
@@ -77,16 +77,18 @@ public static class TrainCommand
             var parsedKind = kindText is null ? (GeneratorKind?)null : GeneratorKinds.Parse(kindText);
             var presetName = GeneratorPresets.CanonicalName(parse.GetValue(preset)!);          // unknown presets fail before any loading
             var anchorText = parse.GetValue(anchor)!;
+            var dev = device.Resolve(parse);
+            var lossKind = LossNames.ParseKind(parse.GetValue(loss)!);
+            var implementationText = parse.GetValue(implementation)!;
             var lossSpec = resumeDir is not null ? null : new LossSpec
             {
-                Kind = LossNames.ParseKind(parse.GetValue(loss)!), Tau = parse.GetValue(tau), Perplexity = parse.GetValue(perplexity), TopK = parse.GetValue(topK),
+                Kind = lossKind, Tau = parse.GetValue(tau), Perplexity = parse.GetValue(perplexity), TopK = parse.GetValue(topK),
                 Epsilon = parse.GetValue(epsilon), Alpha = parse.GetValue(alpha), Delta = parse.GetValue(delta),
                 Anchor = anchorText.Equals("auto", StringComparison.OrdinalIgnoreCase) ? null : LossNames.ParseAnchor(anchorText),
-                Implementation = LossNames.ParseImplementation(parse.GetValue(implementation)!),
+                Implementation = LossNames.ResolveImplementation(implementationText, lossKind, dev.type),
             }.Validate();                                                                    // options the loss does not read fail here too
             if (resumeDir is not null) GeneratorCheckpoint.Resolve(resumeDir);                         // a mistyped --resume fails before a lock file is made
             using var held = FolderLocks.Take(resumeDir ?? parse.GetValue(output)!, "snce train");   // one writer per run folder, checked before any work
-            var dev = device.Resolve(parse);
 
             PreparedRun run;
             if (resumeDir is not null)

@@ -50,6 +50,16 @@ public static class LossNames
     public static NeighborAnchor ParseAnchor(string name) => EnumNames<NeighborAnchor>.Parse(name, "anchor");
 
     /// <summary>
+    /// <c>snce train --loss-implementation</c>: "auto" is <see cref="LossImplementation.Fused"/> on CUDA for ce and snce (the
+    /// faster training step, measured on an H200) and <see cref="LossImplementation.Reference"/> otherwise; any other
+    /// name as <see cref="ParseImplementation"/>.
+    /// </summary>
+    public static LossImplementation ResolveImplementation(string name, LossKind kind, TorchSharp.DeviceType device) =>
+        string.Equals(name.Trim(), "auto", StringComparison.OrdinalIgnoreCase)
+            ? device == TorchSharp.DeviceType.CUDA && kind is LossKind.CrossEntropy or LossKind.Snce ? LossImplementation.Fused : LossImplementation.Reference
+            : ParseImplementation(name);
+
+    /// <summary>
     /// reference | fused (case-insensitive); throws naming the allowed ones. "auto", which earlier versions
     /// accepted and which always meant the reference implementation, still reads as <see cref="LossImplementation.Reference"/>.
     /// </summary>

@@ -78,6 +78,21 @@ public class LossFactoryTests
             Assert.IsType<SnceLoss>(LossFactory.Create(new LossSpec { Kind = LossKind.Snce, Tau = 1, Implementation = LossNames.ParseImplementation(impl) }, Codebook, Metric.L2));
     }
 
+    [Theory]
+    // --loss-implementation, loss, device → implementation
+    [InlineData("auto", "ce", TorchSharp.DeviceType.CUDA, LossImplementation.Fused)]
+    [InlineData("auto", "snce", TorchSharp.DeviceType.CUDA, LossImplementation.Fused)]
+    [InlineData("AUTO", "label-smoothing", TorchSharp.DeviceType.CUDA, LossImplementation.Reference)]   // no fused form
+    [InlineData("auto", "stochastic", TorchSharp.DeviceType.CUDA, LossImplementation.Reference)]
+    [InlineData("auto", "snce", TorchSharp.DeviceType.CPU, LossImplementation.Reference)]
+    [InlineData("reference", "snce", TorchSharp.DeviceType.CUDA, LossImplementation.Reference)]
+    [InlineData("fused", "ce", TorchSharp.DeviceType.CPU, LossImplementation.Fused)]
+    public void AutoImplementationIsFusedOnCudaForLossesThatHaveOne(string text, string loss, TorchSharp.DeviceType device, LossImplementation expected)
+    {
+        var kind = LossNames.ParseKind(loss);
+        Assert.Equal(expected, LossNames.ResolveImplementation(text, kind, device));
+    }
+
     /// <summary>One rule for every entry point: an option the chosen loss does not read is an error that names it and who reads it.</summary>
     [Fact]
     public void OptionsTheLossDoesNotReadAreErrors()

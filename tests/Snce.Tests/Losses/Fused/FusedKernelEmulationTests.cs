@@ -54,6 +54,28 @@ public class FusedKernelEmulationTests(ITestOutputHelper output)
     }
 
     [Theory]
+    // K, top-k, whether the kernel can select (K ≥ 8k or K ≤ 1,024 − k)
+    [InlineData(40, 5, true)]
+    [InlineData(2000, 5, true)]
+    [InlineData(1100, 200, false)]
+    public void AutoTopKSearchSelectsInTheKernelWhereItCanAndMatchesFull(int k, int topK, bool rowStep)
+    {
+        var emu = KernelEmulator.Create(out var why);
+        if (emu is null) { output.WriteLine($"not run: {why}"); return; }
+        using var c = FusedCase.Make("l2", n: 6, k: k);
+        using var scope = NewDisposeScope();
+        var auto = new FusedOptions { RowChunk = 3, ComputeDtype = ScalarType.Float32, TopKSearch = TopKSearch.Auto };
+        var a = Capture(c, () => Run(c, new FusedKernelRows(emu, 128), TargetKind.TopK, topK, auto, linear: true));
+        Assert.Equal(rowStep, emu.Kernels.Any(n => n.Contains("topk")));
+        // Whichever search Auto chose, the loss is the one Full computes on the libtorch backend.
+        var full = Capture(c, () => Run(c, TorchRows.Instance, TargetKind.TopK, topK, auto with { TopKSearch = TopKSearch.Full }, linear: true));
+        Compare(full, a, ScalarType.Float32);
+        // The libtorch backend has no kernel selection: Auto is Full there.
+        var torchAuto = Capture(c, () => Run(c, TorchRows.Instance, TargetKind.TopK, topK, auto, linear: true));
+        Compare(full, torchAuto, ScalarType.Float64);
+    }
+
+    [Theory]
     // logits dtype, compute (score) dtype, kind; logits are a view with row stride K + 3 (misaligned rows)
     [InlineData(ScalarType.Float32, ScalarType.BFloat16, "dense")]
     [InlineData(ScalarType.BFloat16, ScalarType.Float32, "dense")]
