@@ -79,12 +79,15 @@ public class DotMetricTests(ITestOutputHelper output) : SingleThreadTests
     /// <summary>
     /// A tiny tokenizer trained with dot on the 208 MNIST-sample digits (150 steps × 16, the <see cref="MnistTrainingTests"/>
     /// recipe) keeps a finite loss, unit codes, bounded latents and uses a share of its 256 codes on the 42 validation
-    /// digits. Before unit codes, IBQ with dot used 1.6 % of them (11.7 dB, docs/tokenizers.md).
+    /// digits. Measured before the fix on this recipe: IBQ used 1.6 % of the codes (11.7 dB, stored codes of norm 0.014);
+    /// EMA still trained but its latents had reached ‖z‖ = 4.1 (1.8 after), on their way up (see
+    /// EmaLatentsStayBoundedWhenTheDecoderPullsOutward). IBQ's latents may be longer: its entropy term sharpens
+    /// softmax(z·c) through ‖z‖ (4.97 here).
     /// </summary>
     [Theory]
-    [InlineData(QuantizerKind.Ema, 0.25, 15.0)]
-    [InlineData(QuantizerKind.Ibq, 0.10, 14.0)]
-    public void TinyTokenizerTrainsWithTheDotMetric(QuantizerKind kind, double minUtilization, double minPsnr)
+    [InlineData(QuantizerKind.Ema, 0.25, 15.0, 3.0)]
+    [InlineData(QuantizerKind.Ibq, 0.10, 14.0, 10.0)]
+    public void TinyTokenizerTrainsWithTheDotMetric(QuantizerKind kind, double minUtilization, double minPsnr, double maxLatentNorm)
     {
         using var data = MnistSample.Load();
         using var train = data.Images.index_select(0, data.IndicesOf(ImageDataset.TrainSplit));
@@ -111,7 +114,7 @@ public class DotMetricTests(ITestOutputHelper output) : SingleThreadTests
         output.WriteLine($"validation PSNR {eval.Psnr:F2} dB, utilization {eval.Utilization:P1}, perplexity {eval.Perplexity:F1}; max ‖z‖ {latentNorm:F2}, max |‖c‖ − 1| {codeNorm:G3}");
         Assert.All(losses, l => Assert.True(double.IsFinite(l) && l < 1, $"training loss {l}"));
         Assert.True(codeNorm < 1e-4, $"codes are not unit vectors (|‖c‖ − 1| up to {codeNorm})");
-        Assert.True(latentNorm < 10, $"latent norms grew to {latentNorm:F1}");
+        Assert.True(latentNorm < maxLatentNorm, $"latent norms grew to {latentNorm:F2} (bound {maxLatentNorm})");
         Assert.True(eval.Utilization >= minUtilization, $"only {eval.Utilization:P1} of 256 codes are used on the validation digits");
         Assert.True(eval.Psnr >= minPsnr, $"validation PSNR {eval.Psnr:F2} dB is below {minPsnr} dB");
     }
