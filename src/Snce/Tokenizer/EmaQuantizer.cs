@@ -13,12 +13,14 @@ namespace Snce.Tokenizer;
 /// </summary>
 /// <remarks>
 /// Under the dot metric the effective codes are the l2-normalized EMA means ĉ_k = c_k/‖c_k‖ (the centroid step of
-/// spherical k-means, Dhillon &amp; Modha 2001; unit-norm codes as in ViT-VQGAN, Yu et al. 2022), and latents stay as they
-/// are: quantization is argmax_k z·ĉ_k. The plain mean is the centroid of squared l2 only; with argmax z·c over
-/// unnormalized means the longest codes win, latents follow them through the commitment loss and both grow without
-/// bound (measured: `snce tokenizer train --data mnist --codebook 1024 --metric dot --steps 300` went from loss 0.18 at
-/// step 50 to 83, code norms 450–825, 4.9 % of codes used). Unlike cosine, the latent's length is kept: SNCE's targets
-/// softmax(z·ĉ/τ) are sharper for longer latents.
+/// spherical k-means, Dhillon &amp; Modha 2001; unit-norm codes as in ViT-VQGAN, Yu et al. 2022): the plain mean is the
+/// centroid of squared l2 only, and argmax z·c over unnormalized means let the longest codes win while latents followed
+/// them (measured: `snce tokenizer train --data mnist --codebook 1024 --metric dot --steps 300` went from loss 0.30 at
+/// step 75 to 83 at step 300, code norms 453–825, 4.9 % of codes used; docs/RESULTS.md section 4). The latents keep
+/// their length, and the straight-through path goes through their direction, ẑ + sg(ĉ − ẑ): the decoder's input ĉ
+/// does not change with ‖z‖, so the radial part of its gradient can never be met; passed to z as it is (z + sg(ĉ − z))
+/// it pushes ‖z‖ up against the commitment loss (a tiny MNIST run: max ‖z‖ 4.1 after 150 steps, 1.8 through ẑ;
+/// docs/tokenizers.md). The commitment term β‖z − sg(ĉ)‖² is then the only radial force on z, and keeps ‖z‖ near 1.
 /// </remarks>
 public sealed class EmaQuantizer : VectorQuantizer
 {
@@ -41,8 +43,6 @@ public sealed class EmaQuantizer : VectorQuantizer
     /// <summary>The EMA means c_k [K, D] (a buffer, not trained by the optimizer). Do not dispose it.</summary>
     public override Tensor Codebook => codebook;
 
-    /// <inheritdoc/>
-    protected override bool UnitCodes => base.UnitCodes || ReferenceEquals(Metric, Losses.Metric.Dot);
     /// <summary>EMA cluster sizes N_k [K]. Do not dispose.</summary>
     public Tensor ClusterSize => cluster_size;
     /// <summary>EMA sums S_k [K, D]. Do not dispose.</summary>
@@ -62,7 +62,8 @@ public sealed class EmaQuantizer : VectorQuantizer
         var codes = Codes();
         var idx = Metric.Quantize(zp, codes);
         var selected = codes.index_select(0, idx);
-        var quantized = zp + (selected - zp).detach();
+        var through = IsDot ? nn.functional.normalize(zp, p: 2, dim: 1, eps: 1e-12) : zp; // the straight-through path (remarks)
+        var quantized = through + (selected - through).detach();
         var loss = QuantizationLoss(zp, selected, codebookWeight: 0);
         if (update)
         {

@@ -26,6 +26,11 @@ public sealed record QuantizerOutput(Tensor Quantized, Tensor Indices, Tensor Lo
 /// <remarks>
 /// For the cosine metric the quantizer works on the unit sphere: latents and codes are L2-normalized before
 /// distances, lookups and losses, so the decoder receives unit vectors (as in ViT-VQGAN, Yu et al. 2022).
+/// For the dot metric the codes are unit vectors and the latents keep their length: argmax_k z·c_k over codes of free
+/// length has no bounded optimum (a longer code in a similar direction wins every comparison, so the codes that win
+/// grow, the latents follow them through the commitment loss and both race in norm; measured in docs/tokenizers.md).
+/// With ‖c_k‖ = 1 the selected code is the one nearest in direction, and ‖z‖ only sharpens the soft targets
+/// softmax(z·c/τ) that IBQ and SNCE compute.
 /// </remarks>
 public abstract class VectorQuantizer : nn.Module<Tensor, TrainingStep?, QuantizerOutput>
 {
@@ -52,8 +57,11 @@ public abstract class VectorQuantizer : nn.Module<Tensor, TrainingStep?, Quantiz
 
     bool IsCosine => ReferenceEquals(Metric, Metric.Cosine);
 
-    /// <summary>True when the effective codes are l2-normalized (cosine; the EMA quantizer also under dot, see <see cref="EmaQuantizer"/>).</summary>
-    protected virtual bool UnitCodes => IsCosine;
+    /// <summary>True for the dot metric: unit codes, latents of free length (see the remarks).</summary>
+    protected bool IsDot => ReferenceEquals(Metric, Metric.Dot);
+
+    /// <summary>True when the effective codes are l2-normalized: cosine and dot.</summary>
+    bool UnitCodes => IsCosine || IsDot;
 
     /// <summary>The stored codebook [K, D] (a parameter for IBQ, a buffer for EMA). Do not dispose it.</summary>
     public abstract Tensor Codebook { get; }

@@ -72,7 +72,7 @@ public class IndexBackpropTests
         using var q = new IndexBackpropQuantizer(Config("dot"));
         var z = randn(20, 8).requires_grad_(true);
         var o = q.forward(z, null);
-        Assert.True(o.Quantized.detach().eq(q.Codebook.detach().index_select(0, o.Indices)).all().item<bool>());
+        Assert.True(o.Quantized.detach().eq(q.Codes().detach().index_select(0, o.Indices)).all().item<bool>()); // unit codes under dot
         IndexBackpropFunction.ReleaseGradients();
     }
 }

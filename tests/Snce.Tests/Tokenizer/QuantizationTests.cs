@@ -105,19 +105,21 @@ public class QuantizationTests
         }
     }
 
-    [Fact]
-    public void DotMetricRoundTripsExactlyTheSelfNearestCodes()
+    [Theory]
+    [InlineData(QuantizerKind.Ibq)]
+    [InlineData(QuantizerKind.Ema)]
+    public void DotMetricCodesAreUnitVectorsAndAllRoundTrip(QuantizerKind kind)
     {
-        // Under d = −z·c a code can lose its own vector to a longer code in a similar direction (c_i·c_j > ‖c_i‖²):
-        // such codes are unreachable from their own vector. Everything else round-trips.
+        // Under d = −z·c with codes of free length a code could lose its own vector to a longer code in a similar
+        // direction (c_i·c_j > ‖c_i‖²) and was unreachable. With unit codes c_i·c_j < 1 = ‖c_i‖² for distinct codes:
+        // every code is its own nearest code, whatever the stored lengths.
         using var scope = NewDisposeScope();
-        using var model = Model("dot", QuantizerKind.Ibq, k: 64, d: 4);
-        var c = model.Quantizer.Codebook.detach();
-        var back = model.Quantizer.Indices(model.Quantizer.Lookup(arange(64))).data<long>().ToArray();
-        var gram = c.matmul(c.t());
-        var selfNearest = gram.argmax(1).data<long>().ToArray();
-        for (var i = 0; i < 64; i++) Assert.Equal(selfNearest[i], back[i]);
-        Assert.Contains(back.Select((b, i) => b == i), x => x);
+        using var model = Model("dot", kind, k: 64, d: 4);
+        using (no_grad()) model.Quantizer.Codebook.mul_(rand(64, 1) * 10 + 0.1);
+        var codes = model.Quantizer.Codes();
+        Assert.True((codes.norm(1) - 1).abs().max().item<float>() < 1e-5);
+        var back = model.Quantizer.Indices(model.Quantizer.Lookup(arange(64)));
+        Assert.True(back.eq(arange(64)).all().item<bool>());
     }
 
     [Fact]
