@@ -132,8 +132,13 @@ public static class TrainCommand
         if (resume) trainer.Restore(s.RunDir);
         var m = s.Model;
         Console.WriteLine($"{m.Kind.Name()} generator, preset {m.Preset}: {m.ParameterCount / 1e6:F2}M parameters, K = {m.CodebookSize:N0}, grid {m.GridHeight}x{m.GridWidth}, " +
-            (m.Text is { } t ? $"text ({t.Encoder}, {t.MaxTokens} word pieces, {run.Captions?.Info.Captions.Length ?? 0:N0} captions)"
-                : m.Source is { } src ? $"conditioned on the source's {src.Tokens} tokens (pairs: {s.Data.Pairs})" : $"{m.NumClasses} classes"));
+            (m.Source, m.Text) switch
+            {
+                ({ } src, { } t) => $"conditioned on the instruction ({t.Encoder}, {run.Captions?.Info.Captions.Length ?? 0:N0} distinct) and the source's {src.Tokens} tokens (pairs: {s.Data.Pairs})",
+                (null, { } t) => $"text ({t.Encoder}, {t.MaxTokens} word pieces, {run.Captions?.Info.Captions.Length ?? 0:N0} captions)",
+                ({ } src, null) => $"conditioned on the source's {src.Tokens} tokens (pairs: {s.Data.Pairs})",
+                _ => $"{m.NumClasses} classes",
+            });
         var l = s.Loss;
         Console.WriteLine($"loss {l.Kind.Name()}" + (l.Tau is { } tau ? $", τ = {tau:G5}" : "") + (l.Epsilon is { } eps ? $", ε = {eps:G5}" : "") +
             (run.Calibration is { } c ? $" (calibrated: perplexity {c.MeanPerplexity:F2} ± {c.StdPerplexity:F2} on {c.Anchors:N0} anchors)" : "") +
