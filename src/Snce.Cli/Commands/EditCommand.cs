@@ -53,7 +53,8 @@ public static class EditCommand
             "Inpaint or outpaint an image with a trained generator: the region's tokens are regenerated (a token is regenerated when its pixel footprint " +
             "overlaps the region), every other token is kept exactly. Masked generators decode the region in parallel; AR generators decode in raster order " +
             "from the region's first token with the kept tokens forced. A paired run (trained on 'snce tokenize --pairs' shards) takes no region: " +
-            "it translates the whole source image (e.g. twitter → google emoji) and writes the source and the N results side by side.");
+            "it translates the whole source image (e.g. twitter → google emoji) and writes the source and the N results side by side; " +
+            "a paired run trained with instructions ('--text') takes the edit to make with --prompt (\"make the skin tone dark\").");
         foreach (var o in new Option[] { checkpoint, image, mask, box, outpaint, fraction, classes, prompt, n, cfg, cfgSchedule, steps, temperature, topK, topP, choice, seed, weights, noCache, tokenizer, fit, json, output })
             cmd.Options.Add(o);
         device.AddTo(cmd);

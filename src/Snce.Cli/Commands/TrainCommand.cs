@@ -52,7 +52,8 @@ public static class TrainCommand
         var timeLimit = new Option<string?>("--time-limit") { Description = $"Stop this invocation after this wall time ({Durations.Syntax}), saving a checkpoint.", HelpName = "T" };
         var resume = new Option<string?>("--resume") { Description = "Continue the run in this folder exactly where its checkpoint stopped (its own settings apply).", HelpName = "RUN" };
         var output = new Option<string?>("--out") { Description = "Run folder: checkpoint/, metrics.jsonl, tb/ (TensorBoard).", HelpName = "RUN" };
-        var text = new Option<bool>("--text") { Description = "Text-to-image: condition on the shards' captions (from 'snce tokenize --text'; one training caption drawn per image and step) instead of class labels; --cfg-dropout is the caption dropout." };
+        var text = new Option<bool>("--text") { Description = "Text-to-image: condition on the shards' captions (from 'snce tokenize --text'; one training caption drawn per image and step) instead of class labels; --cfg-dropout is the caption dropout. " +
+            "On paired shards made with 'snce tokenize --pairs ... --text': condition on each pair's instruction and its source ([text | source]); --cfg-dropout drops the instruction." };
 
         var cmd = new Command("train",
             "Train an autoregressive (ar) or masked (mask) generator on token shards with any loss (on paired shards: an image-to-image generator).\n" +

@@ -140,6 +140,22 @@ public class InstructionCliTests
     }
 
     [Fact]
+    public void A_text_to_image_run_inpaints_under_a_prompt()
+    {
+        using var dir = new TempDir();
+        Snce.Tests.Text.TextToImageCliTests.TokenizeInto(dir);
+        var train = CliRunner.Run(Snce.Tests.Text.TextToImageCliTests.TrainArgs("mask", dir, dir["t2i"], 6));
+        Assert.True(train.ExitCode == 0, train.Stderr);
+        string[] edit = ["edit", "--checkpoint", dir["t2i"], "--image", dir["images/img_0_0.png"], "--fit", "--box", "0,0,8,8", "--n", "2", "--steps", "2", "--device", "cpu"];
+        var r = CliRunner.Run([.. edit, "--prompt", "a red square", "--json", "--out", dir["out.png"]]);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        using var doc = JsonDocument.Parse(r.Stdout);
+        Assert.Equal(0, doc.RootElement.GetProperty("tokens_changed_outside").GetInt32());
+        Assert.All(doc.RootElement.GetProperty("results").EnumerateArray(), e => Assert.Equal("a red square", e.GetProperty("name").GetString()));
+        Fails([.. edit, "--out", dir["x.png"]], "text-to-image run", "--prompt");
+    }
+
+    [Fact]
     public void Bad_instructions_fail_naming_the_file_and_line()
     {
         using var dir = new TempDir();
