@@ -30,6 +30,8 @@ public static class EditCommand
         var outpaint = new Option<string?>("--outpaint") { Description = "Region as the band along one border (outpainting): the generator continues the rest of the image into it.", HelpName = "left|right|top|bottom" };
         var fraction = new Option<double>("--outpaint-fraction") { Description = "With --outpaint: the band's share of the image's width (left/right) or height (top/bottom).", DefaultValueFactory = _ => 0.5, HelpName = "F" };
         var classes = new Option<string>("--class") { Description = "Class of the results: an id like 3, a list 0,1,2 (round-robin over the results), or 'none' (unconditional).", DefaultValueFactory = _ => "none", HelpName = "C" };
+        var prompt = new Option<string?>("--prompt") { Description = "The instruction of a paired run trained with instructions ('snce train ... --text' on 'snce tokenize --pairs ... --text' shards), e.g. \"make the skin tone dark\"; " +
+            "default: the run's only instruction when it was trained on one. With a text-to-image run: the caption the region is regenerated under.", HelpName = "TEXT" };
         var n = new Option<int>("--n") { Description = "Number of results (each an independent draw of the region).", DefaultValueFactory = _ => 4, HelpName = "N" };
         var cfg = new Option<double>("--cfg") { Description = "Classifier-free guidance scale in [0, 100] (1 = no guidance; with --class none guidance changes nothing).", DefaultValueFactory = _ => 2.0, HelpName = "S" };
         var cfgSchedule = CfgScheduleOption.Create();
@@ -51,8 +53,9 @@ public static class EditCommand
             "Inpaint or outpaint an image with a trained generator: the region's tokens are regenerated (a token is regenerated when its pixel footprint " +
             "overlaps the region), every other token is kept exactly. Masked generators decode the region in parallel; AR generators decode in raster order " +
             "from the region's first token with the kept tokens forced. A paired run (trained on 'snce tokenize --pairs' shards) takes no region: " +
-            "it translates the whole source image (e.g. twitter → google emoji) and writes the source and the N results side by side.");
-        foreach (var o in new Option[] { checkpoint, image, mask, box, outpaint, fraction, classes, n, cfg, cfgSchedule, steps, temperature, topK, topP, choice, seed, weights, noCache, tokenizer, fit, json, output })
+            "it translates the whole source image (e.g. twitter → google emoji) and writes the source and the N results side by side; " +
+            "a paired run trained with instructions ('--text') takes the edit to make with --prompt (\"make the skin tone dark\").");
+        foreach (var o in new Option[] { checkpoint, image, mask, box, outpaint, fraction, classes, prompt, n, cfg, cfgSchedule, steps, temperature, topK, topP, choice, seed, weights, noCache, tokenizer, fit, json, output })
             cmd.Options.Add(o);
         device.AddTo(cmd);
         cmd.SetAction(parse =>
@@ -71,7 +74,15 @@ public static class EditCommand
                 return Translate(parse, manifest, device);
             }
             if (given != 1) throw new SnceUserException("give exactly one region: --mask FILE, --box x,y,w,h or --outpaint left|right|top|bottom");
-            var labels = SampleCommand.ParseClasses(parse.GetValue(classes)!, manifest.Model.NumClasses, count);
+            var text = manifest.Model.Text;
+            if (text is null && parse.GetValue(prompt) is not null)
+                throw new SnceUserException($"'{parse.GetValue(checkpoint)}' has no text conditioning ({manifest.Model.Conditioning}-conditional), so it takes no --prompt; give --class, or use a run trained with --text");
+            if (text is not null && parse.GetValue(prompt) is null)
+                throw new SnceUserException($"'{parse.GetValue(checkpoint)}' is a text-to-image run; give the caption to regenerate the region under with --prompt \"a red apple\"");
+            if (text is not null && parse.GetResult(classes) is { Implicit: false })
+                throw new SnceUserException("--class applies to class-conditional generators; this one takes --prompt");
+            var labels = text is null ? SampleCommand.ParseClasses(parse.GetValue(classes)!, manifest.Model.NumClasses, count) : [.. Enumerable.Repeat(-1L, count)];
+            var promptEmbedding = text is null ? null : SampleCommand.EmbedPrompts([parse.GetValue(prompt)!], text)[0];
             var options = SamplingOptions(parse, manifest);
             var tokenizerDir = parse.GetValue(tokenizer) ?? manifest.Data.Tokenizer;
             var dev = device.Resolve(parse);                                                            // before the first tensor: it picks the libtorch
@@ -90,7 +101,8 @@ public static class EditCommand
             using var g = new Generator((ulong)parse.GetValue(seed));
             using var scope = NewDisposeScope();
             var inputs = sourceImage.unsqueeze(0).expand(count, -1, -1, -1).contiguous();
-            using var result = editor.Inpaint(inputs, tokens, tensor(labels), options, g);
+            var conditions = promptEmbedding is null ? tensor(labels) : Text.TextConditions.Of([.. Enumerable.Repeat(promptEmbedding, count)], text!.MaxTokens, CPU);
+            using var result = editor.Inpaint(inputs, tokens, conditions, options, g);
             var seconds = clock.Elapsed.TotalSeconds;
             var outside = result.ChangedOutside();
             if (outside != 0) throw new InvalidOperationException($"internal error: {outside} tokens outside the region changed");
@@ -98,7 +110,7 @@ public static class EditCommand
             var psnr = InpaintingQuality.Psnr(result.Images, inputs, pixels).data<float>().ToArray();
             var l1 = InpaintingQuality.L1(result.Images, inputs, pixels).data<float>().ToArray();
 
-            var names = labels.Select(l => l < 0 ? "unconditional" : manifest.Data.Classes.ElementAtOrDefault((int)l) ?? l.ToString()).ToArray();
+            var names = labels.Select(l => text is not null ? parse.GetValue(prompt)! : l < 0 ? "unconditional" : manifest.Data.Classes.ElementAtOrDefault((int)l) ?? l.ToString()).ToArray();
             var captions = new[] { "input", $"region: {tokens.Count} of {tokens.Length} tokens regenerated" }
                 .Concat(labels.Select((l, i) => $"result {i + 1}: {names[i]} (class {l}), {inside[i]} tokens changed")).ToArray();
             ImageGrid.SavePng(outPath, EditImages.Panel(sourceImage, footprint.ToPixels(tokens), result.Images), count + 2, captions);
@@ -145,6 +157,8 @@ public static class EditCommand
         {
             var (outPath, count, run) = (parse.GetValue(output)!, parse.GetValue(n), parse.GetValue(checkpoint)!);
             var options = SamplingOptions(parse, manifest);
+            var (instruction, defaulted) = Instruction(parse.GetValue(prompt), manifest, run);
+            var instructionEmbedding = instruction is null ? null : SampleCommand.EmbedPrompts([instruction], manifest.Model.Text!)[0];
             var tokenizerDir = parse.GetValue(tokenizer) ?? manifest.Data.Tokenizer;
             var dev = device.Resolve(parse);
             var tc = TokenizerCheckpoint.LoadConfig(tokenizerDir);
@@ -154,11 +168,12 @@ public static class EditCommand
             var clock = Stopwatch.StartNew();
             using var g = new Generator((ulong)parse.GetValue(seed));
             using var scope = NewDisposeScope();
-            using var result = editor.Translate(sourceImage.unsqueeze(0).expand(count, -1, -1, -1).contiguous(), options, g);
+            var instructions = instructionEmbedding is null ? null : Text.TextConditions.Of([.. Enumerable.Repeat(instructionEmbedding, count)], manifest.Model.Text!.MaxTokens, CPU);
+            using var result = editor.Translate(sourceImage.unsqueeze(0).expand(count, -1, -1, -1).contiguous(), options, g, instructions);
             var seconds = clock.Elapsed.TotalSeconds;
             var same = (result.Tokens == result.SourceTokens).sum(1).data<long>().ToArray();
             var t = manifest.Model.SequenceLength;
-            var captions = new[] { "source" }.Concat(same.Select((k, i) => $"result {i + 1}: {t - k} of {t} tokens differ from the source's")).ToArray();
+            var captions = new[] { instruction is null ? "source" : $"source; \"{instruction}\"" }.Concat(same.Select((k, i) => $"result {i + 1}: {t - k} of {t} tokens differ from the source's")).ToArray();
             ImageGrid.SavePng(outPath, EditImages.Row(sourceImage, result.Images), count + 1, captions);
             var tokensPath = Path.ChangeExtension(outPath, null) + ".tokens.npy";
             Npy.Save(tokensPath, cat([result.SourceTokens.narrow(0, 0, 1), result.Tokens], 0)
@@ -167,7 +182,8 @@ public static class EditCommand
                 Console.WriteLine(JsonSerializer.Serialize(new
                 {
                     checkpoint = Path.GetFullPath(run), image = Path.GetFullPath(parse.GetValue(image)!), generator = manifest.Model.Kind.Name(),
-                    conditioning = manifest.Model.Conditioning, pairs = manifest.Data.Pairs, image_size = tc.ImageSize,
+                    conditioning = manifest.Model.Conditioning, pairs = manifest.Data.Pairs, instruction, instruction_defaulted = instruction is null ? (bool?)null : defaulted,
+                    image_size = tc.ImageSize,
                     grid = new[] { manifest.Model.GridHeight, manifest.Model.GridWidth }, tokens_total = t,
                     results = same.Select((k, i) => new { index = i, tokens_same_as_source = k, tokens_changed = t - k }),
                     seed = parse.GetValue(seed), cfg = options.CfgScale, steps = manifest.Model.Kind == GeneratorKind.Masked ? options.Steps : (int?)null,
@@ -176,9 +192,36 @@ public static class EditCommand
                     rows_of_tokens = "row 0 = the source's tokens, rows 1..n = the results",
                 }, Json.Options));
             else
-                Console.WriteLine($"translated {parse.GetValue(image)} into {count} result(s) ({manifest.Model.Kind.Name()}, {manifest.Data.Pairs ?? "paired"}, seed {parse.GetValue(seed)}) in {seconds:F1} s; wrote {outPath} and {tokensPath}");
+                Console.WriteLine($"translated {parse.GetValue(image)}{(instruction is null ? "" : $" under \"{instruction}\"{(defaulted ? " (the run's only instruction)" : "")}")} into {count} result(s) ({manifest.Model.Kind.Name()}, {manifest.Data.Pairs ?? "paired"}, seed {parse.GetValue(seed)}) in {seconds:F1} s; wrote {outPath} and {tokensPath}");
             return 0;
         }
+    }
+
+    /// <summary>
+    /// The instruction of a paired translation: none for a run without text conditioning (a given --prompt is an error naming the fix);
+    /// for a run trained with instructions, --prompt, else the run's only instruction (read from its shards' captions), else an error
+    /// listing what it was trained on.
+    /// </summary>
+    static (string? Instruction, bool Defaulted) Instruction(string? prompt, CheckpointManifest manifest, string run)
+    {
+        if (manifest.Model.Text is null)
+            return prompt is null ? (null, false)
+                : throw new SnceUserException($"'{run}' is a paired run conditioned on the source image only (no text conditioning: it was trained without instructions), so it takes no --prompt; " +
+                    "leave it out, or train on instructions: 'snce tokenize --pairs ... --text', then 'snce train ar|mask --tokens PAIRS --text'");
+        if (prompt is not null) return (prompt, false);
+        string[] trained;
+        try
+        {
+            var info = JsonSerializer.Deserialize<Text.CaptionShardsInfo>(File.ReadAllText(Path.Combine(manifest.Data.Tokens, Text.CaptionShards.InfoFile)));
+            trained = info?.Captions ?? [];
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or JsonException)
+        {
+            throw new SnceUserException($"'{run}' was trained with instructions; give one with --prompt \"TEXT\" (its shards' instructions in '{manifest.Data.Tokens}' could not be read: {e.Message})");
+        }
+        if (trained.Length == 1) return (trained[0], true);
+        throw new SnceUserException($"'{run}' was trained with {trained.Length} instructions; say which with --prompt, e.g. " +
+            string.Join(", ", trained.Take(5).Select(t => $"--prompt \"{t}\"")) + (trained.Length > 5 ? ", ..." : ""));
     }
 
     /// <summary>The one region given on the command line.</summary>

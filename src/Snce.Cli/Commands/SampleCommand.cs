@@ -131,7 +131,7 @@ public static class SampleCommand
     }
 
     /// <summary>The prompts through the checkpoint's text encoder (cached on disk); warns about truncated prompts.</summary>
-    static Text.TextEmbedding[] EmbedPrompts(string[] prompts, TextConditioningConfig text)
+    internal static Text.TextEmbedding[] EmbedPrompts(string[] prompts, TextConditioningConfig text)
     {
         if (text.Encoder != Text.MiniLmEncoder.ModelId)
             throw new ArgumentException($"the generator was trained on captions encoded by {text.Encoder}, but this snce has {Text.MiniLmEncoder.ModelId}");

@@ -17,7 +17,8 @@ public static class TokenizeCommand
         var latents = new Option<string>("--latents") { Description = "Per-position latent information for latent-anchored SNCE: none, full (float16 [M, T, D]) or topk (ids + distances of each latent's k nearest codes).", DefaultValueFactory = _ => "none", HelpName = "none|full|topk" };
         var batch = new Option<int>("--batch") { Description = "Images per batch.", DefaultValueFactory = _ => 256, HelpName = "B" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object (counts, bytes per image, tokens/s)." };
-        var text = new Option<bool>("--text") { Description = "Also store captions and their MiniLM embeddings (captions.json, text_*.npy) for 'snce train ar|mask --text': emoji get templated captions, an image folder needs a captions.jsonl." };
+        var text = new Option<bool>("--text") { Description = "Also store captions and their MiniLM embeddings (captions.json, text_*.npy) for 'snce train ar|mask --text': emoji get templated captions, an image folder needs a captions.jsonl. " +
+            "With --pairs: each pair's instruction (emoji vendors: \"in google style\"; skin tones: \"make the skin tone dark\"; a folder: its instructions.jsonl)." };
         var overwrite = new Option<bool>("--overwrite") { Description = "Replace the files of a non-empty --out folder (runs trained on the old shards then no longer match them)." };
         var pairs = new Option<string?>("--pairs") { Description = $"Paired data instead of --data, for image-to-image training ('snce train ar|mask' on the result): {Snce.Editing.PairedData.Syntax}. The targets are tokenized as --data would be (latents, neighbor table), the sources' tokens go to source_tokens.npy; --limit keeps the first N pairs of each split.", HelpName = "SRC:DST|DIR" };
         latents.AcceptOnlyFromAmong("none", "full", "topk");
@@ -38,7 +39,6 @@ public static class TokenizeCommand
             var pairSpec = parse.GetValue(pairs);
             if ((pairSpec is null) == (parse.GetValue(data.Data) is null))
                 throw new ArgumentException(pairSpec is null ? "give the images: --data NAME|DIR, or --pairs SRC:DST|DIR for paired shards" : "give --data or --pairs, not both");
-            if (pairSpec is not null && parse.GetValue(text)) throw new ArgumentException("--text with --pairs is not built yet (instruction text for paired shards); leave out --text");
             if (pairSpec is not null) Snce.Editing.PairedData.Reference(pairSpec);           // a mistyped spec fails before any work
             using var held = FolderLocks.Take(outDir, "snce tokenize");                    // one writer, and --out writable, before any work
             if (Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any() && !parse.GetValue(overwrite))
@@ -56,7 +56,7 @@ public static class TokenizeCommand
                 throw new ArgumentException($"--neighbors-k must be in [0, {config.CodebookSize}] (the codebook size), got {options.NeighborsK}");
             var dev = device.Resolve(parse);
             using var model = TokenizerCheckpoint.Load(dir, dev);
-            if (pairSpec is not null) return TokenizePairs(model, config, dir, pairSpec, data, parse, options, outDir, parse.GetValue(json), dev);
+            if (pairSpec is not null) return TokenizePairs(model, config, dir, pairSpec, data, parse, options, outDir, parse.GetValue(json), dev, text);
             using var dataset = TokenizerCommand.LoadDataFor(data, parse, parse.GetValue(data.Data)!, config);
             var captionSet = parse.GetValue(text) ? Text.CaptionSet.From(dataset) : null;        // no captions: fail before tokenizing
             var result = DatasetTokenizer.Tokenize(model, dataset, TokenizerCheckpoint.Resolve(dir), options,
@@ -89,7 +89,7 @@ public static class TokenizeCommand
     }
 
     static int TokenizePairs(VqTokenizer model, TokenizerConfig config, string dir, string spec, DataOptionsCli data, ParseResult parse,
-        TokenizeOptions options, string outDir, bool json, TorchSharp.torch.Device dev)
+        TokenizeOptions options, string outDir, bool json, TorchSharp.torch.Device dev, Option<bool> text)
     {
         if (parse.GetValue(data.Size) is { } s && s != config.ImageSize || parse.GetValue(data.Channels) is { } c && c != config.Channels)
             throw new ArgumentException($"--pairs loads images at the tokenizer's own size and channels ({config.ImageSize} px, {config.Channels}); leave out --size and --channels");
@@ -98,9 +98,12 @@ public static class TokenizeCommand
         Snce.Editing.ImagePairs pairs;
         using (var progress = new DataProgressBar()) pairs = Snce.Editing.PairedData.Load(spec, data.ToOptions(parse), config.Channels, config.ImageSize, progress);
         using var limited = Snce.Editing.PairedData.Limit(pairs, parse.GetValue(data.Limit));
+        var instructions = parse.GetValue(text) ? Snce.Editing.PairInstructions.Of(limited, reference) : null;   // none for some pair: fail before tokenizing
         var result = Snce.Editing.PairedData.Tokenize(model, limited, TokenizerCheckpoint.Resolve(dir), options, reference);
         using var shards = result.Shards;
         shards.Save(outDir);
+        if (instructions is not null) SaveCaptions(instructions, outDir, json);
+        else File.Delete(Path.Combine(outDir, Text.CaptionShards.InfoFile));                    // --overwrite: no stale instructions of earlier shards
         var info = shards.Info;
         using var held = shards.IndicesOf(Snce.Data.TokenShards.ValidationSplit);
         if (json)
@@ -109,6 +112,7 @@ public static class TokenizeCommand
                 out_dir = Path.GetFullPath(outDir), pairs = reference, pair_count = info.Count, held_out = held.shape[0], tokens_per_image = info.SequenceLength,
                 codebook_size = info.CodebookSize, latents = info.Latents, neighbors_k = info.NeighborsK, bytes_per_image = info.BytesPerImage,
                 seconds = result.Seconds, tokens_per_second = result.TokensPerSecond,
+                instructions = instructions?.Train.Select(t => t[0]).Distinct().Count(),
             }, Json.Options));
         else
             Console.WriteLine($"tokenized {info.Count:N0} pairs of {reference} ({held.shape[0]:N0} held out; {info.Grid[0]}×{info.Grid[1]} tokens per image, source and target) " +

@@ -52,7 +52,8 @@ public static class TrainCommand
         var timeLimit = new Option<string?>("--time-limit") { Description = $"Stop this invocation after this wall time ({Durations.Syntax}), saving a checkpoint.", HelpName = "T" };
         var resume = new Option<string?>("--resume") { Description = "Continue the run in this folder exactly where its checkpoint stopped (its own settings apply).", HelpName = "RUN" };
         var output = new Option<string?>("--out") { Description = "Run folder: checkpoint/, metrics.jsonl, tb/ (TensorBoard).", HelpName = "RUN" };
-        var text = new Option<bool>("--text") { Description = "Text-to-image: condition on the shards' captions (from 'snce tokenize --text'; one training caption drawn per image and step) instead of class labels; --cfg-dropout is the caption dropout." };
+        var text = new Option<bool>("--text") { Description = "Text-to-image: condition on the shards' captions (from 'snce tokenize --text'; one training caption drawn per image and step) instead of class labels; --cfg-dropout is the caption dropout. " +
+            "On paired shards made with 'snce tokenize --pairs ... --text': condition on each pair's instruction and its source ([text | source]); --cfg-dropout drops the instruction." };
 
         var cmd = new Command("train",
             "Train an autoregressive (ar) or masked (mask) generator on token shards with any loss (on paired shards: an image-to-image generator).\n" +
@@ -134,8 +135,13 @@ public static class TrainCommand
         if (resume) trainer.Restore(s.RunDir);
         var m = s.Model;
         Console.WriteLine($"{m.Kind.Name()} generator, preset {m.Preset}: {m.ParameterCount / 1e6:F2}M parameters, K = {m.CodebookSize:N0}, grid {m.GridHeight}x{m.GridWidth}, " +
-            (m.Text is { } t ? $"text ({t.Encoder}, {t.MaxTokens} word pieces, {run.Captions?.Info.Captions.Length ?? 0:N0} captions)"
-                : m.Source is { } src ? $"conditioned on the source's {src.Tokens} tokens (pairs: {s.Data.Pairs})" : $"{m.NumClasses} classes"));
+            (m.Source, m.Text) switch
+            {
+                ({ } src, { } t) => $"conditioned on the instruction ({t.Encoder}, {run.Captions?.Info.Captions.Length ?? 0:N0} distinct) and the source's {src.Tokens} tokens (pairs: {s.Data.Pairs})",
+                (null, { } t) => $"text ({t.Encoder}, {t.MaxTokens} word pieces, {run.Captions?.Info.Captions.Length ?? 0:N0} captions)",
+                ({ } src, null) => $"conditioned on the source's {src.Tokens} tokens (pairs: {s.Data.Pairs})",
+                _ => $"{m.NumClasses} classes",
+            });
         var l = s.Loss;
         Console.WriteLine($"loss {l.Kind.Name()}" + (l.Tau is { } tau ? $", τ = {tau:G5}" : "") + (l.Epsilon is { } eps ? $", ε = {eps:G5}" : "") +
             (run.Calibration is { } c ? $" (calibrated: perplexity {c.MeanPerplexity:F2} ± {c.StdPerplexity:F2} on {c.Anchors:N0} anchors)" : "") +

@@ -29,9 +29,10 @@ static class TranslationEval
         using var loaded = pairs;
         using var g = new Generator((ulong)seed);
         using var held = shards.IndicesOf(Snce.Data.TokenShards.ValidationSplit);
+        using var instructions = editor.TakesInstructions ? Snce.Text.CaptionShards.Load(manifest.Data.Tokens, shards.Info.Count) : null;
         TranslationEvaluationSet set;
         using (var bar = new ProgressBar("translating", Math.Min(n ?? held.shape[0], held.shape[0])))
-            set = TranslationEvaluation.Run(editor, shards, pairs, n, options, g, new Progress(bar));
+            set = TranslationEvaluation.Run(editor, shards, pairs, n, options, g, new Progress(bar), instructions);
         using var result = set;
         if (gridPath is not null)
         {
@@ -46,13 +47,15 @@ static class TranslationEval
         if (json)
             Console.WriteLine(JsonSerializer.Serialize(new
             {
-                checkpoint = Path.GetFullPath(run), step = manifest.State.Step, generator = manifest.Model.Kind.Name(), pairs = spec, held_out_pairs = s.Pairs,
+                checkpoint = Path.GetFullPath(run), step = manifest.State.Step, generator = manifest.Model.Kind.Name(), conditioning = manifest.Model.Conditioning,
+                pairs = spec, held_out_pairs = s.Pairs,
                 seed, cfg = options.CfgScale, temperature = options.Tokens.Temperature,
                 translation = new
                 {
                     generated = Row(s.Generated), copy_source = Row(s.CopySource), nearest_training_target = Row(s.NearestTrainingTarget),
                     reconstruction = Row(s.Reconstruction),
-                    nearest_by = "source tokens (Hamming distance between the source token grids; ties: the first training pair)",
+                    nearest_by = "source tokens (Hamming distance between the source token grids; ties: the first training pair)"
+                        + (editor.TakesInstructions ? ", among the training pairs of the same instruction" : ""),
                 },
                 grid = gridPath is null ? null : Path.GetFullPath(gridPath),
             }, Json.Options));

@@ -50,9 +50,15 @@ public sealed class CheckpointEditor : IDisposable
     public InpaintingResult Inpaint(Tensor images, TokenMask region, Tensor conditions, GeneratorSamplingOptions options, Generator generator) =>
         ImageInpainting.Run(Model, Tokenizer, images, region, conditions, options, generator);
 
-    /// <summary>Translates uint8 source images [N, C, S, S] with a paired run: one generated target per source.</summary>
-    public TranslationResult Translate(Tensor sources, GeneratorSamplingOptions options, Generator generator) =>
-        ImageTranslation.Run(Model, Tokenizer, sources, options, generator);
+    /// <summary>
+    /// Translates uint8 source images [N, C, S, S] with a paired run: one generated target per source; a run trained with instructions
+    /// takes one per source, <paramref name="instructions"/> [N, L + 1, E + 1] (packed text conditions).
+    /// </summary>
+    public TranslationResult Translate(Tensor sources, GeneratorSamplingOptions options, Generator generator, Tensor? instructions = null) =>
+        ImageTranslation.Run(Model, Tokenizer, sources, options, generator, instructions);
+
+    /// <summary>True when the paired run was trained with instructions ([text | source] prefix): it takes one per source.</summary>
+    public bool TakesInstructions => Model.Config is { Source: not null, Text: not null };
 
     /// <inheritdoc/>
     public void Dispose()

@@ -48,21 +48,39 @@ public sealed record ImagePairs(Tensor Sources, Tensor Targets, string[] Names, 
     /// paired with its variant of one <paramref name="tone"/> (the row with the same <c>base_unified</c>), in the data set's order, with
     /// its split (both share the base code point, so the split keeps them together) and the instruction "make the skin tone TONE".
     /// </summary>
-    public static ImagePairs SkinTone(ImageDataset emoji, string tone)
+    public static ImagePairs SkinTone(ImageDataset emoji, string tone) => SkinTone(emoji, [tone]);
+
+    /// <summary>
+    /// Skin-tone edits of several tones in one set (one model, several instructions): for each emoji drawn without a skin tone, in the
+    /// data set's order, one pair per tone of <paramref name="tones"/> it has a variant of, with the instruction "make the skin tone TONE".
+    /// A pair is named by the base code point (one tone) or BASE:TONE (several), so names stay unique.
+    /// </summary>
+    public static ImagePairs SkinTone(ImageDataset emoji, IReadOnlyList<string> tones)
     {
         string[] Values(string attribute) => emoji.Attributes.TryGetValue(attribute, out var v) ? v
             : throw new ArgumentException($"{emoji.Name} has no '{attribute}' attribute; skin-tone pairs need emoji data (base_unified and skin_tone)");
-        var (bases, tones) = (Values("base_unified"), Values("skin_tone"));
-        if (!SkinTones.Split(", ").Contains(tone)) throw new ArgumentException($"unknown skin tone '{tone}'; use one of {SkinTones}");
-        var variant = new Dictionary<string, long>(StringComparer.Ordinal);
-        for (var i = 0; i < tones.Length; i++) if (tones[i] == tone) variant.TryAdd(bases[i], i);
-        var rows = Enumerable.Range(0, bases.Length).Where(i => tones[i] == "none" && variant.ContainsKey(bases[i])).ToArray();
-        if (rows.Length == 0) throw new ArgumentException($"{emoji.Name} has no emoji drawn both without a skin tone and with the skin tone '{tone}'");
-        using var s = tensor(rows.Select(i => (long)i).ToArray());
-        using var t = tensor(rows.Select(i => variant[bases[i]]).ToArray());
-        return new ImagePairs(emoji.Images.index_select(0, s), emoji.Images.index_select(0, t), rows.Select(i => bases[i]).ToArray(),
-            rows.Select(_ => (string?)$"make the skin tone {tone}").ToArray(), emoji.Split.index_select(0, s));
+        var (bases, drawn) = (Values("base_unified"), Values("skin_tone"));
+        if (tones.Count == 0) throw new ArgumentException($"name at least one skin tone: {SkinTones}");
+        foreach (var tone in tones)
+            if (!SkinTones.Split(", ").Contains(tone)) throw new ArgumentException($"unknown skin tone '{tone}'; use one of {SkinTones}");
+        if (tones.Distinct().Count() != tones.Count) throw new ArgumentException($"skin tones [{string.Join(", ", tones)}] name a tone twice");
+        var variant = tones.ToDictionary(t => t, _ => new Dictionary<string, long>(StringComparer.Ordinal));
+        for (var i = 0; i < drawn.Length; i++) if (variant.TryGetValue(drawn[i], out var v)) v.TryAdd(bases[i], i);
+        var rows = Enumerable.Range(0, bases.Length).Where(i => drawn[i] == "none")
+            .SelectMany(i => tones.Where(t => variant[t].ContainsKey(bases[i])).Select(t => (Source: i, Tone: t))).ToArray();
+        if (rows.Length == 0) throw new ArgumentException($"{emoji.Name} has no emoji drawn both without a skin tone and with the skin tone '{string.Join("' or '", tones)}'");
+        using var s = tensor(rows.Select(r => (long)r.Source).ToArray());
+        using var t = tensor(rows.Select(r => variant[r.Tone][bases[r.Source]]).ToArray());
+        return new ImagePairs(emoji.Images.index_select(0, s), emoji.Images.index_select(0, t),
+            rows.Select(r => tones.Count == 1 ? bases[r.Source] : $"{bases[r.Source]}:{r.Tone}").ToArray(),
+            rows.Select(r => (string?)SkinToneInstruction(r.Tone)).ToArray(), emoji.Split.index_select(0, s));
     }
+
+    /// <summary>The instruction of a skin-tone pair: "make the skin tone TONE" (TONE with spaces: "medium dark").</summary>
+    public static string SkinToneInstruction(string tone) => $"make the skin tone {tone.Replace('-', ' ')}";
+
+    /// <summary>The instruction of a vendor pair whose target is <paramref name="targetName"/> (emoji-google → "in google style").</summary>
+    public static string StyleInstruction(string targetName) => $"in {(targetName.StartsWith("emoji-", StringComparison.Ordinal) ? targetName["emoji-".Length..] : targetName)} style";
 
     /// <summary>
     /// Reads a paired image folder: <c>DIR/src/NAME</c> and <c>DIR/dst/NAME</c> with matching file names (PNG, JPEG, ...), and
@@ -110,6 +128,8 @@ public sealed record ImagePairs(Tensor Sources, Tensor Targets, string[] Names, 
             try
             {
                 using var doc = JsonDocument.Parse(line);
+                if (doc.RootElement.ValueKind != JsonValueKind.Object)
+                    throw new InvalidDataException($"{path}:{lineNo}: a JSON {doc.RootElement.ValueKind.ToString().ToLowerInvariant()}, not an object; each line is {{\"name\": \"FILE\", \"instruction\": \"TEXT\"}}");
                 name = doc.RootElement.TryGetProperty("name", out var n) && n.ValueKind == JsonValueKind.String ? n.GetString() : null;
                 text = doc.RootElement.TryGetProperty("instruction", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString() : null;
             }
@@ -117,7 +137,9 @@ public sealed record ImagePairs(Tensor Sources, Tensor Targets, string[] Names, 
             {
                 throw new InvalidDataException($"{path}:{lineNo}: not a JSON object ({e.Message}); each line is {{\"name\": \"FILE\", \"instruction\": \"TEXT\"}}");
             }
-            if (name is null || text is null) throw new InvalidDataException($"{path}:{lineNo}: needs a string \"name\" and a string \"instruction\"");
+            if (name is null || text is null)
+                throw new InvalidDataException($"{path}:{lineNo}: needs a string \"name\" and a string \"instruction\" (missing: {(name is null ? "name" : "instruction")})");
+            if (string.IsNullOrWhiteSpace(text)) throw new InvalidDataException($"{path}:{lineNo}: the instruction for '{name}' is empty; write what the edit does, e.g. \"make the sky red\"");
             if (!names.Contains(name)) throw new InvalidDataException($"{path}:{lineNo}: no pair named '{name}' in src/ and dst/");
             if (!result.TryAdd(name, text)) throw new InvalidDataException($"{path}:{lineNo}: a second instruction for '{name}'");
         }

@@ -20,7 +20,7 @@ public static class PairedData
 {
     /// <summary>What a spec may be, for messages and help.</summary>
     public const string Syntax = "SOURCE:TARGET (two data sets paired by their 'unified' code point: emoji-twitter:emoji-google or emoji-google:emoji-twitter), " +
-        "EMOJI:skin-tone=TONE (each emoji without a skin tone → its TONE variant, e.g. emoji-twitter:skin-tone=dark; " + ImagePairs.SkinTones + ") " +
+        "EMOJI:skin-tone=TONE[,TONE...]|all (each emoji without a skin tone → its TONE variant, e.g. emoji-twitter:skin-tone=dark or emoji-twitter:skin-tone=medium,dark; " + ImagePairs.SkinTones + ") " +
         "or DIR (a paired folder: src/ and dst/ with matching file names, optional instructions.jsonl)";
 
     const string SkinTonePrefix = "skin-tone=";
@@ -35,11 +35,10 @@ public static class PairedData
         var parts = spec.Split(':');
         if (parts.Length == 2 && BuiltInDataSets.IsBuiltInName(parts[0]) && parts[1].StartsWith(SkinTonePrefix, StringComparison.OrdinalIgnoreCase))
         {
-            var tone = parts[1][SkinTonePrefix.Length..].ToLowerInvariant();
-            if (!ImagePairs.SkinTones.Split(", ").Contains(tone)) throw new ArgumentException($"--pairs {spec}: unknown skin tone '{tone}'; use one of {ImagePairs.SkinTones}");
+            var tones = Tones(spec, parts[1][SkinTonePrefix.Length..]);
             var set = BuiltInDataSets.Resolve(parts[0], null);
             if (set is not EmojiDataSet) throw new ArgumentException($"--pairs {spec}: skin-tone pairs need emoji, not {set.Name}");
-            return $"{set.Name}:{SkinTonePrefix}{tone}";
+            return $"{set.Name}:{SkinTonePrefix}{string.Join(',', tones)}";
         }
         if (parts.Length == 2 && parts.All(BuiltInDataSets.IsBuiltInName))
         {
@@ -63,11 +62,22 @@ public static class PairedData
         if (parts[1].StartsWith(SkinTonePrefix, StringComparison.Ordinal))
         {
             using var emoji = DataSets.Load(parts[0], shape, progress: progress);
-            return ImagePairs.SkinTone(emoji, parts[1][SkinTonePrefix.Length..]);
+            return ImagePairs.SkinTone(emoji, parts[1][SkinTonePrefix.Length..].Split(','));
         }
         using var source = DataSets.Load(parts[0], shape, progress: progress);
         using var target = DataSets.Load(parts[1], shape, progress: progress);
-        return ImagePairs.Match(source, target);
+        return ImagePairs.Match(source, target, instruction: ImagePairs.StyleInstruction(parts[1]));
+    }
+
+    /// <summary>TONE, TONE,TONE,... or all → the tones in <see cref="ImagePairs.SkinTones"/>' order, each once; throws naming the bad one.</summary>
+    static string[] Tones(string spec, string list)
+    {
+        var all = ImagePairs.SkinTones.Split(", ");
+        if (list.Equals("all", StringComparison.OrdinalIgnoreCase)) return all;
+        var given = list.ToLowerInvariant().Split(',', StringSplitOptions.TrimEntries);
+        foreach (var tone in given)
+            if (!all.Contains(tone)) throw new ArgumentException($"--pairs {spec}: unknown skin tone '{tone}'; use one of {ImagePairs.SkinTones}, several separated by commas, or all");
+        return all.Where(given.Contains).ToArray();
     }
 
     /// <summary>The first <paramref name="perSplit"/> pairs of each split, in order (for quick runs); null keeps all.</summary>

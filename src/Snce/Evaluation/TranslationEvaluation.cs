@@ -40,10 +40,17 @@ public static class TranslationEvaluation
     /// Translates the first <paramref name="n"/> held-out pairs of <paramref name="shards"/> (all when null) with <paramref name="editor"/>;
     /// the pixels come from <paramref name="pairs"/> (the shards' pairs reloaded: matched by name).
     /// </summary>
+    /// <remarks>
+    /// A run trained with instructions translates each held-out pair under its own instruction, from <paramref name="instructions"/> (the
+    /// shards' captions, <c>snce tokenize --pairs ... --text</c>), and its nearest-training-target baseline looks only among the training
+    /// pairs of the same instruction.
+    /// </remarks>
     public static TranslationEvaluationSet Run(CheckpointEditor editor, TokenShards shards, ImagePairs pairs, int? n, GeneratorSamplingOptions options,
-        Generator generator, IProgress<int>? progress = null)
+        Generator generator, IProgress<int>? progress = null, Text.CaptionShards? instructions = null)
     {
         if (!editor.IsPaired) throw new ArgumentException("translation metrics need a paired run (trained on 'snce tokenize --pairs' shards)");
+        if (editor.TakesInstructions && instructions is null)
+            throw new ArgumentException($"the run was trained with instructions, but '{shards.Info.Data}' holds none; score it on the shards it was trained on");
         if (shards.SourceTokens is null || shards.PairNames is null) throw new ArgumentException($"'{shards.Info.Data}' holds plain shards, not pairs");
         using var scope = NewDisposeScope();
         var held = shards.IndicesOf(TokenShards.ValidationSplit);
@@ -65,13 +72,15 @@ public static class TranslationEvaluation
         var targetTokens = shards.Tokens.index_select(0, held).to_type(ScalarType.Int64);
         var sourceTokens = shards.SourceTokens.index_select(0, held).to_type(ScalarType.Int64);
 
-        // The run's translations, one per source, in batches so progress can be reported.
+        // The run's translations, one per source (under its own instruction), in batches so progress can be reported.
+        using var text = editor.TakesInstructions ? new Text.TextConditions(instructions!, held, editor.Model.Config.Text!.MaxTokens, editor.Model.Device) : null;
         var images = new List<Tensor>();
         var tokens = new List<Tensor>();
         for (var start = 0; start < count; start += options.BatchSize)
         {
             var m = Math.Min(options.BatchSize, count - start);
-            using var result = editor.Translate(sources.narrow(0, start, m), options, generator);
+            var instruction = text?.Draw(arange(start, start + m, dtype: ScalarType.Int64, device: editor.Model.Device), null);
+            using var result = editor.Translate(sources.narrow(0, start, m), options, generator, instruction);
             images.Add(result.Images.clone());
             tokens.Add(result.Tokens.clone());
             progress?.Report(start + m);
@@ -81,7 +90,10 @@ public static class TranslationEvaluation
 
         var copy = TranslationQuality.Score(sources, sourceTokens, targets, targetTokens);
 
-        var nearest = NearestBySourceTokens(sourceTokens, shards.SourceTokens.index_select(0, train).to_type(ScalarType.Int64));   // [N] index into train
+        Tensor? Instruction(Tensor shardRows) => editor.TakesInstructions
+            ? tensor(shardRows.data<long>().ToArray().Select(r => (long)instructions!.Info.Train[r][0]).ToArray()) : null;
+        var nearest = NearestBySourceTokens(sourceTokens, shards.SourceTokens.index_select(0, train).to_type(ScalarType.Int64),
+            Instruction(held), Instruction(train));                                                                   // [N] index into train
         var nearestShardRows = train.index_select(0, nearest);
         var nearestScores = TranslationQuality.Score(pairs.Targets.index_select(0, Rows(nearestShardRows)),
             shards.Tokens.index_select(0, nearestShardRows), targets, targetTokens);
@@ -99,7 +111,11 @@ public static class TranslationEvaluation
     /// For each query's source tokens [N, T], the row of <paramref name="pool"/> [M, T] that agrees with it at the most positions
     /// (smallest Hamming distance; ties: the lowest row) → int64 [N].
     /// </summary>
-    public static Tensor NearestBySourceTokens(Tensor queries, Tensor pool)
+    /// <remarks>
+    /// With <paramref name="queryGroups"/> [N] and <paramref name="poolGroups"/> [M] (int64: instruction ids), only pool rows of the query's
+    /// own group compete (a query whose group has no pool row takes the lowest row).
+    /// </remarks>
+    public static Tensor NearestBySourceTokens(Tensor queries, Tensor pool, Tensor? queryGroups = null, Tensor? poolGroups = null)
     {
         using var scope = NewDisposeScope();
         var result = empty(queries.shape[0], dtype: ScalarType.Int64);
@@ -109,6 +125,8 @@ public static class TranslationEvaluation
             using var step = NewDisposeScope();
             var q = queries.narrow(0, s, Math.Min(chunk, queries.shape[0] - s));
             var agree = (q.unsqueeze(1) == pool.unsqueeze(0)).sum(2);                        // [n, M]
+            if (queryGroups is not null && poolGroups is not null)
+                agree = agree.masked_fill(queryGroups.narrow(0, s, q.shape[0]).unsqueeze(1) != poolGroups.unsqueeze(0), -1);
             // argmax returns the first maximum on the CPU, but ties are made explicit: highest agreement, then lowest row.
             var rows = arange(pool.shape[0], dtype: ScalarType.Int64);
             var key = agree * (pool.shape[0] + 1) - rows.unsqueeze(0);

@@ -46,7 +46,10 @@ public static class GeneratorKinds
 /// <param name="GridHeight">Token grid height; tokens are in raster order.</param>
 /// <param name="GridWidth">Token grid width.</param>
 /// <param name="NumClasses">Classes for class conditioning; the null class (CFG) is id <paramref name="NumClasses"/>. 0 = unconditional.</param>
-/// <param name="Text">Caption conditioning instead of classes (<see cref="TextConditioning"/>); null (and absent from older manifests) = class conditioning.</param>
+/// <param name="Text">
+/// Caption conditioning instead of classes (<see cref="TextConditioning"/>); null (and absent from older manifests) = class conditioning.
+/// With <paramref name="Source"/>: the instruction of an instruction edit, prefix [text | source] (<see cref="InstructionConditioning"/>).
+/// </param>
 /// <param name="Source">
 /// Conditioning on a source image's tokens (image-to-image: paired translation; <see cref="SourceTokenConditioning"/>), with the
 /// class slot before them; null (and absent from older manifests) = none.
@@ -63,12 +66,13 @@ public sealed record GeneratorConfig(
     [property: JsonPropertyName("source"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] SourceConditioningConfig? Source = null)
 {
     /// <summary>
-    /// What the generator is conditioned on: "class", "text" or "source" (written to the manifest for readers; <see cref="Text"/> and
-    /// <see cref="Source"/> decide, so a manifest without them is class-conditional).
+    /// What the generator is conditioned on: "class", "text", "source" or "instruction" (an instruction edit: text and source; written to the manifest
+    /// for readers; <see cref="Text"/> and <see cref="Source"/> decide, so a manifest without them is class-conditional).
     /// </summary>
     [JsonPropertyName("conditioning")] public string Conditioning => (Source, Text) switch
     {
-        (not null, _) => "source",
+        (not null, not null) => "instruction",
+        (not null, null) => "source",
         (null, not null) => "text",
         _ => "class",
     };
@@ -88,9 +92,10 @@ public sealed record GeneratorConfig(
     [JsonIgnore] public long ParameterCount =>
         Transformer.BlockParameters
         + (long)InputVocabulary * Transformer.Dim      // token embedding
-        + (Text is { } text
-            ? text.ParameterCount(Transformer.Dim)     // caption MLPs and the null slot
-            : (NumClasses + 1L) * Transformer.Dim)     // class embedding incl. the null class
+        + (Text?.ParameterCount(Transformer.Dim) ?? 0)  // caption MLPs and the null slot
+        + (Text is null || Source is not null
+            ? (NumClasses + 1L) * Transformer.Dim      // class embedding incl. the null class (the source prefix keeps its class slot)
+            : 0)
         + (Source?.ParameterCount(CodebookSize, Transformer.Dim) ?? 0)
         + (long)CodebookSize * Transformer.Dim;        // output head
 
@@ -103,7 +108,6 @@ public sealed record GeneratorConfig(
         if (NumClasses < 0) throw new ArgumentException($"number of classes must be ≥ 0 (got {NumClasses})");
         if (Text is not null && NumClasses != 0) throw new ArgumentException($"a text-conditioned generator takes no classes (got {NumClasses})");
         Text?.Validate();
-        if (Text is not null && Source is not null) throw new ArgumentException("text together with source-token conditioning ([text | source] prefix) is not built yet; use one of them");
         Source?.Validate();
         if (Kind == GeneratorKind.Autoregressive && SequenceLength < 2) throw new ArgumentException("the autoregressive generator needs at least 2 tokens per image");
     }

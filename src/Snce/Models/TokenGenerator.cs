@@ -27,7 +27,7 @@ public sealed class TokenGenerator : nn.Module
     readonly Linear output;
     readonly Rotary2d rotary;
 
-    /// <summary>Builds a generator (fp32) on <paramref name="device"/>, class-, text- or source-conditioned as <paramref name="config"/> says.</summary>
+    /// <summary>Builds a generator (fp32) on <paramref name="device"/>, class-, text-, source- or instruction-conditioned as <paramref name="config"/> says.</summary>
     public TokenGenerator(GeneratorConfig config, Device? device = null) : this(config, CreateConditioning(config, device), device) { }
 
     static nn.Module CreateConditioning(GeneratorConfig config, Device? device)
@@ -36,7 +36,8 @@ public sealed class TokenGenerator : nn.Module
         var (dim, std) = (config.Transformer.Dim, config.Transformer.InitStd);
         return (config.Source, config.Text) switch
         {
-            ({ } source, _) => new SourceTokenConditioning(config.NumClasses, config.CodebookSize, source.Tokens, dim, std, device),
+            ({ } source, { } text) => new InstructionConditioning(text, config.CodebookSize, source.Tokens, dim, std, device),
+            ({ } source, null) => new SourceTokenConditioning(config.NumClasses, config.CodebookSize, source.Tokens, dim, std, device),
             (null, { } text) => new TextConditioning(text, dim, std, device),
             _ => new ClassConditioning(config.NumClasses, dim, std, device),
         };

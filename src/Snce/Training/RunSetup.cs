@@ -78,10 +78,11 @@ public static class RunSetup
         try
         {
             var info = shards.Info;
-            if (run.Text && info.Pairs is not null)
-                throw new ArgumentException($"'{run.TokensDir}' holds paired shards ({info.Pairs}); instruction text together with the source image is not built yet, so leave out --text");
+            if (run.Text && info.Pairs is not null && !Text.CaptionShards.Exists(run.TokensDir))
+                throw new ArgumentException($"'{run.TokensDir}' holds paired shards ({info.Pairs}) without instructions; make them with 'snce tokenize --pairs {info.Pairs} --text', or leave out --text");
             var text = run.Text ? TextConfigOf(run.TokensDir, info) : null;
-            // Paired shards train an image-to-image generator: conditioned on the source's tokens (and on their classes, none for pairs).
+            // Paired shards train an image-to-image generator: conditioned on the source's tokens (and on their classes, none for pairs);
+            // with --text also on each pair's instruction ([text | source], InstructionConditioning).
             var source = info.Pairs is null ? null : new SourceConditioningConfig(info.SequenceLength);
             var model = new GeneratorConfig(run.Kind, GeneratorPresets.CanonicalName(run.Preset), preset, info.CodebookSize, info.Grid[0], info.Grid[1],
                 text is null ? info.Classes.Length : 0, text, source);
@@ -205,6 +206,8 @@ public static class RunSetup
         {
             if (captions is not null && captions.Info.Encoder != model.Text!.Encoder)
                 throw new ArgumentException($"'{tokensDir}': its captions were encoded by {captions.Info.Encoder}, the generator reads {model.Text.Encoder}; re-run 'snce tokenize --text'");
+            if (captions is null && model.Source is not null && Text.CaptionShards.Exists(tokensDir) && model.Text is null)
+                notes.Add($"'{tokensDir}' stores each pair's instruction, but this run is conditioned on the source image only (train with --text to condition on the instructions)");
         }
         catch { captions?.Dispose(); throw; }
         var maxTokens = model.Text?.MaxTokens ?? 0;

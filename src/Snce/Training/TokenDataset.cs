@@ -21,7 +21,8 @@ public sealed class TokenDataset : IDisposable
     /// the first <paramref name="latentNeighborsK"/> stored latent neighbours of each position when it is &gt; 0, as a
     /// <c>--latents topk</c> shard holds them). With <paramref name="captions"/> the conditions are captions (packed for a
     /// prefix of <paramref name="maxTokens"/>) instead of labels; with <paramref name="withSources"/> they are
-    /// [label | source ids] (<see cref="Models.SourceTokenConditioning"/>; paired shards only).
+    /// [label | source ids] (<see cref="Models.SourceTokenConditioning"/>; paired shards only); with both, [caption | label | source ids]
+    /// (<see cref="Models.InstructionConditioning"/>: a pair's instruction and its source).
     /// </summary>
     public TokenDataset(TokenShards shards, byte split, Device device, bool withLatents, Text.CaptionShards? captions = null, int maxTokens = 0,
         int latentNeighborsK = 0, bool withSources = false)
@@ -33,7 +34,6 @@ public sealed class TokenDataset : IDisposable
             throw new InvalidDataException($"the batches need each position's {latentNeighborsK} nearest codes, but the shards store '{shards.Info.Latents}' latents with k = {shards.Info.NeighborsK}; re-run 'snce tokenize --latents topk --neighbors-k {latentNeighborsK}'");
         if (withSources && shards.SourceTokens is null)
             throw new InvalidDataException($"a source-conditioned generator trains on paired shards, but '{shards.Info.Data}' has no source tokens; make them with 'snce tokenize --pairs'");
-        if (withSources && captions is not null) throw new ArgumentException("captions together with source tokens are not built yet");
         var idx = shards.IndicesOf(split);
         tokens = shards.Tokens.index_select(0, idx).to(device).DetachFromDisposeScope();
         labels = shards.Labels.index_select(0, idx).to_type(ScalarType.Int64).to(device).DetachFromDisposeScope();
@@ -61,9 +61,15 @@ public sealed class TokenDataset : IDisposable
     {
         using var scope = NewDisposeScope();
         var t = tokens.index_select(0, indices).to_type(ScalarType.Int64).MoveToOuterDisposeScope();
-        var c = (text?.Draw(indices, captionDraw)
-            ?? (sources is null ? labels.index_select(0, indices) : Models.SourceTokenConditioning.Pack(labels.index_select(0, indices), sources.index_select(0, indices))))
-            .MoveToOuterDisposeScope();
+        var source = sources is null ? null : Models.SourceTokenConditioning.Pack(labels.index_select(0, indices), sources.index_select(0, indices));
+        var c = (text, source) switch
+        {
+            ({ } tx, { } src) => Models.InstructionConditioning.Pack(tx.Draw(indices, captionDraw), src),   // an instruction edit: [text | source]
+            ({ } tx, null) => tx.Draw(indices, captionDraw),
+            (null, { } src) => src,
+            _ => labels.index_select(0, indices),
+        };
+        c = c.MoveToOuterDisposeScope();
         var z = latents?.index_select(0, indices).to_type(ScalarType.Float32).MoveToOuterDisposeScope();
         var neighbors = neighborIds is null ? null : new NearestCodes(
             neighborIds.index_select(0, indices).to_type(ScalarType.Int64).MoveToOuterDisposeScope(),

@@ -55,6 +55,35 @@ public class ImagePairsTests
     }
 
     [Fact]
+    public void SeveralSkinTonesMakeOneSetWithAnInstructionPerTone()
+    {
+        // 👋 (base + dark + medium-dark + light), 👍 (base + light only).
+        using var emoji = new ImageDataset
+        {
+            Name = "emoji-twitter",
+            Images = tensor(new byte[] { 1, 2, 3, 4, 5, 6 }).view(-1, 1, 1, 1).expand(-1, 1, 2, 2).contiguous(),
+            Labels = zeros(6, ScalarType.Int64), Split = tensor(new byte[] { 1, 1, 1, 1, 0, 0 }), Classes = ["people"],
+            Attributes = new Dictionary<string, string[]>
+            {
+                ["base_unified"] = ["1F44B", "1F44B", "1F44B", "1F44B", "1F44D", "1F44D"],
+                ["skin_tone"] = ["none", "dark", "medium-dark", "light", "none", "light"],
+            },
+        };
+        using var pairs = ImagePairs.SkinTone(emoji, ["light", "medium-dark", "dark"]);
+        Assert.Equal(["1F44B:light", "1F44B:medium-dark", "1F44B:dark", "1F44D:light"], pairs.Names);
+        Assert.Equal([1, 1, 1, 5], pairs.Sources.select(1, 0).select(1, 0).select(1, 0).data<byte>().ToArray());
+        Assert.Equal([4, 3, 2, 6], pairs.Targets.select(1, 0).select(1, 0).select(1, 0).data<byte>().ToArray());
+        Assert.Equal(["make the skin tone light", "make the skin tone medium dark", "make the skin tone dark", "make the skin tone light"], pairs.Instructions.Select(i => i!).ToArray());
+        Assert.Equal([1, 1, 1, 0], pairs.Split.data<byte>().ToArray());
+        Assert.Contains("twice", Assert.Throws<ArgumentException>(() => ImagePairs.SkinTone(emoji, ["dark", "dark"])).Message);
+        // The spec: tones in the canonical order, "all" for the five.
+        Assert.Equal("emoji-twitter:skin-tone=medium,dark", PairedData.Reference("emoji-twitter:skin-tone=dark,Medium"));
+        Assert.Equal("emoji-twitter:skin-tone=" + ImagePairs.SkinTones.Replace(", ", ","), PairedData.Reference("emoji-twitter:skin-tone=all"));
+        Assert.Contains("unknown skin tone 'blue'", Assert.Throws<ArgumentException>(() => PairedData.Reference("emoji-twitter:skin-tone=dark,blue")).Message);
+        Assert.Equal("in google style", ImagePairs.StyleInstruction("emoji-google"));
+    }
+
+    [Fact]
     public void VendorsPairByCodePointInTheSourcesOrder()
     {
         using var twitter = Vendor("emoji-twitter", ["1F600", "1F601", "1F602"], [10, 11, 12], [0, 1, 0]);

@@ -66,7 +66,10 @@ public class PairedTrainingTests
         var old = GeneratorCheckpoint.ReadManifest(run).Model;
         Assert.Null(old.Source);
         Assert.Equal("class", old.Conditioning);
-        Assert.Contains("not built yet", Assert.Throws<ArgumentException>(() => (config with { NumClasses = 0, Text = new TextConditioningConfig("e", 8, 4) }).Validate()).Message);
+        // Text with the source: an instruction edit (InstructionConditioning), "instruction" in the manifest.
+        var instructed = config with { Text = new TextConditioningConfig("e", 8, 4) };
+        Assert.Contains("\"conditioning\": \"instruction\"", JsonSerializer.Serialize(instructed, GeneratorCheckpoint.JsonOptions));
+        using (var model = new TokenGenerator(instructed)) Assert.IsType<InstructionConditioning>(model.Conditioning);
     }
 
     [Fact]
