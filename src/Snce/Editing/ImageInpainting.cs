@@ -83,22 +83,20 @@ public static class ImageInpainting
     }
 
     /// <summary>uint8 images [N, C, S, S] → ids [N, T], <paramref name="chunk"/> at a time.</summary>
-    internal static Tensor Tokenize(VqTokenizer tokenizer, Tensor images, int chunk)
-    {
-        using var scope = NewDisposeScope();
-        var parts = new List<Tensor>();
-        for (long s = 0; s < images.shape[0]; s += chunk)
-            parts.Add(tokenizer.Tokenize(ImageDataset.ToModelRange(images.narrow(0, s, Math.Min(chunk, images.shape[0] - s)))));
-        return cat(parts, 0).MoveToOuterDisposeScope();
-    }
+    internal static Tensor Tokenize(VqTokenizer tokenizer, Tensor images, int chunk) =>
+        InChunks(images, chunk, part => tokenizer.Tokenize(ImageDataset.ToModelRange(part)));
 
     /// <summary>ids [N, T] → uint8 images [N, C, S, S], <paramref name="chunk"/> at a time.</summary>
-    internal static Tensor Decode(VqTokenizer tokenizer, Tensor ids, int chunk)
+    internal static Tensor Decode(VqTokenizer tokenizer, Tensor ids, int chunk) =>
+        InChunks(ids, chunk, part => ImageDataset.FromModelRange(tokenizer.Decode(part)));
+
+    /// <summary><paramref name="map"/> over slices of at most <paramref name="chunk"/> rows of x [N, ...], concatenated along dim 0.</summary>
+    static Tensor InChunks(Tensor x, int chunk, Func<Tensor, Tensor> map)
     {
         using var scope = NewDisposeScope();
         var parts = new List<Tensor>();
-        for (long s = 0; s < ids.shape[0]; s += chunk)
-            parts.Add(ImageDataset.FromModelRange(tokenizer.Decode(ids.narrow(0, s, Math.Min(chunk, ids.shape[0] - s)))));
+        for (long s = 0; s < x.shape[0]; s += chunk)
+            parts.Add(map(x.narrow(0, s, Math.Min(chunk, x.shape[0] - s))));
         return cat(parts, 0).MoveToOuterDisposeScope();
     }
 }

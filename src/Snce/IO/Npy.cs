@@ -27,7 +27,7 @@ public static partial class Npy
         using var fs = File.OpenRead(path);
         var (dtype, shape) = ReadHeader(fs, path);
         // The header is checked against the file before anything is allocated: a crafted shape cannot ask for terabytes.
-        var total = DataBytes(shape, ElementSize(dtype), path);
+        var total = DataBytes(shape, ElementSize.Of(dtype), path);
         var available = fs.Length - fs.Position;
         if (total > available)
             throw new InvalidDataException($"{path}: the header promises a [{string.Join(", ", shape)}] {dtype} array ({total:N0} bytes) but only {available:N0} bytes follow; the file is cut short or damaged");
@@ -77,15 +77,6 @@ public static partial class Npy
 
     /// <summary>Most dimensions accepted (NumPy's own limit is 64).</summary>
     const int MaxDims = 32;
-
-    static int ElementSize(ScalarType dtype) => dtype switch
-    {
-        ScalarType.Float64 or ScalarType.Int64 => 8,
-        ScalarType.Float32 or ScalarType.Int32 => 4,
-        ScalarType.Float16 or ScalarType.Int16 or ScalarType.BFloat16 => 2,
-        ScalarType.Byte or ScalarType.Int8 or ScalarType.Bool => 1,
-        _ => throw new ArgumentException($"no element size for {dtype}"),
-    };
 
     /// <summary>Bytes of an array of this shape, or <see cref="InvalidDataException"/> for a negative dimension or a size past 2⁶³.</summary>
     internal static long DataBytes(IReadOnlyList<long> shape, int elementSize, string path)

@@ -139,7 +139,7 @@ public static class Safetensors
                 var offsets = ((JsonArray)entry["data_offsets"]!).Select(s => s!.GetValue<long>()).ToArray();
                 if (offsets.Length != 2 || offsets[0] < 0 || offsets[1] < offsets[0])
                     throw new InvalidDataException($"{Where()}: data_offsets [{string.Join(", ", offsets)}] are not [begin, end] with 0 ≤ begin ≤ end");
-                var size = Npy.DataBytes(shape, ElementSizeOf(dtype), $"{path}: tensor '{name}'");
+                var size = Npy.DataBytes(shape, ElementSize.Of(dtype), $"{path}: tensor '{name}'");
                 if (offsets[1] - offsets[0] != size || offsets[1] > dataBytes)
                     throw new InvalidDataException($"{Where()}: data is truncated or inconsistent with its shape [{string.Join(", ", shape)}] ({size:N0} bytes at [{offsets[0]}, {offsets[1]}), {dataBytes:N0} data bytes in the file); the file is damaged or cut short");
                 entries.Add((name, dtype, shape, offsets[0]));
@@ -153,13 +153,4 @@ public static class Safetensors
     }
 
     static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
-
-    static int ElementSizeOf(ScalarType dtype) => dtype switch
-    {
-        ScalarType.Float64 or ScalarType.Int64 => 8,
-        ScalarType.Float32 or ScalarType.Int32 => 4,
-        ScalarType.Float16 or ScalarType.BFloat16 or ScalarType.Int16 => 2,
-        ScalarType.Int8 or ScalarType.Byte or ScalarType.Bool => 1,
-        _ => throw new ArgumentException($"no element size for {dtype}"),
-    };
 }

@@ -33,15 +33,8 @@ public static unsafe class TensorMemory
         return storageData(t.Handle);
     }
 
-    /// <summary>Bytes per element of a dtype the kernels take.</summary>
-    public static int ElementSize(ScalarType dtype) => dtype switch
-    {
-        ScalarType.Float32 or ScalarType.Int32 => 4,
-        ScalarType.Float64 or ScalarType.Int64 => 8,
-        ScalarType.BFloat16 or ScalarType.Float16 or ScalarType.Int16 => 2,
-        ScalarType.Bool or ScalarType.Byte or ScalarType.Int8 => 1,
-        _ => throw new ArgumentException($"no element size for dtype {dtype}"),
-    };
+    /// <summary>Bytes per element of a dtype the kernels take (<see cref="Snce.IO.ElementSize.Of"/>).</summary>
+    public static int ElementSize(ScalarType dtype) => Snce.IO.ElementSize.Of(dtype);
 
     static void Bind()
     {
