@@ -212,10 +212,9 @@ public static class EditCommand
         string[] trained;
         try
         {
-            var info = JsonSerializer.Deserialize<Text.CaptionShardsInfo>(File.ReadAllText(Path.Combine(manifest.Data.Tokens, Text.CaptionShards.InfoFile)));
-            trained = info?.Captions ?? [];
+            trained = Text.CaptionShards.ReadInfo(manifest.Data.Tokens).Captions;
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or JsonException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException)
         {
             throw new SnceUserException($"'{run}' was trained with instructions; give one with --prompt \"TEXT\" (its shards' instructions in '{manifest.Data.Tokens}' could not be read: {e.Message})");
         }

@@ -105,12 +105,21 @@ public sealed class CaptionShards : IDisposable
     public static CaptionShards Load(string dir, int images)
     {
         var folder = new ShardFolder(dir, "snce tokenize --text");
+        var info = ReadInfo(folder, dir);
+        return folder.Build(() => new CaptionShards { Info = info, Tokens = folder.Array(TokensFile), Lengths = folder.Array(LengthsFile), Pooled = folder.Array(PooledFile) },
+            shards => Check(shards, dir, images, folder.PathOf(TokensFile), folder.PathOf(LengthsFile), folder.PathOf(PooledFile)));
+    }
+
+    /// <summary>The checked captions.json of a shard folder alone, without its arrays (e.g. which instructions a run was trained on).</summary>
+    public static CaptionShardsInfo ReadInfo(string dir) => ReadInfo(new ShardFolder(dir, "snce tokenize --text"), dir);
+
+    static CaptionShardsInfo ReadInfo(ShardFolder folder, string dir)
+    {
         var info = folder.ReadInfo<CaptionShardsInfo>(InfoFile,
             $"'{dir}' has no captions ({InfoFile}); make the shards with 'snce tokenize --text' from a captioned data set (emoji, or a folder with captions.jsonl)",
             "caption description", CaptionShardsInfo.CurrentFormat, i => i.Format);
         CheckInfo(info, folder.PathOf(InfoFile));
-        return folder.Build(() => new CaptionShards { Info = info, Tokens = folder.Array(TokensFile), Lengths = folder.Array(LengthsFile), Pooled = folder.Array(PooledFile) },
-            shards => Check(shards, dir, images, folder.PathOf(TokensFile), folder.PathOf(LengthsFile), folder.PathOf(PooledFile)));
+        return info;
     }
 
     const string TokensFile = "text_tokens.npy", LengthsFile = "text_lengths.npy", PooledFile = "text_pooled.npy";
