@@ -250,10 +250,9 @@ public static class EvalCommand
             ImageSetEvaluation result;
             using (var bar = new ProgressBar("generated features", generated.shape[0]))
                 result = ImageSetEvaluator.Evaluate(generated, conditioning, reference, extractor, clf, parse.GetValue(k), new CountProgress(bar),
-                    trainReference is null ? null : new MemorizationInputs(trainReference, generatedTokens, trainSequences, validationNn));
+                    trainReference is null ? null : new MemorizationInputs(trainReference, generatedTokens, trainSequences, validationNn), Lap);
             trainReference?.Dispose();
             generatedTokens?.Dispose();
-            Lap("generated_features_and_metrics");
             var seconds = (DateTime.UtcNow - started).TotalSeconds;
             reference.Dispose();
             clf?.Model.Dispose();

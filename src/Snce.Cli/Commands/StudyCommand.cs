@@ -23,7 +23,7 @@ public static class StudyCommand
         var objectives = new Option<string?>("--objectives") { Description = "Generators: ar, mask (comma-separated).", HelpName = "ar,mask" };
         var losses = new Option<string?>("--losses") { Description = "Losses at every K (must include ce): ce, snce, label-smoothing, stochastic.", HelpName = "LIST" };
         var focusLosses = new Option<string?>("--focus-losses") { Description = "Baselines trained only at the focus K (label-smoothing uses ε matched to SNCE); 'none' for none.", HelpName = "LIST" };
-        var focus = new Option<int?>("--focus-codebook") { Description = "K of the baseline, τ-sweep and extra-seed cells (default: the middle codebook).", HelpName = "K" };
+        var focus = new Option<int?>("--focus-codebook") { Description = "K of the baseline, τ-sweep and extra-seed cells (default: the preset's, 16,384 for gpu, when it is one of --codebooks; else the middle codebook).", HelpName = "K" };
         var perplexity = new Option<double?>("--perplexity") { Description = "SNCE target perplexity (τ calibrated per tokenizer); default: the preset's (quick 2, gpu 16).", HelpName = "P" };
         var sweep = new Option<string?>("--sweep-perplexities") { Description = "Other SNCE perplexities at the focus K (first objective); 'none' for none.", HelpName = "P,P" };
         var seeds = new Option<string?>("--seeds") { Description = "Seeds of every cell.", HelpName = "S,S" };
@@ -69,7 +69,7 @@ public static class StudyCommand
                 Objectives = List(parse.GetValue(objectives)) ?? c.Objectives,
                 Losses = List(parse.GetValue(losses)) ?? c.Losses,
                 FocusLosses = List(parse.GetValue(focusLosses)) ?? c.FocusLosses,
-                FocusCodebook = parse.GetValue(focus) ?? c.FocusCodebook,
+                FocusCodebook = FocusFor(parse.GetValue(focus), c.FocusCodebook, Ints(parse.GetValue(codebooks)) ?? c.Codebooks),
                 Perplexity = parse.GetValue(perplexity) ?? c.Perplexity,
                 SweepPerplexities = List(parse.GetValue(sweep))?.Select(s => double.Parse(s, CultureInfo.InvariantCulture)).ToArray() ?? c.SweepPerplexities,
                 Seeds = List(parse.GetValue(seeds))?.Select(long.Parse).ToArray() ?? c.Seeds,
@@ -124,6 +124,12 @@ public static class StudyCommand
 
     static string[]? List(string? text) =>
         text is null ? null : text.Equals("none", StringComparison.OrdinalIgnoreCase) ? [] : text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
+    /// <summary>
+    /// The focus K: the one given; else the preset's while it is one of <paramref name="codebooks"/> (so `--preset gpu
+    /// --codebooks 1024,65536` does not fail on the preset's 16,384); else null (the middle codebook). A given K is checked later.
+    /// </summary>
+    public static int? FocusFor(int? given, int? preset, int[] codebooks) => given ?? (preset is { } p && codebooks.Contains(p) ? p : null);
 
     static int[]? Ints(string? text) => List(text)?.Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray();
 }

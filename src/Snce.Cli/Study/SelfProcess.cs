@@ -17,6 +17,16 @@ public static class SelfProcess
         return Path.GetFileNameWithoutExtension(path) == "dotnet" && entry is { Length: > 0 } ? (path, [entry]) : (path, []);
     }
 
+    /// <summary>The variables that size libtorch's CPU thread pools.</summary>
+    public static readonly string[] ThreadVariables = ["OMP_NUM_THREADS", "MKL_NUM_THREADS"];
+
+    /// <summary>
+    /// CPU threads for each of <paramref name="parallel"/> concurrent jobs on <paramref name="cores"/> cores: an even share
+    /// (at least 1), or null for one job (it keeps libtorch's default). Without it every child sizes its pools to every core, so
+    /// N jobs side by side run N threads per core in their CPU work (an evaluation's covariances and eigendecompositions).
+    /// </summary>
+    public static int? ThreadShare(int parallel, int cores) => parallel <= 1 ? null : Math.Max(1, cores / parallel);
+
     /// <summary>True for the verbs that save a checkpoint when asked to stop (train, tokenizer train): the study lets them finish their step.</summary>
     public static bool SavesOnStop(IReadOnlyList<string> args) =>
         args.Count > 0 && (args[0] == "train" || (args.Count > 1 && args[0] == "tokenizer" && args[1] == "train"));
@@ -29,11 +39,17 @@ public static class SelfProcess
     /// re-run). Then <see cref="OperationCanceledException"/> is thrown. If this process dies first, the job reads the
     /// end of its input and stops the same way.
     /// </summary>
-    public static async Task<(int ExitCode, string Stdout)> RunAsync(IReadOnlyList<string> args, string log, CancellationToken cancel, Func<string>? stopReason = null)
+    /// <param name="cpuThreads">when set, the child's OpenMP/MKL thread pools get this many threads (OMP_NUM_THREADS,
+    /// MKL_NUM_THREADS), unless this process's environment already sets them.</param>
+    public static async Task<(int ExitCode, string Stdout)> RunAsync(IReadOnlyList<string> args, string log, CancellationToken cancel, Func<string>? stopReason = null,
+        int? cpuThreads = null)
     {
         var (file, prefix) = Command();
         var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false };
         psi.Environment[StopSignals.ParentPipeVariable] = "1";
+        if (cpuThreads is { } n)
+            foreach (var name in ThreadVariables)
+                if (string.IsNullOrEmpty(Environment.GetEnvironmentVariable(name))) psi.Environment[name] = n.ToString(System.Globalization.CultureInfo.InvariantCulture);
         foreach (var a in prefix.Concat(args)) psi.ArgumentList.Add(a);
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(log))!);
         await using var writer = new StreamWriter(log, append: true) { AutoFlush = true };

@@ -281,7 +281,7 @@ public sealed class StudyExecutor(StudyConfig config, string outDir, string devi
         string stdout;
         try
         {
-            (code, stdout) = await SelfProcess.RunAsync(args, log, cancel, StopReason);
+            (code, stdout) = await SelfProcess.RunAsync(args, log, cancel, StopReason, SelfProcess.ThreadShare(parallel, Environment.ProcessorCount));
         }
         catch (OperationCanceledException)
         {

@@ -52,7 +52,7 @@ public class EvalCheckpointTests
         Assert.Equal(2, o.GetProperty("val_ce_step").GetInt64());
         // Where the time went: every phase of a checkpoint evaluation, non-negative, summing to the reported total.
         var phases = o.GetProperty("phase_seconds").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetDouble());
-        Assert.Equal(["load_checkpoint", "sampling", "training_sequences", "other", "load_resnet18", "real_features", "validation_nearest_train", "generated_features_and_metrics"], phases.Keys);
+        Assert.Equal(["load_checkpoint", "sampling", "training_sequences", "other", "load_resnet18", "real_features", "validation_nearest_train", "generated_features", "fd", "precision_recall", "class_accuracy", "memorization"], phases.Keys);
         Assert.All(phases.Values, v => Assert.True(v >= 0));
         Assert.InRange(phases.Values.Sum(), 0, o.GetProperty("seconds").GetDouble() + 0.1);
         // The eval record landed in the run's log where 'snce report' finds it.
