@@ -32,12 +32,12 @@ fi
 phase=${1:?usage: device_study.sh data|prepare|onnx-a|train (split-onnx here)}
 study=/tmp/study
 # Default: ONE cell of the issue-10 grid (AR, K = 16,384, CE and SNCE, seed 0) at the gpu recipe; pick other cells with
-# --codebooks/--objectives/--losses/--seeds. Measured 2026-12-02 (docs/RESULTS.md section 0): prepare 48 s; one objective's
-# two runs train + evaluate in ~500 s (stop with TIME_LIMIT_S=470 to stay inside one call), then a second `train` call
-# (~140 s) does the n = 5,000 final evaluations and the sample grids. Several objectives: run `train` again with another
-# --objectives in STUDY_ARGS; the runs share /tmp/study, and `snce report` merges them.
-# Keep --parallel 2: with 4 runs at a time (seed 1, 2026-12-02) training sped up 1.28x in all but each evaluation took
-# 100-140 s instead of 31-36 s, so the 4 runs needed 25 min of device time without their finals.
+# --codebooks/--objectives/--losses/--seeds. Measured 2026-12-02 (docs/RESULTS.md section 0, K = 65,536): prepare 65 s;
+# one objective's two runs train, evaluate 8 times, run the n = 5,000 finals and the grids in ~350-375 s: one `train` call
+# (TIME_LIMIT_S=470 keeps it inside the 10-minute limit; a call that stops early resumes with the same command). Several
+# objectives: run `train` again with another --objectives in STUDY_ARGS; the runs share /tmp/study, and `snce report`
+# merges them. --parallel 2 is measured; --parallel 4 was slower before the study gave each child cores / --parallel CPU
+# threads (evaluations 100-140 s, metrics 74-79 s of it) and has not been re-measured since.
 STUDY_ARGS=${STUDY_ARGS:-"--preset gpu --codebooks 16384 --objectives ar --focus-losses none --sweep-perplexities none --headline-seeds none --parallel 2"}
 device_dotnet_env
 export PYTHONUNBUFFERED=1
