@@ -53,7 +53,7 @@ public sealed class TokenizerTrainer : IDisposable
     {
         var state = TokenizerCheckpoint.LoadState(dir)
             ?? throw new InvalidDataException($"'{dir}' has no {TokenizerCheckpoint.StateFile}: it is not a training checkpoint and cannot be resumed");
-        var model = TokenizerCheckpoint.Load(dir, device);
+        var model = DeviceRandom.WithSeededDefault(state.Options.Seed, CPU, () => TokenizerCheckpoint.Load(dir, device)); // the throwaway init leaves the caller's CPU stream alone
         try
         {
             var options = adjust is null ? state.Options : adjust(state.Options);

@@ -84,8 +84,11 @@ public class TokenizerTrainerTests : SingleThreadTests
         }
         using (var b = TokenizerTrainer.Create(config, options, CPU)) b.Train(images, "mnist-sample", dir["tok"], untilStep: 3);
         manual_seed(12345); using (rand(1000)) { }                         // draws in between (another run, sampling) must not matter
+        using var expected = rand(16);
+        manual_seed(12345); using (rand(1000)) { }
         using var resumed = TokenizerTrainer.Resume(dir["tok"], CPU);
         resumed.Train(images, "mnist-sample", dir["tok"]);
+        using (var after = rand(16)) Assert.True(after.Equals(expected), "resuming and training moved the caller's CPU random stream");
         AssertIdentical(straight, resumed.Model, "3 + 3 resumed steps differ from 6 straight steps");
         if (kind == QuantizerKind.Ema)                                     // the restart noise was drawn after the resume
             Assert.True(straight.Single(kv => kv.Key.EndsWith("restarted_at")).Value.max().item<long>() > 3, "no code restarted after step 3");
