@@ -4,9 +4,9 @@ namespace Snce.Training;
 
 /// <summary>
 /// Where the cosine decay of an <see cref="LrSchedule"/> starts and how it mixes the peak and the floor. The two differ
-/// only in the last step or two and the last bit of a value, and are both kept so that runs trained before stay
-/// bit-identical: the tokenizer's 2,000 default steps under <see cref="PeakTwice"/> would change 1,900 learning rates,
-/// and under <see cref="PeakOnce"/> with the generator's rounding 616 of them, each by an ulp or two.
+/// by one step in where the decay starts and in the last bit of the mix, and are both kept so that runs trained before
+/// stay bit-identical: the tokenizer's 2,000 default steps under <see cref="PeakTwice"/> would change 1,900 learning
+/// rates (every decayed one), and <see cref="PeakOnce"/> with the generator's rounding 616 of them, each by an ulp or two.
 /// </summary>
 public enum LrDecayConvention
 {

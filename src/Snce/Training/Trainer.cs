@@ -76,7 +76,8 @@ public sealed class Trainer : IDisposable
 
     /// <summary>
     /// One training step (no host sync). Returns nothing; metrics accumulate on the device. Every draw is the run's:
-    /// batch, masking, CFG dropout and the loss's draws from its CPU <see cref="Generator"/> (restored on resume), dropout
+    /// the batch order from (seed, epoch) (<see cref="BatchOrder"/>); masking, CFG dropout, caption picks and the loss's
+    /// draws from its CPU <see cref="Generator"/> (restored on resume); dropout
     /// on the device from the device's default generator seeded from (seed, step) for this step only
     /// (<see cref="DeviceRandom.SeededDefault"/>), so a resumed run, or one interleaved with another, draws what
     /// an uninterrupted run alone does.
