@@ -4,9 +4,11 @@ using static TorchSharp.torch;
 namespace Snce;
 
 /// <summary>
-/// Random numbers from an explicit generator, for any device. TorchSharp 0.107 creates CPU generators only
-/// (docs/torchsharp-notes.md), so draws happen on the CPU and are copied to the device through pinned memory
-/// without blocking: reproducible from the generator's state, and no host–device synchronization per step.
+/// Random numbers a run owns, for any device. TorchSharp 0.107 creates CPU generators only (docs/torchsharp-notes.md):
+/// small draws (a few numbers per position) come from an explicit CPU generator and are copied to the device through
+/// pinned memory without blocking (<see cref="Uniform"/>: reproducible from the generator's state, no host–device
+/// synchronization per step); large draws for device tensors are made on the device from its default generator,
+/// seeded by the run for each step (<see cref="SeededDefault"/>).
 /// </summary>
 public static class DeviceRandom
 {
@@ -29,11 +31,53 @@ public static class DeviceRandom
     /// <summary>
     /// Seeds the default generator of <paramref name="device"/> (the one in-kernel draws use: dropout, randint on the
     /// device). With a seed that depends only on (seed, step), a resumed run draws what an uninterrupted one does.
+    /// Prefer <see cref="SeededDefault"/>, which also gives the caller's CPU stream back.
     /// </summary>
     public static void SeedDefault(long seed, Device device)
     {
         if (device.type == DeviceType.CUDA) cuda.manual_seed_all(seed);
-        else random.manual_seed(seed);
+        else
+        {
+            using var cpu = Generator.Default;                                       // the same generator torch.manual_seed seeds, without touching CUDA's
+            cpu.manual_seed(seed);
+        }
+    }
+
+    /// <summary>
+    /// Seeds the default generator of <paramref name="device"/> with <paramref name="seed"/> until the returned scope is
+    /// disposed, so that every draw made meanwhile without an explicit generator (module initialization, dropout,
+    /// <c>randint</c>/<c>randn</c> on the device) belongs to the caller's run, and the device's draws are made on the
+    /// device: nothing random is copied from the host. TorchSharp 0.107 cannot create a generator on CUDA
+    /// (docs/torchsharp-notes.md), so a run owns a stream by seeding the device's default one for each of its units of
+    /// work (a step: <see cref="StepSeed"/>); two runs interleaved unit by unit in one process then draw what each draws
+    /// alone. Disposing restores the CPU default generator's previous state, so the caller's own CPU draws are untouched;
+    /// TorchSharp cannot read CUDA's default state, which stays seeded. Single-threaded use only.
+    /// </summary>
+    public static IDisposable SeededDefault(long seed, Device device) => new SeededScope(seed, device);
+
+    /// <summary>Runs <paramref name="body"/> inside <see cref="SeededDefault"/>: e.g. a model's initialization from a run's seed.</summary>
+    public static T WithSeededDefault<T>(long seed, Device device, Func<T> body)
+    {
+        using (SeededDefault(seed, device)) return body();
+    }
+
+    sealed class SeededScope : IDisposable
+    {
+        readonly Generator cpu = Generator.Default;
+        readonly Tensor saved;                                                       // the CPU state, ~5 KB on the host: cheap next to a step
+
+        public SeededScope(long seed, Device device)
+        {
+            saved = cpu.get_state().DetachFromDisposeScope();
+            SeedDefault(seed, device);
+        }
+
+        public void Dispose()
+        {
+            cpu.set_state(saved);
+            saved.Dispose();
+            cpu.Dispose();
+        }
     }
 
     /// <summary>A seed that depends only on (seed, step) (SplitMix64-style odd multipliers), for <see cref="SeedDefault"/> once per step.</summary>

@@ -108,7 +108,6 @@ public static class TrainCommand
                 var training = new TrainingConfig
                 {
                     Steps = totalSteps, Batch = parse.GetValue(batch), Lr = parse.GetValue(lr),
-                    WarmupSteps = parse.GetValue(warmup) ?? TrainingConfig.DefaultWarmupSteps(totalSteps),
                     MinLrRatio = parse.GetValue(minLr),
                     AdamW = new AdamWOptions(Beta2: parse.GetValue(beta2), WeightDecay: parse.GetValue(wd), MaxGradNorm: parse.GetValue(clip)),
                     EmaDecay = parse.GetValue(ema),
@@ -117,6 +116,7 @@ public static class TrainCommand
                     LogEvery = parse.GetValue(logEvery), Seed = parse.GetValue(seed),
                     Objective = new ObjectiveOptions(parse.GetValue(cfgDrop), MaskSchedule.Parse(parse.GetValue(schedule)!), ObjectiveOptions.ParseWeighting(parse.GetValue(weighting)!)),
                 };
+                if (parse.GetValue(warmup) is { } w) training = training with { WarmupSteps = w };   // unset: the library's TrainingConfig.DefaultWarmupSteps
                 run = RunSetup.New(new NewRun(parsedKind!.Value, parse.GetValue(tokens)!, presetName, lossSpec!, training, parse.GetValue(output)!, Dropout: parse.GetValue(dropout), Text: parse.GetValue(text)), dev);
             }
             using (run)

@@ -66,9 +66,10 @@ public sealed class StochasticQuantizationLoss : ITokenLoss, IDenseTargets, IDis
         var tokens = targets.Tokens.to_type(ScalarType.Int64);
         var neighbors = Neighbors(tokens, targets.Latents); // [N, δ]
         var n = tokens.shape[0];
-        // Draw on the CPU, then move: TorchSharp 0.107 generators are CPU-only (docs/torchsharp-notes.md); 2N numbers per step.
-        var replaced = (rand([n], dtype: ScalarType.Float64, generator: Generator) < Alpha).to(tokens.device);
-        var pick = randint(0, Delta, [n], dtype: ScalarType.Int64, generator: Generator).to(tokens.device);
+        // Draw on the CPU, then move through pinned memory without blocking (a plain .to(cuda) waits for the device every
+        // step): TorchSharp 0.107 generators are CPU-only (docs/torchsharp-notes.md); 2N numbers per step.
+        var replaced = DeviceRandom.ToDevice(rand([n], dtype: ScalarType.Float64, generator: Generator) < Alpha, tokens.device);
+        var pick = DeviceRandom.ToDevice(randint(0, Delta, [n], dtype: ScalarType.Int64, generator: Generator), tokens.device);
         var drawn = where(replaced, neighbors.gather(1, pick.unsqueeze(1)).squeeze(1), tokens);
         return new StochasticDraw(drawn.MoveToOuterDisposeScope(), replaced.MoveToOuterDisposeScope());
     }

@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using Snce.Training;
 
 namespace Snce.Tokenizer;
@@ -57,17 +58,12 @@ public sealed record TokenizerTrainOptions
     }
 
     /// <summary>
-    /// Learning rate at a 1-based step: linear warmup over min(WarmupSteps, Steps/5) steps, then cosine decay to
-    /// MinLearningRateRatio × LearningRate at <see cref="Steps"/>. Not <see cref="LrSchedule.At"/>: that one holds the
-    /// peak for two steps and reaches the minimum one step after its last, and it rounds base·r + (base − base·r)·f where this
-    /// rounds base·(r + (1 − r)·f); both share <see cref="LrSchedule.CosineFactor"/>, and tokenizers stay bit-identical to
-    /// those trained before.
+    /// The learning-rate schedule: linear warmup over min(WarmupSteps, Steps/5) steps, then cosine decay to
+    /// MinLearningRateRatio × LearningRate at the last step (<see cref="LrDecayConvention.PeakOnce"/>, the convention
+    /// tokenizers have always trained with, so they stay bit-identical to those trained before).
     /// </summary>
-    public double LearningRateAt(long step)
-    {
-        var warmup = Math.Min(WarmupSteps, Steps / 5);
-        if (step <= warmup) return LearningRate * step / Math.Max(1, warmup);
-        var progress = Math.Clamp((double)(step - warmup) / Math.Max(1, Steps - warmup), 0, 1);
-        return LearningRate * (MinLearningRateRatio + (1 - MinLearningRateRatio) * LrSchedule.CosineFactor(Math.PI * progress));
-    }
+    [JsonIgnore] public LrSchedule Schedule => new(LearningRate, Math.Min(WarmupSteps, Steps / 5), Steps, MinLearningRateRatio, LrDecayConvention.PeakOnce);
+
+    /// <summary>Learning rate at a 1-based step (the trainer's step numbers): <see cref="Schedule"/> at step − 1.</summary>
+    public double LearningRateAt(long step) => Schedule.At(step - 1);
 }

@@ -43,8 +43,7 @@ public sealed class TokenizerTrainer : IDisposable
     public static TokenizerTrainer Create(TokenizerConfig config, TokenizerTrainOptions options, Device device)
     {
         options.Validate();
-        manual_seed(options.Seed);
-        var model = new VqTokenizer(config);
+        var model = DeviceRandom.WithSeededDefault(options.Seed, CPU, () => new VqTokenizer(config));   // the caller's CPU stream is given back
         model.to(device);
         return new TokenizerTrainer(model, options, 0, 0);
     }
@@ -54,7 +53,7 @@ public sealed class TokenizerTrainer : IDisposable
     {
         var state = TokenizerCheckpoint.LoadState(dir)
             ?? throw new InvalidDataException($"'{dir}' has no {TokenizerCheckpoint.StateFile}: it is not a training checkpoint and cannot be resumed");
-        var model = TokenizerCheckpoint.Load(dir, device);
+        var model = DeviceRandom.WithSeededDefault(state.Options.Seed, CPU, () => TokenizerCheckpoint.Load(dir, device)); // the throwaway init leaves the caller's CPU stream alone
         try
         {
             var options = adjust is null ? state.Options : adjust(state.Options);
@@ -98,9 +97,12 @@ public sealed class TokenizerTrainer : IDisposable
             for (var step = first; step <= end; step++)
             {
                 var lr = o.LearningRateAt(step);
+                // The step's draws (batch, the EMA quantizer's restart picks and noise) are made on the device from its default
+                // generator seeded from (seed, step): nothing random crosses from the host, and a resumed run, or one
+                // interleaved with another, draws what an uninterrupted run alone does.
                 using (var scope = NewDisposeScope())
+                using (DeviceRandom.SeededDefault(DeviceRandom.StepSeed(o.Seed, step), device))
                 {
-                    DeviceRandom.SeedDefault(DeviceRandom.StepSeed(o.Seed, step), device);
                     var pick = randint(0, data.shape[0], [o.BatchSize], dtype: ScalarType.Int64, device: device);
                     var x = ImageDataset.ToModelRange(data.index_select(0, pick));
                     var output = Model.forward(x, new TrainingStep(step));

@@ -41,13 +41,13 @@ public sealed class Trainer : IDisposable
         setup.Model.Validate();
         sync = setup.Sync ?? SingleProcess.Instance;
         cfg.Precision.Apply(setup.Device);
-        random.manual_seed(cfg.Seed);
-        Model = new TokenGenerator(setup.Model).to(setup.Device);                         // initialized on the CPU: the same weights on every device
+        // Initialized on the CPU from the run's seed (the same weights on every device); the caller's CPU stream is given back.
+        Model = DeviceRandom.WithSeededDefault(cfg.Seed, CPU, () => new TokenGenerator(setup.Model)).to(setup.Device);
         if (cfg.Precision == Precision.Bf16) Model.bfloat16();
         flat = new FlatParameters(Model.ParameterGroups());
         optimizer = new FlatAdamW(flat, cfg.AdamW);
         ema = new Ema(flat.Master, cfg.EmaDecay);
-        generator = new Generator((ulong)cfg.Seed + 1);                  // CPU: TorchSharp's generators are CPU-only (DeviceRandom)
+        generator = new Generator((ulong)cfg.Seed + 1);                  // CPU, for the step's few numbers per position (DeviceRandom)
         order = new BatchOrder(setup.Train.Count, cfg.Batch, cfg.Seed, setup.Device, sync.Rank, sync.WorldSize);
         objective = ObjectiveFactory.Create(setup.Model.Kind, cfg.Objective);
         loss = setup.CreateLoss(generator);
@@ -74,13 +74,19 @@ public sealed class Trainer : IDisposable
     /// <summary>The run's checkpoint folder.</summary>
     public string CheckpointDir => run.Checkpoint;
 
-    /// <summary>One training step (no host sync). Returns nothing; metrics accumulate on the device.</summary>
+    /// <summary>
+    /// One training step (no host sync). Returns nothing; metrics accumulate on the device. Every draw is the run's:
+    /// the batch order from (seed, epoch) (<see cref="BatchOrder"/>); masking, CFG dropout, caption picks and the loss's
+    /// draws from its CPU <see cref="Generator"/> (restored on resume); dropout
+    /// on the device from the device's default generator seeded from (seed, step) for this step only
+    /// (<see cref="DeviceRandom.SeededDefault"/>), so a resumed run, or one interleaved with another, draws what
+    /// an uninterrupted run alone does.
+    /// </summary>
     public void TrainStep()
     {
         using var scope = NewDisposeScope();
+        using var seeded = DeviceRandom.SeededDefault(DeviceRandom.StepSeed(cfg.Seed, Step), setup.Device);
         var lr = cfg.Schedule.At(Step);
-        // Dropout draws from the device's default generator: seeded from (seed, step), a resumed run drops what an uninterrupted one does.
-        if (setup.Model.Transformer.Dropout > 0) DeviceRandom.SeedDefault(DeviceRandom.StepSeed(cfg.Seed, Step), setup.Device);
         flat.ZeroGrad();
         var batch = setup.Train.Batch(order.Next(), generator);
         var output = objective.Compute(Model, batch, loss, generator, train: true);

@@ -10,6 +10,21 @@ public class GeneratorCliTests
         ["train", kind, "--tokens", tokens, "--preset", "tiny", "--batch", "16", "--lr", "3e-3", "--log-every", "10",
          "--validate-every", "0", "--val-batches", "1", "--device", "cpu", "--out", run, .. extra];
 
+    /// <summary>One warmup default: <c>snce train</c> without --warmup records the library's <see cref="Snce.Training.TrainingConfig.DefaultWarmupSteps"/>.</summary>
+    [Fact]
+    public void TrainWithoutWarmupRecordsTheLibrarysDefault()
+    {
+        using var dir = new TempDir();
+        using (var shards = GeneratorFixtures.Shards()) shards.Save(dir["tokens"]);
+        foreach (var (run, extra, expected) in new (string, string[], long)[] { ("default", [], new Snce.Training.TrainingConfig { Steps = 260 }.WarmupSteps), ("given", ["--warmup", "7"], 7) })
+        {
+            var r = CliRunner.Run(Train("ar", dir["tokens"], dir[run], ["--steps", "260", "--max-steps", "1", .. extra]));
+            Assert.True(r.ExitCode == 0, r.Stderr);
+            Assert.Equal(expected, Snce.Training.GeneratorCheckpoint.ReadManifest(dir[run]).Training.WarmupSteps);
+        }
+        Assert.Equal(13L, new Snce.Training.TrainingConfig { Steps = 260 }.WarmupSteps);           // 5 % of 260: not the old library constant 500
+    }
+
     [Fact]
     public void TrainResumeAndSampleTheClassPattern()
     {

@@ -58,6 +58,77 @@ public class TokenizerTrainerTests : SingleThreadTests
         foreach (var t in straight.Values) t.Dispose();
     }
 
+    /// <summary>An EMA tokenizer whose unused codes restart after 2 steps: every step from the third draws restart picks and noise.</summary>
+    static TokenizerConfig Restarting() => TokenizerTestModels.Micro(QuantizerKind.Ema) with { RestartMinSteps = 1 };
+
+    static void AssertIdentical(Dictionary<string, Tensor> expected, VqTokenizer model, string what)
+    {
+        foreach (var (name, t) in model.state_dict())
+            Assert.True(t.Equals(expected[name]), $"{name}: {what} (max |Δ| = {(t.to_type(ScalarType.Float64) - expected[name].to_type(ScalarType.Float64)).abs().max().item<double>()})");
+    }
+
+    [Theory]
+    [InlineData(QuantizerKind.Ibq)]
+    [InlineData(QuantizerKind.Ema)]
+    public void ResumeIsBitExact(QuantizerKind kind)
+    {
+        using var dir = new TempDir();
+        using var images = TokenizerTestModels.TrainImages();
+        var config = kind == QuantizerKind.Ema ? Restarting() : TokenizerTestModels.Micro(kind, "dot");
+        var options = TokenizerTestModels.FewSteps(6);
+        Dictionary<string, Tensor> straight;
+        using (var a = TokenizerTrainer.Create(config, options, CPU))
+        {
+            a.Train(images, "mnist-sample");
+            straight = TokenizerTestModels.Snapshot(a.Model);
+        }
+        using (var b = TokenizerTrainer.Create(config, options, CPU)) b.Train(images, "mnist-sample", dir["tok"], untilStep: 3);
+        manual_seed(12345); using (rand(1000)) { }                         // draws in between (another run, sampling) must not matter
+        using var expected = rand(16);
+        manual_seed(12345); using (rand(1000)) { }
+        using var resumed = TokenizerTrainer.Resume(dir["tok"], CPU);
+        resumed.Train(images, "mnist-sample", dir["tok"]);
+        using (var after = rand(16)) Assert.True(after.Equals(expected), "resuming and training moved the caller's CPU random stream");
+        AssertIdentical(straight, resumed.Model, "3 + 3 resumed steps differ from 6 straight steps");
+        if (kind == QuantizerKind.Ema)                                     // the restart noise was drawn after the resume
+            Assert.True(straight.Single(kv => kv.Key.EndsWith("restarted_at")).Value.max().item<long>() > 3, "no code restarted after step 3");
+        foreach (var t in straight.Values) t.Dispose();
+    }
+
+    /// <summary>
+    /// Two runs interleaved step by step in one process train exactly as each does alone (each step's draws are the
+    /// run's own, made on its device), and training leaves the caller's CPU random stream where it was.
+    /// </summary>
+    [Fact]
+    public void InterleavedRunsEqualRunsAloneAndLeaveTheCallersStreamAlone()
+    {
+        using var images = TokenizerTestModels.TrainImages();
+        var (config, steps) = (Restarting(), 5);
+        var options = new[] { TokenizerTestModels.FewSteps(steps), TokenizerTestModels.FewSteps(steps) with { Seed = 6, LearningRate = 1e-3 } };
+        var alone = options.Select(o =>
+        {
+            using var t = TokenizerTrainer.Create(config, o, CPU);
+            t.Train(images, "mnist-sample");
+            return TokenizerTestModels.Snapshot(t.Model);
+        }).ToArray();
+
+        manual_seed(42);
+        using var expected = rand(16);                                      // what the caller's stream gives without training
+        manual_seed(42);
+        using var a = TokenizerTrainer.Create(config, options[0], CPU);
+        using var b = TokenizerTrainer.Create(config, options[1], CPU);
+        for (var step = 1; step <= steps; step++)
+        {
+            a.Train(images, "mnist-sample", untilStep: step);
+            b.Train(images, "mnist-sample", untilStep: step);
+        }
+        using var after = rand(16);
+        Assert.True(after.Equals(expected), "creating and training tokenizers moved the caller's CPU random stream");
+        AssertIdentical(alone[0], a.Model, "run A interleaved with run B differs from A alone");
+        AssertIdentical(alone[1], b.Model, "run B interleaved with run A differs from B alone");
+        foreach (var t in alone.SelectMany(d => d.Values)) t.Dispose();
+    }
+
     [Fact]
     public void StopsReportTheSharedStopReasonAndSaveACheckpoint()
     {

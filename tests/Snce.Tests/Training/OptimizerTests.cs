@@ -134,6 +134,40 @@ public class OptimizerTests
         }
     }
 
+    /// <summary>
+    /// The tokenizer's schedule is <see cref="LrSchedule"/> with <see cref="LrDecayConvention.PeakOnce"/>, and the two
+    /// conventions differ where LrDecayConvention's documentation says: at the tokenizer's defaults (2,000 steps, warmup
+    /// 100) the generator's convention would change 1,900 rates (the decay starts a step later), and the PeakOnce decay
+    /// rounded the generator's way 616 rates, each by less than 1e-15 relative.
+    /// </summary>
+    [Fact]
+    public void TheTokenizersScheduleIsLrScheduleWithTheDocumentedConvention()
+    {
+        var o = new TokenizerTrainOptions();
+        Assert.Equal(new LrSchedule(1e-3, 100, 2000, 0.1, LrDecayConvention.PeakOnce), o.Schedule);
+        var peakTwice = o.Schedule with { Convention = LrDecayConvention.PeakTwice };
+        var (shifted, rounded, worst) = (0, 0, 0.0);
+        for (var step = 1; step <= o.Steps; step++)
+        {
+            var lr = o.LearningRateAt(step);
+            Assert.Equal(BitConverter.DoubleToInt64Bits(o.Schedule.At(step - 1)), BitConverter.DoubleToInt64Bits(lr));
+            if (peakTwice.At(step - 1) != lr) shifted++;
+            if (step <= 100) continue;
+            var min = 1e-3 * 0.1;                                                            // PeakOnce's decay, mixed as PeakTwice mixes
+            var other = min + (1e-3 - min) * LrSchedule.CosineFactor(Math.PI * Math.Min(1.0, (double)(step - 100) / 1900));
+            if (other != lr) rounded++;
+            worst = Math.Max(worst, Math.Abs(other - lr) / lr);
+        }
+        Assert.Equal((1900, 616), (shifted, rounded));
+        Assert.InRange(worst, 1e-17, 1e-15);
+        Assert.Equal(1e-3, o.LearningRateAt(100), 15);                                       // the peak, once
+        Assert.True(o.LearningRateAt(101) < 1e-3);
+        Assert.Equal(1e-3, peakTwice.At(99), 15);                                            // the peak, twice
+        Assert.Equal(1e-3, peakTwice.At(100), 15);
+        Assert.Equal(1e-4, o.LearningRateAt(2000), 15);                                      // the floor at the last step
+        Assert.Throws<ArgumentException>(() => (o.Schedule with { Convention = (LrDecayConvention)7 }).At(500));
+    }
+
     [Fact]
     public void WarmupDefaultIsOneRule()
     {
