@@ -179,7 +179,7 @@ public sealed class StudyExecutor(StudyConfig config, string outDir, string devi
             ["loss"] = run.Label, ["loss_name"] = run.Loss, ["objective"] = run.Objective == "mask" ? "masked" : "autoregressive",
             ["codebook_size"] = run.CodebookSize, ["seed"] = run.Seed, ["perplexity"] = run.Perplexity, ["preset"] = config.Preset,
             ["steps"] = config.Steps, ["batch"] = config.Batch, ["eval_images"] = config.EvalImages, ["cfg"] = config.Cfg, ["cfg_schedule"] = Snce.Sampling.CfgSchedules.Name(config.CfgSchedule),
-            ["lr"] = config.Lr, ["warmup"] = config.Warmup, ["weight_decay"] = config.WeightDecay, ["dropout"] = config.Dropout, ["keep_best"] = config.KeepBest,
+            ["lr"] = run.Lr, ["warmup"] = config.Warmup, ["weight_decay"] = config.WeightDecay, ["dropout"] = run.Dropout, ["keep_best"] = config.KeepBest,
         };
         AtomicFile.WriteAllText(new RunFolder(dir).Config, flat.ToJsonString(Json.Options));
     }
@@ -193,9 +193,9 @@ public sealed class StudyExecutor(StudyConfig config, string outDir, string devi
             ? (at >= step ? [] : ["train", "--resume", dir, "--max-steps", I(step), "--device", device])
             : ["train", run.Objective, "--tokens", Dir("shards", K(run.CodebookSize)), "--preset", config.Preset, "--loss", run.Loss,
                .. run.Perplexity is { } p ? ["--perplexity", p.ToString(CultureInfo.InvariantCulture)] : Array.Empty<string>(),
-               "--steps", I(config.Steps), "--batch", I(config.Batch), "--lr", D(config.Lr),
+               "--steps", I(config.Steps), "--batch", I(config.Batch), "--lr", D(run.Lr),
                .. config.Warmup is { } w ? ["--warmup", w.ToString(CultureInfo.InvariantCulture)] : Array.Empty<string>(),
-               "--min-lr-ratio", D(config.MinLrRatio), "--weight-decay", D(config.WeightDecay), "--dropout", D(config.Dropout),
+               "--min-lr-ratio", D(config.MinLrRatio), "--weight-decay", D(config.WeightDecay), "--dropout", D(run.Dropout),
                "--ema", D(config.EmaDecay), "--cfg-dropout", D(config.CfgDropout),
                "--seed", run.Seed.ToString(CultureInfo.InvariantCulture), "--validate-every", I(config.EvalEvery),
                "--checkpoint-every", I(config.EvalEvery), "--max-steps", I(step), "--device", device, "--out", dir];

@@ -35,6 +35,13 @@ public sealed record StudyConfig
     public long[] Seeds { get; init; } = [0];
     /// <summary>More seeds for the headline cells (ce and snce at the focus codebook, every objective).</summary>
     public long[] HeadlineSeeds { get; init; } = [1, 2];
+    /// <summary>
+    /// Tuning: other peak learning rates, each run for every main cell (objective × loss × K) at the first seed, so every
+    /// loss gets the same tuning effort; labelled e.g. ce-lr5e-4 (one factor at a time, the rest as configured).
+    /// </summary>
+    public double[] TuneLrs { get; init; } = [];
+    /// <summary>Tuning: other backbone dropouts, run like <see cref="TuneLrs"/>; labelled e.g. snce-do0.1.</summary>
+    public double[] TuneDropouts { get; init; } = [];
 
     /// <summary>Tokenizer architecture preset name (see <c>snce tokenizer train --preset</c>).</summary>
     public string TokenizerPreset { get; init; } = "small";
@@ -141,6 +148,10 @@ public sealed record StudyConfig
         if (Warmup is < 0) throw new ArgumentException($"--warmup must be ≥ 0 (got {Warmup})");
         if (!(WeightDecay >= 0)) throw new ArgumentException($"--weight-decay must be ≥ 0 (got {WeightDecay})");
         if (!(Dropout >= 0 && Dropout < 1)) throw new ArgumentException($"--dropout must be in [0, 1) (got {Dropout})");
+        foreach (var lr in TuneLrs)
+            if (!(lr > 0)) throw new ArgumentException($"--tune-lrs: every learning rate must be positive (got {lr})");
+        foreach (var d in TuneDropouts)
+            if (!(d >= 0 && d < 1)) throw new ArgumentException($"--tune-dropouts: every dropout must be in [0, 1) (got {d})");
         if (!(CfgDropout >= 0 && CfgDropout < 1)) throw new ArgumentException($"--cfg-dropout must be in [0, 1) (got {CfgDropout})");
         if (!(EmaDecay >= 0 && EmaDecay < 1)) throw new ArgumentException($"--ema must be in [0, 1) (got {EmaDecay})");
         if (Batch < 1) throw new ArgumentException($"--batch must be at least 1 (got {Batch})");
@@ -155,10 +166,10 @@ public sealed record StudyConfig
     {
         Validate();
         var runs = new List<StudyRun>();
-        void Add(string objective, string loss, int k, long seed, double? perplexity, string? label = null)
+        void Add(string objective, string loss, int k, long seed, double? perplexity, string? label = null, double? lr = null, double? dropout = null)
         {
             var name = $"{objective}-{label ?? loss}-K{k}-s{seed}";
-            if (runs.All(r => r.Name != name)) runs.Add(new StudyRun(name, objective, loss, label ?? loss, k, seed, perplexity));
+            if (runs.All(r => r.Name != name)) runs.Add(new StudyRun(name, objective, loss, label ?? loss, k, seed, perplexity, lr ?? Lr, dropout ?? Dropout));
         }
         double? P(LossKind loss) => loss is LossKind.Snce or LossKind.LabelSmoothing ? Perplexity : null;
         // Losses by kind, so 'CE' or 'Snce' on the command line name the same runs (and labels) as ce and snce.
@@ -174,7 +185,25 @@ public sealed record StudyConfig
         foreach (var seed in HeadlineSeeds)
             foreach (var o in Objectives)
                 foreach (var l in new[] { LossKind.CrossEntropy, LossKind.Snce }.Where(losses.Contains)) Add(o, l.Name(), Focus, seed, P(l));
+        // The tuning runs: the same values for every loss, so no arm gets more tuning than another.
+        foreach (var lr in TuneLrs.Where(v => v != Lr))
+            foreach (var k in Codebooks)
+                foreach (var o in Objectives)
+                    foreach (var l in losses) Add(o, l.Name(), k, Seeds[0], P(l), $"{l.Name()}-lr{Short(lr)}", lr: lr);
+        foreach (var d in TuneDropouts.Where(v => v != Dropout))
+            foreach (var k in Codebooks)
+                foreach (var o in Objectives)
+                    foreach (var l in losses) Add(o, l.Name(), k, Seeds[0], P(l), $"{l.Name()}-do{Short(d)}", dropout: d);
         return runs;
+    }
+
+    /// <summary>A value as run labels show it: 0.0005 → 5e-4, 0.002 → 2e-3, 0.1 → 0.1.</summary>
+    public static string Short(double v)
+    {
+        if (v >= 0.01 || v == 0) return v.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture);
+        var e = (int)Math.Floor(Math.Log10(v));
+        var m = v / Math.Pow(10, e);
+        return $"{Math.Round(m, 2).ToString("0.##", System.Globalization.CultureInfo.InvariantCulture)}e{e}";
     }
 
     /// <summary>Evaluation points: EvalEvery, 2·EvalEvery, … and Steps.</summary>
@@ -195,4 +224,6 @@ public sealed record StudyConfig
 /// <param name="CodebookSize">K of the tokenizer the run trains on.</param>
 /// <param name="Seed">Training seed.</param>
 /// <param name="Perplexity">SNCE's target perplexity, or label smoothing's matched one; null for ce and stochastic.</param>
-public sealed record StudyRun(string Name, string Objective, string Loss, string Label, int CodebookSize, long Seed, double? Perplexity);
+/// <param name="Lr">Peak learning rate (the study's, or a tuning value).</param>
+/// <param name="Dropout">Backbone dropout (the study's, or a tuning value).</param>
+public sealed record StudyRun(string Name, string Objective, string Loss, string Label, int CodebookSize, long Seed, double? Perplexity, double Lr, double Dropout);

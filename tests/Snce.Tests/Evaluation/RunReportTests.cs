@@ -157,6 +157,23 @@ public class RunReportTests
     }
 
     [Fact]
+    public void TunedRunsAreComparedWithTheCeTunedAlike()
+    {
+        using var root = new TempDir();
+        // `snce study --tune-lrs 5e-4`: ce and snce at the study's lr, ce-lr5e-4 and snce-lr5e-4 at the other. The tuned SNCE
+        // (100 → 0) is compared with the tuned CE (final 40: first ≤ 40 at step 750), the plain one with plain CE (final 20: 1000).
+        var runs = new[]
+        {
+            MakeLabelledRun(root, "ce", "ce", 20, inManifest: false), MakeLabelledRun(root, "snce", "snce", 0, inManifest: false),
+            MakeLabelledRun(root, "ce-lr5e-4", "ce", 40, inManifest: false), MakeLabelledRun(root, "snce-lr5e-4", "snce", 0, inManifest: false),
+        }.Select(RunReader.Read).ToList();
+        var ratios = ConvergenceRatio.Of(RunGroup.Of(runs));
+        Assert.Equal(2, ratios.Count);
+        Assert.Equal(("ce-lr5e-4", 0.75), Assert.Single(ratios, r => r.Loss == "snce-lr5e-4") is var t ? (t.Baseline, t.Ratio) : default);
+        Assert.Equal(("ce", 1.0), Assert.Single(ratios, r => r.Loss == "snce") is var p ? (p.Baseline, p.Ratio) : default);
+    }
+
+    [Fact]
     public void ARunOfAnUnknownLossIsNeverTheBaseline()
     {
         using var root = new TempDir();

@@ -65,4 +65,30 @@ public class StudyConfigTests
         Assert.Throws<ArgumentException>(() => c.Runs());
         Assert.Throws<ArgumentException>(() => StudyConfig.Named("huge"));
     }
+
+    [Fact]
+    public void TuningRunsGiveEveryLossTheSameValuesAtTheFirstSeed()
+    {
+        var c = StudyConfig.Gpu with
+        {
+            Codebooks = [1024, 65536], FocusCodebook = 1024, FocusLosses = [], SweepPerplexities = [], HeadlineSeeds = [], Seeds = [3, 4],
+            TuneLrs = [5e-4, 1e-3, 2e-3], TuneDropouts = [0.1],
+        };
+        var runs = c.Runs();
+        // main: 2 seeds × 2 K × 2 objectives × 2 losses = 16; tuning: (2 lrs other than the study's 1e-3 + 1 dropout) × 2 K × 2 × 2 = 24.
+        Assert.True(runs.Count == 16 + 24, string.Join(" ", runs.Select(r => r.Name)));
+        var tuning = runs.Where(r => r.Label.Contains("-lr") || r.Label.Contains("-do")).ToList();
+        Assert.Equal(24, tuning.Count);
+        Assert.All(tuning, r => Assert.Equal(3, r.Seed));
+        foreach (var label in new[] { "lr5e-4", "lr2e-3", "do0.1" })
+            foreach (var loss in new[] { "ce", "snce" })
+                Assert.Equal(4, tuning.Count(r => r.Label == $"{loss}-{label}" && r.Loss == loss));   // 2 K × 2 objectives, for each loss alike
+        Assert.All(tuning.Where(r => r.Label.EndsWith("-lr5e-4")), r => Assert.Equal((5e-4, 0.0), (r.Lr, r.Dropout)));
+        Assert.All(tuning.Where(r => r.Label.EndsWith("-do0.1")), r => Assert.Equal((1e-3, 0.1), (r.Lr, r.Dropout)));
+        Assert.All(runs.Except(tuning), r => Assert.Equal((1e-3, 0.0), (r.Lr, r.Dropout)));
+        Assert.All(tuning.Where(r => r.Loss == "snce"), r => Assert.Equal(8, r.Perplexity));
+        Assert.Throws<ArgumentException>(() => (c with { TuneLrs = [-1] }).Runs());
+        Assert.Throws<ArgumentException>(() => (c with { TuneDropouts = [1] }).Runs());
+        Assert.Equal(["5e-4", "2e-3", "0.1", "3.5e-5"], new[] { 5e-4, 2e-3, 0.1, 3.5e-5 }.Select(StudyConfig.Short));
+    }
 }

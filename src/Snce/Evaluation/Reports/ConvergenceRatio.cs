@@ -21,7 +21,8 @@ public sealed record ConvergenceRatio(string? Objective, int? CodebookSize, stri
 
     /// <summary>
     /// One ratio per pair of a CE group (by its typed loss, <see cref="RunGroup.IsCrossEntropy"/>, whatever its label) with an
-    /// FD curve and a non-CE group of the same objective and codebook size. CE groups are not compared with each other.
+    /// FD curve and a non-CE group of the same objective, codebook size and <see cref="TuningSuffix"/>. CE groups are not
+    /// compared with each other.
     /// </summary>
     public static IReadOnlyList<ConvergenceRatio> Of(IReadOnlyList<RunGroup> groups)
     {
@@ -31,7 +32,8 @@ public sealed record ConvergenceRatio(string? Objective, int? CodebookSize, stri
             var ceCurve = ce.MeanCurve(r => r.Fd);
             if (ceCurve.Count == 0 || ceCurve[^1].Value.Mean is not { } target) continue;
             var ceSteps = ceCurve[^1].Step;
-            foreach (var other in groups.Where(g => !g.IsCrossEntropy && g.Objective == ce.Objective && g.CodebookSize == ce.CodebookSize))
+            foreach (var other in groups.Where(g => !g.IsCrossEntropy && g.Objective == ce.Objective && g.CodebookSize == ce.CodebookSize
+                         && TuningSuffix(g) == TuningSuffix(ce)))
             {
                 var curve = other.MeanCurve(r => r.Fd);
                 if (curve.Count == 0) continue;
@@ -41,6 +43,15 @@ public sealed record ConvergenceRatio(string? Objective, int? CodebookSize, stri
         }
         return result;
     }
+
+    /// <summary>
+    /// A study tuning run's suffix: "-lr5e-4" of a group labelled ce-lr5e-4 that trained CE, "-do0.1" of snce-do0.1 that
+    /// trained SNCE (`snce study --tune-lrs/--tune-dropouts`); "" for any other label (snce-p4, a user's own name). A tuned CE
+    /// group is compared only with the groups tuned alike, plain CE only with untuned ones.
+    /// </summary>
+    public static string TuningSuffix(RunGroup group) =>
+        group.Kind is { } kind && System.Text.RegularExpressions.Regex.Match(group.Loss, $@"^{System.Text.RegularExpressions.Regex.Escape(kind.Name())}(-(lr|do)[0-9.]+(e-?[0-9]+)?)$")
+            is { Success: true } m ? m.Groups[1].Value : "";
 
     /// <summary>The compared loss as a report names it: its label, with the baseline's when that is not plain <c>ce</c>.</summary>
     public string Describe() => Baseline == LossKind.CrossEntropy.Name() ? Loss : $"{Loss} (vs {Baseline})";
