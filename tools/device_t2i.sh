@@ -14,7 +14,7 @@
 # Call 1a (carry .devtext/part-aa):                        bash tools/device_t2i.sh text-a
 # Call 1b (carry .devtext/part-ab):                        bash tools/device_t2i.sh text-b
 # Call 2  (carry .device, .devdata):  K=16384 bash tools/device_t2i.sh prepare   tokenizer at K, tokenize --text, evaluator
-# Call 3  (same carry):   K=16384 KIND=ar LOSS=ce SEED=0 bash tools/device_t2i.sh train   one run (≤ 9 min; resumable with the same call)
+# Call 3  (carry nothing): K=16384 KIND=ar SEED=0 bash tools/device_t2i.sh train   CE and SNCE side by side (LOSSES="ce snce"; ≤ 9 min; resumable with the same call)
 # Call 4  (carry .devonnx from device_study.sh):        bash tools/device_t2i.sh eval       R@1/R@5/cosine + FD for every run in /tmp/t2i/runs
 set -uo pipefail
 source "$(dirname "$0")/device_common.sh" || exit 1
@@ -54,18 +54,28 @@ case $phase in
     } > "$OUT/prepare-$K.log" 2>&1
     echo "prepare K=$K: exit $? after $(( $(date +%s) - start )) s" | tee -a "$OUT/prepare-$K.log" ;;
   train)
-    KIND=${KIND:-ar}; LOSS=${LOSS:-ce}; SEED=${SEED:-0}; STEPS=${STEPS:-4000}
-    run=$root/runs/$KIND-$LOSS-k$K-s$SEED
-    extra=$([ "$LOSS" = snce ] && echo "--perplexity ${PERPLEXITY:-8}")
-    if [ -f $run/checkpoint/checkpoint.json ]; then args=(--resume $run); else
-      args=($KIND --tokens $root/shards-$K --text --preset S --loss $LOSS $extra --steps $STEPS --batch 256 --lr 1e-3 --seed $SEED --validate-every 250 --out $run); fi
-    snce train "${args[@]}" --device cuda --time-limit ${TIME_LIMIT_S:-500} > "$OUT/train-$(basename $run).log" 2>&1
-    echo "train $(basename $run): exit $? after $(( $(date +%s) - start )) s" | tee -a "$OUT/train-$(basename $run).log"
-    mkdir -p "$OUT/runs/$(basename $run)" && cp $run/metrics.jsonl $run/checkpoint/checkpoint.json "$OUT/runs/$(basename $run)/"
-    # 8 fixed held-out phrasings and 8 held-out emoji (the first of each set), CFG 4.
-    snce sample --checkpoint $run --device cuda --n 8 --cfg 4 --out "$OUT/runs/$(basename $run)/phrasings.png" \
-      --prompt "a picture of a red apple" --prompt "a picture of a grinning face" --prompt "a picture of a rocket" --prompt "a picture of a dog face" \
-      --prompt "a picture of a red heart" --prompt "a picture of a sun" --prompt "a picture of a pizza" --prompt "a picture of a car" >> "$OUT/train-$(basename $run).log" 2>&1 ;;
+    # The losses of one cell side by side (two processes share the GPU, as `snce study --parallel 2` does; each gets half the
+    # CPU threads); results packed in one archive (a call brings back at most 8 files).
+    KIND=${KIND:-ar}; LOSSES=${LOSSES:-${LOSS:-ce snce}}; SEED=${SEED:-0}; STEPS=${STEPS:-4000}
+    n=$(echo $LOSSES | wc -w); export OMP_NUM_THREADS=$(( $(nproc) / n > 0 ? $(nproc) / n : 1 ))
+    one() {
+      local loss=$1 run=$root/runs/$KIND-$1-k$K-s$SEED log="$OUT/logs/train-$KIND-$1-k$K-s$SEED.log"
+      local extra=$([ "$loss" = snce ] && echo "--perplexity ${PERPLEXITY:-8}") args
+      if [ -f $run/checkpoint/checkpoint.json ]; then args=(--resume $run); else
+        args=($KIND --tokens $root/shards-$K --text --preset S --loss $loss $extra --steps $STEPS --batch 256 --lr ${LR:-1e-3} --seed $SEED --validate-every 250 --out $run); fi
+      snce train "${args[@]}" --device cuda --time-limit ${TIME_LIMIT_S:-480} > "$log" 2>&1
+      echo "train $(basename $run): exit $? after $(( $(date +%s) - start )) s" | tee -a "$log"
+      mkdir -p "$OUT/runs/$(basename $run)" && cp $run/metrics.jsonl $run/checkpoint/checkpoint.json "$OUT/runs/$(basename $run)/"
+      # 8 fixed held-out phrasings (the first of each set), CFG 4.
+      snce sample --checkpoint $run --device cuda --n 8 --cfg 4 --out "$OUT/runs/$(basename $run)/phrasings.png" \
+        --prompt "a picture of a red apple" --prompt "a picture of a grinning face" --prompt "a picture of a rocket" --prompt "a picture of a dog face" \
+        --prompt "a picture of a red heart" --prompt "a picture of a sun" --prompt "a picture of a pizza" --prompt "a picture of a car" >> "$log" 2>&1
+    }
+    mkdir -p "$OUT/logs" "$OUT/runs"
+    for loss in $LOSSES; do one $loss & done
+    wait
+    (cd "$OUT" && tar -czf train-$KIND-k$K-s$SEED.tar.gz logs runs && rm -rf logs runs)
+    tar -tzf "$OUT/train-$KIND-k$K-s$SEED.tar.gz" | head -20 ;;
   eval)
     mkdir -p /tmp/dn/app/DnnImageModels/ResNet18Onnx
     xz -dc .devonnx/ResNet18.onnx.xz > /tmp/dn/app/DnnImageModels/ResNet18Onnx/ResNet18.onnx || exit 1
