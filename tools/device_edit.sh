@@ -11,7 +11,8 @@
 #   snce data fetch emoji-twitter && bash tools/pack_device_data.sh emoji-twitter    # .devdata/emoji-twitter.tar.xz (~8 MB)
 #   mkdir -p .devonnx && xz -T2 -6 -c ~/.nuget/packages/microsoft.ml.dnnimagefeaturizer.resnet18/0.23.1/tools/DnnImageModels/ResNet18Onnx/ResNet18.onnx > .devonnx/ResNet18.onnx.xz
 # Call 1 (carry .device, .devdata):  bash tools/device_edit.sh prepare     tokenizers, shards, classifier
-# Call 2 (carry .devonnx):           bash tools/device_edit.sh train       the generator runs (FD curves as in the study)
+# Call 2a (carry .devonnx-a):        bash tools/device_study.sh onnx-a     half A of the ResNet-18 weights (bash tools/device_study.sh split-onnx here)
+# Call 2b (carry .devonnx-b):        bash tools/device_edit.sh train       the generator runs (FD curves as in the study); again, carrying nothing, to resume
 # Call 3 (no carry):                 bash tools/device_edit.sh edit        `snce eval --inpaint` per run and region, grids
 # Each call must come within the 30 s the machine stays warm, or /tmp is gone (the script says so).
 # Outputs under $OUT: prepare.tar.gz, study.tar.gz (as device_study.sh), edit.tar.gz (edit/RUN-REGION.json and .png, edit.log,
@@ -40,8 +41,14 @@ case $phase in
     tar -C $study -czf "$OUT/prepare.tar.gz" --exclude='*.safetensors' --exclude='*.npy' tokenizers classifier.json logs study-config.json 2>/dev/null ;;
   train)
     [ -x /tmp/dn/dotnet ] && [ -d $study/shards ] || { echo "the prepare call's files are gone (the machine was given back): run 'prepare' again" >&2; exit 1; }
-    mkdir -p /tmp/dn/app/DnnImageModels/ResNet18Onnx
-    xz -dc .devonnx/ResNet18.onnx.xz > /tmp/dn/app/DnnImageModels/ResNet18Onnx/ResNet18.onnx || exit 1
+    onnx=/tmp/dn/app/DnnImageModels/ResNet18Onnx/ResNet18.onnx
+    mkdir -p "$(dirname $onnx)"
+    # The ResNet-18 weights (58.6 MB as xz) no longer fit one call beside the tracked tree: halves from
+    # `bash tools/device_study.sh split-onnx`, half A staged by `bash tools/device_study.sh onnx-a` (carry .devonnx-a).
+    if [ -f .devonnx/ResNet18.onnx.xz ]; then xz -dc .devonnx/ResNet18.onnx.xz > $onnx || exit 1
+    elif [ -f .devonnx-b/rn.01 ] && [ -f /tmp/onnx-parts/rn.00 ]; then cat /tmp/onnx-parts/rn.00 .devonnx-b/rn.01 | xz -dc > $onnx || exit 1
+    elif [ ! -s $onnx ]; then echo "no ResNet18 weights: run 'bash tools/device_study.sh onnx-a' (carry .devonnx-a), then this call carrying .devonnx-b" >&2; exit 1
+    fi
     snce study $STUDY_ARGS --data-dir /tmp/snce-data --device cuda --time-limit ${TIME_LIMIT_S:-430} --out $study > "$OUT/study.log" 2>&1
     echo "study: exit $? after $(( $(date +%s) - start )) s" | tee -a "$OUT/study.log"
     (cd $study && tar -czf "$OUT/study.tar.gz" STUDY.md study.json study-config.json report samples logs classifier.json tokenizers/*.png \
