@@ -15,7 +15,8 @@
 # Call 1b (carry .devtext/part-ab):                        bash tools/device_t2i.sh text-b
 # Call 2  (carry .device, .devdata):  K=16384 bash tools/device_t2i.sh prepare   tokenizer at K, tokenize --text, evaluator
 # Call 3  (carry nothing): K=16384 KIND=ar SEED=0 bash tools/device_t2i.sh train   CE and SNCE side by side (LOSSES="ce snce"; ≤ 9 min; resumable with the same call)
-# Call 4  (carry .devonnx from device_study.sh):        bash tools/device_t2i.sh eval       R@1/R@5/cosine + FD for every run in /tmp/t2i/runs
+# Call 4a (carry .devonnx-a):  bash tools/device_study.sh onnx-a   (halves: bash tools/device_study.sh split-onnx here)
+# Call 4b (carry .devonnx-b):  bash tools/device_t2i.sh eval        R@1/R@5/cosine + FD for every run in /tmp/t2i/runs
 set -uo pipefail
 source "$(dirname "$0")/device_common.sh" || exit 1
 : "${OUT:=/tmp/t2i-out}"
@@ -77,8 +78,13 @@ case $phase in
     (cd "$OUT" && tar -czf train-$KIND-k$K-s$SEED.tar.gz logs runs && rm -rf logs runs)
     tar -tzf "$OUT/train-$KIND-k$K-s$SEED.tar.gz" | head -20 ;;
   eval)
-    mkdir -p /tmp/dn/app/DnnImageModels/ResNet18Onnx
-    xz -dc .devonnx/ResNet18.onnx.xz > /tmp/dn/app/DnnImageModels/ResNet18Onnx/ResNet18.onnx || exit 1
+    onnx=/tmp/dn/app/DnnImageModels/ResNet18Onnx/ResNet18.onnx
+    mkdir -p "$(dirname $onnx)"
+    # 58.6 MB of weights do not fit one call beside the tree: halves as in device_study.sh (split-onnx here, onnx-a there).
+    if [ -f .devonnx/ResNet18.onnx.xz ]; then xz -dc .devonnx/ResNet18.onnx.xz > $onnx || exit 1
+    elif [ -f .devonnx-b/rn.01 ] && [ -f /tmp/onnx-parts/rn.00 ]; then cat /tmp/onnx-parts/rn.00 .devonnx-b/rn.01 | xz -dc > $onnx || exit 1
+    elif [ ! -s $onnx ]; then echo "no ResNet18 weights: run 'bash tools/device_study.sh onnx-a' (carry .devonnx-a), then this call carrying .devonnx-b" >&2; exit 1
+    fi
     for run in $root/runs/*; do
       snce eval --checkpoint $run --prompts held-out --evaluator $root/evaluator --data emoji --data-dir $root/data --cfg 4 --device cuda --json \
         > "$OUT/eval-$(basename $run).json" 2> "$OUT/eval-$(basename $run).log"
