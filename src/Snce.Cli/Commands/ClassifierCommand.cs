@@ -83,7 +83,7 @@ public static class ClassifierCommand
                     held_out_count = info.HeldOutCount, train_count = info.TrainCount, steps = info.Steps, seconds, device = dev.ToString(),
                 }, Json.Options));
             else
-                Console.WriteLine($"{(info.Label == ClassifierLabel.Vendor ? $"vendor classifier [{string.Join(", ", info.Classes)}]" : "classifier")} for {info.DataSet}: held-out accuracy {info.HeldOutAccuracy:P2} on {info.HeldOutCount:N0} validation images " +
+                Console.WriteLine($"{(info.Label == ClassifierLabel.Vendor ? "vendor classifier" : "classifier")} for {info.DataSet}: held-out accuracy {info.HeldOutAccuracy:P2} on {info.HeldOutCount:N0} validation images " +
                     $"(trained {info.Steps:N0} steps on {info.TrainCount:N0} images, {seconds:F0} s on {dev}); saved to {Path.GetFullPath(dir)}");
             return 0;
         });

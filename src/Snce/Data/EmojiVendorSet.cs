@@ -25,7 +25,7 @@ public static class EmojiVendorSet
 
     /// <summary>
     /// Loads <c>emoji</c> once per vendor with <paramref name="options"/> (size, channels, limit per vendor and split, data folder,
-    /// fetching; its <see cref="DataOptions.Vendor"/> must be unset) and stacks them: labels = vendor index, classes = vendor names,
+    /// fetching; its <see cref="DataOptions.Vendor"/> must be unset) and stacks them as the data set "emoji (twitter, google)": labels = vendor index, classes = vendor names,
     /// attributes <c>unified</c>, <c>base_unified</c> and <c>vendor</c>; credits and notices of all vendors joined.
     /// </summary>
     public static ImageDataset Load(IReadOnlyList<EmojiVendor> vendors, DataOptions options, Packages.IPackageSource? packages = null,
@@ -46,7 +46,7 @@ public static class EmojiVendorSet
             string[] Attr(string key) => parts.SelectMany(p => p.Attributes.TryGetValue(key, out var a) ? a : Enumerable.Repeat("", p.Count)).ToArray();
             return new ImageDataset
             {
-                Name = string.Join("+", parts.Select(p => p.Name)),
+                Name = $"emoji ({string.Join(", ", names)})",
                 Images = images.MoveToOuterDisposeScope(), Labels = labels.MoveToOuterDisposeScope(), Split = split.MoveToOuterDisposeScope(),
                 Classes = names,
                 Attributes = new Dictionary<string, string[]>

@@ -44,6 +44,7 @@ public class VendorClassifierTests
         var options = new DataOptions { DataDir = FetchTwoVendors(dir), Size = 16 };
         using var data = EmojiVendorSet.Load([EmojiVendor.Twitter, EmojiVendor.Google], options);
         Assert.Equal(["twitter", "google"], data.Classes);
+        Assert.Equal("emoji (twitter, google)", data.Name);
         Assert.Equal(2 * EmojiCount, data.Count);
         Assert.Equal(16, data.Size);
         var labels = data.Labels.data<long>().ToArray();
@@ -106,7 +107,7 @@ public class VendorClassifierTests
         var config = new ClassifierConfig(3, 16, 2, Width: 4);
         using var model = new ImageClassifier(config);
         TrainedClassifier With(string[] classes, ClassifierLabel label, ClassifierConfig? c = null) =>
-            new(model, new ClassifierInfo("emoji-twitter+emoji-google", classes, 1.0, 4, 40, 10, c ?? config, label));
+            new(model, new ClassifierInfo("emoji (twitter, google)", classes, 1.0, 4, 40, 10, c ?? config, label));
         var vendors = With(["twitter", "google"], ClassifierLabel.Vendor);
         Assert.Equal(1, VendorSuccess.TargetLabel(vendors, EmojiVendor.Google, 3, 16));
         Assert.Equal(0, VendorSuccess.TargetLabel(vendors, EmojiVendor.Twitter, 3, 16));
@@ -121,6 +122,26 @@ public class VendorClassifierTests
         Assert.Contains("at least 2 vendors", Assert.Throws<ArgumentException>(() => EmojiVendorSet.Parse("google")).Message);
         Assert.Contains("twice", Assert.Throws<ArgumentException>(() => EmojiVendorSet.Parse("google,Google")).Message);
         Assert.Contains("unknown emoji vendor 'samsung'", Assert.Throws<ArgumentException>(() => EmojiVendorSet.Parse("google,samsung")).Message);
+    }
+
+    [Fact]
+    public void ACheckpointWrittenBeforeLabelsExistedLoadsAsAClassClassifier()
+    {
+        // The on-disk format of a class classifier saved before "label" was recorded: the same metadata keys, no label field.
+        using var dir = new TempDir();
+        var config = new ClassifierConfig(1, 8, 3, Width: 2);
+        using var model = new ImageClassifier(config);
+        const string old = """
+            {"data_set": "mnist", "classes": ["a", "b", "c"], "held_out_accuracy": 0.5, "held_out_count": 2, "train_count": 4, "steps": 1,
+             "config": {"channels": 1, "image_size": 8, "classes": 3, "width": 2}}
+            """;
+        Directory.CreateDirectory(dir["old"]);
+        Snce.IO.Safetensors.Save(dir["old/model.safetensors"], model.state_dict(), new Dictionary<string, string> { ["format"] = "snce-classifier-1", ["classifier"] = old });
+        var loaded = ClassifierCheckpoint.Load(dir["old"]);
+        using var loadedModel = loaded.Model;
+        Assert.Equal(ClassifierLabel.Class, loaded.Info.Label);
+        Assert.Equal(config, loaded.Info.Config);
+        Assert.Contains("not a vendor classifier", Assert.Throws<ArgumentException>(() => VendorSuccess.TargetLabel(loaded, EmojiVendor.Google, 1, 8)).Message);
     }
 
     [Fact]
