@@ -203,6 +203,7 @@ public class VendorClassifierTests
         Fails([.. eval, dir["class"]], "not a vendor classifier", "--label vendor");
         Fails([.. eval, dir["big"]], "32-px images, the translations are 1-channel 16-px");
         Fails(["eval", "--images", dir["x.npy"], "--data", "emoji", "--data-dir", data, "--vendor-classifier", dir["vclf"], "--device", "cpu"], "--vendor-classifier belongs to --checkpoint of a paired");
+        Fails(["eval", "--images", dir["x.npy"], "--data", "emoji", "--data-dir", data, "--classifier", dir["vclf"], "--device", "cpu"], "is a vendor classifier", "--vendor-classifier");
         Fails([.. train, "--data", "emoji-google", "--label", "vendor", "--out", dir["bad"]], "give --data emoji");
         Fails([.. train, "--data", "emoji", "--label", "vendor", "--vendor", "google", "--out", dir["bad"]], "use --vendors");
         Fails([.. train, "--data", "emoji", "--vendors", "twitter,google", "--out", dir["bad"]], "--vendors belongs to --label vendor");
