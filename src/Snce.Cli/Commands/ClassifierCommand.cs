@@ -1,15 +1,19 @@
 using System.CommandLine;
 using System.Text.Json;
+using Snce.Data;
 using Snce.Evaluation;
 
 namespace Snce.Cli.Commands;
 
-/// <summary><c>snce classifier train</c>: the classifier behind class accuracy, trained on a data set's real training split.</summary>
+/// <summary>
+/// <c>snce classifier train</c>: the classifier behind class accuracy, trained on a data set's real training split; with
+/// <c>--label vendor</c>, the one behind the vendor success rate of translations (which vendor drew an emoji).
+/// </summary>
 public static class ClassifierCommand
 {
     public static Command Create()
     {
-        var cmd = new Command("classifier", "Train the small CNN that scores class-conditional samples (class accuracy in 'snce eval').");
+        var cmd = new Command("classifier", "Train the small CNN that scores class-conditional samples (class accuracy in 'snce eval') or, with --label vendor, translations (vendor success rate).");
         cmd.Subcommands.Add(Train());
         return cmd;
     }
@@ -26,20 +30,35 @@ public static class ClassifierCommand
         var seed = new Option<long>("--seed") { Description = "Seeds initialization and batch order.", DefaultValueFactory = _ => defaults.Seed };
         var output = new Option<string>("--out") { Description = "Checkpoint folder to write (replaced atomically).", HelpName = "DIR", Required = true };
         var json = new Option<bool>("--json") { Description = "Print the result as one JSON object." };
+        var label = new Option<string>("--label")
+        {
+            Description = "What to tell apart: class (the data set's classes) or vendor (which emoji vendor drew the image; --data emoji, vendors from --vendors; " +
+                "for the vendor success rate of 'snce eval --checkpoint PAIRED_RUN --vendor-classifier DIR').",
+            DefaultValueFactory = _ => "class", HelpName = "class|vendor",
+        };
+        label.AcceptOnlyFromAmong(EnumNames<ClassifierLabel>.Allowed.Split(", "));
+        var vendors = new Option<string?>("--vendors")
+        {
+            Description = $"With --label vendor: the vendors, comma-separated, in label order (default {string.Join(",", EmojiVendorSet.DefaultVendors.Select(EnumNames<EmojiVendor>.Name))}; apple is not licensed for commercial use). " +
+                "Held out: the emoji of the validation split (by code point), for every vendor.",
+            HelpName = "V,V[,...]",
+        };
         var cmd = new Command("train", "Train the evaluation classifier on the real training split; report held-out accuracy; save an atomic checkpoint.");
         data.AddTo(cmd);
         device.AddTo(cmd);
-        foreach (var o in new Option[] { steps, batch, lr, width, seed, output, json }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { label, vendors, steps, batch, lr, width, seed, output, json }) cmd.Options.Add(o);
         cmd.SetAction(parse =>
         {
             var dir = parse.GetValue(output)!;
+            var kind = EnumNames<ClassifierLabel>.Parse(parse.GetValue(label)!, "--label");
+            var vendorList = VendorList(parse, kind, data, vendors);
             using var held = FolderLocks.Take(dir, "snce classifier train");              // one writer, and --out writable, before any work
             var dev = device.Resolve(parse);
-            using var dataset = data.Load(parse);
+            using var dataset = vendorList is null ? data.Load(parse) : LoadVendors(vendorList, data.ToOptions(parse));
             var options = new ClassifierTrainOptions
             {
                 Steps = parse.GetValue(steps), BatchSize = parse.GetValue(batch), LearningRate = parse.GetValue(lr),
-                Width = parse.GetValue(width), Seed = parse.GetValue(seed),
+                Width = parse.GetValue(width), Seed = parse.GetValue(seed), Label = kind,
             };
             var started = DateTime.UtcNow;
             TrainedClassifier trained;
@@ -59,15 +78,38 @@ public static class ClassifierCommand
             if (parse.GetValue(json))
                 Console.WriteLine(JsonSerializer.Serialize(new
                 {
-                    checkpoint = Path.GetFullPath(dir), data_set = info.DataSet, held_out_accuracy = info.HeldOutAccuracy,
+                    checkpoint = Path.GetFullPath(dir), data_set = info.DataSet, label = EnumNames<ClassifierLabel>.Name(info.Label), classes = info.Classes,
+                    held_out_accuracy = info.HeldOutAccuracy,
                     held_out_count = info.HeldOutCount, train_count = info.TrainCount, steps = info.Steps, seconds, device = dev.ToString(),
                 }, Json.Options));
             else
-                Console.WriteLine($"classifier for {info.DataSet}: held-out accuracy {info.HeldOutAccuracy:P2} on {info.HeldOutCount:N0} validation images " +
+                Console.WriteLine($"{(info.Label == ClassifierLabel.Vendor ? "vendor classifier" : "classifier")} for {info.DataSet}: held-out accuracy {info.HeldOutAccuracy:P2} on {info.HeldOutCount:N0} validation images " +
                     $"(trained {info.Steps:N0} steps on {info.TrainCount:N0} images, {seconds:F0} s on {dev}); saved to {Path.GetFullPath(dir)}");
             return 0;
         });
         return cmd;
+    }
+
+    /// <summary>The vendors of a vendor classifier (null for a class classifier), after checking the options that go with each.</summary>
+    static EmojiVendor[]? VendorList(ParseResult parse, ClassifierLabel kind, DataOptionsCli data, Option<string?> vendors)
+    {
+        if (kind == ClassifierLabel.Class)
+        {
+            if (parse.GetValue(vendors) is not null) throw new SnceUserException("--vendors belongs to --label vendor");
+            return null;
+        }
+        if (parse.GetValue(data.Data) is var name && !string.Equals(name?.Trim(), "emoji", StringComparison.OrdinalIgnoreCase))
+            throw new SnceUserException($"--label vendor reads the emoji of several vendors: give --data emoji (and --vendors), not --data {name}");
+        if (parse.GetValue(data.Vendor) is not null) throw new SnceUserException("--label vendor takes several vendors: use --vendors twitter,google, not --vendor");
+        return parse.GetValue(vendors) is { } list ? EmojiVendorSet.Parse(list) : EmojiVendorSet.DefaultVendors;
+    }
+
+    static ImageDataset LoadVendors(EmojiVendor[] vendors, DataOptions options)
+    {
+        ImageDataset data;
+        using (var progress = new DataProgressBar()) data = EmojiVendorSet.Load(vendors, options, progress: progress);
+        DataOptionsCli.PrintNotices(data);
+        return data;
     }
 
     sealed class StepProgress(ProgressBar bar) : IProgress<ClassifierStep>

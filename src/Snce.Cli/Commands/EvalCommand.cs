@@ -70,11 +70,18 @@ public static class EvalCommand
                 "against the ground-truth target and target-token accuracy, next to 'copy the source', 'nearest training target' (by source tokens) and the tokenizer's reconstruction.",
             HelpName = "SRC:DST|DIR",
         };
+        var vendorClassifier = new Option<string?>("--vendor-classifier")
+        {
+            Description = "With --checkpoint of a paired emoji run: a vendor classifier from 'snce classifier train --data emoji --label vendor' (same size and channels as the " +
+                "run's tokenizer, knowing the target vendor); adds the vendor success rate (share of images it assigns to the target vendor) of the translations, " +
+                "the copied sources, the nearest training targets and the ground-truth targets (the ceiling).",
+            HelpName = "DIR",
+        };
         data.Data.Required = false;                                                      // not for a paired run; checked below
         data.Data.Description = "Required, except for a paired run. " + data.Data.Description;
         var cmd = new Command("eval", "Score a generator run (--checkpoint) or a set of images (--images) against a data set's real validation split: FD-ResNet18, precision, recall, class accuracy, validation CE. " +
             "A paired (image-to-image) run is scored on its held-out pairs instead (translation metrics; see --pairs).");
-        foreach (var o in new Option[] { images, labels, checkpoint, inpaint, grid, pairs, cfg, cfgSchedule, samplingSteps, temperature, seed, sampleBatch, weights, tokenizer }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { images, labels, checkpoint, inpaint, grid, pairs, vendorClassifier, cfg, cfgSchedule, samplingSteps, temperature, seed, sampleBatch, weights, tokenizer }) cmd.Options.Add(o);
         data.AddTo(cmd);
         foreach (var o in new Option[] { classifier, n, k, backend, batch, threads, cacheDir, logTo, step, keepBest, skipMemo, trainTokens, json, prompts, evaluator }) cmd.Options.Add(o);
         device.AddTo(cmd);
@@ -103,9 +110,11 @@ public static class EvalCommand
                     if (parse.GetResult(o) is { Implicit: false }) throw new SnceUserException($"{run} is a paired (image-to-image) run, scored on its held-out pairs; {o.Name} does not apply to it");
                 var pairedOptions = SamplingOptions(run!);
                 return TranslationEval.Run(run!, parse.GetValue(pairs), data.ToOptions(parse), parse.GetValue(n), pairedOptions, parse.GetValue(weights) == "ema",
-                    parse.GetValue(tokenizer), parse.GetValue(seed), parse.GetValue(grid), device.Resolve(parse), parse.GetValue(json));
+                    parse.GetValue(tokenizer), parse.GetValue(seed), parse.GetValue(grid), device.Resolve(parse), parse.GetValue(json), parse.GetValue(vendorClassifier));
             }
             if (parse.GetValue(pairs) is not null) throw new SnceUserException("--pairs belongs to --checkpoint of a paired run (trained on 'snce tokenize --pairs' shards)");
+            if (parse.GetValue(vendorClassifier) is not null)
+                throw new SnceUserException("--vendor-classifier belongs to --checkpoint of a paired emoji run (trained on 'snce tokenize --pairs emoji-twitter:emoji-google' shards)");
             if (parse.GetValue(data.Data) is null) throw new SnceUserException("--data NAME|DIR is required: the real images to compare with");
             if (parse.GetValue(grid) is not null && parse.GetValue(inpaint) is null) throw new SnceUserException("--grid belongs to --inpaint");
             if (run is null && parse.GetValue(inpaint) is not null) throw new SnceUserException("--inpaint needs --checkpoint (the generator that edits the images)");
@@ -132,6 +141,8 @@ public static class EvalCommand
                     parse.GetValue(seed), dev, parse.GetValue(json));
             }
             var clf = parse.GetValue(classifier) is { } dir ? ClassifierCheckpoint.Load(dir, dev) : null;
+            if (clf is not null && clf.Info.Label != ClassifierLabel.Class)
+                throw new SnceUserException($"{parse.GetValue(classifier)} is a vendor classifier [{string.Join(", ", clf.Info.Classes)}]; it scores paired runs with --vendor-classifier, not class accuracy");
             if (clf is not null && !clf.Info.Classes.SequenceEqual(real.Classes))
                 throw new SnceUserException($"the classifier was trained on {clf.Info.DataSet} with classes [{string.Join(", ", clf.Info.Classes)}], not the classes of {real.Name}");
 

@@ -69,6 +69,20 @@ public static class PairedData
         return ImagePairs.Match(source, target, instruction: ImagePairs.StyleInstruction(parts[1]));
     }
 
+    /// <summary>
+    /// The emoji vendor whose drawings the pairs of <paramref name="reference"/> (<see cref="Reference"/>'s form) translate into:
+    /// the target side's vendor (<c>emoji-twitter:emoji-google</c> → google; skin-tone pairs stay with their one vendor); null for a
+    /// folder or a data set that is not emoji.
+    /// </summary>
+    public static EmojiVendor? TargetVendor(string reference)
+    {
+        if (Directory.Exists(reference)) return null;
+        var parts = reference.Split(':');
+        if (parts.Length != 2) return null;
+        var target = parts[1].StartsWith(SkinTonePrefix, StringComparison.Ordinal) ? parts[0] : parts[1];
+        return BuiltInDataSets.IsBuiltInName(target) && BuiltInDataSets.Resolve(target, null) is EmojiDataSet e ? e.Vendor : null;
+    }
+
     /// <summary>TONE, TONE,TONE,... or all → the tones in <see cref="ImagePairs.SkinTones"/>' order, each once; throws naming the bad one.</summary>
     static string[] Tones(string spec, string list)
     {

@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using Snce.Data;
 using Snce.Training;
 using TorchSharp;
@@ -20,6 +21,8 @@ public sealed record ClassifierTrainOptions
     public int Width { get; init; } = 32;
     /// <summary>Seeds the initialization and the batches drawn at every step.</summary>
     public long Seed { get; init; } = 0;
+    /// <summary>What the data set's labels stand for, recorded in the checkpoint: its classes, or the vendor that drew each image (<see cref="EmojiVendorSet"/>).</summary>
+    public ClassifierLabel Label { get; init; } = ClassifierLabel.Class;
 
     /// <summary>Throws <see cref="ArgumentException"/> naming the first value out of range.</summary>
     public void Validate()
@@ -36,15 +39,27 @@ public readonly record struct ClassifierStep(int Step, int Steps, double Loss);
 /// <summary>A trained classifier with what it was trained on and how well it does on held-out images.</summary>
 public sealed record TrainedClassifier(ImageClassifier Model, ClassifierInfo Info);
 
+/// <summary>What a classifier's labels stand for.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<ClassifierLabel>))]
+public enum ClassifierLabel
+{
+    /// <summary>The data set's classes (class accuracy of class-conditional samples).</summary>
+    [JsonStringEnumMemberName("class")] Class,
+    /// <summary>The emoji vendor that drew the image (vendor success rate of translations).</summary>
+    [JsonStringEnumMemberName("vendor")] Vendor,
+}
+
 /// <summary>What a classifier checkpoint records besides the weights.</summary>
 /// <param name="DataSet">the data set it was trained on.</param>
-/// <param name="Classes">class names, index = label.</param>
+/// <param name="Classes">label names, index = label: class names, or vendor names for a vendor classifier.</param>
 /// <param name="HeldOutAccuracy">accuracy on the data set's validation split (never trained on).</param>
 /// <param name="HeldOutCount">validation images it was measured on.</param>
 /// <param name="TrainCount">training images.</param>
 /// <param name="Steps">optimizer steps.</param>
 /// <param name="Config">architecture.</param>
-public sealed record ClassifierInfo(string DataSet, string[] Classes, double HeldOutAccuracy, int HeldOutCount, int TrainCount, int Steps, ClassifierConfig Config);
+/// <param name="Label">what the labels stand for (checkpoints written before it existed are class classifiers).</param>
+public sealed record ClassifierInfo(string DataSet, string[] Classes, double HeldOutAccuracy, int HeldOutCount, int TrainCount, int Steps, ClassifierConfig Config,
+    ClassifierLabel Label = ClassifierLabel.Class);
 
 /// <summary>Trains <see cref="ImageClassifier"/> on a data set's training split and measures it on the validation split.</summary>
 public static class ClassifierTraining
@@ -94,7 +109,7 @@ public static class ClassifierTraining
         using var valImages = data.Images.index_select(0, valIdx);
         using var valLabels = data.Labels.index_select(0, valIdx);
         var accuracy = model.Accuracy(valImages, valLabels);
-        var info = new ClassifierInfo(data.Name, data.Classes, accuracy, (int)valIdx.shape[0], (int)n, done, config);
+        var info = new ClassifierInfo(data.Name, data.Classes, accuracy, (int)valIdx.shape[0], (int)n, done, config, options.Label);
         return new TrainedClassifier(model, info);
     }
 

@@ -13,7 +13,9 @@ namespace Snce.Evaluation;
 /// <param name="CopySource">the baseline that outputs the source image (and its tokens) unchanged.</param>
 /// <param name="NearestTrainingTarget">the baseline that outputs the target of the training pair whose source tokens agree with the held-out source's at the most positions (ties: the first).</param>
 /// <param name="Reconstruction">the target's own tokens decoded by the tokenizer: what a generator that gets every token right reaches (token accuracy 1).</param>
-public sealed record TranslationEvaluationScores(int Pairs, TranslationScores Generated, TranslationScores CopySource, TranslationScores NearestTrainingTarget, TranslationScores Reconstruction);
+/// <param name="Vendor">the vendor success rates of the same images, when a vendor classifier was given.</param>
+public sealed record TranslationEvaluationScores(int Pairs, TranslationScores Generated, TranslationScores CopySource, TranslationScores NearestTrainingTarget,
+    TranslationScores Reconstruction, VendorSuccessScores? Vendor = null);
 
 /// <summary>The scores and the images behind them (uint8 [N, C, S, S] each; the caller disposes).</summary>
 /// <param name="Scores">the numbers.</param>
@@ -43,11 +45,21 @@ public static class TranslationEvaluation
     /// <remarks>
     /// A run trained with instructions translates each held-out pair under its own instruction, from <paramref name="instructions"/> (the
     /// shards' captions, <c>snce tokenize --pairs ... --text</c>), and its nearest-training-target baseline looks only among the training
-    /// pairs of the same instruction.
+    /// pairs of the same instruction. With <paramref name="vendorClassifier"/> (<c>snce classifier train --label vendor</c>), the same four image
+    /// sets (translations, sources, nearest training targets, ground-truth targets) also get their vendor success rate
+    /// (<see cref="VendorSuccess"/>) for the shards' target vendor; a classifier that does not know that vendor or takes other images fails
+    /// before anything is translated.
     /// </remarks>
     public static TranslationEvaluationSet Run(CheckpointEditor editor, TokenShards shards, ImagePairs pairs, int? n, GeneratorSamplingOptions options,
-        Generator generator, IProgress<int>? progress = null, Text.CaptionShards? instructions = null)
+        Generator generator, IProgress<int>? progress = null, Text.CaptionShards? instructions = null, TrainedClassifier? vendorClassifier = null)
     {
+        var (vendor, vendorLabel) = (default(Data.EmojiVendor), -1);
+        if (vendorClassifier is not null)
+        {
+            vendor = PairedData.TargetVendor(shards.Info.Pairs ?? "")
+                ?? throw new ArgumentException($"the pairs {shards.Info.Pairs} are not emoji of one vendor translated into another's style; a vendor success rate needs emoji pairs (e.g. emoji-twitter:emoji-google)");
+            vendorLabel = VendorSuccess.TargetLabel(vendorClassifier, vendor, editor.Tokenizer.Config.Channels, editor.Tokenizer.Config.ImageSize);
+        }
         if (!editor.IsPaired) throw new ArgumentException("translation metrics need a paired run (trained on 'snce tokenize --pairs' shards)");
         if (editor.TakesInstructions && instructions is null)
             throw new ArgumentException($"the run was trained with instructions, but '{shards.Info.Data}' holds none; score it on the shards it was trained on");
@@ -95,15 +107,22 @@ public static class TranslationEvaluation
         var nearest = NearestBySourceTokens(sourceTokens, shards.SourceTokens.index_select(0, train).to_type(ScalarType.Int64),
             Instruction(held), Instruction(train));                                                                   // [N] index into train
         var nearestShardRows = train.index_select(0, nearest);
-        var nearestScores = TranslationQuality.Score(pairs.Targets.index_select(0, Rows(nearestShardRows)),
-            shards.Tokens.index_select(0, nearestShardRows), targets, targetTokens);
+        var nearestTargets = pairs.Targets.index_select(0, Rows(nearestShardRows));
+        var nearestScores = TranslationQuality.Score(nearestTargets, shards.Tokens.index_select(0, nearestShardRows), targets, targetTokens);
 
         Tensor reconstructed;
         using (no_grad())
             reconstructed = ImageInpainting.Decode(editor.Tokenizer, targetTokens.to(editor.Model.Device), options.BatchSize).cpu();
         var reconstruction = TranslationQuality.Score(reconstructed, targetTokens, targets, targetTokens);
 
-        var scores = new TranslationEvaluationScores(count, generatedScores, copy, nearestScores, reconstruction);
+        VendorSuccessScores? vendorScores = null;
+        if (vendorClassifier is not null)
+        {
+            double Rate(Tensor images) => VendorSuccess.Rate(vendorClassifier.Model, images, vendorLabel);
+            vendorScores = new VendorSuccessScores(EnumNames<Data.EmojiVendor>.Name(vendor), Rate(generated), Rate(sources), Rate(nearestTargets), Rate(targets),
+                vendorClassifier.Info);
+        }
+        var scores = new TranslationEvaluationScores(count, generatedScores, copy, nearestScores, reconstruction, vendorScores);
         return new TranslationEvaluationSet(scores, sources.MoveToOuterDisposeScope(), targets.MoveToOuterDisposeScope(), generated.MoveToOuterDisposeScope());
     }
 
