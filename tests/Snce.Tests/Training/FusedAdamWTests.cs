@@ -1,3 +1,4 @@
+using Snce.Models;
 using Snce.Tests.Support;
 using Snce.Training;
 using Snce.Training.Fused;
@@ -164,6 +165,33 @@ public class FusedAdamWTests(ITestOutputHelper output)
         foreach (var s in flat.Slots) padding.narrow(0, s.Offset, s.Count).zero_();
         Assert.True(padding.sum().item<float>() > 0, "the fixture should have padding");
         Assert.Equal(0f, (fused.Master * padding).abs().sum().item<float>());
+    }
+
+    [Fact]
+    public void ATrainerStepsThroughTheFusedKernelsLikeTheLibtorchPath()
+    {
+        // The trainer hands the EMA to the step: with the kernels, the EMA is updated by them and not a second time.
+        using var scope = NewDisposeScope();
+        var emu = Emulator();
+        using var dir = new TempDir();
+        using var shards = GeneratorFixtures.Shards();
+        var cfg = GeneratorFixtures.Training(steps: 10);
+        (Tensor Master, Tensor Ema) Steps(IAdamWLauncher? launcher, string run)
+        {
+            AdamWKernels.UseLauncher(launcher);
+            try
+            {
+                using var trainer = new Trainer(GeneratorFixtures.Setup(GeneratorKind.Autoregressive, shards, dir[run], cfg));
+                for (var i = 0; i < 2; i++) trainer.TrainStep();
+                return (trainer.Parameters.Master.clone(), trainer.EmaValues.clone());
+            }
+            finally { AdamWKernels.UseLauncher(null); }
+        }
+        var reference = Steps(null, "libtorch");
+        var fused = Steps(emu, "fused");
+        Assert.Equal(4, emu.Kernels.Count);
+        Assert.True(Rel(fused.Master, reference.Master) <= 1e-6, $"master: relative error {Rel(fused.Master, reference.Master):E2}");
+        Assert.True(Rel(fused.Ema, reference.Ema) <= 1e-6, $"ema: relative error {Rel(fused.Ema, reference.Ema):E2}");
     }
 
     [Fact]
