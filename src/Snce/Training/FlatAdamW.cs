@@ -68,9 +68,10 @@ public sealed class FlatAdamW : IDisposable
             throw new ArgumentException("the EMA handed to FlatAdamW.Step must track the flat master weights");
         if (Fused.AdamWKernels.For(flat) is { } launcher)
         {
+            using var scope = NewDisposeScope();                 // the partial sums; freed stream-ordered after the kernels
             using var noGrad = no_grad();
             Steps++;
-            return Fused.AdamWKernels.Step(flat, ExpAvg, ExpAvgSq, ema, options, Steps, lr, launcher);
+            return Fused.AdamWKernels.Step(flat, ExpAvg, ExpAvgSq, ema, options, Steps, lr, launcher).MoveToOuterDisposeScope();
         }
         var norm = LibtorchStep(lr);
         ema?.Update();

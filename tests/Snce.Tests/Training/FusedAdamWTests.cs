@@ -195,6 +195,20 @@ public class FusedAdamWTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void TheFusedStepLeavesNoTensorsBehind()
+    {
+        var emu = Emulator();
+        using var flat = Flat(ScalarType.BFloat16);
+        using var adam = new FlatAdamW(flat, new AdamWOptions());
+        using var ema = new Ema(flat.Master, 0.9);
+        FillGrads(flat, 0, 1.0);
+        AdamWKernels.UseLauncher(emu);
+        try { LeakCheck.AssertNoLeak(() => adam.Step(1e-3, ema).Dispose(), what: "fused AdamW step"); }
+        finally { AdamWKernels.UseLauncher(null); }
+        Assert.True(emu.Kernels.Count >= 2);
+    }
+
+    [Fact]
     public void TheCpuKeepsTheLibtorchPath()
     {
         using var flat = Flat(ScalarType.Float32);
