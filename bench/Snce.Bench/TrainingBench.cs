@@ -35,12 +35,14 @@ public static class TrainingBench
         var precisions = a.List("precisions", cuda ? "bf16,tf32" : "fp32");
         var optimizers = a.List("optimizers", "flat,torchsharp");
         var blockModes = a.List("fused-blocks", cuda ? "on,off" : "off");
+        var optimizerModes = a.List("fused-optimizer", cuda ? "on,off" : "off");
         var losses = a.List("losses", "ce").Select(LossNames.ParseKind).ToList();
         var implementations = a.List("loss-implementations", "reference");
         foreach (var l in losses) if (l is not (LossKind.CrossEntropy or LossKind.Snce)) throw new ArgumentException($"--losses takes ce,snce; got '{l.Name()}'");
         var lossImpls = implementations.Select(LossNames.ParseImplementation).ToList();
         var leakSteps = a.Int("leak-steps", 0);
         var checkBlocks = a.Get("check-blocks", cuda ? "true" : "false") == "true";
+        var checkOptimizer = a.Get("check-optimizer", cuda ? "true" : "false") == "true";
         var steps = a.Int("steps", quick ? 12 : 21);
         var warmup = a.Int("warmup", quick ? 2 : 5);
         var peak = double.Parse(a.Get("peak-tflops", "989"), System.Globalization.CultureInfo.InvariantCulture);
@@ -61,6 +63,7 @@ public static class TrainingBench
         report.Notes.Add("sampling: fastest of 3 runs after a 2-image warmup; random weights (speed does not depend on them)");
         report.Notes.Add($"ms = fastest of 3 blocks of ⌈{steps}/3⌉ steps after {warmup} warmup steps");
         report.Notes.Add("snce: the full trainer step (flat-buffer AdamW + clip + EMA + metrics); torchsharp: zero_grad, forward, loss, backward, TorchSharp's per-parameter AdamW");
+        report.Notes.Add("optimizer fused = clip + AdamW + bf16 weight copy + EMA as two NVRTC kernels over the flat buffers (Training/Fused/AdamWKernels.cu); libtorch = FlatAdamW's ~10 ops + clip + Ema (--fused-optimizer on,off). 'optimizer step' rows time that step alone over the model's flat buffers (ms = fastest of 3 blocks); the check row compares 5 steps both ways from the same weights and gradients (clipping active)");
         report.Notes.Add("loss snce: code-anchored, τ = 1 (speed does not depend on τ); implementation fused = the fused loss with the output projection folded in (the objective hands it hidden states and the head's weight, masked rows only for mask; row blocks, online log-sum-exps; the NVRTC kernel on CUDA): the [N, K] logits are never materialized in the step; --losses/--loss-implementations apply to the snce step only");
         if (cuda) report.Notes.Add("device_mem_gib: device memory in use after the row's steps (the caching allocator keeps the peak, and never gives back within one process): compare implementations from separate invocations");
         using var tmp = new TempFolder();
@@ -73,14 +76,20 @@ public static class TrainingBench
             if (checkBlocks)
                 foreach (var precision in precisions.Select(Precisions.Parse))
                     report.Add(BlocksCheck(config, precision, shards, Math.Min(batch, 16), device));
+            if (checkOptimizer)
+                foreach (var precision in precisions.Select(Precisions.Parse))
+                    foreach (var row in OptimizerCheck(config, precision, device, warmup, steps)) report.Add(row);
             foreach (var precision in precisions.Select(Precisions.Parse))
                 foreach (var blocks in blockModes)
+                foreach (var fusedOptimizer in optimizerModes)
                 foreach (var optimizer in optimizers)
                 foreach (var lossKind in optimizer == "flat" ? losses : [LossKind.CrossEntropy])
                 foreach (var impl in optimizer == "flat" ? lossImpls : [LossImplementation.Reference])
                 {
                     FusedBlocks.Enabled = blocks switch { "on" => true, "off" => false, _ => throw new ArgumentException($"--fused-blocks takes on,off; got '{blocks}'") };
+                    FusedOptimizer.Enabled = fusedOptimizer switch { "on" => true, "off" => false, _ => throw new ArgumentException($"--fused-optimizer takes on,off; got '{fusedOptimizer}'") };
                     if (blocks == "on" && optimizer != "flat") continue;
+                    if (optimizer != "flat" && fusedOptimizer != optimizerModes[0]) continue;      // TorchSharp's own AdamW: one row
                     var spec = lossKind == LossKind.Snce
                         ? new LossSpec { Kind = LossKind.Snce, Anchor = NeighborAnchor.Code, Tau = 1.0, Implementation = impl }
                         : new LossSpec { Implementation = impl };
@@ -95,7 +104,8 @@ public static class TrainingBench
                     report.Add(new()
                     {
                         ["what"] = "train step", ["kind"] = kind.Name(), ["precision"] = precision.Name(), ["step"] = optimizer == "flat" ? "snce" : "torchsharp",
-                        ["blocks"] = blocks == "on" ? "fused" : "libtorch", ["loss"] = lossKind.Name(), ["loss_impl"] = impl.Name(),
+                        ["blocks"] = blocks == "on" ? "fused" : "libtorch",
+                        ["optimizer"] = optimizer != "flat" ? "torchsharp" : fusedOptimizer == "on" && cuda ? "fused" : "libtorch", ["loss"] = lossKind.Name(), ["loss_impl"] = impl.Name(),
                         ["device_mem_gib"] = cuda ? DeviceMemoryInUse(device) / (double)(1L << 30) : null,
                         ["ms"] = ms, ["tokens_per_s"] = batch * config.SequenceLength / (ms / 1e3), ["model_tflops"] = tflops, ["mfu"] = tflops / peak,
                     });
@@ -103,6 +113,7 @@ public static class TrainingBench
         }
 
         FusedBlocks.Enabled = true;
+        FusedOptimizer.Enabled = true;
         if (leakSteps > 0 && cuda)
             foreach (var kind in kinds.Select(GeneratorKinds.Parse))
             {
@@ -285,6 +296,71 @@ public static class TrainingBench
             ["what"] = "fused blocks check", ["kind"] = config.Kind.Name(), ["precision"] = precision.Name(),
             ["status"] = $"logits rel err {Rel(fused.Logits, reference.Logits):E2}, grads rel err {Rel(fused.Grads, reference.Grads):E2}",
         };
+    }
+
+    /// <summary>
+    /// The optimizer step over this model's flat buffers (clip at 1.0, weight decay by group, EMA 0.999), fused and
+    /// libtorch: 5 steps each from the same weights and gradients, relative L2 errors of the master weights, moments,
+    /// EMA and norms (the check row); then the step alone timed both ways (one row each).
+    /// </summary>
+    static List<Dictionary<string, object?>> OptimizerCheck(GeneratorConfig config, Precision precision, Device device, int warmup, int steps)
+    {
+        using var scope = NewDisposeScope();
+        precision.Apply(device);
+        random.manual_seed(0);
+        using var model = new TokenGenerator(config).to(device);
+        if (precision == Precision.Bf16) model.bfloat16();
+        using var flat = new FlatParameters(model.ParameterGroups());
+        var start = flat.Master.clone();
+        var options = new AdamWOptions(MaxGradNorm: 1.0);
+        var schedule = new LrSchedule(1e-3, 2, 10);
+        void FillGrads(int step)
+        {
+            using var s = NewDisposeScope();
+            using var g = new Generator(20 + (ulong)step, device);
+            using (no_grad()) flat.Grads.copy_((randn(flat.Size, generator: g, device: device) * 0.05).to_type(flat.Grads.dtype));   // norm ≫ 1: clipping active
+        }
+        (Tensor[] State, double Ms, bool Fused) Run(bool fused)
+        {
+            FusedOptimizer.Enabled = fused;
+            using (no_grad()) { flat.Master.copy_(start); flat.SyncValuesFromMaster(); }
+            using var adam = new FlatAdamW(flat, options);
+            using var ema = new Ema(flat.Master, 0.999);
+            var norms = new List<Tensor>();
+            for (var i = 0; i < 5; i++)
+            {
+                FillGrads(i);
+                norms.Add(adam.Step(schedule.At(i), ema).reshape(1));
+            }
+            Tensor[] state = [flat.Master.clone(), adam.ExpAvg.clone(), adam.ExpAvgSq.clone(), ema.Values.clone(), cat(norms)];
+            // Timed with a clip limit the norm never reaches: the same kernels, but the libtorch path's in-place clip of fp32
+            // gradients then leaves them as they are (clipped again every step they would shrink into denormals).
+            using var timed = new FlatAdamW(flat, options with { MaxGradNorm = 1e12 });
+            for (var i = 0; i < warmup; i++) { using var s = NewDisposeScope(); timed.Step(1e-3, ema); }
+            var ms = BestBlock(() => { using var s = NewDisposeScope(); timed.Step(1e-3, ema); }, steps, device);
+            return (state, ms, Snce.Training.Fused.AdamWKernels.For(flat) is not null);
+        }
+        var reference = Run(false);
+        var fusedRun = Run(true);
+        FusedOptimizer.Enabled = true;
+        double Rel(Tensor f, Tensor r) => ((f.to_type(ScalarType.Float64) - r.to_type(ScalarType.Float64)).norm() / (r.to_type(ScalarType.Float64).norm() + 1e-30)).item<double>();
+        var names = new[] { "master", "m", "v", "ema", "norm" };
+        var errors = string.Join(", ", names.Select((n, i) => $"{n} {Rel(fusedRun.State[i], reference.State[i]):E2}"));
+        var rows = new List<Dictionary<string, object?>>
+        {
+            new()
+            {
+                ["what"] = "fused optimizer check", ["kind"] = config.Kind.Name(), ["precision"] = precision.Name(),
+                ["status"] = fusedRun.Fused ? $"rel err after 5 steps: {errors}" : "NOT RUN: the fused kernels are not available on this device (the libtorch path ran twice)",
+            },
+        };
+        foreach (var (run, label) in new[] { (reference, "libtorch"), (fusedRun, fusedRun.Fused ? "fused" : "libtorch (fused unavailable)") })
+            rows.Add(new()
+            {
+                ["what"] = "optimizer step", ["kind"] = config.Kind.Name(), ["precision"] = precision.Name(), ["optimizer"] = label,
+                ["parameters"] = flat.Size, ["ms"] = run.Ms,
+            });
+        return rows;
     }
 
     /// <summary>Device memory in use (cuMemGetInfo) after a warm-up and after <paramref name="steps"/> more fused steps: flat means no leak.</summary>

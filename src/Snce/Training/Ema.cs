@@ -25,6 +25,9 @@ public sealed class Ema : IDisposable
     /// <summary>The averaged weights (flat fp32, laid out like the source).</summary>
     public Tensor Values { get; }
 
+    /// <summary>The flat fp32 buffer tracked (the fused optimizer step checks it is the master weights).</summary>
+    internal Tensor Source => source;
+
     /// <summary>e ← d·e + (1 − d)·w.</summary>
     public void Update()
     {

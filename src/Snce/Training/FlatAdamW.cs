@@ -28,7 +28,7 @@ public sealed record AdamWOptions(
 
 /// <summary>
 /// AdamW (Loshchilov &amp; Hutter 2019) over <see cref="FlatParameters"/>: one update is ~10 kernels over the
-/// whole flat buffer, whatever the number of parameters; no host synchronization. Same arithmetic as
+/// whole flat buffer, whatever the number of parameters (two fused kernels on CUDA); no host synchronization. Same arithmetic as
 /// TorchSharp's/PyTorch's AdamW: p ← p·(1 − lr·λ); m ← β₁m + (1−β₁)g; v ← β₂v + (1−β₂)g²;
 /// p ← p − (lr/(1−β₁ᵗ))·m / (√v/√(1−β₂ᵗ) + ε).
 /// </summary>
@@ -56,10 +56,29 @@ public sealed class FlatAdamW : IDisposable
     public long Steps { get; set; }
 
     /// <summary>
-    /// Clips the gradient (when configured) and applies one update with learning rate <paramref name="lr"/>.
-    /// Returns the gradient's global L2 norm before clipping (a device scalar; reading it syncs).
+    /// Clips the gradient (when configured), applies one update with learning rate <paramref name="lr"/> and then
+    /// updates <paramref name="ema"/> (when given; it must track <see cref="FlatParameters.Master"/>). On CUDA, while
+    /// <see cref="FusedOptimizer.Enabled"/>, all of it runs as two fused kernels (Fused/AdamWKernels.cu) that leave the
+    /// gradient buffer unclipped; elsewhere, as libtorch ops. Returns the gradient's global L2 norm before clipping
+    /// (a device scalar; reading it syncs).
     /// </summary>
-    public Tensor Step(double lr)
+    public Tensor Step(double lr, Ema? ema = null)
+    {
+        if (ema is not null && !ReferenceEquals(ema.Source, flat.Master))
+            throw new ArgumentException("the EMA handed to FlatAdamW.Step must track the flat master weights");
+        if (Fused.AdamWKernels.For(flat) is { } launcher)
+        {
+            using var scope = NewDisposeScope();                 // the partial sums; freed stream-ordered after the kernels
+            using var noGrad = no_grad();
+            Steps++;
+            return Fused.AdamWKernels.Step(flat, ExpAvg, ExpAvgSq, ema, options, Steps, lr, launcher).MoveToOuterDisposeScope();
+        }
+        var norm = LibtorchStep(lr);
+        ema?.Update();
+        return norm;
+    }
+
+    Tensor LibtorchStep(double lr)
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();

@@ -92,8 +92,7 @@ public sealed class Trainer : IDisposable
         var output = objective.Compute(Model, batch, loss, generator, train: true);
         output.Loss.Loss.backward();
         sync.AfterBackward(flat.Grads);
-        var gradNorm = optimizer.Step(lr);
-        ema.Update();
+        var gradNorm = optimizer.Step(lr, ema);                                           // clip, AdamW and EMA (fused on CUDA)
         using (no_grad())
         {
             var l = output.Loss.Loss.detach().to_type(ScalarType.Float32);
