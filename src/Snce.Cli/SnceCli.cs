@@ -83,7 +83,7 @@ public static class SnceCli
     }
 
     /// <summary>Errors whose message already names the problem and the fix: no stack trace for these.</summary>
-    static bool IsUserFacing(Exception e) => e is SnceSetupException or ArgumentException or IOException
+    static bool IsUserFacing(Exception e) => e is SnceSetupException or Snce.Distributed.DistributedSetupException or ArgumentException or IOException
         or InvalidDataException or UnauthorizedAccessException or FormatException or NotSupportedException
         or SnceUserException;
 }

@@ -20,6 +20,9 @@ public interface IGradientSync
 
     /// <summary>Averages a device scalar metric over all processes (in place), before it is logged.</summary>
     void AverageMetric(Tensor scalar);
+
+    /// <summary>Overwrites <paramref name="values"/> with rank 0's (in place), so every rank starts from the same weights.</summary>
+    void BroadcastFromRank0(Tensor values);
 }
 
 /// <summary>One process: nothing to synchronize.</summary>
@@ -39,4 +42,7 @@ public sealed class SingleProcess : IGradientSync
 
     /// <inheritdoc/>
     public void AverageMetric(Tensor scalar) { }
+
+    /// <inheritdoc/>
+    public void BroadcastFromRank0(Tensor values) { }
 }

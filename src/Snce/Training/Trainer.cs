@@ -45,6 +45,11 @@ public sealed class Trainer : IDisposable
         Model = DeviceRandom.WithSeededDefault(cfg.Seed, CPU, () => new TokenGenerator(setup.Model)).to(setup.Device);
         if (cfg.Precision == Precision.Bf16) Model.bfloat16();
         flat = new FlatParameters(Model.ParameterGroups());
+        using (no_grad())
+        {
+            sync.BroadcastFromRank0(flat.Master);                      // every rank starts from rank 0's weights
+            flat.SyncValuesFromMaster();
+        }
         optimizer = new FlatAdamW(flat, cfg.AdamW);
         ema = new Ema(flat.Master, cfg.EmaDecay);
         generator = new Generator((ulong)cfg.Seed + 1);                  // CPU, for the step's few numbers per position (DeviceRandom)
