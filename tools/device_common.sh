@@ -6,6 +6,8 @@
 #   device_libtorch               the same, and SNCE_LIBTORCH=$tl (the libtorch Snce loads)
 #   snce ARGS...                  the unpacked CLI (/tmp/dn/app/snce.dll)
 #   device_require_bench_bundle LOG   fails, saying why on stdout and in LOG, without .device/run.sh (a bench bundle)
+#   device_resnet_weights         ResNet-18's ONNX weights into the unpacked app: from .devonnx/ (whole), or from half A staged by
+#                                 `device_study.sh onnx-a` plus .devonnx-b/ (halves: `device_study.sh split-onnx` here), or kept
 
 device_unpack() {
   mkdir -p /tmp/dn && tar -C /tmp/dn -xJf .device/dotnet.tar.xz && tar -C /tmp/dn -xJf .device/app.tar.xz
@@ -31,4 +33,14 @@ device_require_bench_bundle() {
   [ -f .device/run.sh ] && return 0
   echo "no .device/run.sh: run ../shared/device/bundle.sh bench/Snce.Bench/Snce.Bench.csproj first and carry .device" | tee "$1"
   return 1
+}
+
+device_resnet_weights() {
+  local onnx=/tmp/dn/app/DnnImageModels/ResNet18Onnx/ResNet18.onnx
+  mkdir -p "$(dirname $onnx)"
+  if [ -f .devonnx/ResNet18.onnx.xz ]; then xz -dc .devonnx/ResNet18.onnx.xz > $onnx
+  elif [ -f .devonnx-b/rn.01 ] && [ -f /tmp/onnx-parts/rn.00 ]; then cat /tmp/onnx-parts/rn.00 .devonnx-b/rn.01 | xz -dc > $onnx
+  elif [ ! -s $onnx ]; then
+    echo "no ResNet18 weights: carry .devonnx, or run 'bash tools/device_study.sh onnx-a' (carry .devonnx-a) and then this call carrying .devonnx-b" >&2; return 1
+  fi
 }

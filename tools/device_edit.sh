@@ -41,14 +41,7 @@ case $phase in
     tar -C $study -czf "$OUT/prepare.tar.gz" --exclude='*.safetensors' --exclude='*.npy' tokenizers classifier.json logs study-config.json 2>/dev/null ;;
   train)
     [ -x /tmp/dn/dotnet ] && [ -d $study/shards ] || { echo "the prepare call's files are gone (the machine was given back): run 'prepare' again" >&2; exit 1; }
-    onnx=/tmp/dn/app/DnnImageModels/ResNet18Onnx/ResNet18.onnx
-    mkdir -p "$(dirname $onnx)"
-    # The ResNet-18 weights (58.6 MB as xz) no longer fit one call beside the tracked tree: halves from
-    # `bash tools/device_study.sh split-onnx`, half A staged by `bash tools/device_study.sh onnx-a` (carry .devonnx-a).
-    if [ -f .devonnx/ResNet18.onnx.xz ]; then xz -dc .devonnx/ResNet18.onnx.xz > $onnx || exit 1
-    elif [ -f .devonnx-b/rn.01 ] && [ -f /tmp/onnx-parts/rn.00 ]; then cat /tmp/onnx-parts/rn.00 .devonnx-b/rn.01 | xz -dc > $onnx || exit 1
-    elif [ ! -s $onnx ]; then echo "no ResNet18 weights: run 'bash tools/device_study.sh onnx-a' (carry .devonnx-a), then this call carrying .devonnx-b" >&2; exit 1
-    fi
+    device_resnet_weights || exit 1
     snce study $STUDY_ARGS --data-dir /tmp/snce-data --device cuda --time-limit ${TIME_LIMIT_S:-430} --out $study > "$OUT/study.log" 2>&1
     echo "study: exit $? after $(( $(date +%s) - start )) s" | tee -a "$OUT/study.log"
     (cd $study && tar -czf "$OUT/study.tar.gz" STUDY.md study.json study-config.json report samples logs classifier.json tokenizers/*.png \

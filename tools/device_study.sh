@@ -65,12 +65,7 @@ case $phase in
     tar -C /tmp/bench -czf "$OUT/bench.tar.gz" . ;;
   train)
     [ -x /tmp/dn/dotnet ] && [ -d $study/shards ] || { echo "the prepare call's files are gone (the machine was given back): run 'prepare' again" >&2; exit 1; }
-    onnx=/tmp/dn/app/DnnImageModels/ResNet18Onnx/ResNet18.onnx
-    mkdir -p "$(dirname $onnx)"
-    if [ -f .devonnx/ResNet18.onnx.xz ]; then xz -dc .devonnx/ResNet18.onnx.xz > $onnx || exit 1
-    elif [ -f .devonnx-b/rn.01 ] && [ -f /tmp/onnx-parts/rn.00 ]; then cat /tmp/onnx-parts/rn.00 .devonnx-b/rn.01 | xz -dc > $onnx || exit 1
-    elif [ ! -s $onnx ]; then echo "no ResNet18 weights: carry .devonnx, or run 'onnx-a' (carry .devonnx-a) and then 'train' carrying .devonnx-b" >&2; exit 1
-    fi
+    device_resnet_weights || exit 1
     snce study $STUDY_ARGS --data-dir /tmp/snce-data --device cuda --time-limit ${TIME_LIMIT_S:-430} --out $study > "$OUT/study.log" 2>&1
     echo "study: exit $? after $(( $(date +%s) - start )) s" | tee -a "$OUT/study.log"
     # Globs expand inside the study folder (a first GPU run lost runs/*/metrics.jsonl by expanding them in the repo).

@@ -78,13 +78,7 @@ case $phase in
     (cd "$OUT" && tar -czf train-$KIND-k$K-s$SEED.tar.gz logs runs && rm -rf logs runs)
     tar -tzf "$OUT/train-$KIND-k$K-s$SEED.tar.gz" | head -20 ;;
   eval)
-    onnx=/tmp/dn/app/DnnImageModels/ResNet18Onnx/ResNet18.onnx
-    mkdir -p "$(dirname $onnx)"
-    # 58.6 MB of weights do not fit one call beside the tree: halves as in device_study.sh (split-onnx here, onnx-a there).
-    if [ -f .devonnx/ResNet18.onnx.xz ]; then xz -dc .devonnx/ResNet18.onnx.xz > $onnx || exit 1
-    elif [ -f .devonnx-b/rn.01 ] && [ -f /tmp/onnx-parts/rn.00 ]; then cat /tmp/onnx-parts/rn.00 .devonnx-b/rn.01 | xz -dc > $onnx || exit 1
-    elif [ ! -s $onnx ]; then echo "no ResNet18 weights: run 'bash tools/device_study.sh onnx-a' (carry .devonnx-a), then this call carrying .devonnx-b" >&2; exit 1
-    fi
+    device_resnet_weights || exit 1
     for run in $root/runs/*; do
       snce eval --checkpoint $run --prompts held-out --evaluator $root/evaluator --data emoji --data-dir $root/data --cfg 4 --device cuda --json \
         > "$OUT/eval-$(basename $run).json" 2> "$OUT/eval-$(basename $run).log"
