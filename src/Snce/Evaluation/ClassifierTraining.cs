@@ -81,7 +81,10 @@ public static class ClassifierTraining
         if (valIdx.shape[0] < 1) throw new ArgumentException($"data set '{data.Name}' has no labeled validation images to measure the classifier on");
 
         var config = new ClassifierConfig(data.Channels, data.Size, data.Classes.Length, options.Width);
-        random.manual_seed(options.Seed);
+        // The run's own random stream: initialization and dropout draw from the default generators seeded with the run's seed
+        // (as torch.manual_seed did), and the caller's CPU stream is given back when training ends.
+        using var seeded = DeviceRandom.SeededDefault(options.Seed, CPU);
+        if (device.type == DeviceType.CUDA) DeviceRandom.SeedDefault(options.Seed, device);
         var model = new ImageClassifier(config);
         model.to(device);
         using var images = data.Images.index_select(0, trainIdx).to(device);

@@ -143,7 +143,9 @@ public sealed class TextEvaluator : IDisposable
         var flat = train.SelectMany(i => captions.Train[i].Select(c => (Image: i, Caption: c))).ToArray();
         var vectors = cache.Get([.. flat.Select(f => f.Caption)]);
         var e = MiniLmEncoder.Dimension;
-        random.manual_seed(options.Seed);
+        // The run's own random stream (initialization, dropout), as torch.manual_seed gave it; the caller's CPU stream is given back.
+        using var seeded = DeviceRandom.SeededDefault(options.Seed, CPU);
+        if (device.type == DeviceType.CUDA) DeviceRandom.SeedDefault(options.Seed, device);
         var evaluator = new TextEvaluator(new ClassifierConfig(data.Channels, data.Size, e, options.Width), device);
         using var images = data.Images.to(device);
         using var text = tensor(vectors.SelectMany(v => v.Pooled).ToArray(), [flat.Length, e]).to(device);

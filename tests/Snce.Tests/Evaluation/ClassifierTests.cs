@@ -38,6 +38,34 @@ public class ClassifierTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void TrainingDrawsFromItsOwnSeedAndGivesTheCallersStreamBack()
+    {
+        // Initialization and dropout come from the run's seed, whatever the caller drew before; and the caller's CPU stream
+        // continues after training as if training had not happened (it used to be reseeded by torch.manual_seed).
+        using var data = RealSample.AsDataset(validationPerClass: 10);
+        var tiny = Small with { Steps = 8, Width = 4 };
+        Tensor TrainAfter(long callerSeed, out double next, out double expected)
+        {
+            manual_seed(callerSeed);
+            using (var warm = rand(3)) { }
+            using var probe = rand(1);                                       // what the caller's stream gives next, without training
+            expected = probe.item<float>();
+            manual_seed(callerSeed);
+            using (var warm = rand(3)) { }
+            var trained = ClassifierTraining.Train(data, tiny, CPU);
+            using var after = rand(1);
+            next = after.item<float>();
+            using var _ = trained.Model;
+            return trained.Model.Predict(RealSample.Images).to_type(ScalarType.Int64).DetachFromDisposeScope();
+        }
+        using var a = TrainAfter(1, out var nextA, out var expectedA);
+        using var b = TrainAfter(99, out var nextB, out var expectedB);
+        Assert.Equal(expectedA, nextA);
+        Assert.Equal(expectedB, nextB);
+        Assert.True(a.eq(b).all().item<bool>(), "the same options trained different classifiers after different caller draws");
+    }
+
+    [Fact]
     public void AccuracyIsTheShareOfMatchingPredictions()
     {
         using var model = new ImageClassifier(new ClassifierConfig(1, 28, 10, Width: 4));
