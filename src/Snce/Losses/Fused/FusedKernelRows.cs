@@ -35,7 +35,7 @@ internal sealed class FusedKernelRows(IKernelLauncher launcher, int? threads = n
     }
 
     /// <summary>The kernel source, embedded in the assembly.</summary>
-    public static string Source { get; } = ReadSource();
+    public static string Source { get; } = CudaModule.EmbeddedSource("SnceRows.cu");
 
     public string Name => "cuda";
 
@@ -128,15 +128,6 @@ internal sealed class FusedKernelRows(IKernelLauncher launcher, int? threads = n
         // The tensors behind the pointers may be released now: later work on the same stream is queued after the kernel.
         GC.KeepAlive(scores); GC.KeepAlive(topIdx); GC.KeepAlive(topQ); GC.KeepAlive(tokens); GC.KeepAlive(coef); GC.KeepAlive(mask);
         return stats.to(b.MathDtype);
-    }
-
-    static string ReadSource()
-    {
-        var asm = typeof(FusedKernelRows).Assembly;
-        var name = asm.GetManifestResourceNames().Single(n => n.EndsWith("SnceRows.cu", StringComparison.Ordinal));
-        using var s = asm.GetManifestResourceStream(name)!;
-        using var reader = new StreamReader(s);
-        return reader.ReadToEnd();
     }
 }
 

@@ -37,7 +37,7 @@ internal static class BlockKernels
     }
 
     /// <summary>The kernel source, embedded in the assembly.</summary>
-    public static string Source { get; } = ReadSource();
+    public static string Source { get; } = CudaModule.EmbeddedSource("BlockKernels.cu");
 
     static readonly AsyncLocal<IBlockLauncher?> Override = new();
 
@@ -83,15 +83,6 @@ internal static class BlockKernels
         (pending ??= []).Add(t.DetachFromDisposeScope());
         return t;
     }
-
-    static string ReadSource()
-    {
-        var asm = typeof(BlockKernels).Assembly;
-        var name = asm.GetManifestResourceNames().Single(n => n.EndsWith("BlockKernels.cu", StringComparison.Ordinal));
-        using var s = asm.GetManifestResourceStream(name)!;
-        using var reader = new StreamReader(s);
-        return reader.ReadToEnd();
-    }
 }
 
 /// <summary>Launches the block kernels on a CUDA device (compiled once per process, loaded once per device).</summary>
@@ -103,17 +94,7 @@ internal sealed class CudaBlockLauncher : IBlockLauncher
     CudaBlockLauncher(CudaModule module) => this.module = module;
 
     /// <summary>The launcher for a device, or null when NVRTC or the driver is missing (the libtorch path then runs).</summary>
-    public static CudaBlockLauncher? For(int device)
-    {
-        lock (ByDevice)
-        {
-            if (ByDevice.TryGetValue(device, out var l)) return l;
-            try { l = new CudaBlockLauncher(CudaModule.Get("snce_blocks", BlockKernels.Source, device)); }
-            catch (Exception e) when (e is SnceSetupException or DllNotFoundException or EntryPointNotFoundException) { l = null; }
-            ByDevice[device] = l;
-            return l;
-        }
-    }
+    public static CudaBlockLauncher? For(int device) => CudaModule.OnceOrNull(ByDevice, device, () => new CudaBlockLauncher(CudaModule.Get("snce_blocks", BlockKernels.Source, device)));
 
     public void Launch(string kernel, int grid, int block, ref BlockKernels.Args args) => module.Launch(kernel, grid, block, ref args);
 }

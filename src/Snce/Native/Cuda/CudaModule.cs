@@ -30,6 +30,32 @@ public sealed class CudaModule
         PtxOrigin = origin;
     }
 
+    /// <summary>The CUDA C source embedded in this assembly under <paramref name="fileName"/> (e.g. "BlockKernels.cu").</summary>
+    public static string EmbeddedSource(string fileName)
+    {
+        var asm = typeof(CudaModule).Assembly;
+        var name = asm.GetManifestResourceNames().Single(n => n.EndsWith(fileName, StringComparison.Ordinal));
+        using var s = asm.GetManifestResourceStream(name)!;
+        using var reader = new StreamReader(s);
+        return reader.ReadToEnd();
+    }
+
+    /// <summary>
+    /// The value <paramref name="cache"/> holds for <paramref name="device"/>, made once by <paramref name="create"/>; null (cached
+    /// too) when NVRTC or the driver is missing, so the caller's libtorch path runs.
+    /// </summary>
+    internal static T? OnceOrNull<T>(Dictionary<int, T?> cache, int device, Func<T> create) where T : class
+    {
+        lock (cache)
+        {
+            if (cache.TryGetValue(device, out var value)) return value;
+            try { value = create(); }
+            catch (Exception e) when (e is SnceSetupException or DllNotFoundException or EntryPointNotFoundException) { value = null; }
+            cache[device] = value;
+            return value;
+        }
+    }
+
     /// <summary>Compiles (or reuses) <paramref name="source"/> for <paramref name="device"/>'s architecture and loads it there.</summary>
     public static CudaModule Get(string name, string source, int device)
     {

@@ -37,7 +37,7 @@ internal static class AdamWKernels
     }
 
     /// <summary>The kernel source, embedded in the assembly.</summary>
-    public static string Source { get; } = ReadSource();
+    public static string Source { get; } = CudaModule.EmbeddedSource("AdamWKernels.cu");
 
     static readonly AsyncLocal<IAdamWLauncher?> Override = new();
 
@@ -101,15 +101,6 @@ internal static class AdamWKernels
         if (!t.is_contiguous()) throw new ArgumentException("the optimizer kernels take contiguous flat buffers");
         return TensorMemory.DataPointer(t);
     }
-
-    static string ReadSource()
-    {
-        var asm = typeof(AdamWKernels).Assembly;
-        var name = asm.GetManifestResourceNames().Single(n => n.EndsWith("AdamWKernels.cu", StringComparison.Ordinal));
-        using var s = asm.GetManifestResourceStream(name)!;
-        using var reader = new StreamReader(s);
-        return reader.ReadToEnd();
-    }
 }
 
 /// <summary>Launches the optimizer kernels on a CUDA device (compiled once per process, loaded once per device).</summary>
@@ -121,17 +112,7 @@ internal sealed class CudaAdamWLauncher : IAdamWLauncher
     CudaAdamWLauncher(CudaModule module) => this.module = module;
 
     /// <summary>The launcher for a device, or null when NVRTC or the driver is missing (the libtorch path then runs).</summary>
-    public static CudaAdamWLauncher? For(int device)
-    {
-        lock (ByDevice)
-        {
-            if (ByDevice.TryGetValue(device, out var l)) return l;
-            try { l = new CudaAdamWLauncher(CudaModule.Get("snce_adamw", AdamWKernels.Source, device)); }
-            catch (Exception e) when (e is SnceSetupException or DllNotFoundException or EntryPointNotFoundException) { l = null; }
-            ByDevice[device] = l;
-            return l;
-        }
-    }
+    public static CudaAdamWLauncher? For(int device) => CudaModule.OnceOrNull(ByDevice, device, () => new CudaAdamWLauncher(CudaModule.Get("snce_adamw", AdamWKernels.Source, device)));
 
     public void Launch(string kernel, int grid, int block, ref AdamWKernels.Args args) => module.Launch(kernel, grid, block, ref args);
 }
