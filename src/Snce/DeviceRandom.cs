@@ -50,7 +50,7 @@ public static class DeviceRandom
     /// device: nothing random is copied from the host. TorchSharp 0.107 cannot create a generator on CUDA
     /// (docs/torchsharp-notes.md), so a run owns a stream by seeding the device's default one for each of its units of
     /// work (a step: <see cref="StepSeed"/>); two runs interleaved unit by unit in one process then draw what each draws
-    /// alone. Disposing restores the CPU default generator's previous state, so the caller's own CPU draws are untouched;
+    /// alone. A CPU scope restores the CPU default generator's previous state when disposed (a CUDA scope never touches it), so the caller's own CPU draws are untouched;
     /// TorchSharp cannot read CUDA's default state, which stays seeded. Single-threaded use only.
     /// </summary>
     public static IDisposable SeededDefault(long seed, Device device) => new SeededScope(seed, device);
@@ -63,19 +63,26 @@ public static class DeviceRandom
 
     sealed class SeededScope : IDisposable
     {
-        readonly Generator cpu = Generator.Default;
-        readonly Tensor saved;                                                       // the CPU state, ~5 KB on the host: cheap next to a step
+        // The CPU default's state (~5 KB on the host), saved only when the CPU default is the one seeded: a CUDA scope seeds
+        // CUDA's generator alone, so a GPU step does not pay for a state it never touches.
+        readonly Generator? cpu;
+        readonly Tensor? saved;
 
         public SeededScope(long seed, Device device)
         {
-            saved = cpu.get_state().DetachFromDisposeScope();
+            if (device.type != DeviceType.CUDA)
+            {
+                cpu = Generator.Default;
+                saved = cpu.get_state().DetachFromDisposeScope();
+            }
             SeedDefault(seed, device);
         }
 
         public void Dispose()
         {
-            cpu.set_state(saved);
-            saved.Dispose();
+            if (cpu is null) return;
+            cpu.set_state(saved!);
+            saved!.Dispose();
             cpu.Dispose();
         }
     }

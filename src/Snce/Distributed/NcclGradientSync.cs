@@ -21,6 +21,7 @@ public sealed class NcclGradientSync : IGradientSync, IDisposable
     readonly Nccl nccl;
     readonly long bucketBytes;
     nint comm;
+    (long Size, int ElementSize, IReadOnlyList<GradientBuckets.Bucket> Buckets)? plan;   // the same buffer every step: planned once
 
     NcclGradientSync(Nccl nccl, nint comm, int rank, int world, long bucketBytes) =>
         (this.nccl, this.comm, Rank, WorldSize, this.bucketBytes) = (nccl, comm, rank, world, bucketBytes);
@@ -43,12 +44,14 @@ public sealed class NcclGradientSync : IGradientSync, IDisposable
     public void AfterBackward(Tensor flatGrads)
     {
         var (ptr, type, size) = Check(flatGrads);
+        var elementSize = ElementSize(flatGrads);
         // Buckets are aligned cuts of the whole buffer: without overlap with backward, slot boundaries buy nothing.
-        var buckets = GradientBuckets.Plan([0], size, bucketBytes, ElementSize(flatGrads));
+        if (plan is not { } p0 || p0.Size != size || p0.ElementSize != elementSize)
+            plan = (size, elementSize, GradientBuckets.Plan([0], size, bucketBytes, elementSize));
         nccl.GroupStart();
-        foreach (var b in buckets)
+        foreach (var b in plan.Value.Buckets)
         {
-            var p = ptr + (nint)(b.Start * ElementSize(flatGrads));
+            var p = ptr + (nint)(b.Start * elementSize);
             nccl.AllReduce(p, p, b.Count, type, Nccl.ReduceOp.Sum, comm);
         }
         nccl.GroupEnd();

@@ -45,13 +45,13 @@ public sealed record LrSchedule(
     {
         if (step < WarmupSteps) return BaseLr * (step + 1) / Math.Max(1, WarmupSteps);
         var span = Math.Max(1, TotalSteps - WarmupSteps);
-        var (offset, peakOnce) = Convention switch
+        var peakOnce = Convention switch
         {
-            LrDecayConvention.PeakTwice => (0, false),
-            LrDecayConvention.PeakOnce => (1, true),
+            LrDecayConvention.PeakTwice => false,
+            LrDecayConvention.PeakOnce => true,
             _ => throw new ArgumentException($"unknown LR decay convention '{Convention}'; use PeakTwice or PeakOnce"),
         };
-        var progress = Math.Min(1.0, (double)(step + offset - WarmupSteps) / span);
+        var progress = Math.Min(1.0, (double)(step + (peakOnce ? 1 : 0) - WarmupSteps) / span);
         var f = CosineFactor(Math.PI * progress);
         if (peakOnce) return BaseLr * (MinLrRatio + (1 - MinLrRatio) * f);
         var min = BaseLr * MinLrRatio;
