@@ -20,6 +20,9 @@ namespace Snce.Bench;
 /// </summary>
 public static class TrainingBench
 {
+    // The library's default (off until a GPU check), restored after the rows that switch it, so later rows run what a user runs.
+    static readonly bool DefaultFusedOptimizer = FusedOptimizer.Enabled;
+
     public static int Run(string[] argv)
     {
         var a = new BenchArgs(argv);
@@ -113,7 +116,7 @@ public static class TrainingBench
         }
 
         FusedBlocks.Enabled = true;
-        FusedOptimizer.Enabled = true;
+        FusedOptimizer.Enabled = DefaultFusedOptimizer;
         if (leakSteps > 0 && cuda)
             foreach (var kind in kinds.Select(GeneratorKinds.Parse))
             {
@@ -342,7 +345,7 @@ public static class TrainingBench
         }
         var reference = Run(false);
         var fusedRun = Run(true);
-        FusedOptimizer.Enabled = true;
+        FusedOptimizer.Enabled = DefaultFusedOptimizer;
         double Rel(Tensor f, Tensor r) => ((f.to_type(ScalarType.Float64) - r.to_type(ScalarType.Float64)).norm() / (r.to_type(ScalarType.Float64).norm() + 1e-30)).item<double>();
         var names = new[] { "master", "m", "v", "ema", "norm" };
         var errors = string.Join(", ", names.Select((n, i) => $"{n} {Rel(fusedRun.State[i], reference.State[i]):E2}"));
