@@ -42,6 +42,11 @@ public sealed record StudyConfig
     public double[] TuneLrs { get; init; } = [];
     /// <summary>Tuning: other backbone dropouts, run like <see cref="TuneLrs"/>; labelled e.g. snce-do0.1.</summary>
     public double[] TuneDropouts { get; init; } = [];
+    /// <summary>
+    /// Run only the tuning runs (<see cref="TuneLrs"/>, <see cref="TuneDropouts"/>), not the main cells they are compared
+    /// with: for a lease whose main cells were trained in an earlier one (merge both with <c>snce report</c>).
+    /// </summary>
+    public bool OnlyTuning { get; init; }
 
     /// <summary>Tokenizer architecture preset name (see <c>snce tokenizer train --preset</c>).</summary>
     public string TokenizerPreset { get; init; } = "small";
@@ -186,6 +191,7 @@ public sealed record StudyConfig
             foreach (var o in Objectives)
                 foreach (var l in new[] { LossKind.CrossEntropy, LossKind.Snce }.Where(losses.Contains)) Add(o, l.Name(), Focus, seed, P(l));
         // The tuning runs: the same values for every loss, so no arm gets more tuning than another.
+        var untuned = runs.Count;
         foreach (var lr in TuneLrs.Where(v => v != Lr))
             foreach (var k in Codebooks)
                 foreach (var o in Objectives)
@@ -194,7 +200,10 @@ public sealed record StudyConfig
             foreach (var k in Codebooks)
                 foreach (var o in Objectives)
                     foreach (var l in losses) Add(o, l.Name(), k, Seeds[0], P(l), $"{l.Name()}-do{Short(d)}", dropout: d);
-        return runs;
+        if (!OnlyTuning) return runs;
+        if (runs.Count == untuned)
+            throw new ArgumentException("--only-tuning needs --tune-lrs or --tune-dropouts with a value other than the study's own --lr / --dropout");
+        return runs.Skip(untuned).ToList();
     }
 
     /// <summary>A value as run labels show it: 0.0005 → 5e-4, 0.002 → 2e-3, 0.1 → 0.1.</summary>

@@ -90,5 +90,8 @@ public class StudyConfigTests
         Assert.Throws<ArgumentException>(() => (c with { TuneLrs = [-1] }).Runs());
         Assert.Throws<ArgumentException>(() => (c with { TuneDropouts = [1] }).Runs());
         Assert.Equal(["5e-4", "2e-3", "0.1", "3.5e-5"], new[] { 5e-4, 2e-3, 0.1, 3.5e-5 }.Select(StudyConfig.Short));
+        // --only-tuning: exactly the tuning runs, none of the main cells; refused when there is nothing to tune.
+        Assert.Equal(tuning.Select(r => r.Name), (c with { OnlyTuning = true }).Runs().Select(r => r.Name));
+        Assert.Throws<ArgumentException>(() => (c with { OnlyTuning = true, TuneLrs = [1e-3], TuneDropouts = [] }).Runs());
     }
 }
