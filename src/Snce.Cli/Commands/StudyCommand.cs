@@ -42,7 +42,7 @@ public static class StudyCommand
         var warmup = new Option<long?>("--warmup") { Description = "Generator linear warmup steps (default: 5% of --steps, at most 2000).", HelpName = "N" };
         var minLr = new Option<double?>("--min-lr-ratio") { Description = "Final LR of the cosine decay as a fraction of the peak (default 0.1).", HelpName = "R" };
         var wd = new Option<double?>("--weight-decay") { Description = "Generator AdamW weight decay (linear weights only; default 0.05).", HelpName = "W" };
-        var dropout = new Option<double?>("--dropout") { Description = "Generator backbone dropout (attention weights and residual branches; default 0).", HelpName = "P" };
+        var dropout = new Option<double?>("--dropout") { Description = "Generator backbone dropout (attention weights and residual branches; default: the preset's, quick 0, gpu 0.1).", HelpName = "P" };
         var ema = new Option<double?>("--ema") { Description = "EMA decay of the generator weights (default 0.999).", HelpName = "D" };
         var cfgDropout = new Option<double?>("--cfg-dropout") { Description = "Probability of training on the null class (default 0.1).", HelpName = "P" };
         var cfgScale = new Option<double?>("--cfg") { Description = "Classifier-free guidance scale of every evaluation and sample grid (default 2).", HelpName = "S" };

@@ -114,14 +114,16 @@ public sealed record StudyConfig
     /// <summary>
     /// One-H200 preset, the recipe of issue 10: K ∈ {1,024 … 262,144}, AR and masked, CE/SNCE everywhere, baselines, a τ sweep
     /// (perplexity 1 … 32) and extra seeds at K = 16,384; generators S at lr 1e-3, batch 256 (the run that gave recognizable
-    /// samples, FACTS.md 2026-12-01), 4,000 steps, 8 evaluation points at n = 1,000, the best checkpoint by FD kept and
+    /// samples, FACTS.md 2026-12-01), backbone dropout 0.1 (since 2026-12-03: the tuning sweep at K = 65,536 AR, where it
+    /// lowered FD at n = 5,000 from 76.9 to 62.7 for CE and from 83.9 to 66.9 for SNCE, more than lr 5e-4 or 2e-3 did;
+    /// docs/RESULTS.md section 0; cells run before that date used no dropout), 4,000 steps, 8 evaluation points at n = 1,000, the best checkpoint by FD kept and
     /// the last and best scored again at n = 5,000. The whole grid is many leases: run one cell at a time
     /// (tools/device_study.sh, --codebooks/--objectives/--losses/--seeds pick the cell).
     /// </summary>
     public static StudyConfig Gpu => new()
     {
         TokenizerMaxSeconds = 100, Codebooks = [1024, 4096, 16384, 65536, 262144], FocusCodebook = 16384, Perplexity = 8,
-        SweepPerplexities = [1, 2, 4, 16, 32], Steps = 4000, Batch = 256, Lr = 1e-3, EvalEvery = 500, EvalImages = 1000, FinalEvalImages = 5000, KeepBest = "fd",
+        SweepPerplexities = [1, 2, 4, 16, 32], Steps = 4000, Batch = 256, Lr = 1e-3, Dropout = 0.1, EvalEvery = 500, EvalImages = 1000, FinalEvalImages = 5000, KeepBest = "fd",
     };
 
     /// <summary>The preset called <paramref name="name"/> (quick or gpu, any case); throws naming the allowed ones otherwise.</summary>

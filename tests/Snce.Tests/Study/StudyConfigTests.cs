@@ -18,9 +18,12 @@ public class StudyConfigTests
         Assert.All(runs.Where(r => r.Loss is "snce" or "label-smoothing" && r.Label is "snce" or "label-smoothing"), r => Assert.Equal(8, r.Perplexity));
         Assert.Contains(runs, r => r.Label == "snce-p32" && r.Perplexity == 32 && r.Loss == "snce");
         Assert.All(runs.Where(r => r.Loss is "ce" or "stochastic"), r => Assert.Null(r.Perplexity));
-        // The recipe: ≥ 8 evaluation points at n ≥ 1,000, the final/best at n ≥ 5,000, lr 1e-3, batch 256.
+        // The recipe: ≥ 8 evaluation points at n ≥ 1,000, the final/best at n ≥ 5,000, lr 1e-3, batch 256, and every run
+        // (main, baselines, sweep, seeds) at the tuned dropout.
         Assert.True(c.EvalSteps().Count >= 8 && c.EvalImages >= 1000 && c.FinalEvalImages >= 5000);
         Assert.Equal((1e-3, 256, "S", "fd"), (c.Lr, c.Batch, c.Preset, c.KeepBest));
+        Assert.All(runs, r => Assert.Equal(c.Dropout, r.Dropout));
+        Assert.True(c.Dropout > 0);
     }
 
     [Fact]
@@ -71,7 +74,7 @@ public class StudyConfigTests
     {
         var c = StudyConfig.Gpu with
         {
-            Codebooks = [1024, 65536], FocusCodebook = 1024, FocusLosses = [], SweepPerplexities = [], HeadlineSeeds = [], Seeds = [3, 4],
+            Dropout = 0, Codebooks = [1024, 65536], FocusCodebook = 1024, FocusLosses = [], SweepPerplexities = [], HeadlineSeeds = [], Seeds = [3, 4],
             TuneLrs = [5e-4, 1e-3, 2e-3], TuneDropouts = [0.1],
         };
         var runs = c.Runs();
