@@ -36,8 +36,10 @@ study=/tmp/study
 # one objective's two runs train, evaluate 8 times, run the n = 5,000 finals and the grids in ~350-375 s: one `train` call
 # (TIME_LIMIT_S=470 keeps it inside the 10-minute limit; a call that stops early resumes with the same command). Several
 # objectives: run `train` again with another --objectives in STUDY_ARGS; the runs share /tmp/study, and `snce report`
-# merges them. --parallel 2 is measured; --parallel 4 was slower before the study gave each child cores / --parallel CPU
-# threads (evaluations 100-140 s, metrics 74-79 s of it) and has not been re-measured since.
+# merges them. --parallel 4 with four runs (2026-12-03, docs/RESULTS.md section 0, tuning): 11.4-11.9 steps/s each (46-47
+# summed, as two runs at --parallel 2), but one run's evaluations overlap the others' training, so four runs with their
+# finals took 470 + 136 s and 455 + 125 s (two train calls each): ~150 s per run against ~180 s at --parallel 2.
+# The gpu preset trains with dropout 0.1 since 2026-12-03; add --dropout 0 to reproduce the cells run before.
 STUDY_ARGS=${STUDY_ARGS:-"--preset gpu --codebooks 16384 --objectives ar --focus-losses none --sweep-perplexities none --headline-seeds none --parallel 2"}
 device_dotnet_env
 export PYTHONUNBUFFERED=1
