@@ -255,7 +255,7 @@ public static class TrainingBench
         var resolved = spec.Kind == LossKind.Snce
             ? new ResolvedLoss { Kind = LossKind.Snce, Implementation = spec.Implementation, Anchor = NeighborAnchor.Code, Tau = spec.Tau }
             : new ResolvedLoss { Kind = LossKind.CrossEntropy, Implementation = spec.Implementation };
-        var setup = new TrainerSetup(config, training, resolved, g => LossFactory.Create(spec, codebook, Metric.L2, null, g),
+        var setup = new TrainerSetup(config, training, resolved, () => LossFactory.Create(spec, codebook, Metric.L2),
             train, null, new GeneratorDataInfo(), Path.Combine(dir, $"{config.Kind.Name()}-{precision.Name()}-{spec.Kind.Name()}-{spec.Implementation.Name()}"), device);
         using var trainer = new Trainer(setup);
         for (var i = 0; i < warmup; i++) trainer.TrainStep();
@@ -286,7 +286,8 @@ public static class TrainingBench
         {
             FusedBlocks.Enabled = fused;
             model.zero_grad();
-            using var g = new Generator(7, device);
+            using var g = new Generator(7);
+            using var seeded = DeviceRandom.SeededDefault(7, device);                              // the same masks and CFG drops both ways (drawn on the device)
             var o = objective.Compute(model, b, loss, g, train: true);
             o.Loss.Loss.backward();
             return (model.Logits(o.Hidden).detach().to_type(ScalarType.Float64), cat(model.parameters().Select(p => p.grad!.flatten().to_type(ScalarType.Float64)).ToArray()));
@@ -372,7 +373,7 @@ public static class TrainingBench
         var codebook = shards.Codebook.to(device);
         using var train = new TokenDataset(shards, TokenShards.TrainSplit, device, withLatents: false);
         var training = new TrainingConfig { Steps = 1_000_000, Batch = batch, Precision = Precision.Bf16, WarmupSteps = 10, LogEvery = 1_000_000, ValidateEvery = 0, CheckpointEvery = 1_000_000 };
-        var setup = new TrainerSetup(config, training, new ResolvedLoss { Kind = LossKind.CrossEntropy }, g => LossFactory.Create(new LossSpec(), codebook, Metric.L2, null, g),
+        var setup = new TrainerSetup(config, training, new ResolvedLoss { Kind = LossKind.CrossEntropy }, () => LossFactory.Create(new LossSpec(), codebook, Metric.L2),
             train, null, new GeneratorDataInfo(), Path.Combine(dir, $"leak-{config.Kind.Name()}"), device);
         using var trainer = new Trainer(setup);
         long Used() { Sync(device); GC.Collect(); GC.WaitForPendingFinalizers(); var (free, total) = Snce.Native.Cuda.CudaDriver.MemoryInfo(); return (total - free) >> 20; }
