@@ -1,6 +1,7 @@
 using System.Text.RegularExpressions;
 using Snce.Losses.Fused;
 using Snce.Models.Fused;
+using Snce.Native;
 using Snce.Native.Cuda;
 using Snce.Training.Fused;
 using Xunit.Abstractions;
@@ -9,7 +10,7 @@ namespace Snce.Tests.Native;
 
 /// <summary>
 /// The NVRTC kernel sources share one header of bf16 helpers (Native/Cuda/Bf16.cuh), inlined by
-/// <see cref="CudaModule.EmbeddedSource"/>. Checked on the
+/// <see cref="CudaModule.EmbeddedSource"/>; the CUDA launchers share <see cref="CudaModule"/>'s one cache. Checked on the
 /// text, since this machine cannot compile CUDA: every embedded kernel source that uses a helper includes the header
 /// and defines none itself, and the text NVRTC gets defines each helper exactly once and includes nothing.
 /// </summary>
@@ -98,5 +99,36 @@ public class CudaKernelSourceTests(ITestOutputHelper output)
         Assert.Contains("self-contained", Assert.Throws<InvalidOperationException>(() => CudaModule.Assemble("nested.cu", Read)).Message);
         Assert.Contains("Gone.cuh", Assert.Throws<FileNotFoundException>(() => CudaModule.Assemble("missing.cu", Read)).Message);
         Assert.Contains("expected one embedded CUDA file named 'Gone.cuh', found 0", Assert.Throws<InvalidOperationException>(() => CudaModule.EmbeddedText("Gone.cuh")).Message);
+    }
+
+    sealed class Made;
+    sealed class Missing;
+    sealed class Flaky;
+
+    [Fact]
+    public void TheLauncherCacheMakesEachLauncherOncePerDeviceAndRemembersWhyOneIsMissing()
+    {
+        var made = 0;
+        Made Make() { made++; return new Made(); }
+        var a = CudaModule.LauncherOrNull(901, Make);
+        Assert.Same(a, CudaModule.LauncherOrNull(901, Make));
+        Assert.Same(a, CudaModule.LauncherOrThrow(901, Make));
+        Assert.Equal(1, made);
+        Assert.NotSame(a, CudaModule.LauncherOrNull(902, Make));                 // per device
+        Assert.Equal(2, made);
+
+        var tried = 0;
+        Missing Fail() { tried++; throw new SnceSetupException("libnvrtc.so not found: install the CUDA toolkit's NVRTC"); }
+        Assert.Null(CudaModule.LauncherOrNull(901, Fail));
+        var e = Assert.Throws<SnceSetupException>(() => CudaModule.LauncherOrThrow(901, Fail));
+        Assert.Equal("libnvrtc.so not found: install the CUDA toolkit's NVRTC", e.Message);
+        Assert.Equal(1, tried);                                                    // found missing once, then remembered
+
+        // Anything else is a bug, not a missing library: it propagates and is not cached.
+        var calls = 0;
+        Flaky Broken() => ++calls == 1 ? throw new InvalidOperationException("bad launch shape") : new Flaky();
+        Assert.Throws<InvalidOperationException>(() => CudaModule.LauncherOrNull(901, Broken));
+        Assert.NotNull(CudaModule.LauncherOrNull(901, Broken));
+        Assert.Equal(2, calls);
     }
 }

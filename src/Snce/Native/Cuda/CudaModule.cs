@@ -12,6 +12,7 @@ public sealed class CudaModule
 {
     static readonly Dictionary<(string Key, int Device), CudaModule> Loaded = [];
     static readonly Dictionary<string, byte[]> PtxByKey = [];
+    static readonly Dictionary<(Type Launcher, int Device), (object? Value, string? Unavailable)> Launchers = [];
 
     readonly nint module;
     readonly Dictionary<string, nint> functions = [];
@@ -81,18 +82,31 @@ public sealed class CudaModule
     }
 
     /// <summary>
-    /// The value <paramref name="cache"/> holds for <paramref name="device"/>, made once by <paramref name="create"/>; null (cached
-    /// too) when NVRTC or the driver is missing, so the caller's libtorch path runs.
+    /// The launcher of type <typeparamref name="T"/> for <paramref name="device"/>, made once per process by
+    /// <paramref name="create"/> (one cache for every kernel family); null, cached too, when NVRTC or the driver is
+    /// missing, so the caller's libtorch path runs.
     /// </summary>
-    internal static T? OnceOrNull<T>(Dictionary<int, T?> cache, int device, Func<T> create) where T : class
+    internal static T? LauncherOrNull<T>(int device, Func<T> create) where T : class => (T?)Launcher(typeof(T), device, create).Value;
+
+    /// <summary>
+    /// <see cref="LauncherOrNull{T}"/> for callers that report why: throws <see cref="SnceSetupException"/> with the
+    /// reason NVRTC or the driver was found missing (cached with the result, so it is found once per launcher and device).
+    /// </summary>
+    internal static T LauncherOrThrow<T>(int device, Func<T> create) where T : class
     {
-        lock (cache)
+        var (value, unavailable) = Launcher(typeof(T), device, create);
+        return (T?)value ?? throw new SnceSetupException(unavailable!);
+    }
+
+    static (object? Value, string? Unavailable) Launcher(Type type, int device, Func<object> create)
+    {
+        lock (Launchers)
         {
-            if (cache.TryGetValue(device, out var value)) return value;
-            try { value = create(); }
-            catch (Exception e) when (e is SnceSetupException or DllNotFoundException or EntryPointNotFoundException) { value = null; }
-            cache[device] = value;
-            return value;
+            if (Launchers.TryGetValue((type, device), out var entry)) return entry;
+            try { entry = (create(), null); }
+            catch (Exception e) when (e is SnceSetupException or DllNotFoundException or EntryPointNotFoundException) { entry = (null, e.Message); }
+            Launchers[(type, device)] = entry;
+            return entry;
         }
     }
 
