@@ -321,8 +321,10 @@ public static class TrainingBench
         void FillGrads(int step)
         {
             using var s = NewDisposeScope();
-            using var g = new Generator(20 + (ulong)step, device);
-            using (no_grad()) flat.Grads.copy_((randn(flat.Size, generator: g, device: device) * 0.05).to_type(flat.Grads.dtype));   // norm ≫ 1: clipping active
+            // Drawn on the CPU and copied: TorchSharp's generators are CPU-only, and randn(generator: cpu, device: cuda) throws
+            // (docs/torchsharp-notes.md). Outside the timed block, so the copy costs the check nothing it measures.
+            using var g = new Generator(20 + (ulong)step);
+            using (no_grad()) flat.Grads.copy_((randn(flat.Size, generator: g) * 0.05).to(device).to_type(flat.Grads.dtype));   // norm ≫ 1: clipping active
         }
         (Tensor[] State, double Ms, bool Fused) Run(bool fused)
         {
