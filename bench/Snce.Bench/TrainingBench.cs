@@ -255,7 +255,7 @@ public static class TrainingBench
         var resolved = spec.Kind == LossKind.Snce
             ? new ResolvedLoss { Kind = LossKind.Snce, Implementation = spec.Implementation, Anchor = NeighborAnchor.Code, Tau = spec.Tau }
             : new ResolvedLoss { Kind = LossKind.CrossEntropy, Implementation = spec.Implementation };
-        var setup = new TrainerSetup(config, training, resolved, g => LossFactory.Create(spec, codebook, Metric.L2, null, g),
+        var setup = new TrainerSetup(config, training, resolved, () => LossFactory.Create(spec, codebook, Metric.L2),
             train, null, new GeneratorDataInfo(), Path.Combine(dir, $"{config.Kind.Name()}-{precision.Name()}-{spec.Kind.Name()}-{spec.Implementation.Name()}"), device);
         using var trainer = new Trainer(setup);
         for (var i = 0; i < warmup; i++) trainer.TrainStep();
@@ -286,7 +286,8 @@ public static class TrainingBench
         {
             FusedBlocks.Enabled = fused;
             model.zero_grad();
-            using var g = new Generator(7, device);
+            using var g = new Generator(7);
+            using var seeded = DeviceRandom.SeededDefault(7, device);                              // the same masks and CFG drops both ways (drawn on the device)
             var o = objective.Compute(model, b, loss, g, train: true);
             o.Loss.Loss.backward();
             return (model.Logits(o.Hidden).detach().to_type(ScalarType.Float64), cat(model.parameters().Select(p => p.grad!.flatten().to_type(ScalarType.Float64)).ToArray()));
@@ -320,8 +321,10 @@ public static class TrainingBench
         void FillGrads(int step)
         {
             using var s = NewDisposeScope();
-            using var g = new Generator(20 + (ulong)step, device);
-            using (no_grad()) flat.Grads.copy_((randn(flat.Size, generator: g, device: device) * 0.05).to_type(flat.Grads.dtype));   // norm ≫ 1: clipping active
+            // Drawn on the CPU and copied: TorchSharp's generators are CPU-only, and randn(generator: cpu, device: cuda) throws
+            // (docs/torchsharp-notes.md). Outside the timed block, so the copy costs the check nothing it measures.
+            using var g = new Generator(20 + (ulong)step);
+            using (no_grad()) flat.Grads.copy_((randn(flat.Size, generator: g) * 0.05).to(device).to_type(flat.Grads.dtype));   // norm ≫ 1: clipping active
         }
         (Tensor[] State, double Ms, bool Fused) Run(bool fused)
         {
@@ -372,7 +375,7 @@ public static class TrainingBench
         var codebook = shards.Codebook.to(device);
         using var train = new TokenDataset(shards, TokenShards.TrainSplit, device, withLatents: false);
         var training = new TrainingConfig { Steps = 1_000_000, Batch = batch, Precision = Precision.Bf16, WarmupSteps = 10, LogEvery = 1_000_000, ValidateEvery = 0, CheckpointEvery = 1_000_000 };
-        var setup = new TrainerSetup(config, training, new ResolvedLoss { Kind = LossKind.CrossEntropy }, g => LossFactory.Create(new LossSpec(), codebook, Metric.L2, null, g),
+        var setup = new TrainerSetup(config, training, new ResolvedLoss { Kind = LossKind.CrossEntropy }, () => LossFactory.Create(new LossSpec(), codebook, Metric.L2),
             train, null, new GeneratorDataInfo(), Path.Combine(dir, $"leak-{config.Kind.Name()}"), device);
         using var trainer = new Trainer(setup);
         long Used() { Sync(device); GC.Collect(); GC.WaitForPendingFinalizers(); var (free, total) = Snce.Native.Cuda.CudaDriver.MemoryInfo(); return (total - free) >> 20; }

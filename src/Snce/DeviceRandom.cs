@@ -4,11 +4,14 @@ using static TorchSharp.torch;
 namespace Snce;
 
 /// <summary>
-/// Random numbers a run owns, for any device. TorchSharp 0.107 creates CPU generators only (docs/torchsharp-notes.md):
-/// small draws (a few numbers per position) come from an explicit CPU generator and are copied to the device through
-/// pinned memory without blocking (<see cref="Uniform"/>: reproducible from the generator's state, no host–device
-/// synchronization per step); large draws for device tensors are made on the device from its default generator,
-/// seeded by the run for each step (<see cref="SeededDefault"/>).
+/// Random numbers a run owns, for any device. TorchSharp 0.107 creates CPU generators only (docs/torchsharp-notes.md), so
+/// draws split by who must know them. Numbers the host must know (the masked objective's per-sequence mask ratios, from
+/// which it counts the masked rows without a device read-back) come from an explicit CPU generator, and travel to the
+/// device through pinned memory without blocking (<see cref="Uniform(Generator, long[], Device)"/>, <see cref="ToDevice"/>).
+/// Everything only the device reads (masked positions, CFG dropout, caption picks, the stochastic loss's picks, backbone
+/// dropout) is drawn on the device from its default generator (<see cref="DefaultUniform"/>), which the run seeds from
+/// (seed, step) for each step (<see cref="SeededDefault"/>): nothing is copied from the host, and a resumed run draws
+/// what an uninterrupted one does.
 /// </summary>
 public static class DeviceRandom
 {
@@ -19,6 +22,12 @@ public static class DeviceRandom
         if (device.type == DeviceType.CPU) return u;
         using (u) return ToDevice(u, device);
     }
+
+    /// <summary>
+    /// U[0, 1) fp32 of <paramref name="shape"/> drawn on <paramref name="device"/> itself from its default generator: no
+    /// host copy. Reproducible only inside a <see cref="SeededDefault"/> scope (the trainer opens one per step).
+    /// </summary>
+    public static Tensor DefaultUniform(long[] shape, Device device) => rand(shape, device: device);
 
     /// <summary>A copy of the CPU tensor <paramref name="cpu"/> on <paramref name="device"/> through pinned memory, without blocking (itself on the CPU).</summary>
     public static Tensor ToDevice(Tensor cpu, Device device)

@@ -91,7 +91,7 @@ public static class TranslationEvaluation
         for (var start = 0; start < count; start += options.BatchSize)
         {
             var m = Math.Min(options.BatchSize, count - start);
-            var instruction = text?.Draw(arange(start, start + m, dtype: ScalarType.Int64, device: editor.Model.Device), null);
+            var instruction = text?.Draw(arange(start, start + m, dtype: ScalarType.Int64, device: editor.Model.Device), random: false);
             using var result = editor.Translate(sources.narrow(0, start, m), options, generator, instruction);
             images.Add(result.Images.clone());
             tokens.Add(result.Tokens.clone());

@@ -13,11 +13,10 @@ public static class LossFactory
     /// Creates the loss. <paramref name="codebook"/> [K, D] and <paramref name="metric"/> are the tokenizer's; an auto
     /// anchor means latent. <paramref name="calibrationAnchors"/> is needed to calibrate τ from <see cref="LossSpec.Perplexity"/>:
     /// latent vectors [M, D] for latent-anchored SNCE; for code-anchored SNCE either code vectors [M, D] or token
-    /// ids [M] (calibrated over those tokens' codes, so frequent codes weigh more). <paramref name="generator"/>
-    /// is required by the stochastic loss, its only source of randomness. Label smoothing matched to a perplexity
+    /// ids [M] (calibrated over those tokens' codes, so frequent codes weigh more). Label smoothing matched to a perplexity
     /// needs a sample of positions: resolve it with <see cref="LossResolver"/>.
     /// </summary>
-    public static ITokenLoss Create(LossSpec spec, Tensor codebook, Metric metric, Tensor? calibrationAnchors = null, Generator? generator = null)
+    public static ITokenLoss Create(LossSpec spec, Tensor codebook, Metric metric, Tensor? calibrationAnchors = null)
     {
         ArgumentNullException.ThrowIfNull(spec);
         if (codebook.dim() != 2 || codebook.shape[0] < 1 || !codebook.is_floating_point())
@@ -37,7 +36,7 @@ public static class LossFactory
             var resolver = LossResolver.For(spec.Kind);
             resolved = resolver.Resolve(spec, resolver.Needs(spec with { Anchor = anchor }, latentsAvailable: true, calibrationSamples: 0), codebook, metric, sample: null);
         }
-        return resolved.Create(codebook, metric, generator);
+        return resolved.Create(codebook, metric);
     }
 
     static Tensor AnchorVectors(Tensor a, Tensor codebook, NeighborAnchor anchor)

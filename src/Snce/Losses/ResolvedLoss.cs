@@ -40,11 +40,10 @@ public sealed record ResolvedLoss
 
     /// <summary>
     /// Builds the loss on <paramref name="codebook"/> [K, D] with the tokenizer's <paramref name="metric"/>.
-    /// <paramref name="generator"/> is the stochastic loss's only source of randomness (required for it).
     /// <paramref name="codeNeighbors"/> optionally gives code-anchored top-k SNCE a precomputed neighbor table [K, ≥k]
     /// (a token shard's) instead of building one.
     /// </summary>
-    public ITokenLoss Create(Tensor codebook, Metric metric, Generator? generator = null, NearestCodes? codeNeighbors = null)
+    public ITokenLoss Create(Tensor codebook, Metric metric, NearestCodes? codeNeighbors = null)
     {
         var numCodes = codebook.shape[0];
         var fused = Implementation == LossImplementation.Fused;
@@ -55,8 +54,7 @@ public sealed record ResolvedLoss
             LossKind.Snce => fused
                 ? new Fused.FusedSnceLoss(codebook, metric, Required(Tau, "tau"), Required(Anchor, "anchor"), TopK) { Calibration = Calibration }
                 : new SnceLoss(codebook, metric, Required(Tau, "tau"), Required(Anchor, "anchor"), TopK, codeNeighbors) { Calibration = Calibration },
-            LossKind.Stochastic => new StochasticQuantizationLoss(codebook, metric, Required(Alpha, "alpha"), Required(Delta, "delta"), Required(Anchor, "anchor"),
-                generator ?? throw new ArgumentException("the stochastic loss draws random neighbors: pass a torch.Generator (its only source of randomness)")),
+            LossKind.Stochastic => new StochasticQuantizationLoss(codebook, metric, Required(Alpha, "alpha"), Required(Delta, "delta"), Required(Anchor, "anchor")),
             _ => throw new ArgumentOutOfRangeException(nameof(Kind), Kind, $"unknown loss kind; use one of {LossNames.AllowedKinds}"),
         };
     }

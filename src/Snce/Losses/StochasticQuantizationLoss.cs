@@ -17,7 +17,8 @@ public sealed record StochasticDraw(Tensor Tokens, Tensor Replaced) : IDisposabl
 /// actually changes with probability α(δ − 1)/δ), then hard CE on the drawn token. Its expectation is the CE
 /// against (1 − α)·onehot(t_i) + α·uniform(top-δ), which <see cref="DenseTargets"/> returns: SNCE computes
 /// such an expectation exactly, with a geometry-weighted target, instead of sampling it.
-/// Randomness comes only from the (CPU) <see cref="Generator"/> given at construction.
+/// The draws are made on the targets' device from its default generator (only the device reads them, so nothing is
+/// copied from the host); seed it (<see cref="DeviceRandom.SeededDefault"/>; the trainer does per step) to reproduce them.
 /// </summary>
 public sealed class StochasticQuantizationLoss : ITokenLoss, IDenseTargets, IDisposable
 {
@@ -25,7 +26,7 @@ public sealed class StochasticQuantizationLoss : ITokenLoss, IDenseTargets, IDis
     readonly Tensor? codeNeighbors; // code-anchored: [K, δ] ids, built once
 
     /// <summary>Stochastic quantization with replacement probability α ∈ [0, 1] among the top-δ (2 ≤ δ ≤ K) codes.</summary>
-    public StochasticQuantizationLoss(Tensor codebook, Metric metric, double alpha, int delta, NeighborAnchor anchor, Generator generator)
+    public StochasticQuantizationLoss(Tensor codebook, Metric metric, double alpha, int delta, NeighborAnchor anchor)
     {
         if (codebook.dim() != 2 || !codebook.is_floating_point())
             throw new ArgumentException($"codebook must be a float [K, D] tensor, got {LossInputs.Shape(codebook)} {codebook.dtype}");
@@ -34,7 +35,7 @@ public sealed class StochasticQuantizationLoss : ITokenLoss, IDenseTargets, IDis
             throw new ArgumentException($"stochastic α (alpha) must be in [0, 1], got {alpha}");
         if (delta < 2 || delta > numCodes)
             throw new ArgumentException($"stochastic δ (delta) must be in [2, K = {numCodes}] (the nearest code counts as one of the δ), got {delta}");
-        (Metric, Alpha, Delta, Anchor, Generator, NumCodes) = (metric, alpha, delta, anchor, generator, numCodes);
+        (Metric, Alpha, Delta, Anchor, NumCodes) = (metric, alpha, delta, anchor, numCodes);
         using var scope = NewDisposeScope();
         this.codebook = codebook.detach().DetachFromDisposeScope();
         if (anchor == NeighborAnchor.Code)
@@ -54,22 +55,20 @@ public sealed class StochasticQuantizationLoss : ITokenLoss, IDenseTargets, IDis
     public int Delta { get; }
     /// <summary>Neighbors of the latent, or of the ground-truth code.</summary>
     public NeighborAnchor Anchor { get; }
-    /// <summary>The source of randomness.</summary>
-    public Generator Generator { get; }
     /// <summary>K, the number of codes.</summary>
     public long NumCodes { get; }
 
-    /// <summary>Draws the training tokens for one step (advances <see cref="Generator"/>).</summary>
+    /// <summary>Draws the training tokens for one step, on the tokens' device from its default generator.</summary>
     public StochasticDraw Draw(TokenTargets targets)
     {
         using var scope = NewDisposeScope();
         var tokens = targets.Tokens.to_type(ScalarType.Int64);
         var neighbors = Neighbors(tokens, targets.Latents); // [N, δ]
         var n = tokens.shape[0];
-        // Draw on the CPU, then move through pinned memory without blocking (a plain .to(cuda) waits for the device every
-        // step): TorchSharp 0.107 generators are CPU-only (docs/torchsharp-notes.md); 2N numbers per step.
-        var replaced = DeviceRandom.ToDevice(rand([n], dtype: ScalarType.Float64, generator: Generator) < Alpha, tokens.device);
-        var pick = DeviceRandom.ToDevice(randint(0, Delta, [n], dtype: ScalarType.Int64, generator: Generator), tokens.device);
+        // 2N numbers per step, drawn where they are read: no host copy (TorchSharp 0.107 cannot make a CUDA generator, so
+        // the device's default one, seeded by the caller: docs/torchsharp-notes.md).
+        var replaced = rand([n], dtype: ScalarType.Float64, device: tokens.device) < Alpha;
+        var pick = randint(0, Delta, [n], dtype: ScalarType.Int64, device: tokens.device);
         var drawn = where(replaced, neighbors.gather(1, pick.unsqueeze(1)).squeeze(1), tokens);
         return new StochasticDraw(drawn.MoveToOuterDisposeScope(), replaced.MoveToOuterDisposeScope());
     }

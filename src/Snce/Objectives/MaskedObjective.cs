@@ -20,7 +20,9 @@ public sealed class MaskedObjective(ObjectiveOptions options) : ITrainingObjecti
     public GeneratorKind Kind => GeneratorKind.Masked;
 
     /// <summary>
-    /// The corruption: tokens [B, T] → (ids with [MASK], mask [B, T] bool, progress r [B]). Draws r, then the positions.
+    /// The corruption: tokens [B, T] → (ids with [MASK], mask [B, T] bool, progress r [B]). Draws r from the CPU
+    /// <paramref name="generator"/>, then the positions on the tokens' device from its default generator: seed that one
+    /// (<see cref="DeviceRandom.SeededDefault"/>, as the trainer does per step) for a reproducible corruption.
     /// </summary>
     public (Tensor Input, Tensor Mask, Tensor Progress) Corrupt(Tensor tokens, long maskToken, Generator generator)
     {
@@ -29,20 +31,27 @@ public sealed class MaskedObjective(ObjectiveOptions options) : ITrainingObjecti
     }
 
     /// <summary>
-    /// <see cref="Corrupt"/> plus the number of masked positions, known on the host without a device read-back: r and the
-    /// per-sequence counts are computed on the CPU, where they are drawn.
+    /// <see cref="Corrupt"/> plus the number M of masked positions, known on the host without a device read-back.
     /// </summary>
+    /// <remarks>
+    /// r and the per-sequence counts stay on the CPU on purpose: M = Σ_b ⌈γ(r_b)·T⌉ sizes the gathered rows
+    /// (<see cref="MaskedRows"/>), so the host must know it before it queues the loss. Drawn on the device, r would have
+    /// to be read back (a sync per step). So r is the one draw of the step made on the host: B numbers, sent with the
+    /// counts in one pinned non-blocking copy ([2, B] fp32; counts ≤ T are exact in fp32). The [B, T] uniforms that
+    /// pick the positions are only read by the device, so they are drawn there (no copy).
+    /// </remarks>
     internal (Tensor Input, Tensor Mask, Tensor Progress, long Masked) CorruptCounted(Tensor tokens, long maskToken, Generator generator)
     {
         using var scope = NewDisposeScope();
         var (b, t) = (tokens.shape[0], tokens.shape[1]);
-        var r = DeviceRandom.Uniform(generator, [b], CPU) * (1 - options.MinProgress);              // [B], on the CPU
-        var count = (options.Schedule.MaskRatio(r) * t).ceil_().clamp_(1, t).to_type(ScalarType.Int64);
-        var masked = count.sum().item<long>();
-        var rank = DeviceRandom.Uniform(generator, [b, t], tokens.device).argsort(1).argsort(1);   // a uniform random order
-        var mask = rank < DeviceRandom.ToDevice(count, tokens.device).unsqueeze(1);
+        var r = DeviceRandom.Uniform(generator, [b], CPU) * (1 - options.MinProgress);              // [B] fp32, on the CPU
+        var count = (options.Schedule.MaskRatio(r) * t).ceil_().clamp_(1, t);                       // [B], integers as fp32
+        var masked = count.to_type(ScalarType.Int64).sum().item<long>();                              // M, a CPU read
+        var sent = DeviceRandom.ToDevice(stack([r, count]), tokens.device);                         // [2, B]: the step's one host→device copy
+        var rank = DeviceRandom.DefaultUniform([b, t], tokens.device).argsort(1).argsort(1);        // a uniform random order, drawn on the device
+        var mask = rank < sent[1].to_type(ScalarType.Int64).unsqueeze(1);
         var input = tokens.masked_fill(mask, maskToken);
-        return (input.MoveToOuterDisposeScope(), mask.MoveToOuterDisposeScope(), DeviceRandom.ToDevice(r, tokens.device).MoveToOuterDisposeScope(), masked);
+        return (input.MoveToOuterDisposeScope(), mask.MoveToOuterDisposeScope(), sent[0].MoveToOuterDisposeScope(), masked);
     }
 
     /// <inheritdoc/>
@@ -56,7 +65,7 @@ public sealed class MaskedObjective(ObjectiveOptions options) : ITrainingObjecti
         if (model.Causal) throw new ArgumentException("the masked objective needs the masked (bidirectional) generator");
         using var scope = NewDisposeScope();
         var (b, t) = (batch.Tokens.shape[0], batch.Tokens.shape[1]);
-        var condition = train ? ObjectiveFactory.DropConditions(model.Conditioning, batch.Condition, options.CfgDropout, generator) : batch.Condition;
+        var condition = train ? ObjectiveFactory.DropConditions(model.Conditioning, batch.Condition, options.CfgDropout) : batch.Condition;
         var (input, mask, r, masked) = CorruptCounted(batch.Tokens, model.Config.MaskToken, generator);
         var hidden = model.ForwardHidden(condition, input);                                  // [B, T, d]
         var flat = hidden.reshape(-1, hidden.shape[^1]);

@@ -19,7 +19,7 @@ public sealed class NextTokenObjective(ObjectiveOptions options) : ITrainingObje
         if (!model.Causal) throw new ArgumentException("the next-token objective needs the autoregressive generator");
         using var scope = NewDisposeScope();
         var t = batch.Tokens.shape[1];
-        var condition = train ? ObjectiveFactory.DropConditions(model.Conditioning, batch.Condition, options.CfgDropout, generator) : batch.Condition;
+        var condition = train ? ObjectiveFactory.DropConditions(model.Conditioning, batch.Condition, options.CfgDropout) : batch.Condition;
         var hidden = model.ForwardHidden(condition, batch.Tokens.narrow(1, 0, t - 1));        // [B, T, d]: row i predicts x_i
         var flat = hidden.reshape(-1, hidden.shape[^1]);
         var targets = batch.Tokens.reshape(-1);

@@ -41,7 +41,10 @@ public interface ITrainingObjective
 
     /// <summary>
     /// Runs the network on a batch and returns the loss. <paramref name="train"/> enables condition dropout
-    /// (CFG); the masked corruption is random in both modes, drawn from <paramref name="generator"/>.
+    /// (CFG); the masked corruption is random in both modes. Draws the host must know (the masked objective's mask
+    /// ratios) come from the CPU <paramref name="generator"/>; the rest (positions, CFG dropout) is drawn on the batch's
+    /// device from its default generator, which the caller seeds (<see cref="DeviceRandom.SeededDefault"/>; the trainer
+    /// does per step) for a reproducible result.
     /// </summary>
     ObjectiveOutput Compute(TokenGenerator model, TokenBatch batch, ITokenLoss loss, Generator generator, bool train);
 }
@@ -57,11 +60,14 @@ public static class ObjectiveFactory
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
     };
 
-    /// <summary>Replaces conditions by the null one with probability p (classifier-free guidance training).</summary>
-    internal static Tensor DropConditions(IConditioning conditioning, Tensor condition, double p, Generator generator)
+    /// <summary>
+    /// Replaces conditions by the null one with probability p (classifier-free guidance training); the coin flips are
+    /// drawn on the conditions' device from its default generator (only the device reads them).
+    /// </summary>
+    internal static Tensor DropConditions(IConditioning conditioning, Tensor condition, double p)
     {
         if (p <= 0) return condition.alias();
-        var drop = DeviceRandom.Uniform(generator, [condition.shape[0]], condition.device) < p;
+        var drop = DeviceRandom.DefaultUniform([condition.shape[0]], condition.device) < p;
         return conditioning.Drop(condition, drop);
     }
 

@@ -5,8 +5,8 @@ namespace Snce.Text;
 
 /// <summary>
 /// The captions of one split on the training device, turned into packed conditions (<see cref="TextConditioning.Pack"/>):
-/// training draws one of each image's training captions per step (from the trainer's generator, so a resumed run draws
-/// the same); validation always takes the first.
+/// training draws one of each image's training captions per step (on the device, from its default generator the trainer
+/// seeds per step, so a resumed run draws the same); validation always takes the first.
 /// </summary>
 public sealed class TextConditions : IDisposable
 {
@@ -32,14 +32,17 @@ public sealed class TextConditions : IDisposable
         pooled = captions.Pooled.clone().to(device).DetachFromDisposeScope();   // a copy: the caller keeps and disposes the shards
     }
 
-    /// <summary>Conditions [B, L + 1, E + 1] of rows <paramref name="indices"/> [B]: a random training caption each (or the first without a generator).</summary>
-    public Tensor Draw(Tensor indices, Generator? generator)
+    /// <summary>
+    /// Conditions [B, L + 1, E + 1] of rows <paramref name="indices"/> [B]: a random training caption each when
+    /// <paramref name="random"/> (drawn on the device from its default generator, which the trainer seeds per step), else the first.
+    /// </summary>
+    public Tensor Draw(Tensor indices, bool random)
     {
         using var scope = NewDisposeScope();
         var n = counts.index_select(0, indices);
-        var pick = generator is null
-            ? zeros_like(n)
-            : minimum((DeviceRandom.Uniform(generator, [indices.shape[0]], indices.device) * n).floor_().to_type(ScalarType.Int64), n - 1);
+        var pick = random
+            ? minimum((DeviceRandom.DefaultUniform([indices.shape[0]], indices.device) * n).floor_().to_type(ScalarType.Int64), n - 1)
+            : zeros_like(n);
         var ids = choices.index_select(0, indices).gather(1, pick.unsqueeze(1)).squeeze(1);
         return Of(ids).MoveToOuterDisposeScope();
     }

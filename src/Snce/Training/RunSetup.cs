@@ -224,7 +224,7 @@ public static class RunSetup
             Tokens = tokensDir, Tokenizer = info.Tokenizer, Metric = info.Metric, CodeDim = info.CodeDim, Classes = info.Classes,
             ImageSize = info.ImageSize, Channels = info.Channels, TokenizerSha256 = tokenizerSha256 ?? info.TokenizerSha256, Pairs = info.Pairs,
         };
-        var setup = new TrainerSetup(model, training, loss, generator => loss.Create(codebook, metric, generator, codeTable), train, validation, data, runDir, device);
+        var setup = new TrainerSetup(model, training, loss, () => loss.Create(codebook, metric, codeTable), train, validation, data, runDir, device);
         return new PreparedRun(setup, shards, codebook, notes, captions, codeTable);
     }
 

@@ -54,18 +54,19 @@ public sealed class TokenDataset : IDisposable
 
     /// <summary>
     /// The batch of rows <paramref name="indices"/> [B] (int64 on the device): ids as int64, latents as fp32, latent neighbours
-    /// as int64 ids and fp32 distances [B, T, k]. Captioned
-    /// data draws one training caption per row from <paramref name="captionDraw"/> (the first caption without one).
+    /// as int64 ids and fp32 distances [B, T, k]. Captioned data takes one random training caption per row when
+    /// <paramref name="drawCaptions"/> (on the device, from its default generator: <see cref="Text.TextConditions.Draw"/>),
+    /// else the first.
     /// </summary>
-    public TokenBatch Batch(Tensor indices, Generator? captionDraw = null)
+    public TokenBatch Batch(Tensor indices, bool drawCaptions = false)
     {
         using var scope = NewDisposeScope();
         var t = tokens.index_select(0, indices).to_type(ScalarType.Int64).MoveToOuterDisposeScope();
         var source = sources is null ? null : Models.SourceTokenConditioning.Pack(labels.index_select(0, indices), sources.index_select(0, indices));
         var c = (text, source) switch
         {
-            ({ } tx, { } src) => Models.InstructionConditioning.Pack(tx.Draw(indices, captionDraw), src),   // an instruction edit: [text | source]
-            ({ } tx, null) => tx.Draw(indices, captionDraw),
+            ({ } tx, { } src) => Models.InstructionConditioning.Pack(tx.Draw(indices, drawCaptions), src),   // an instruction edit: [text | source]
+            ({ } tx, null) => tx.Draw(indices, drawCaptions),
             (null, { } src) => src,
             _ => labels.index_select(0, indices),
         };

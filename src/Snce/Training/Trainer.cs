@@ -52,10 +52,10 @@ public sealed class Trainer : IDisposable
         }
         optimizer = new FlatAdamW(flat, cfg.AdamW);
         ema = new Ema(flat.Master, cfg.EmaDecay);
-        generator = new Generator((ulong)cfg.Seed + 1);                  // CPU, for the step's few numbers per position (DeviceRandom)
+        generator = new Generator((ulong)cfg.Seed + 1);                  // CPU: the masked objective's mask ratios, which the host must know (MaskedObjective.CorruptCounted)
         order = new BatchOrder(setup.Train.Count, cfg.Batch, cfg.Seed, setup.Device, sync.Rank, sync.WorldSize);
         objective = ObjectiveFactory.Create(setup.Model.Kind, cfg.Objective);
-        loss = setup.CreateLoss(generator);
+        loss = setup.CreateLoss();
         lossSum = zeros(1, device: setup.Device);
         hardCeSum = zeros(1, device: setup.Device);
         gradNormSum = zeros(1, device: setup.Device);
@@ -81,11 +81,11 @@ public sealed class Trainer : IDisposable
 
     /// <summary>
     /// One training step (no host sync). Returns nothing; metrics accumulate on the device. Every draw is the run's:
-    /// the batch order from (seed, epoch) (<see cref="BatchOrder"/>); masking, CFG dropout, caption picks and the loss's
-    /// draws from its CPU <see cref="Generator"/> (restored on resume); dropout
-    /// on the device from the device's default generator seeded from (seed, step) for this step only
-    /// (<see cref="DeviceRandom.SeededDefault"/>), so a resumed run, or one interleaved with another, draws what
-    /// an uninterrupted run alone does.
+    /// the batch order from (seed, epoch) (<see cref="BatchOrder"/>); the masked objective's mask ratios, which the
+    /// host must know, from its CPU <see cref="Generator"/> (restored on resume); everything else (masked positions,
+    /// CFG dropout, caption picks, the stochastic loss's picks, backbone dropout) on the device from the device's
+    /// default generator seeded from (seed, step) for this step only (<see cref="DeviceRandom.SeededDefault"/>), so a
+    /// resumed run, or one interleaved with another, draws what an uninterrupted run alone does.
     /// </summary>
     public void TrainStep()
     {
@@ -93,7 +93,7 @@ public sealed class Trainer : IDisposable
         using var seeded = DeviceRandom.SeededDefault(DeviceRandom.StepSeed(cfg.Seed, Step), setup.Device);
         var lr = cfg.Schedule.At(Step);
         flat.ZeroGrad();
-        var batch = setup.Train.Batch(order.Next(), generator);
+        var batch = setup.Train.Batch(order.Next(), drawCaptions: true);
         var output = objective.Compute(Model, batch, loss, generator, train: true);
         output.Loss.Loss.backward();
         sync.AfterBackward(flat.Grads);
@@ -226,8 +226,8 @@ public sealed class Trainer : IDisposable
 
     /// <summary>
     /// Held-out metrics of the current weights on the first <see cref="TrainingConfig.ValidationBatches"/>
-    /// batches of the validation split (fixed order; the masked corruption uses a fixed seed, so numbers
-    /// are comparable across steps).
+    /// batches of the validation split (fixed order; the masked corruption uses fixed seeds, for its CPU generator
+    /// and for the device's default one, so numbers are comparable across steps).
     /// </summary>
     public ValidationMetrics Validate()
     {
@@ -242,6 +242,7 @@ public sealed class Trainer : IDisposable
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         using var g = new Generator((ulong)cfg.Seed + 2);
+        using var seeded = DeviceRandom.SeededDefault(cfg.Seed + 2, setup.Device);                // the masked positions (drawn on the device)
         var sums = zeros(6, dtype: ScalarType.Float64, device: setup.Device);                   // loss·n, ce·n, top1, top5, H·n, n
         var batches = Math.Min((data.Count + cfg.Batch - 1) / cfg.Batch, cfg.ValidationBatches);
         var hasEntropy = false;

@@ -8,7 +8,7 @@ namespace Snce.Training;
 /// <param name="Model">The network to build.</param>
 /// <param name="Training">Schedule, optimizer, cadence, seed.</param>
 /// <param name="Loss">The resolved loss (every number fixed), recorded in checkpoints so a resumed run rebuilds the same loss.</param>
-/// <param name="CreateLoss">Builds the loss; gets the trainer's random generator (for stochastic losses).</param>
+/// <param name="CreateLoss">Builds the loss (a stochastic one draws on the device, inside the trainer's seeded step scope).</param>
 /// <param name="Train">The training split.</param>
 /// <param name="Validation">The held-out split, or null.</param>
 /// <param name="Data">Recorded in checkpoints.</param>
@@ -19,7 +19,7 @@ public sealed record TrainerSetup(
     GeneratorConfig Model,
     TrainingConfig Training,
     ResolvedLoss Loss,
-    Func<Generator, ITokenLoss> CreateLoss,
+    Func<ITokenLoss> CreateLoss,
     TokenDataset Train,
     TokenDataset? Validation,
     GeneratorDataInfo Data,

@@ -23,9 +23,10 @@ public class StochasticQuantizationLossTests
     {
         using var scope = NewDisposeScope();
         var (_, c, z, tokens) = Repeated(4000, 41);
-        using var loss = new StochasticQuantizationLoss(c, Metric.L2, alpha, delta, anchor, new Generator(7));
+        using var loss = new StochasticQuantizationLoss(c, Metric.L2, alpha, delta, anchor);
         var targets = new TokenTargets(tokens, z);
-        var draw = loss.Draw(targets);
+        StochasticDraw draw;
+        using (DeviceRandom.SeededDefault(7, CPU)) draw = loss.Draw(targets);
         const int n = 20000;
         var sigma = Math.Sqrt(alpha * (1 - alpha) / n);
         var rate = draw.Replaced.to_type(ScalarType.Float64).mean().item<double>();
@@ -47,9 +48,10 @@ public class StochasticQuantizationLossTests
         using var scope = NewDisposeScope();
         var (logits, c, z, tokens) = Repeated(4000, 42);
         var (alpha, delta) = (0.5, 4);
-        using var loss = new StochasticQuantizationLoss(c, Metric.L2, alpha, delta, NeighborAnchor.Latent, new Generator(8));
+        using var loss = new StochasticQuantizationLoss(c, Metric.L2, alpha, delta, NeighborAnchor.Latent);
         var targets = new TokenTargets(tokens, z);
-        var sampled = loss.Forward(logits, targets).Loss.item<double>();
+        double sampled;
+        using (DeviceRandom.SeededDefault(8, CPU)) sampled = loss.Forward(logits, targets).Loss.item<double>();
         // Mixture target (1 − α)·onehot(nearest) + α·uniform(top-δ), built by brute force.
         var zs = Matrix(z.narrow(0, 0, 5));
         var cs = Matrix(c);
@@ -74,20 +76,29 @@ public class StochasticQuantizationLossTests
         AssertClose(mixture, Matrix(loss.DenseTargets(new TokenTargets(tokens.narrow(0, 0, 5), z.narrow(0, 0, 5)), ScalarType.Float64)), 1e-15, "expected target");
     }
 
+    /// <summary>
+    /// The draws come from the default generator of the targets' device (the CPU here), which the trainer seeds per step:
+    /// the same seed gives the same loss, another seed another, and the replaced rows are exactly the first N uniforms of
+    /// that seeded stream below α (an independent draw of the same stream).
+    /// </summary>
     [Fact]
-    public void TheGeneratorIsTheOnlySourceOfRandomness()
+    public void TheDevicesSeededDefaultGeneratorIsTheOnlySourceOfRandomness()
     {
         using var scope = NewDisposeScope();
         var (logits, c, z, tokens) = Repeated(50, 43);
         var targets = new TokenTargets(tokens, z);
-        double Run(ulong seed)
+        using var loss = new StochasticQuantizationLoss(c, Metric.L2, 0.5, 3, NeighborAnchor.Latent);
+        double Run(long seed)
         {
-            using var loss = new StochasticQuantizationLoss(c, Metric.L2, 0.5, 3, NeighborAnchor.Latent, new Generator(seed));
-            return loss.Forward(logits, targets).Loss.item<double>();
+            using (DeviceRandom.SeededDefault(seed, CPU)) return loss.Forward(logits, targets).Loss.item<double>();
         }
         Assert.Equal(Run(1), Run(1));
         Assert.NotEqual(Run(1), Run(2));
-        using var never = new StochasticQuantizationLoss(c, Metric.L2, 0, 3, NeighborAnchor.Latent, new Generator(1));
+        Tensor replaced, expected;
+        using (DeviceRandom.SeededDefault(5, CPU)) replaced = loss.Draw(targets).Replaced;
+        using (DeviceRandom.SeededDefault(5, CPU)) expected = rand([tokens.shape[0]], dtype: ScalarType.Float64) < 0.5;
+        Assert.True(replaced.Equals(expected), "the replacement coins are not the seeded default stream's");
+        using var never = new StochasticQuantizationLoss(c, Metric.L2, 0, 3, NeighborAnchor.Latent);
         var ce = new CrossEntropyLoss(13).Forward(logits, targets);
         var none = never.Forward(logits, targets);
         AssertClose(ce.Loss.item<double>(), none.Loss.item<double>(), 1e-12, "α = 0 is CE");

@@ -53,6 +53,7 @@ public class HiddenStateLossTests
     {
         model.zero_grad();
         using var g = new Generator(11);
+        using var seeded = DeviceRandom.SeededDefault(11, CPU);                         // the masked positions: the same in every run
         var o = objective.Compute(model, batch, loss, g, train: true);
         o.Loss.Loss.backward();
         var grads = cat(model.parameters().Select(p => p.grad!.flatten().to_type(ScalarType.Float64)).ToArray()).DetachFromDisposeScope();
@@ -100,6 +101,7 @@ public class HiddenStateLossTests
         {
             // The masked rows only: as many as the corruption (same generator seed) masks.
             using var g2 = new Generator(11);
+            using var seeded = DeviceRandom.SeededDefault(11, CPU);
             var (_, mask, _) = ((MaskedObjective)objective).Corrupt(tokens, GeneratorFixtures.K, g2);
             Assert.Equal(mask.sum().item<long>(), spy.HiddenRows);
             Assert.True(spy.HiddenRows < 6 * 16, "some rows are unmasked, so gathering must drop them");

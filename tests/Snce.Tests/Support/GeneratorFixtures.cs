@@ -93,7 +93,7 @@ public static class GeneratorFixtures
 
     /// <summary>A trainer setup on the CPU with test CE.</summary>
     public static TrainerSetup Setup(GeneratorKind kind, TokenShards shards, string runDir, TrainingConfig training) =>
-        new(Config(kind, (int)shards.Info.CodebookSize), training, new ResolvedLoss { Kind = LossKind.CrossEntropy }, _ => new TestCrossEntropy(),
+        new(Config(kind, (int)shards.Info.CodebookSize), training, new ResolvedLoss { Kind = LossKind.CrossEntropy }, () => new TestCrossEntropy(),
             new TokenDataset(shards, TokenShards.TrainSplit, CPU, withLatents: false),
             new TokenDataset(shards, TokenShards.ValidationSplit, CPU, withLatents: false),
             new GeneratorDataInfo { Tokens = "synthetic", Tokenizer = shards.Info.Tokenizer, Metric = "l2", CodeDim = 4, Classes = shards.Info.Classes },

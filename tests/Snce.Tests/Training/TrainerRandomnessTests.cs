@@ -8,7 +8,8 @@ namespace Snce.Tests.Training;
 /// <summary>
 /// Every random draw of a generator run is the run's own (initialization, batch order, masking, CFG dropout, backbone
 /// dropout): two runs interleaved step by step in one process train exactly as each does alone, and a run leaves the
-/// caller's CPU random stream where it was. (Resume is covered by TrainerTests and DropoutTests.)
+/// caller's CPU random stream where it was; only the masked objective's mask ratios come from the trainer's CPU
+/// generator, the rest is drawn on the device. (Resume is covered by TrainerTests and DropoutTests.)
 /// </summary>
 public class TrainerRandomnessTests
 {
@@ -50,5 +51,30 @@ public class TrainerRandomnessTests
         Assert.True(a.Parameters.Master.Equals(alone[0]), $"run A interleaved differs from A alone: max |Δw| = {(a.Parameters.Master - alone[0]).abs().max().item<float>()}");
         Assert.True(b.Parameters.Master.Equals(alone[1]), $"run B interleaved differs from B alone: max |Δw| = {(b.Parameters.Master - alone[1]).abs().max().item<float>()}");
         foreach (var t in alone) t.Dispose();
+    }
+
+    /// <summary>
+    /// The trainer's CPU generator (saved in the checkpoint) serves only the draws the host must know: after 4 steps its
+    /// state is a fresh generator's advanced by 4 × B uniforms for the masked kind (r per sequence) and untouched for AR.
+    /// Masked positions, CFG dropout (on at 0.1 here) and backbone dropout all come from the device's seeded default
+    /// generator; before, they advanced this generator too.
+    /// </summary>
+    [Theory]
+    [InlineData(GeneratorKind.Autoregressive, 0)]
+    [InlineData(GeneratorKind.Masked, 4)]
+    public void TheCpuGeneratorDrawsOnlyTheMaskRatios(GeneratorKind kind, int draws)
+    {
+        using var dir = new TempDir();
+        using var shards = GeneratorFixtures.Shards();
+        var setup = Setup(kind, shards, dir["run"], 3);
+        Assert.True(setup.Training.Objective.CfgDropout > 0, "CFG dropout must be on for this test to say something");
+        using var t = new Trainer(setup);
+        for (var i = 0; i < 4; i++) t.TrainStep();
+        t.Save();
+        using var saved = GeneratorCheckpoint.LoadTensors(t.CheckpointDir);
+        using var g = new Generator((ulong)setup.Training.Seed + 1);
+        for (var i = 0; i < draws; i++) rand([setup.Training.Batch], generator: g).Dispose();
+        using var expected = g.get_state();
+        Assert.True(saved.GeneratorState.Equals(expected), $"the CPU generator advanced by something other than {draws} × B mask ratios");
     }
 }

@@ -101,7 +101,7 @@ public class TrainerTests
         using var dir = new TempDir();
         using var shards = GeneratorFixtures.Shards();
         var cfg = GeneratorFixtures.Training(steps: 40) with { CheckpointEvery = 5, LogEvery = 4 };
-        var setup = GeneratorFixtures.Setup(GeneratorKind.Autoregressive, shards, dir.Path, cfg) with { CreateLoss = _ => new NanAfter(7) };
+        var setup = GeneratorFixtures.Setup(GeneratorKind.Autoregressive, shards, dir.Path, cfg) with { CreateLoss = () => new NanAfter(7) };
         using var trainer = new Trainer(setup);
         var r = trainer.Run(new RunLimits());
         Assert.Equal(StopReason.NonFinite, r.Reason);
@@ -120,7 +120,7 @@ public class TrainerTests
         var cfg = GeneratorFixtures.Training(steps: 40) with { CheckpointEvery = 3, LogEvery = 100 };
         var setup = GeneratorFixtures.Setup(GeneratorKind.Autoregressive, shards, dir.Path, cfg) with
         {
-            CreateLoss = _ => LossFactory.Create(new LossSpec { Kind = LossKind.CrossEntropy }, codebook, Metric.L2),   // checks its logits
+            CreateLoss = () => LossFactory.Create(new LossSpec { Kind = LossKind.CrossEntropy }, codebook, Metric.L2),   // checks its logits
         };
         using var trainer = new Trainer(setup);
         Assert.Equal(StopReason.MaxSteps, trainer.Run(new RunLimits(MaxSteps: 4)).Reason);
@@ -308,11 +308,23 @@ public class RunSetupTests
     [Theory]
     [InlineData(GeneratorKind.Autoregressive)]
     [InlineData(GeneratorKind.Masked)]
-    public void AResumedFusedRunEqualsAnUninterruptedOne(GeneratorKind kind)
+    public void AResumedFusedRunEqualsAnUninterruptedOne(GeneratorKind kind) =>
+        AResumedRunEqualsAnUninterruptedOne(kind, new LossSpec { Kind = LossKind.Snce, Perplexity = 3, Implementation = LossImplementation.Fused });
+
+    /// <summary>
+    /// The stochastic loss draws its picks on the device from the step's seeded default generator (no CPU generator):
+    /// stopped at step 3 and resumed, the run still ends bit-identical to one that ran straight through.
+    /// </summary>
+    [Theory]
+    [InlineData(GeneratorKind.Autoregressive)]
+    [InlineData(GeneratorKind.Masked)]
+    public void AResumedStochasticRunEqualsAnUninterruptedOne(GeneratorKind kind) =>
+        AResumedRunEqualsAnUninterruptedOne(kind, new LossSpec { Kind = LossKind.Stochastic, Alpha = 0.5, Delta = 4, Anchor = NeighborAnchor.Latent });
+
+    static void AResumedRunEqualsAnUninterruptedOne(GeneratorKind kind, LossSpec options)
     {
         using var dir = new TempDir();
         using (var s = GeneratorFixtures.Shards(latents: true)) s.Save(dir["tokens"]);
-        var options = new LossSpec { Kind = LossKind.Snce, Perplexity = 3, Implementation = LossImplementation.Fused };
         var training = GeneratorFixtures.Training(steps: 6) with { CheckpointEvery = 3, ValidateEvery = 0 };
         using var whole = RunSetup.New(new NewRun(kind, dir["tokens"], "tiny", options, training, dir["whole"]), CPU);
         using var wholeTrainer = new Trainer(whole.Setup);
@@ -321,7 +333,7 @@ public class RunSetupTests
         using (var firstTrainer = new Trainer(first.Setup))
             Assert.Equal(StopReason.MaxSteps, firstTrainer.Run(new RunLimits(MaxSteps: 3)).Reason);
         using var resumed = RunSetup.Resume(dir["split"], CPU);
-        Assert.Equal(LossImplementation.Fused, resumed.Setup.Loss.Implementation);
+        Assert.Equal(options.Implementation, resumed.Setup.Loss.Implementation);
         using var resumedTrainer = new Trainer(resumed.Setup);
         resumedTrainer.Restore(dir["split"]);
         Assert.Equal(3, resumedTrainer.Step);

@@ -167,9 +167,6 @@ internal static class RowLaunch
 /// <summary>Launches the row kernel on a CUDA device (module compiled once per process, loaded once per device).</summary>
 internal sealed class CudaRowLauncher : IKernelLauncher
 {
-    static readonly Dictionary<int, CudaRowLauncher> ByDevice = [];
-    static string? unavailable;
-
     readonly CudaModule module;
 
     CudaRowLauncher(CudaModule module) => this.module = module;
@@ -177,26 +174,12 @@ internal sealed class CudaRowLauncher : IKernelLauncher
     /// <summary>The compiled module (for reporting registers, occupancy, options).</summary>
     public CudaModule Module => module;
 
-    /// <summary>The launcher for a device; throws <see cref="SnceSetupException"/> once NVRTC or the driver was found missing.</summary>
-    public static CudaRowLauncher For(int device)
-    {
-        lock (ByDevice)
-        {
-            if (ByDevice.TryGetValue(device, out var l)) return l;
-            if (unavailable is not null) throw new SnceSetupException(unavailable);
-            try
-            {
-                l = new CudaRowLauncher(CudaModule.Get("snce_rows", FusedKernelRows.Source, device));
-            }
-            catch (Exception e) when (e is SnceSetupException or DllNotFoundException or EntryPointNotFoundException)
-            {
-                unavailable = e.Message;
-                throw new SnceSetupException(e.Message);
-            }
-            ByDevice[device] = l;
-            return l;
-        }
-    }
+    /// <summary>
+    /// The launcher for a device (CudaModule's launcher cache); throws <see cref="SnceSetupException"/> naming why when
+    /// NVRTC or the driver is missing (the fused loss reports it when the CUDA backend was asked for).
+    /// </summary>
+    public static CudaRowLauncher For(int device) =>
+        CudaModule.LauncherOrThrow(device, () => new CudaRowLauncher(CudaModule.Get("snce_rows", FusedKernelRows.Source, device)));
 
     public void Launch(string kernel, int grid, int block, ref FusedKernelRows.RowArgs args) => module.Launch(kernel, grid, block, ref args);
 }

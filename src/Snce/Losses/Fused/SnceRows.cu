@@ -1,6 +1,7 @@
 // Row-wise fused cross-entropy against a hard, dense or sparse target: statistics and gradient.
-// One thread block per row of a [R, K] block of logits. Compiled at run time with NVRTC (no headers,
-// no CUDA runtime); launched by FusedKernelRows.cs through the driver API on libtorch's stream 0.
+// One thread block per row of a [R, K] block of logits. Compiled at run time with NVRTC (no NVRTC headers: the
+// shared bf16 helpers, Native/Cuda/Bf16.cuh, are inlined by CudaModule.EmbeddedSource; no CUDA runtime);
+// launched by FusedKernelRows.cs through the driver API on libtorch's stream 0.
 // Design and measurements: docs/fused-snce.md.
 //
 // For row i with logits l (K values) and its target q:
@@ -17,7 +18,7 @@
 // special-function unit. Pass 1 reads the row once (twice the bytes in mode 1: logits and scores),
 // pass 2 reads it again and writes the gradient.
 
-typedef unsigned short bf16_t;
+#include "Bf16.cuh"
 
 #define SNCE_MAX_TOPK 1024
 #define SNCE_CAND 1024          // mode 3: candidates kept per row before the final sort (>= 2 * topK)
@@ -52,16 +53,6 @@ struct RowArgs {
 __device__ inline float snce_neg_inf() { return __int_as_float(0xff800000); }
 __device__ inline float snce_nan() { return __int_as_float(0x7fc00000); }
 
-__device__ inline float bf16_lo(unsigned int u) { return __uint_as_float(u << 16); }
-__device__ inline float bf16_hi(unsigned int u) { return __uint_as_float(u & 0xffff0000u); }
-// fp32 -> bf16 bits, round to nearest even (as libtorch does); NaN stays a quiet NaN.
-__device__ inline unsigned int f2bf(float f) {
-    unsigned int u = __float_as_uint(f);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return ((u >> 16) | 0x40u) & 0xffffu;
-    return ((u + 0x7fffu + ((u >> 16) & 1u)) >> 16) & 0xffffu;
-}
-__device__ inline unsigned int bf16_pack(float lo, float hi) { return f2bf(lo) | (f2bf(hi) << 16); }
-
 struct alignas(16) Pack16 { unsigned int x, y, z, w; };
 struct alignas(8) Pack8 { unsigned int x, y; };
 
@@ -87,7 +78,7 @@ template <> struct Io<float, 4> {
 };
 template <> struct Io<bf16_t, 1> {
     __device__ static inline void load(const bf16_t* p, float* v) { v[0] = bf16_lo((unsigned int)p[0]); }
-    __device__ static inline void store(bf16_t* p, const float* v) { p[0] = (bf16_t)f2bf(v[0]); }
+    __device__ static inline void store(bf16_t* p, const float* v) { p[0] = f2bf(v[0]); }
 };
 template <> struct Io<bf16_t, 4> {
     __device__ static inline void load(const bf16_t* p, float* v) {

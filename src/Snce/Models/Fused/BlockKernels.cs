@@ -88,13 +88,12 @@ internal static class BlockKernels
 /// <summary>Launches the block kernels on a CUDA device (compiled once per process, loaded once per device).</summary>
 internal sealed class CudaBlockLauncher : IBlockLauncher
 {
-    static readonly Dictionary<int, CudaBlockLauncher?> ByDevice = [];
     readonly CudaModule module;
 
     CudaBlockLauncher(CudaModule module) => this.module = module;
 
     /// <summary>The launcher for a device, or null when NVRTC or the driver is missing (the libtorch path then runs).</summary>
-    public static CudaBlockLauncher? For(int device) => CudaModule.OnceOrNull(ByDevice, device, () => new CudaBlockLauncher(CudaModule.Get("snce_blocks", BlockKernels.Source, device)));
+    public static CudaBlockLauncher? For(int device) => CudaModule.LauncherOrNull(device, () => new CudaBlockLauncher(CudaModule.Get("snce_blocks", BlockKernels.Source, device)));
 
     public void Launch(string kernel, int grid, int block, ref BlockKernels.Args args) => module.Launch(kernel, grid, block, ref args);
 }

@@ -1,13 +1,14 @@
 // Fused transformer-block kernels, forward and backward: RMSNorm, 2-D rotary on the fused q/k/v projection,
 // and the SwiGLU gate. Each replaces a chain of libtorch elementwise kernels (casts to fp32, powers, means,
 // products, cats, narrow-backward fills) that the profile in docs/benchmarks/training.md shows taking most of
-// a step's GPU time. Compiled at run time with NVRTC (no headers); launched by BlockKernels.cs through the
+// a step's GPU time. Compiled at run time with NVRTC (no NVRTC headers: the shared bf16
+// helpers, Native/Cuda/Bf16.cuh, are inlined by CudaModule.EmbeddedSource); launched by BlockKernels.cs through the
 // driver API on libtorch's stream 0. The same source compiles as C++ for the CPU emulator the tests use.
 //
 // Arithmetic is fp32 whatever T is; values are rounded to T where the libtorch reference rounds
 // (src/Snce/Models/RmsNorm.cs, Rotary2d.cs, SwiGlu.cs), so bf16 results match it to bf16 rounding.
 
-typedef unsigned short bf16_t;
+#include "Bf16.cuh"
 
 // Field order: pointers first, then 8-byte integers, then 4-byte values, so that the C# mirror
 // (BlockKernels.Args, LayoutKind.Sequential) needs no padding rules: 13*8 + 5*8 + 2*4 = 152 bytes.
@@ -36,27 +37,6 @@ struct BlockArgs {
 
 #define BLK_MAX_DIM 1024
 #define BLK_WARPS 8
-
-__device__ inline float bf2f(bf16_t v) { return __uint_as_float(((unsigned int)v) << 16); }
-// fp32 -> bf16, round to nearest even (as libtorch does); NaN stays a quiet NaN.
-__device__ inline bf16_t f2bf(float f) {
-    unsigned int u = __float_as_uint(f);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (bf16_t)((u >> 16) | 0x40u);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return (bf16_t)(u >> 16);
-}
-
-template <typename T> struct Elem;
-template <> struct Elem<float> {
-    __device__ static inline float load(const void* p, long long i) { return ((const float*)p)[i]; }
-    __device__ static inline void store(void* p, long long i, float v) { ((float*)p)[i] = v; }
-    __device__ static inline float round(float v) { return v; }
-};
-template <> struct Elem<bf16_t> {
-    __device__ static inline float load(const void* p, long long i) { return bf2f(((const bf16_t*)p)[i]); }
-    __device__ static inline void store(void* p, long long i, float v) { ((bf16_t*)p)[i] = f2bf(v); }
-    __device__ static inline float round(float v) { return bf2f(f2bf(v)); }
-};
 
 __device__ inline float warp_sum(float v) {
     for (int m = 16; m > 0; m >>= 1) v += __shfl_xor_sync(0xffffffffu, v, m);

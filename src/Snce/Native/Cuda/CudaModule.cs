@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.RegularExpressions;
 
 namespace Snce.Native.Cuda;
 
@@ -11,6 +12,7 @@ public sealed class CudaModule
 {
     static readonly Dictionary<(string Key, int Device), CudaModule> Loaded = [];
     static readonly Dictionary<string, byte[]> PtxByKey = [];
+    static readonly Dictionary<(Type Launcher, int Device), (object? Value, string? Unavailable)> Launchers = [];
 
     readonly nint module;
     readonly Dictionary<string, nint> functions = [];
@@ -30,29 +32,81 @@ public sealed class CudaModule
         PtxOrigin = origin;
     }
 
-    /// <summary>The CUDA C source embedded in this assembly under <paramref name="fileName"/> (e.g. "BlockKernels.cu").</summary>
-    public static string EmbeddedSource(string fileName)
+    /// <summary>
+    /// The CUDA C source embedded in this assembly under <paramref name="fileName"/> (e.g. "BlockKernels.cu"), as NVRTC
+    /// compiles it: each line <c>#include "NAME.cuh"</c> replaced by the embedded header NAME.cuh (the shared bf16
+    /// helpers, Native/Cuda/Bf16.cuh), once per source. Inlined rather than handed to NVRTC as headers, so the PTX cache
+    /// key (a hash of this text) changes when a header does, and the CPU emulator and clang checks compile the same text.
+    /// </summary>
+    public static string EmbeddedSource(string fileName) => Assemble(fileName, EmbeddedText);
+
+    /// <summary>The embedded file <paramref name="fileName"/> as written (its includes not inlined).</summary>
+    internal static string EmbeddedText(string fileName)
     {
         var asm = typeof(CudaModule).Assembly;
-        var name = asm.GetManifestResourceNames().Single(n => n.EndsWith(fileName, StringComparison.Ordinal));
-        using var s = asm.GetManifestResourceStream(name)!;
+        var names = asm.GetManifestResourceNames().Where(n => n.EndsWith("." + fileName, StringComparison.Ordinal)).ToArray();
+        if (names.Length != 1)
+            throw new InvalidOperationException($"expected one embedded CUDA file named '{fileName}', found {names.Length}; kernel sources and headers are embedded by src/Snce/Snce.csproj (**/*.cu, **/*.cuh)");
+        using var s = asm.GetManifestResourceStream(names[0])!;
         using var reader = new StreamReader(s);
         return reader.ReadToEnd();
     }
 
+    /// <summary>The names of the embedded kernel sources (*.cu), e.g. "SnceRows.cu".</summary>
+    internal static IReadOnlyList<string> EmbeddedKernelSources() =>
+        typeof(CudaModule).Assembly.GetManifestResourceNames().Where(n => n.EndsWith(".cu", StringComparison.Ordinal))
+            .Select(n => n[(n.LastIndexOf('.', n.Length - 4) + 1)..]).Order(StringComparer.Ordinal).ToArray();
+
+    static readonly Regex IncludeLine = new(@"^[ \t]*#[ \t]*include\b.*$", RegexOptions.Multiline);
+    static readonly Regex HeaderInclude = new(@"^[ \t]*#[ \t]*include[ \t]+""([A-Za-z0-9_]+\.cuh)""[ \t]*\r?$");
+
     /// <summary>
-    /// The value <paramref name="cache"/> holds for <paramref name="device"/>, made once by <paramref name="create"/>; null (cached
-    /// too) when NVRTC or the driver is missing, so the caller's libtorch path runs.
+    /// <paramref name="fileName"/>'s text from <paramref name="read"/> with its <c>#include "NAME.cuh"</c> lines replaced
+    /// by those headers' text (each header once; a repeated include becomes an empty line). Any other include fails
+    /// here, naming the file: NVRTC gets no headers and would refuse it only on a GPU.
     /// </summary>
-    internal static T? OnceOrNull<T>(Dictionary<int, T?> cache, int device, Func<T> create) where T : class
+    internal static string Assemble(string fileName, Func<string, string> read)
     {
-        lock (cache)
+        var inlined = new HashSet<string>(StringComparer.Ordinal);
+        return IncludeLine.Replace(read(fileName), m =>
         {
-            if (cache.TryGetValue(device, out var value)) return value;
-            try { value = create(); }
-            catch (Exception e) when (e is SnceSetupException or DllNotFoundException or EntryPointNotFoundException) { value = null; }
-            cache[device] = value;
-            return value;
+            var header = HeaderInclude.Match(m.Value);
+            if (!header.Success)
+                throw new InvalidOperationException($"{fileName}: '{m.Value.Trim()}' cannot be compiled by NVRTC here (it gets no headers); include only embedded headers, as #include \"Bf16.cuh\"");
+            var name = header.Groups[1].Value;
+            if (!inlined.Add(name)) return "";
+            var text = read(name);
+            if (IncludeLine.IsMatch(text)) throw new InvalidOperationException($"{name} (included by {fileName}) includes another file; embedded headers must be self-contained");
+            return $"// ---- {name} (inlined by CudaModule.EmbeddedSource) ----\n{text.TrimEnd()}\n// ---- end of {name} ----";
+        });
+    }
+
+    /// <summary>
+    /// The launcher of type <typeparamref name="T"/> for <paramref name="device"/>, made once per process by
+    /// <paramref name="create"/> (one cache for every kernel family); null, cached too, when NVRTC or the driver is
+    /// missing, so the caller's libtorch path runs.
+    /// </summary>
+    internal static T? LauncherOrNull<T>(int device, Func<T> create) where T : class => (T?)Launcher(typeof(T), device, create).Value;
+
+    /// <summary>
+    /// <see cref="LauncherOrNull{T}"/> for callers that report why: throws <see cref="SnceSetupException"/> with the
+    /// reason NVRTC or the driver was found missing (cached with the result, so it is found once per launcher and device).
+    /// </summary>
+    internal static T LauncherOrThrow<T>(int device, Func<T> create) where T : class
+    {
+        var (value, unavailable) = Launcher(typeof(T), device, create);
+        return (T?)value ?? throw new SnceSetupException(unavailable!);
+    }
+
+    static (object? Value, string? Unavailable) Launcher(Type type, int device, Func<object> create)
+    {
+        lock (Launchers)
+        {
+            if (Launchers.TryGetValue((type, device), out var entry)) return entry;
+            try { entry = (create(), null); }
+            catch (Exception e) when (e is SnceSetupException or DllNotFoundException or EntryPointNotFoundException) { entry = (null, e.Message); }
+            Launchers[(type, device)] = entry;
+            return entry;
         }
     }
 

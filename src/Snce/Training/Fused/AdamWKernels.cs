@@ -106,13 +106,12 @@ internal static class AdamWKernels
 /// <summary>Launches the optimizer kernels on a CUDA device (compiled once per process, loaded once per device).</summary>
 internal sealed class CudaAdamWLauncher : IAdamWLauncher
 {
-    static readonly Dictionary<int, CudaAdamWLauncher?> ByDevice = [];
     readonly CudaModule module;
 
     CudaAdamWLauncher(CudaModule module) => this.module = module;
 
     /// <summary>The launcher for a device, or null when NVRTC or the driver is missing (the libtorch path then runs).</summary>
-    public static CudaAdamWLauncher? For(int device) => CudaModule.OnceOrNull(ByDevice, device, () => new CudaAdamWLauncher(CudaModule.Get("snce_adamw", AdamWKernels.Source, device)));
+    public static CudaAdamWLauncher? For(int device) => CudaModule.LauncherOrNull(device, () => new CudaAdamWLauncher(CudaModule.Get("snce_adamw", AdamWKernels.Source, device)));
 
     public void Launch(string kernel, int grid, int block, ref AdamWKernels.Args args) => module.Launch(kernel, grid, block, ref args);
 }

@@ -2,15 +2,15 @@
 // then clip + AdamW (decoupled weight decay on the decay group) + the bf16 copy of the weights + the EMA, in one pass.
 // Replaces FlatAdamW's ~10 libtorch passes, the clip's 4 and the EMA's 2 (src/Snce/Training/FlatAdamW.cs, Ema.cs),
 // with no host synchronization: the second kernel reduces the first one's partials itself. Compiled at run time with
-// NVRTC (no headers), launched by AdamWKernels.cs on libtorch's stream 0; the same source compiles as C++ for the CPU
-// emulator the tests use.
+// NVRTC (no NVRTC headers: the shared bf16 helpers, Native/Cuda/Bf16.cuh, are inlined by CudaModule.EmbeddedSource),
+// launched by AdamWKernels.cs on libtorch's stream 0; the same source compiles as C++ for the CPU emulator the tests use.
 //
 // Arithmetic is fp32, in the libtorch path's order (FlatAdamW.Step), so results match it to fp32 rounding:
 //   norm = ‖g‖₂;  c = min(max_norm / (norm + 1e-6), 1) (NaN stays NaN, as clamp_max does);  g ← c·g
 //   p ← p·(1 − lr·λ) on [0, decayElements);  m ← β₁m + (1−β₁)g;  v ← β₂v + (1−β₂)g²
 //   p ← p − (lr/(1−β₁ᵗ)) · m / (√v / √(1−β₂ᵗ) + ε);  values ← T(p);  e ← d·e + (1−d)·p
 
-typedef unsigned short bf16_t;
+#include "Bf16.cuh"
 
 // Field order: pointers, then 8-byte integers, then 4-byte values, so that the C# mirror (AdamWKernels.Args,
 // LayoutKind.Sequential) needs no padding rules: 8*8 + 2*8 + 12*4 = 128 bytes.
@@ -35,25 +35,6 @@ struct AdamWArgs {
 };
 
 #define ADAMW_MAX_WARPS 32
-
-__device__ inline float bf2f(bf16_t v) { return __uint_as_float(((unsigned int)v) << 16); }
-// fp32 -> bf16, round to nearest even (as libtorch does); NaN stays a quiet NaN.
-__device__ inline bf16_t f2bf(float f) {
-    unsigned int u = __float_as_uint(f);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (bf16_t)((u >> 16) | 0x40u);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return (bf16_t)(u >> 16);
-}
-
-template <typename T> struct Elem;
-template <> struct Elem<float> {
-    __device__ static inline float load(const void* p, long long i) { return ((const float*)p)[i]; }
-    __device__ static inline void store(void* p, long long i, float v) { ((float*)p)[i] = v; }
-};
-template <> struct Elem<bf16_t> {
-    __device__ static inline float load(const void* p, long long i) { return bf2f(((const bf16_t*)p)[i]); }
-    __device__ static inline void store(void* p, long long i, float v) { ((bf16_t*)p)[i] = f2bf(v); }
-};
 
 __device__ inline float warp_sum(float v) {
     for (int m = 16; m > 0; m >>= 1) v += __shfl_xor_sync(0xffffffffu, v, m);

@@ -53,6 +53,6 @@ public class FusedTokenLossTests
         var calibrated = (FusedSnceLoss)LossFactory.Create(new LossSpec { Kind = LossKind.Snce, Perplexity = 3, Implementation = LossImplementation.Fused }, codebook, Metric.L2, randn(50, 3));
         Assert.NotNull(calibrated.Calibration);
         Assert.Equal(calibrated.Calibration!.Tau, calibrated.Tau);
-        Assert.Throws<NotSupportedException>(() => LossFactory.Create(new LossSpec { Kind = LossKind.Stochastic, Implementation = LossImplementation.Fused }, codebook, Metric.L2, generator: new Generator(1)));
+        Assert.Throws<NotSupportedException>(() => LossFactory.Create(new LossSpec { Kind = LossKind.Stochastic, Implementation = LossImplementation.Fused }, codebook, Metric.L2));
     }
 }

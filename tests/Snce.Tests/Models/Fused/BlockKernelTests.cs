@@ -2,6 +2,7 @@ using Snce.Models;
 using Snce.Models.Fused;
 using Snce.Tests.Support;
 using TorchSharp;
+using Xunit.Abstractions;
 using static TorchSharp.torch;
 
 namespace Snce.Tests.Models.Fused;
@@ -26,7 +27,7 @@ sealed class BlockKernelEmulator : IBlockLauncher
 /// The fused block kernels (the CUDA default for RMSNorm, rotary q/k/v and the SwiGLU gate) against the libtorch path
 /// they replace: the same module run both ways on the same inputs, outputs and every gradient compared.
 /// </summary>
-public class BlockKernelTests
+public class BlockKernelTests(ITestOutputHelper output)
 {
     static BlockKernelEmulator Emulator()
     {
@@ -161,5 +162,33 @@ public class BlockKernelTests
         Assert.Null(BlockKernels.For(x));                       // no override, CPU tensor: the exact CPU path (and resume) stays
         using var i = ones(4, dtype: ScalarType.Int64);
         Assert.Null(BlockKernels.For(i));
+    }
+
+    [Fact]
+    public void KernelSourceCompilesToPtxWithTheArgumentLayoutCSharpPasses()
+    {
+        // A syntax and type check of the source NVRTC gets (the shared Bf16.cuh inlined) as CUDA, by clang's NVPTX back end
+        // (no CUDA toolkit), and the size of BlockArgs the C# mirror passes.
+        var prelude = File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Losses", "Fused", "Emulation", "clang_prelude.h"));
+        const string math = """
+            extern "C" __device__ float __nv_expf(float);
+            __device__ inline float expf(float x) { return __nv_expf(x); }
+            __device__ inline float sqrtf(float x) { return __nvvm_sqrt_rn_f(x); }
+            """;
+        var dir = Directory.CreateTempSubdirectory("snce-blocks-ptx-").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(dir, "k.cu"), prelude + "\n" + math + "\n" + BlockKernels.Source);
+            var (code, log) = KernelEmulation.Run("clang-14", dir, "-x", "cuda", "--cuda-device-only", "-nocudainc", "-nocudalib", "--cuda-gpu-arch=sm_80",
+                "-Xclang", "-target-feature", "-Xclang", "+ptx70", "-O2", "-S", "-Wno-pass-failed", "k.cu", "-o", "k.ptx");
+            if (code == -1) { output.WriteLine("not run: clang-14 not found"); return; }
+            Assert.True(code == 0, log);
+            var ptx = File.ReadAllText(Path.Combine(dir, "k.ptx"));
+            foreach (var op in new[] { "rmsnorm_fwd", "rmsnorm_bwd", "rope_fwd", "rope_bwd", "swiglu_fwd", "swiglu_bwd" })
+                foreach (var t in new[] { "f32", "bf16" })
+                    Assert.Contains($".param .align 8 .b8 {op}_{t}_param_0[152]", ptx);
+            Assert.Equal(152, System.Runtime.InteropServices.Marshal.SizeOf<BlockKernels.Args>());
+        }
+        finally { Directory.Delete(dir, true); }
     }
 }
