@@ -1,6 +1,6 @@
 using System.Collections;
 using System.Globalization;
-using static TorchSharp.torch;
+using TorchSharp;
 
 namespace Snce.Distributed;
 
