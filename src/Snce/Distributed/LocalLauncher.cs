@@ -158,46 +158,49 @@ public static class LocalLauncher
 
     static async Task<LaunchResult> WaitAsync(LaunchOptions options, List<Rank> ranks, CancellationToken stop)
     {
-        var exits = ranks.ToDictionary(r => r.Process.WaitForExitAsync(), r => r);
+        var running = ranks.Select(r => (Exit: r.Process.WaitForExitAsync(), Rank: r)).ToList();
         var stopped = false;
         var stopTask = Task.Delay(Timeout.Infinite, stop);
         DateTime? firstDone = null;
-        while (exits.Count > 0)
+        while (running.Count > 0)
         {
-            var waits = new List<Task>(exits.Keys) { stopped ? Task.Delay(Timeout.Infinite) : stopTask };
-            if (firstDone is { } d) waits.Add(Task.Delay(Max(TimeSpan.Zero, d + options.FinishGrace - DateTime.UtcNow)));
-            var done = await Task.WhenAny(waits);
-            if (done == stopTask && !stopped)
+            var waits = running.Select(x => x.Exit).ToList();
+            if (!stopped) waits.Add(stopTask);
+            var grace = firstDone is { } d ? Task.Delay(Max(TimeSpan.Zero, d + options.FinishGrace - DateTime.UtcNow)) : null;
+            if (grace is not null) waits.Add(grace);
+            await Task.WhenAny(waits);
+            if (!stopped && stopTask.IsCompleted)
             {
                 stopped = true;
                 var line = options.StopLine();
-                foreach (var r in exits.Values)
+                foreach (var (_, r) in running)
                     try { await r.Process.StandardInput.WriteLineAsync(line); r.Process.StandardInput.Close(); }
                     catch (Exception e) when (e is IOException or InvalidOperationException) { }   // it ended meanwhile
-                continue;
             }
-            if (!exits.TryGetValue(done, out var ended))
+            var ended = running.Where(x => x.Exit.IsCompleted).Select(x => x.Rank).OrderBy(r => r.Index).ToList();
+            running.RemoveAll(x => x.Exit.IsCompleted);
+            foreach (var r in ended)
             {
-                // The others outlived a finished rank by the grace: hung (a collective the finished rank never joined).
-                var hung = exits.Values.OrderBy(r => r.Index).First();
-                foreach (var r in exits.Values) Kill(r);
+                r.Process.WaitForExit();                                       // its output is drained into its log
+                var code = r.Process.ExitCode;
+                if (code == 0 || stopped) continue;
+                foreach (var (_, other) in running) Kill(other);               // they would wait for it in their next collective
+                return new LaunchResult(code, r.Index, $"rank {r.Index} of {ranks.Count} exited with code {code}, so the other ranks were stopped"
+                    + TailOf(options, r), false);
+            }
+            if (ended.Count > 0) firstDone ??= DateTime.UtcNow;
+            else if (grace is { IsCompleted: true } && running.Count > 0)
+            {
+                // The others outlived a finished rank by the grace: hung (in a collective the finished rank never joined).
+                var hung = running[0].Rank;
+                foreach (var (_, r) in running) Kill(r);
                 return new LaunchResult(1, hung.Index, $"rank {hung.Index} was still running {options.FinishGrace.TotalSeconds:0} s after another rank finished, so every rank left was killed"
                     + TailOf(options, hung), stopped);
             }
-            exits.Remove(done);
-            ended.Process.WaitForExit();
-            var code = ended.Process.ExitCode;
-            if (code != 0 && !stopped)
-            {
-                foreach (var r in exits.Values) Kill(r);                      // they would wait for it in their next collective
-                return new LaunchResult(code, ended.Index, $"rank {ended.Index} of {ranks.Count} exited with code {code}, so the other ranks were stopped"
-                    + TailOf(options, ended), false);
-            }
-            firstDone ??= DateTime.UtcNow;
         }
         var rank0 = ranks[0].Process.ExitCode;
-        var worst = ranks.FirstOrDefault(r => r.Process.ExitCode != 0 && r.Process.ExitCode != rank0);
-        return new LaunchResult(rank0 != 0 ? rank0 : worst?.Process.ExitCode ?? 0, null,
+        var failed = ranks.FirstOrDefault(r => r.Process.ExitCode != 0);
+        return new LaunchResult(rank0 != 0 ? rank0 : failed?.Process.ExitCode ?? 0, null,
             stopped ? $"stopped on request; rank 0 exited with code {rank0}" : $"all {ranks.Count} ranks finished", stopped);
     }
 
