@@ -151,7 +151,7 @@ public static class TrainCommand
         return cmd;
     }
 
-    static int Train(PreparedRun run, RunLimits limits, bool resume, IGradientSync? sync)
+    static int Train(PreparedRun run, RunLimits limits, bool resume, NcclGradientSync? sync)
     {
         var s = run.Setup with { Sync = sync };
         using var trainer = new Trainer(s);
@@ -186,6 +186,7 @@ public static class TrainCommand
                 bar?.Report(p.Step, metrics);
             }, stop.Token);
         }
+        sync?.Goodbye();                                                                // every rank ends here at the same step
         if (result.Reason == StopReason.NonFinite) throw new SnceUserException(result.Message);
         say.WriteLine($"{result.Message}; checkpoint {trainer.CheckpointDir} (step {result.LastCheckpointStep}), metrics {new RunFolder(s.RunDir).Metrics}");
         return result.Reason == StopReason.Cancelled ? stop.ExitCode : 0;

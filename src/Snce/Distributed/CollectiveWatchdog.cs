@@ -84,9 +84,9 @@ public sealed class CollectiveWatchdog : IDisposable
         try
         {
             if (failure is not null) return;
+            failure = why;                  // first: a host read that the abort releases must already see the failure
             try { abort(); }
-            catch (Exception ex) { why += $" (aborting the communicator failed too: {ex.Message})"; }
-            failure = why;
+            catch (Exception ex) { failure = why + $" (aborting the communicator failed too: {ex.Message})"; }
         }
         finally
         {

@@ -22,17 +22,20 @@ public sealed class NcclGradientSync : IGradientSync, IDisposable
     readonly Nccl nccl;
     readonly long bucketBytes;
     readonly CollectiveWatchdog watchdog;
+    readonly PeerLiveness liveness;
+    bool finished;
     nint comm;
     (long Size, int ElementSize, IReadOnlyList<GradientBuckets.Bucket> Buckets)? plan;   // the same buffer every step: planned once
 
-    NcclGradientSync(Nccl nccl, nint comm, int rank, int world, long bucketBytes)
+    NcclGradientSync(Nccl nccl, nint comm, int rank, int world, long bucketBytes, RendezvousSession session)
     {
         (this.nccl, this.comm, Rank, WorldSize, this.bucketBytes) = (nccl, comm, rank, world, bucketBytes);
         watchdog = new CollectiveWatchdog(rank, () => nccl.CommGetAsyncError(comm), nccl.ErrorString, () =>
         {
-            nccl.CommAbort(this.comm);
+            if (this.comm != 0) nccl.CommAbort(this.comm);
             this.comm = 0;
         });
+        liveness = new PeerLiveness(session, rank, watchdog.Fail);                    // a peer's death aborts this rank's collectives too
     }
 
     /// <summary>
@@ -42,9 +45,27 @@ public sealed class NcclGradientSync : IGradientSync, IDisposable
     public static NcclGradientSync Create(DistributedEnvironment env, int cudaDevice, TimeSpan timeout, long bucketBytes = DefaultBucketBytes)
     {
         var nccl = Nccl.Load();
-        var id = Rendezvous.ExchangeAsync(env, nccl.GetUniqueId, timeout).GetAwaiter().GetResult();
-        CudaDriver.UsePrimaryContext(cudaDevice);
-        return new NcclGradientSync(nccl, nccl.CommInitRank(env.WorldSize, id, env.Rank), env.Rank, env.WorldSize, bucketBytes);
+        var session = Rendezvous.OpenAsync(env, nccl.GetUniqueId, timeout).GetAwaiter().GetResult();
+        try
+        {
+            CudaDriver.UsePrimaryContext(cudaDevice);
+            return new NcclGradientSync(nccl, nccl.CommInitRank(env.WorldSize, session.Id, env.Rank), env.Rank, env.WorldSize, bucketBytes, session);
+        }
+        catch
+        {
+            session.Dispose();                                                          // the peers learn of it at once
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// This rank finished its part normally (the training loop returned): it tells its peers, so its exit is not taken for
+    /// a failure, and <see cref="Dispose"/> destroys the communicator instead of aborting it.
+    /// </summary>
+    public void Goodbye()
+    {
+        finished = true;
+        liveness.Goodbye();
     }
 
     /// <inheritdoc/>
@@ -118,10 +139,16 @@ public sealed class NcclGradientSync : IGradientSync, IDisposable
     /// <inheritdoc/>
     public void Dispose()
     {
+        liveness.Dispose();                                                             // without Goodbye: the peers fail at once
         watchdog.Dispose();
         lock (watchdog.Gate)
         {
-            if (comm != 0) nccl.CommDestroy(comm);
+            // After a failure collectives may be pending on a dead peer, and ncclCommDestroy would wait for them.
+            if (comm != 0)
+            {
+                if (finished) nccl.CommDestroy(comm);
+                else nccl.CommAbort(comm);
+            }
             comm = 0;
         }
     }
