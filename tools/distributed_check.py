@@ -136,7 +136,15 @@ def curves(a):
 
 
 def intact(a):
-    ck = os.path.join(a.run, "checkpoint")
+    res = check_folder(os.path.join(a.run, "checkpoint"))
+    res["leftovers"] = sorted(n for n in os.listdir(a.run) if n.startswith("checkpoint") and n != "checkpoint")
+    olds = [n for n in res["leftovers"] if n.startswith("checkpoint.old-")]
+    if not res["ok"] and olds:  # killed between CheckpointFolder's two renames: the next load moves the old one back
+        res["recoverable_from"] = check_folder(os.path.join(a.run, olds[0]))
+    print(json.dumps(res, indent=2))
+
+
+def check_folder(ck):
     res = {"checkpoint": ck, "ok": True, "problems": []}
     try:
         m = json.load(open(os.path.join(ck, "checkpoint.json")))
@@ -155,8 +163,7 @@ def intact(a):
         except Exception as e:  # noqa: BLE001
             res["ok"] = False
             res["problems"].append(f"{name}: {e}")
-    res["leftovers"] = sorted(n for n in os.listdir(a.run) if n.startswith("checkpoint") and n != "checkpoint")
-    print(json.dumps(res, indent=2))
+    return res
 
 
 def main():
