@@ -60,7 +60,7 @@ public static class TrainCommand
         {
             Description = "Data-parallel training on N GPUs of this host through NCCL: starts N copies of this command (one per GPU, torchrun's variables), " +
                 "forwards rank 0's output, writes every rank's to RUN/logs/rank-R.log, and stops all of them when one fails. " +
-                "The same run as on one GPU with the same --batch (the global batch), LR schedule and checkpoints; resumable with any N. " +
+                "The same run as on one GPU with the same --batch (the global batch), LR schedule and checkpoints; --resume works with any N that divides --batch. " +
                 "Across hosts, start the command yourself on every GPU with RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT set (as torchrun does).",
             HelpName = "N",
         };
@@ -110,7 +110,7 @@ public static class TrainCommand
                 Anchor = anchorText.Equals("auto", StringComparison.OrdinalIgnoreCase) ? null : LossNames.ParseAnchor(anchorText),
                 Implementation = LossNames.ResolveImplementation(implementationText, lossKind, dev.type),
             }.Validate();                                                                    // options the loss does not read fail here too
-            if (resumeDir is not null) GeneratorCheckpoint.Resolve(resumeDir);                         // a mistyped --resume fails before a lock file is made
+            if (resumeDir is not null && writer) GeneratorCheckpoint.Resolve(resumeDir);               // a mistyped --resume fails before a lock file is made
             using var held = writer ? FolderLocks.Take(resumeDir ?? parse.GetValue(output)!, "snce train") : null;   // one writer per run folder, checked before any work
 
             PreparedRun run;
