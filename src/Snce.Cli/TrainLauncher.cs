@@ -14,6 +14,9 @@ public static class TrainLauncher
     /// <summary>The run folder's subfolder for the ranks' logs.</summary>
     public const string LogFolder = "logs";
 
+    /// <summary>Set to 1 for the ranks: the launcher holds the run folder's lock for them (rank 0 does not take it again).</summary>
+    public const string LockHeldVariable = "SNCE_RUN_LOCK_HELD_BY_LAUNCHER";
+
     /// <summary>Launches <paramref name="gpus"/> ranks of <c>snce <paramref name="args"/></c> (the parsed tokens, --gpus among them); returns the exit code.</summary>
     public static int Launch(int gpus, IReadOnlyList<string> args, string runDir, int globalBatch, string deviceText)
     {
@@ -30,8 +33,14 @@ public static class TrainLauncher
                 + (visible.Count == 0 ? " (no NVIDIA driver, or CUDA_VISIBLE_DEVICES is empty)" : $" ({string.Join(",", visible)})")
                 + (visible.Count > 0 ? $"; use --gpus {visible.Count} or fewer" : "; train on the CPU without --gpus"));
         var (file, prefix) = SelfProcess.Command();
+        // The launcher holds the folder for its ranks: a second launch into it fails here, before it truncates the ranks' logs.
+        using var held = FolderLocks.Take(runDir, $"snce train --gpus {gpus}");
         var logs = Path.Combine(runDir, LogFolder);
-        var options = new LaunchOptions(file, [.. prefix, .. WithoutGpus(args)], gpus, logs) { CudaDevices = visible };
+        var options = new LaunchOptions(file, [.. prefix, .. WithoutGpus(args)], gpus, logs)
+        {
+            CudaDevices = visible,
+            Environment = new Dictionary<string, string> { [LockHeldVariable] = "1" },
+        };
         Console.Error.WriteLine($"snce: starting {gpus} ranks (GPUs {string.Join(",", visible.Take(gpus))}); their output goes to {logs}/rank-R.log, rank 0's is shown");
         using var stop = new StopSignals("asking every rank to stop at its next log step and save a checkpoint");
         options = options with { StopLine = () => stop.Received is { } s ? StopSignals.Name(s) : "SIGTERM" };

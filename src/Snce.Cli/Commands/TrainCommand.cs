@@ -111,7 +111,8 @@ public static class TrainCommand
                 Implementation = LossNames.ResolveImplementation(implementationText, lossKind, dev.type),
             }.Validate();                                                                    // options the loss does not read fail here too
             if (resumeDir is not null && writer) GeneratorCheckpoint.Resolve(resumeDir);               // a mistyped --resume fails before a lock file is made
-            using var held = writer ? FolderLocks.Take(resumeDir ?? parse.GetValue(output)!, "snce train") : null;   // one writer per run folder, checked before any work
+            var locked = writer && Environment.GetEnvironmentVariable(TrainLauncher.LockHeldVariable) != "1";    // under --gpus the launcher holds it
+            using var held = locked ? FolderLocks.Take(resumeDir ?? parse.GetValue(output)!, "snce train") : null;   // one writer per run folder, checked before any work
 
             PreparedRun run;
             if (resumeDir is not null)

@@ -35,6 +35,32 @@ public class DistributedCliTests
     }
 
     [Fact]
+    public void GpusStartsRealRanksAndNamesTheOneThatFailed()
+    {
+        using var dir = new TempDir();
+        using (var shards = GeneratorFixtures.Shards()) shards.Save(dir["tokens"]);
+        // Two "visible GPUs" on a machine without any: the launcher starts two real snce ranks, which refuse the CPU.
+        var r = CliRunner.RunProcess(new Dictionary<string, string> { ["CUDA_VISIBLE_DEVICES"] = "0,1" }, Train(dir["tokens"], dir["r"], "--batch", "16", "--gpus", "2"));
+        Assert.Equal(SnceCli.RuntimeError, r.ExitCode);
+        Assert.Contains("starting 2 ranks (GPUs 0,1)", r.Stderr);
+        Assert.Matches(@"rank [01] of 2 exited with code 1, so the other ranks were stopped\. Last \d+ lines of .*rank-[01]\.log", r.Stderr);
+        for (var rank = 0; rank < 2; rank++)
+            Assert.Contains("WORLD_SIZE=2 asks for data-parallel training through NCCL", File.ReadAllText(Path.Combine(dir["r"], TrainLauncher.LogFolder, $"rank-{rank}.log")));
+    }
+
+    [Fact]
+    public void GpusRefusesAFolderInUseBeforeTouchingItsLogs()
+    {
+        using var dir = new TempDir();
+        using (var shards = GeneratorFixtures.Shards()) shards.Save(dir["tokens"]);
+        using var held = Snce.IO.FolderLock.Acquire(dir["r"], "a test holding the run folder");
+        var r = CliRunner.RunProcess(new Dictionary<string, string> { ["CUDA_VISIBLE_DEVICES"] = "0,1" }, Train(dir["tokens"], dir["r"], "--batch", "16", "--gpus", "2"));
+        Assert.Equal(SnceCli.RuntimeError, r.ExitCode);
+        Assert.Contains("is in use by another process", r.Stderr);
+        Assert.False(Directory.Exists(Path.Combine(dir["r"], TrainLauncher.LogFolder)));
+    }
+
+    [Fact]
     public void WorldSizeAboveOneIsRefusedOnTheCpu()
     {
         using var dir = new TempDir();

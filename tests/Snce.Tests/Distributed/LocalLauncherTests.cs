@@ -83,6 +83,17 @@ public class LocalLauncherTests
     }
 
     [Fact]
+    public async Task ARankOutlivingAFinishedOneByTheGraceIsKilledAsHung()
+    {
+        using var dir = new TempDir();
+        // Rank 0 finishes at once; rank 1 would sleep a minute (a collective rank 0 never joins).
+        var result = await LocalLauncher.RunAsync(Sh("[ \"$RANK\" = 1 ] && exec sleep 60; exit 0", 2, dir["logs"]) with { FinishGrace = TimeSpan.FromSeconds(1) });
+        Assert.Equal(1, result.FailedRank);
+        Assert.NotEqual(0, result.ExitCode);
+        Assert.Contains("rank 1 was still running 1 s after another rank finished", result.Message);
+    }
+
+    [Fact]
     public void VisibleGpusFollowCudaVisibleDevicesElseTheDriver()
     {
         using var dir = new TempDir();
