@@ -140,7 +140,7 @@ PY
     echo "scale runs done after $(elapsed)"
 
     # Failure tests on preset B, a long run killed once its first checkpoint exists.
-    check shards $D/tokens-B --count 32768 --k 16384 --grid 16 --classes 1000 > /dev/null 2>&1 || true
+    [ -f $D/tokens-B/shards.json ] || check shards $D/tokens-B --count 32768 --k 16384 --grid 16 --classes 1000 > /dev/null || exit 1
     fargs="ar --tokens $D/tokens-B --preset B --steps 100000 --batch $BATCH --lr 3e-4 --warmup 20 --log-every 10 --validate-every 0 --val-batches 1 --checkpoint-every 30 --seed 7"
     # (a) under the launcher
     run=$D/scale/fail-launcher
