@@ -159,17 +159,17 @@ PY
     port=$(free_port); pids=()
     for r in $(seq 0 $((N - 1))); do
       RANK=$r WORLD_SIZE=$N LOCAL_RANK=$r LOCAL_WORLD_SIZE=$N MASTER_ADDR=127.0.0.1 MASTER_PORT=$port \
-        timeout 240 /tmp/dn/dotnet /tmp/dn/app/snce.dll train $fargs --device cuda --out $run > "$OUT/failure-byhand-rank-$r.log" 2>&1 &
+        timeout 200 /tmp/dn/dotnet /tmp/dn/app/snce.dll train $fargs --device cuda --out $run > "$OUT/failure-byhand-rank-$r.log" 2>&1 &
       pids+=($!)
     done
     b_note="ok"; b_exits=()
     if wait_checkpoint $run 150 && sleep 5 && victim=$(rank_pid $run 1); then
       u0=$(date +%s.%N); kill -9 $victim
-      b_last=0
+      b_last=0; deadline=$(( $(date +%s) + 90 ))                                           # 90 s in all for the others
       for r in $(seq 0 $((N - 1))); do
         [ $r = 1 ] && continue
-        for i in $(seq 1 1200); do kill -0 ${pids[$r]} 2>/dev/null || break; sleep 0.1; done     # at most 120 s each
-        if kill -0 ${pids[$r]} 2>/dev/null; then b_note="rank $r still running 120 s after rank 1 was killed (hung): killed"; kill -9 ${pids[$r]}; fi
+        while kill -0 ${pids[$r]} 2>/dev/null && [ $(date +%s) -lt $deadline ]; do sleep 0.1; done
+        if kill -0 ${pids[$r]} 2>/dev/null; then b_note="rank $r still running 90 s after rank 1 was killed (hung): killed"; kill -9 ${pids[$r]}; fi
         wait ${pids[$r]}; b_exits+=("$r:$?"); b_last=$(date +%s.%N)
       done
       wait ${pids[1]} 2>/dev/null
