@@ -4,6 +4,7 @@
 #
 # Prepare here (repository root):
 #   ../shared/device/bundle.sh src/Snce.Cli/Snce.Cli.csproj         # -> .device/ (git-ignored: carry it)
+#   bash tools/slim_device_bundle.sh                                 # drop ResNet-18, ONNX Runtime, MiniLM: training needs none
 # Device calls (carry [".device"]; a later call on the still-warm machine may carry nothing):
 #   bash tools/device_distributed.sh ws1                    # any kind (nvidia-h200): world size 1 through NCCL == plain, bit for bit
 #   GPUS=2 bash tools/device_distributed.sh scale           # nvidia-h200-x2 (GPUS=4 on nvidia-h200-x4): throughput, curves, failures
