@@ -48,6 +48,50 @@ public class DataParallelEquivalenceTests
         }
     }
 
+    static void StepTogether(params Trainer[] ranks)
+    {
+        var threads = ranks.Select(t => new Thread(() => t.TrainStep())).ToArray();
+        foreach (var t in threads) t.Start();
+        foreach (var t in threads) Assert.True(t.Join(TimeSpan.FromMinutes(2)), "a rank did not finish its step");
+    }
+
+    static void AssertSameGradient(Trainer reference, Trainer rank0, Trainer rank1)
+    {
+        using var scope = NewDisposeScope();
+        Assert.True(rank0.Parameters.Master.eq(rank1.Parameters.Master).all().item<bool>(), "the ranks' weights differ after the step");
+        Assert.True(rank0.Parameters.Grads.eq(rank1.Parameters.Grads).all().item<bool>(), "the ranks' averaged gradients differ");
+        var err = (rank0.Parameters.Grads - reference.Parameters.Grads).abs().max().item<float>();
+        var scale = reference.Parameters.Grads.abs().max().item<float>();
+        Assert.True(scale > 0);
+        Assert.True(err <= 1e-5f * scale + 1e-7f, $"the averaged gradient is off the global batch's by {err} (max |g| {scale})");
+    }
+
+    /// <summary>
+    /// A 1-process run's checkpoint resumed by two ranks: their next step is the 1-process run's next step (same global
+    /// batch at the saved data position, same weights and optimizer state), so a run can change its GPU count.
+    /// </summary>
+    [Fact]
+    public void TwoRanksResumeAOneProcessCheckpointAtItsNextGlobalBatch()
+    {
+        using var dir = new TempDir();
+        using var shards = GeneratorFixtures.Shards();
+        var training = GeneratorFixtures.Training(steps: 10, batch: 16) with { Objective = new ObjectiveOptions(CfgDropout: 0) };
+        TrainerSetup Setup(string run) => GeneratorFixtures.Setup(GeneratorKind.Autoregressive, shards, dir[run], training);
+
+        using var single = new Trainer(Setup("single"));
+        Assert.Equal(3, single.Run(new RunLimits(MaxSteps: 3)).LastCheckpointStep);   // saved at step 3 (batches 0..2 of epoch 0)
+        single.TrainStep();                                                             // its step 4: the reference
+
+        var world = new ThreadWorld(2);
+        using var rank0 = new Trainer(Setup("rank0") with { Sync = new ThreadRank(world, 0) });
+        using var rank1 = new Trainer(Setup("rank1") with { Sync = new ThreadRank(world, 1) });
+        rank0.Restore(dir["single"]);
+        rank1.Restore(dir["single"]);
+        StepTogether(rank0, rank1);
+        Assert.Equal(4, rank0.Step);
+        AssertSameGradient(single, rank0, rank1);
+    }
+
     [Fact]
     public void TwoRanksTakeTheOneProcessStepOfTheGlobalBatch()
     {
@@ -63,20 +107,11 @@ public class DataParallelEquivalenceTests
         var world = new ThreadWorld(2);
         using var rank0 = new Trainer(Setup("rank0") with { Sync = new ThreadRank(world, 0) });
         using var rank1 = new Trainer(Setup("rank1") with { Sync = new ThreadRank(world, 1) });
-        var threads = new[] { rank0, rank1 }.Select(t => new Thread(() => t.TrainStep())).ToArray();
-        foreach (var t in threads) t.Start();
-        foreach (var t in threads) Assert.True(t.Join(TimeSpan.FromMinutes(2)), "a rank did not finish its step");
+        StepTogether(rank0, rank1);
 
-        using var scope = NewDisposeScope();
         Assert.Equal(8, rank0.LocalBatch);
-        Assert.True(rank0.Parameters.Master.eq(rank1.Parameters.Master).all().item<bool>(), "the ranks' weights differ after one step");
-        Assert.True(rank0.Parameters.Grads.eq(rank1.Parameters.Grads).all().item<bool>(), "the ranks' averaged gradients differ");
-        var reference = single.Parameters.Grads;
-        var got = rank0.Parameters.Grads;
-        var err = (got - reference).abs().max().item<float>();
-        var scale = reference.abs().max().item<float>();
-        Assert.True(scale > 0);
-        Assert.True(err <= 1e-5f * scale + 1e-7f, $"the averaged gradient is off the global batch's by {err} (max |g| {scale})");
+        AssertSameGradient(single, rank0, rank1);
+        using var scope = NewDisposeScope();
         Assert.True(rank0.EmaValues.eq(rank1.EmaValues).all().item<bool>(), "the ranks' EMA differs");
         // (Checked: with both ranks reading rank 0's half, the gradient is off by 0.029 of a max |g| of 0.134.)
     }
