@@ -68,14 +68,15 @@ public static class LocalLauncher
     }
 
     /// <summary>
-    /// The GPUs a child may be given: the entries of CUDA_VISIBLE_DEVICES when it is set (<paramref name="cudaVisibleDevices"/>),
-    /// else one per folder of the NVIDIA driver's <paramref name="driverGpus"/> (none without a driver).
+    /// The GPUs a child may be given: the entries of CUDA_VISIBLE_DEVICES when it is set (<paramref name="cudaVisibleDevices"/>,
+    /// passed on as written: indices or UUIDs), else 0..n−1 for the <paramref name="deviceCount"/> devices the driver reports
+    /// (default: <see cref="Native.Cuda.CudaDriver.Devices"/>, none without a driver).
     /// </summary>
-    public static IReadOnlyList<string> VisibleGpus(string? cudaVisibleDevices, string driverGpus = "/proc/driver/nvidia/gpus")
+    public static IReadOnlyList<string> VisibleGpus(string? cudaVisibleDevices, Func<int>? deviceCount = null)
     {
         if (cudaVisibleDevices is not null)
             return [.. cudaVisibleDevices.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)];
-        var count = Directory.Exists(driverGpus) ? Directory.GetDirectories(driverGpus).Length : 0;
+        var count = (deviceCount ?? (() => Native.Cuda.CudaDriver.Devices().Count))();
         return [.. Enumerable.Range(0, count).Select(i => i.ToString(CultureInfo.InvariantCulture))];
     }
 

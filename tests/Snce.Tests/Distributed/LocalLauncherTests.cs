@@ -96,13 +96,12 @@ public class LocalLauncherTests
     [Fact]
     public void VisibleGpusFollowCudaVisibleDevicesElseTheDriver()
     {
-        using var dir = new TempDir();
-        Directory.CreateDirectory(Path.Combine(dir["gpus"], "0000:18:00.0"));
-        Directory.CreateDirectory(Path.Combine(dir["gpus"], "0000:2a:00.0"));
-        Assert.Equal(["3", "5"], LocalLauncher.VisibleGpus(" 3, 5", dir["gpus"]));
-        Assert.Empty(LocalLauncher.VisibleGpus("", dir["gpus"]));
-        Assert.Equal(["0", "1"], LocalLauncher.VisibleGpus(null, dir["gpus"]));
-        Assert.Empty(LocalLauncher.VisibleGpus(null, dir["no-driver"]));
+        Assert.Equal(["3", "5"], LocalLauncher.VisibleGpus(" 3, 5", () => 8));
+        Assert.Equal(["GPU-1a2b"], LocalLauncher.VisibleGpus("GPU-1a2b", () => 8));
+        Assert.Empty(LocalLauncher.VisibleGpus("", () => 8));
+        Assert.Equal(["0", "1"], LocalLauncher.VisibleGpus(null, () => 2));
+        Assert.Empty(LocalLauncher.VisibleGpus(null, () => 0));
+        Assert.Empty(LocalLauncher.VisibleGpus(null));                                // this machine: no NVIDIA driver
     }
 
     static bool Dead(int pid)
