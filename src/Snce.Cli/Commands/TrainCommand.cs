@@ -1,5 +1,7 @@
 using System.CommandLine;
+using Snce.Distributed;
 using Snce.Losses;
+using Snce.Native;
 using Snce.Models;
 using Snce.Objectives;
 using Snce.Training;
@@ -30,7 +32,7 @@ public static class TrainCommand
             DefaultValueFactory = _ => "auto", HelpName = "auto|reference|fused",
         };
         var steps = new Option<long>("--steps") { Description = "Total optimizer steps (the LR schedule's length).", DefaultValueFactory = _ => 10_000, HelpName = "N" };
-        var batch = new Option<int>("--batch") { Description = "Sequences per step.", DefaultValueFactory = _ => 64, HelpName = "B" };
+        var batch = new Option<int>("--batch") { Description = "Sequences per step over all GPUs (the global batch: with --gpus N or WORLD_SIZE = N each process reads B/N; B must divide by N).", DefaultValueFactory = _ => 64, HelpName = "B" };
         var lr = new Option<double>("--lr") { Description = "Peak learning rate.", DefaultValueFactory = _ => 3e-4, HelpName = "LR" };
         var warmup = new Option<long?>("--warmup") { Description = "Linear warmup steps (default: 5% of --steps, at most 2000).", HelpName = "N" };
         var minLr = new Option<double>("--min-lr-ratio") { Description = "Final LR of the cosine decay as a fraction of the peak.", DefaultValueFactory = _ => 0.1, HelpName = "R" };
@@ -54,12 +56,22 @@ public static class TrainCommand
         var output = new Option<string?>("--out") { Description = "Run folder: checkpoint/, metrics.jsonl, tb/ (TensorBoard).", HelpName = "RUN" };
         var text = new Option<bool>("--text") { Description = "Text-to-image: condition on the shards' captions (from 'snce tokenize --text'; one training caption drawn per image and step) instead of class labels; --cfg-dropout is the caption dropout. " +
             "On paired shards made with 'snce tokenize --pairs ... --text': condition on each pair's instruction and its source ([text | source]); --cfg-dropout drops the instruction." };
+        var gpus = new Option<int?>("--gpus")
+        {
+            Description = "Data-parallel training on N GPUs of this host through NCCL: starts N copies of this command (one per GPU, torchrun's variables), " +
+                "forwards rank 0's output, writes every rank's to RUN/logs/rank-R.log, and stops all of them when one fails. " +
+                "The same run as on one GPU with the same --batch (the global batch), LR schedule and checkpoints; --resume works with any N that divides --batch. " +
+                "Across hosts, start the command yourself on every GPU with RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT set (as torchrun does).",
+            HelpName = "N",
+        };
 
         var cmd = new Command("train",
             "Train an autoregressive (ar) or masked (mask) generator on token shards with any loss (on paired shards: an image-to-image generator).\n" +
+            "Several GPUs: --gpus N on one host, or torchrun's variables (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT) per process; " +
+            $"{DistributedTraining.ModeVariable}=nccl trains one process through NCCL. Only rank 0 writes the run folder.\n" +
             "Presets (parameters at K = 16,384, 1,000 classes):\n  " + string.Join("\n  ", GeneratorPresets.Describe()));
         cmd.Arguments.Add(kind);
-        foreach (var o in new Option[] { tokens, preset, loss, tau, perplexity, topK, epsilon, alpha, delta, anchor, implementation, steps, batch, lr, warmup, minLr, wd, beta2, clip, ema, dropout, cfgDrop, schedule, weighting, precision, seed, ckptEvery, valEvery, valBatches, logEvery, maxSteps, timeLimit, resume, output, text })
+        foreach (var o in new Option[] { tokens, preset, loss, tau, perplexity, topK, epsilon, alpha, delta, anchor, implementation, steps, batch, lr, warmup, minLr, wd, beta2, clip, ema, dropout, cfgDrop, schedule, weighting, precision, seed, ckptEvery, valEvery, valBatches, logEvery, maxSteps, timeLimit, resume, output, text, gpus })
             cmd.Options.Add(o);
         device.AddTo(cmd);
         cmd.SetAction(parse =>
@@ -75,10 +87,20 @@ public static class TrainCommand
             }
             else if (parse.GetValue(output) is { } o && Path.GetFullPath(o) != Path.GetFullPath(resumeDir))
                 throw new ArgumentException($"--out {o} differs from --resume {resumeDir}; a resumed run continues in its own folder");
+            if (parse.GetValue(gpus) is { } n)
+                return TrainLauncher.Launch(n, parse.Tokens.Select(t => t.Value).ToList(), resumeDir ?? parse.GetValue(output)!,
+                    resumeDir is null ? parse.GetValue(batch) : GeneratorCheckpoint.ReadManifest(resumeDir).Training.Batch, parse.GetValue(device.Device)!);
+            var vars = DistributedTraining.ProcessVariables();
+            var env = DistributedTraining.Resolve(vars);                                     // torchrun's variables: one rank of a launched run
+            if (resumeDir is null) Trainer.LocalBatchOf(parse.GetValue(batch), env.WorldSize);           // --batch is global: it must divide
+            var writer = env.Rank == 0;                                                      // only rank 0 writes the run folder and prints
             var parsedKind = kindText is null ? (GeneratorKind?)null : GeneratorKinds.Parse(kindText);
             var presetName = GeneratorPresets.CanonicalName(parse.GetValue(preset)!);          // unknown presets fail before any loading
             var anchorText = parse.GetValue(anchor)!;
             var dev = device.Resolve(parse);
+            DistributedTraining.CheckDevice(env, dev.type);                                  // NCCL is GPU-only
+            if (env.Launched && DeviceRequest.Parse(parse.GetValue(device.Device)!).Index is null)
+                dev = new torch.Device(DeviceType.CUDA, DistributedTraining.CudaDeviceFor(env, torch.cuda.device_count()));
             var lossKind = LossNames.ParseKind(parse.GetValue(loss)!);
             var implementationText = parse.GetValue(implementation)!;
             var lossSpec = resumeDir is not null ? null : new LossSpec
@@ -88,17 +110,18 @@ public static class TrainCommand
                 Anchor = anchorText.Equals("auto", StringComparison.OrdinalIgnoreCase) ? null : LossNames.ParseAnchor(anchorText),
                 Implementation = LossNames.ResolveImplementation(implementationText, lossKind, dev.type),
             }.Validate();                                                                    // options the loss does not read fail here too
-            if (resumeDir is not null) GeneratorCheckpoint.Resolve(resumeDir);                         // a mistyped --resume fails before a lock file is made
-            using var held = FolderLocks.Take(resumeDir ?? parse.GetValue(output)!, "snce train");   // one writer per run folder, checked before any work
+            if (resumeDir is not null && writer) GeneratorCheckpoint.Resolve(resumeDir);               // a mistyped --resume fails before a lock file is made
+            var locked = writer && Environment.GetEnvironmentVariable(TrainLauncher.LockHeldVariable) != "1";    // under --gpus the launcher holds it
+            using var held = locked ? FolderLocks.Take(resumeDir ?? parse.GetValue(output)!, "snce train") : null;   // one writer per run folder, checked before any work
 
             PreparedRun run;
             if (resumeDir is not null)
             {
                 var ignored = new Option[] { preset, loss, tau, perplexity, topK, epsilon, alpha, delta, anchor, implementation, steps, batch, lr, warmup, minLr, wd, beta2, clip, ema, dropout, cfgDrop, schedule, weighting, precision, seed, ckptEvery, valEvery, valBatches, logEvery, text }
                     .Where(o => parse.GetResult(o) is { Implicit: false }).Select(o => o.Name).ToList();
-                if (ignored.Count > 0)
+                if (ignored.Count > 0 && writer)
                     Console.Error.WriteLine($"snce: note: a resumed run keeps its own settings; ignoring {string.Join(", ", ignored)}");
-                run = RunSetup.Resume(resumeDir, dev, parse.GetValue(tokens));
+                run = RunSetup.Resume(resumeDir, dev, parse.GetValue(tokens), writer);
                 if (parsedKind is { } k && k != run.Setup.Model.Kind)
                     throw new ArgumentException($"--resume {resumeDir} is a {run.Setup.Model.Kind.Name()} run, not {k.Name()}");
             }
@@ -117,24 +140,27 @@ public static class TrainCommand
                     Objective = new ObjectiveOptions(parse.GetValue(cfgDrop), MaskSchedule.Parse(parse.GetValue(schedule)!), ObjectiveOptions.ParseWeighting(parse.GetValue(weighting)!)),
                 };
                 if (parse.GetValue(warmup) is { } w) training = training with { WarmupSteps = w };   // unset: the library's TrainingConfig.DefaultWarmupSteps
-                run = RunSetup.New(new NewRun(parsedKind!.Value, parse.GetValue(tokens)!, presetName, lossSpec!, training, parse.GetValue(output)!, Dropout: parse.GetValue(dropout), Text: parse.GetValue(text)), dev);
+                run = RunSetup.New(new NewRun(parsedKind!.Value, parse.GetValue(tokens)!, presetName, lossSpec!, training, parse.GetValue(output)!, Dropout: parse.GetValue(dropout), Text: parse.GetValue(text)), dev, writer);
             }
             using (run)
             {
-                foreach (var note in run.Notes) Console.Error.WriteLine($"snce: note: {note}");
-                return Train(run, limits, resumeDir is not null);
+                if (writer) foreach (var note in run.Notes) Console.Error.WriteLine($"snce: note: {note}");
+                using var sync = env.Launched ? NcclGradientSync.Create(env, dev.index < 0 ? 0 : dev.index, DistributedTraining.RendezvousTimeout(vars)) : null;
+                return Train(run, limits, resumeDir is not null, sync);
             }
         });
         return cmd;
     }
 
-    static int Train(PreparedRun run, RunLimits limits, bool resume)
+    static int Train(PreparedRun run, RunLimits limits, bool resume, NcclGradientSync? sync)
     {
-        var s = run.Setup;
+        var s = run.Setup with { Sync = sync };
         using var trainer = new Trainer(s);
         if (resume) trainer.Restore(s.RunDir);
         var m = s.Model;
-        Console.WriteLine($"{m.Kind.Name()} generator, preset {m.Preset}: {m.ParameterCount / 1e6:F2}M parameters, K = {m.CodebookSize:N0}, grid {m.GridHeight}x{m.GridWidth}, " +
+        var rank = sync?.Rank ?? 0;
+        var say = rank == 0 ? Console.Out : TextWriter.Null;                            // the other ranks print errors only
+        say.WriteLine($"{m.Kind.Name()} generator, preset {m.Preset}: {m.ParameterCount / 1e6:F2}M parameters, K = {m.CodebookSize:N0}, grid {m.GridHeight}x{m.GridWidth}, " +
             (m.Source, m.Text) switch
             {
                 ({ } src, { } t) => $"conditioned on the instruction ({t.Encoder}, {run.Captions?.Info.Captions.Length ?? 0:N0} distinct) and the source's {src.Tokens} tokens (pairs: {s.Data.Pairs})",
@@ -143,26 +169,27 @@ public static class TrainCommand
                 _ => $"{m.NumClasses} classes",
             });
         var l = s.Loss;
-        Console.WriteLine($"loss {l.Kind.Name()}" + (l.Tau is { } tau ? $", τ = {tau:G5}" : "") + (l.Epsilon is { } eps ? $", ε = {eps:G5}" : "") +
+        say.WriteLine($"loss {l.Kind.Name()}" + (l.Tau is { } tau ? $", τ = {tau:G5}" : "") + (l.Epsilon is { } eps ? $", ε = {eps:G5}" : "") +
             (run.Calibration is { } c ? $" (calibrated: perplexity {c.MeanPerplexity:F2} ± {c.StdPerplexity:F2} on {c.Anchors:N0} anchors)" : "") +
             (l.Anchor is { } a ? $", anchor {a.Name()}" : "") +
-            $"; {s.Training.Precision.Name()} on {s.Device}; batch {s.Training.Batch}, {s.Train.Count:N0} train / {s.Validation?.Count ?? 0:N0} held-out {(m.Source is null ? "images" : "pairs")}");
-        Console.WriteLine(resume ? $"resuming {s.RunDir} at step {trainer.Step} of {s.Training.Steps}" : $"training {s.Training.Steps} steps into {s.RunDir}");
+            $"; {s.Training.Precision.Name()} on {s.Device}; batch {s.Training.Batch}" + (sync is { WorldSize: var w } ? $" ({trainer.LocalBatch} on each of {w} ranks, NCCL)" : "") + $", {s.Train.Count:N0} train / {s.Validation?.Count ?? 0:N0} held-out {(m.Source is null ? "images" : "pairs")}");
+        say.WriteLine(resume ? $"resuming {s.RunDir} at step {trainer.Step} of {s.Training.Steps}" : $"training {s.Training.Steps} steps into {s.RunDir}");
 
         using var stop = new StopSignals("stopping after this step and saving a checkpoint");
         TrainResult result;
-        using (var bar = new ProgressBar("train", s.Training.Steps, trainer.Step))
+        using (var bar = rank == 0 ? new ProgressBar("train", s.Training.Steps, trainer.Step) : null)
         {
             string metrics = "";
             result = trainer.Run(limits, p =>
             {
                 if (p.Loss is { } l) metrics = $"loss {l:F4} lr {p.Lr:G3}";
                 if (p.Validation is { } v) metrics += $" val ce {v.HardCe:F4} acc {v.Accuracy:P1}";
-                bar.Report(p.Step, metrics);
+                bar?.Report(p.Step, metrics);
             }, stop.Token);
         }
+        sync?.Goodbye();                                                                // every rank ends here at the same step
         if (result.Reason == StopReason.NonFinite) throw new SnceUserException(result.Message);
-        Console.WriteLine($"{result.Message}; checkpoint {trainer.CheckpointDir} (step {result.LastCheckpointStep}), metrics {new RunFolder(s.RunDir).Metrics}");
+        say.WriteLine($"{result.Message}; checkpoint {trainer.CheckpointDir} (step {result.LastCheckpointStep}), metrics {new RunFolder(s.RunDir).Metrics}");
         return result.Reason == StopReason.Cancelled ? stop.ExitCode : 0;
     }
 }

@@ -30,21 +30,57 @@ public static class Rendezvous
     /// </summary>
     public static async Task<byte[]> ExchangeAsync(DistributedEnvironment env, Func<byte[]> makeId, TimeSpan timeout, CancellationToken ct = default)
     {
-        if (env.WorldSize == 1) return makeId();
-        if (env.Rank != 0) return await JoinAsync(env.MasterAddress, env.MasterPort, env.Rank, env.WorldSize, timeout, ct);
+        using var session = await OpenAsync(env, makeId, timeout, ct);
+        return session.Id;
+    }
+
+    /// <summary>
+    /// As <see cref="ExchangeAsync"/>, keeping the connections open afterwards (rank 0: one per other rank; the others: one
+    /// to rank 0) for <see cref="PeerLiveness"/>, which learns from them when a rank dies.
+    /// </summary>
+    public static async Task<RendezvousSession> OpenAsync(DistributedEnvironment env, Func<byte[]> makeId, TimeSpan timeout, CancellationToken ct = default)
+    {
+        if (env.WorldSize == 1) return new RendezvousSession(makeId(), new Dictionary<int, TcpClient>());
+        if (env.Rank != 0)
+        {
+            var (joined, client) = await JoinCoreAsync(env.MasterAddress, env.MasterPort, env.Rank, env.WorldSize, timeout, ct);
+            return new RendezvousSession(joined, new Dictionary<int, TcpClient> { [0] = client });
+        }
         using var server = RendezvousServer.Start(IPAddress.Any, env.MasterPort);
         var id = makeId();
-        await server.ServeAsync(env.WorldSize, id, timeout, ct);
-        return id;
+        return new RendezvousSession(id, await server.ServeCoreAsync(env.WorldSize, id, timeout, ct));
     }
 
     /// <summary>A rank other than 0: connects to rank 0 (retrying until <paramref name="timeout"/>) and returns the id it sends.</summary>
     public static async Task<byte[]> JoinAsync(string host, int port, int rank, int world, TimeSpan timeout, CancellationToken ct = default)
     {
+        var (id, client) = await JoinCoreAsync(host, port, rank, world, timeout, ct);
+        client.Dispose();
+        return id;
+    }
+
+    /// <summary>As <see cref="JoinAsync"/>, returning the connection too (open).</summary>
+    public static async Task<(byte[] Id, TcpClient Connection)> JoinCoreAsync(string host, int port, int rank, int world, TimeSpan timeout, CancellationToken ct = default)
+    {
         if (rank <= 0 || rank >= world) throw new ArgumentOutOfRangeException(nameof(rank), $"joining ranks are 1..{world - 1} (got {rank})");
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
         deadline.CancelAfter(timeout);
-        using var client = await ConnectAsync(host, port, rank, timeout, deadline.Token);
+        var client = await ConnectAsync(host, port, rank, timeout, deadline.Token);
+        var ok = false;
+        try
+        {
+            var id = await ReceiveIdAsync(client, host, port, rank, world, timeout, deadline.Token, ct);
+            ok = true;
+            return (id, client);
+        }
+        finally
+        {
+            if (!ok) client.Dispose();
+        }
+    }
+
+    static async Task<byte[]> ReceiveIdAsync(TcpClient client, string host, int port, int rank, int world, TimeSpan timeout, CancellationToken deadline, CancellationToken ct)
+    {
         var stream = client.GetStream();
         var hello = new byte[HelloBytes];
         Magic.CopyTo(hello);
@@ -52,19 +88,19 @@ public static class Rendezvous
         BinaryPrimitives.WriteInt32LittleEndian(hello.AsSpan(8), world);
         try
         {
-            await stream.WriteAsync(hello, deadline.Token);
+            await stream.WriteAsync(hello, deadline);
             var status = new byte[1];
-            await stream.ReadExactlyAsync(status, deadline.Token);
+            await stream.ReadExactlyAsync(status, deadline);
             if (status[0] == 0)
             {
                 var id = new byte[IdBytes];
-                await stream.ReadExactlyAsync(id, deadline.Token);
+                await stream.ReadExactlyAsync(id, deadline);
                 return id;
             }
             var len = new byte[4];
-            await stream.ReadExactlyAsync(len, deadline.Token);
+            await stream.ReadExactlyAsync(len, deadline);
             var text = new byte[Math.Clamp(BinaryPrimitives.ReadInt32LittleEndian(len), 0, 4096)];
-            await stream.ReadExactlyAsync(text, deadline.Token);
+            await stream.ReadExactlyAsync(text, deadline);
             throw new DistributedSetupException($"rank 0 at {host}:{port} refused rank {rank}: {Encoding.UTF8.GetString(text)}");
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
@@ -106,6 +142,18 @@ public static class Rendezvous
     }
 }
 
+/// <summary>What a rendezvous leaves: the NCCL id and the open connections to the peers it met (see <see cref="PeerLiveness"/>).</summary>
+/// <param name="Id">Rank 0's NCCL unique id.</param>
+/// <param name="Peers">Rank 0: every other rank's connection, by rank; another rank: rank 0's; a world of one: none.</param>
+public sealed record RendezvousSession(byte[] Id, IReadOnlyDictionary<int, TcpClient> Peers) : IDisposable
+{
+    /// <inheritdoc/>
+    public void Dispose()
+    {
+        foreach (var c in Peers.Values) c.Dispose();
+    }
+}
+
 /// <summary>Rank 0's side of <see cref="Rendezvous"/>: a listening socket that serves one id to WORLD_SIZE−1 ranks.</summary>
 public sealed class RendezvousServer : IDisposable
 {
@@ -135,8 +183,15 @@ public sealed class RendezvousServer : IDisposable
     /// </summary>
     public async Task ServeAsync(int world, byte[] id, TimeSpan timeout, CancellationToken ct = default)
     {
+        foreach (var c in (await ServeCoreAsync(world, id, timeout, ct)).Values) c.Dispose();
+    }
+
+    /// <summary>As <see cref="ServeAsync"/>, returning the open connection of each rank 1..<paramref name="world"/>−1.</summary>
+    public async Task<Dictionary<int, TcpClient>> ServeCoreAsync(int world, byte[] id, TimeSpan timeout, CancellationToken ct = default)
+    {
         if (id.Length != Rendezvous.IdBytes) throw new ArgumentException($"the id must be {Rendezvous.IdBytes} bytes (got {id.Length})", nameof(id));
         var clients = new Dictionary<int, TcpClient>();
+        var served = false;
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
         deadline.CancelAfter(timeout);
         try
@@ -172,10 +227,12 @@ public sealed class RendezvousServer : IDisposable
                 try { await c.GetStream().WriteAsync(ok, deadline.Token); }
                 catch (IOException e) { throw new DistributedSetupException($"rank 0: rank {rank} left before it received the NCCL id ({e.Message})", e); }
             }
+            served = true;
+            return clients;
         }
         finally
         {
-            foreach (var c in clients.Values) c.Dispose();
+            if (!served) foreach (var c in clients.Values) c.Dispose();
         }
     }
 

@@ -23,6 +23,12 @@ public interface IGradientSync
 
     /// <summary>Overwrites <paramref name="values"/> with rank 0's (in place), so every rank starts from the same weights.</summary>
     void BroadcastFromRank0(Tensor values);
+
+    /// <summary>
+    /// Throws when a collective has failed since the last call (a peer died, the communicator was aborted): the trainer
+    /// calls it after each host read of a synchronized value, which an aborted collective leaves undefined.
+    /// </summary>
+    void ThrowIfFailed() { }
 }
 
 /// <summary>One process: nothing to synchronize.</summary>

@@ -66,8 +66,11 @@ public sealed class PreparedRun : IDisposable
 /// </summary>
 public static class RunSetup
 {
-    /// <summary>Prepares a new run; throws naming the problem (unknown preset, bad shards, a run folder that already holds a checkpoint).</summary>
-    public static PreparedRun New(NewRun run, Device device)
+    /// <summary>
+    /// Prepares a new run; throws naming the problem (unknown preset, bad shards, a run folder that already holds a checkpoint).
+    /// Only the run folder's writer (<paramref name="writesRunFolder"/>: rank 0 of a multi-process run) sets a stale log aside.
+    /// </summary>
+    public static PreparedRun New(NewRun run, Device device, bool writesRunFolder = true)
     {
         var preset = GeneratorPresets.Get(run.Preset) with { Dropout = run.Dropout };
         var spec = run.Loss.Validate();                                  // options the loss does not read fail here, before any loading
@@ -103,7 +106,7 @@ public static class RunSetup
                 loss = resolver.Resolve(spec, needs, codebook, metric, sample);
             var prepared = Prepare(model, run.Training, loss, shards, codebook, tokensDir, run.RunDir, device, notes);
             // Only now, when everything validated: a killed run's log must not mix with this one's.
-            if (MetricsLog.SetAsideStale(run.RunDir) is { } stale)
+            if (writesRunFolder && MetricsLog.SetAsideStale(run.RunDir) is { } stale)
                 notes.Add($"'{run.RunDir}' held the log of a run that never saved a checkpoint ({stale} records); starting clean, the old log is in metrics.jsonl.stale (and tb.stale)");
             return prepared;
         }
@@ -117,9 +120,10 @@ public static class RunSetup
 
     /// <summary>
     /// Prepares to continue the run in <paramref name="runDir"/> with its own configuration; the shards are the
-    /// checkpoint's unless <paramref name="tokensDir"/> is given, which must match them (K, grid, classes).
+    /// checkpoint's unless <paramref name="tokensDir"/> is given, which must match them (K, grid, classes). Only the run
+    /// folder's writer (<paramref name="writesRunFolder"/>: rank 0) drops log records written after the checkpoint.
     /// </summary>
-    public static PreparedRun Resume(string runDir, Device device, string? tokensDir = null)
+    public static PreparedRun Resume(string runDir, Device device, string? tokensDir = null, bool writesRunFolder = true)
     {
         var m = GeneratorCheckpoint.ReadManifest(runDir);
         var dir = tokensDir ?? m.Data.Tokens;
@@ -137,7 +141,7 @@ public static class RunSetup
             codebook = Codebook(shards, device);
             var prepared = Prepare(m.Model, m.Training, m.Loss, shards, codebook, full, runDir, device, notes,
                 tokenizerSha256: m.Data.TokenizerSha256 ?? shards.Info.TokenizerSha256);
-            if (MetricsLog.DropAfter(runDir, m.State.Step) is > 0 and var dropped)
+            if (writesRunFolder && MetricsLog.DropAfter(runDir, m.State.Step) is > 0 and var dropped)
                 notes.Add($"dropped {dropped} metrics records logged after the checkpoint's step {m.State.Step} (by an invocation that stopped without saving); those steps are trained again");
             return prepared;
         }

@@ -52,8 +52,11 @@ public sealed class Trainer : IDisposable
         }
         optimizer = new FlatAdamW(flat, cfg.AdamW);
         ema = new Ema(flat.Master, cfg.EmaDecay);
-        generator = new Generator((ulong)cfg.Seed + 1);                  // CPU: the masked objective's mask ratios, which the host must know (MaskedObjective.CorruptCounted)
-        order = new BatchOrder(setup.Train.Count, cfg.Batch, cfg.Seed, setup.Device, sync.Rank, sync.WorldSize);
+        LocalBatch = LocalBatchOf(cfg.Batch, sync.WorldSize);
+        // CPU: the masked objective's mask ratios, which the host must know (MaskedObjective.CorruptCounted). Rank 0 draws
+        // what a 1-process run draws; the other ranks draw their own (their examples must not repeat rank 0's pattern).
+        generator = new Generator((ulong)RankSeed(cfg.Seed, sync.Rank) + 1);
+        order = new BatchOrder(setup.Train.Count, LocalBatch, cfg.Seed, setup.Device, sync.Rank, sync.WorldSize);
         objective = ObjectiveFactory.Create(setup.Model.Kind, cfg.Objective);
         loss = setup.CreateLoss();
         lossSum = zeros(1, device: setup.Device);
@@ -63,6 +66,25 @@ public sealed class Trainer : IDisposable
         run = new RunFolder(setup.RunDir);
         if (sync.Rank == 0) log = new MetricsLog(run);
     }
+
+    /// <summary>Sequences this process reads per step: the global <see cref="TrainingConfig.Batch"/> ÷ the world size.</summary>
+    public int LocalBatch { get; }
+
+    /// <summary>
+    /// Each process's share of a global batch of <paramref name="globalBatch"/> sequences over <paramref name="world"/> processes;
+    /// throws naming both numbers and the nearest batches that divide when it does not divide evenly.
+    /// </summary>
+    public static int LocalBatchOf(int globalBatch, int world)
+    {
+        if (world <= 0) throw new ArgumentOutOfRangeException(nameof(world), $"world size must be positive (got {world})");
+        if (globalBatch % world == 0) return globalBatch / world;
+        var below = globalBatch / world * world;
+        throw new ArgumentException($"--batch {globalBatch} (the global batch) does not divide among {world} processes; " +
+            $"give a multiple of {world}, e.g. --batch {(below > 0 ? $"{below} or " : "")}{below + world}");
+    }
+
+    /// <summary>The seed rank <paramref name="rank"/>'s own random streams derive from: the run's seed on rank 0.</summary>
+    static long RankSeed(long seed, int rank) => rank == 0 ? seed : DeviceRandom.StepSeed(seed ^ 0x5EED_0000_0000L, rank);
 
     /// <summary>The network being trained (its parameters live in the flat buffers).</summary>
     public TokenGenerator Model { get; }
@@ -90,7 +112,7 @@ public sealed class Trainer : IDisposable
     public void TrainStep()
     {
         using var scope = NewDisposeScope();
-        using var seeded = DeviceRandom.SeededDefault(DeviceRandom.StepSeed(cfg.Seed, Step), setup.Device);
+        using var seeded = DeviceRandom.SeededDefault(DeviceRandom.StepSeed(RankSeed(cfg.Seed, sync.Rank), Step), setup.Device);
         var lr = cfg.Schedule.At(Step);
         flat.ZeroGrad();
         var batch = setup.Train.Batch(order.Next(), drawCaptions: true);
@@ -125,8 +147,7 @@ public sealed class Trainer : IDisposable
         {
             if (Step >= cfg.Steps) { reason = StopReason.Completed; break; }
             if (Step >= maxSteps) { reason = StopReason.MaxSteps; break; }
-            if (cancel.IsCancellationRequested) { reason = StopReason.Cancelled; break; }
-            if (limits.TimeLimit is { } tl && clock.Elapsed >= tl) { reason = StopReason.TimeLimit; break; }
+            if (AgreedStop(cancel.IsCancellationRequested, limits.TimeLimit is { } tl && clock.Elapsed >= tl) is { } stop) { reason = stop; break; }
             try
             {
                 TrainStep();
@@ -145,7 +166,7 @@ public sealed class Trainer : IDisposable
                 meanLoss = LogTrain(logClock.Elapsed.TotalSeconds);
                 logClock.Restart();
             }
-            if (setup.Validation is not null && ((cfg.ValidateEvery > 0 && Step % cfg.ValidateEvery == 0) || last))
+            if (sync.Rank == 0 && setup.Validation is not null && ((cfg.ValidateEvery > 0 && Step % cfg.ValidateEvery == 0) || last))   // rank 0 alone: no collective
             {
                 val = Validate();
                 LogValidation(val);
@@ -171,9 +192,39 @@ public sealed class Trainer : IDisposable
         return new TrainResult(reason, Step, message, lastCheckpoint);
     }
 
+    /// <summary>
+    /// Whether this invocation stops before the next step (cancelled, or out of time). Several processes must stop at the
+    /// same step (they meet in every collective), so they decide together, at log steps only (where the host reads the
+    /// device anyway): a stop requested on any rank stops all of them at the next multiple of <see cref="TrainingConfig.LogEvery"/>.
+    /// </summary>
+    StopReason? AgreedStop(bool cancelled, bool outOfTime)
+    {
+        if (sync.WorldSize > 1)
+        {
+            if (Step % cfg.LogEvery != 0) return null;
+            using var scope = NewDisposeScope();
+            var flags = tensor(new[] { cancelled ? 1f : 0f, outOfTime ? 1f : 0f }).to(setup.Device);
+            sync.AverageMetric(flags);                                                     // > 0: some rank asks
+            var any = flags.cpu().data<float>().ToArray();
+            sync.ThrowIfFailed();
+            (cancelled, outOfTime) = (any[0] > 0, any[1] > 0);
+        }
+        return cancelled ? StopReason.Cancelled : outOfTime ? StopReason.TimeLimit : null;
+    }
+
+    /// <summary>The first step whose loss was not finite, on any rank (several processes agree, so they stop together).</summary>
     long? BadStep()
     {
         var s = firstBadStep.item<long>();
+        if (sync.WorldSize > 1)
+        {
+            using var scope = NewDisposeScope();
+            var bad = tensor(s >= 0 ? 1f : 0f).to(setup.Device);
+            sync.AverageMetric(bad);
+            var anyBad = bad.item<float>() > 0;
+            sync.ThrowIfFailed();
+            if (anyBad && s < 0) s = Math.Max(0, Step - 1);                               // another rank's: at most this step
+        }
         return s >= 0 ? s : null;
     }
 
@@ -199,6 +250,7 @@ public sealed class Trainer : IDisposable
         sync.AverageMetric(hardCeSum);
         var n = Math.Max(1, sinceLog);
         var meanLoss = lossSum.item<float>() / n;
+        sync.ThrowIfFailed();                                                             // an aborted collective leaves garbage: do not log it
         var values = new Dictionary<string, double>
         {
             ["loss"] = meanLoss,
@@ -244,7 +296,7 @@ public sealed class Trainer : IDisposable
         using var g = new Generator((ulong)cfg.Seed + 2);
         using var seeded = DeviceRandom.SeededDefault(cfg.Seed + 2, setup.Device);                // the masked positions (drawn on the device)
         var sums = zeros(6, dtype: ScalarType.Float64, device: setup.Device);                   // loss·n, ce·n, top1, top5, H·n, n
-        var batches = Math.Min((data.Count + cfg.Batch - 1) / cfg.Batch, cfg.ValidationBatches);
+        var batches = Math.Min((data.Count + cfg.Batch - 1) / cfg.Batch, cfg.ValidationBatches);   // global batches, on rank 0 alone
         var hasEntropy = false;
         for (long i = 0; i < batches; i++)
         {
@@ -310,7 +362,8 @@ public sealed class Trainer : IDisposable
             flat.Load(optimizer.ExpAvg, t.ExpAvg, GeneratorCheckpoint.OptimizerFile);
             flat.Load(optimizer.ExpAvgSq, t.ExpAvgSq, GeneratorCheckpoint.OptimizerFile);
             optimizer.Steps = t.OptimizerSteps;
-            generator.set_state(t.GeneratorState);
+            if (sync.Rank == 0) generator.set_state(t.GeneratorState);
+            else generator.manual_seed(DeviceRandom.StepSeed(RankSeed(cfg.Seed, sync.Rank), m.State.Step));   // only rank 0's stream is saved
         }
         order.Restore(m.State.Epoch, m.State.Position);
         Step = m.State.Step;

@@ -8,7 +8,7 @@ public sealed record TrainingConfig
 {
     /// <summary>Total optimizer steps (the LR schedule's length).</summary>
     [JsonPropertyName("steps")] public long Steps { get; init; } = 10_000;
-    /// <summary>Sequences per step (per process).</summary>
+    /// <summary>Sequences per step over all processes (the global batch; each of N processes reads Batch ÷ N of them).</summary>
     [JsonPropertyName("batch")] public int Batch { get; init; } = 64;
     /// <summary>Peak learning rate.</summary>
     [JsonPropertyName("lr")] public double Lr { get; init; } = 3e-4;
