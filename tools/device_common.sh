@@ -23,6 +23,7 @@ else
   DT=/tmp; DEV=cuda
 fi
 DN=$DT/dn
+export DT DN DEV   # exported: `bash -c "$(declare -f snce); ..."` (a timeout around a function) reads $DN in the child
 
 device_unpack() {
   if [ -n "${DEVICE_REHEARSAL:-}" ]; then
@@ -70,4 +71,6 @@ device_resnet_weights() {
   elif [ ! -s $onnx ]; then
     echo "no ResNet18 weights: carry .devonnx, or run 'bash tools/device_study.sh onnx-a' (carry .devonnx-a) and then this call carrying .devonnx-b" >&2; return 1
   fi
+  # Rehearsal: FD-ResNet18 on the CPU ('auto' features) runs through ONNX Runtime, which the slimmed app lacks.
+  [ -z "${DEVICE_REHEARSAL:-}" ] || cp -a "$DT"/onnxruntime/* $DN/app/
 }

