@@ -15,6 +15,8 @@
 # script's phases on this machine as the device would: DT=DIR (so nothing lands in the device paths of /tmp), the slimmed
 # app of the bundle from DIR/app (what bundle.sh + slim_device_bundle.sh leave: no ResNet-18, ONNX Runtime or MiniLM),
 # libtorch-cpu from DIR/libtorch as the device's torch/lib, DEV=cpu, no nvidia-smi. Sizes are the caller's (tiny knobs).
+# One difference: FD-ResNet18 runs through ONNX Runtime on the CPU ('auto' features), TorchSharp on CUDA, so in a rehearsal
+# device_resnet_weights also puts DIR/onnxruntime's libraries into the app. `device_rehearse.sh call` runs one call.
 
 if [ -n "${DEVICE_REHEARSAL:-}" ]; then
   [ -d "$DEVICE_REHEARSAL/app" ] && [ -d "$DEVICE_REHEARSAL/libtorch" ] || { echo "DEVICE_REHEARSAL=$DEVICE_REHEARSAL: run 'bash tools/device_rehearse.sh setup $DEVICE_REHEARSAL' first" >&2; return 1 2>/dev/null || exit 1; }

@@ -1,24 +1,44 @@
 #!/bin/bash
-# The inpainting evidence (issue #14, docs/editing.md) on one H200, in three device calls that share the warm machine's /tmp:
+# The inpainting evidence (issue #14, docs/editing.md) on one H200, as device calls that share the warm machine's /tmp:
 # CE vs SNCE generators on emoji (64 px, 16×16 tokens with the small tokenizer) at K ∈ {1,024; 16,384; 65,536}, AR and
 # masked, trained with `snce study`, then every run scored with `snce eval --inpaint` on the same held-out images and
 # seed (center box, right half, bottom half) with a grid of the same inputs per run.
-# NOT RUN YET: written in the CPU session that built editing; the next GPU session runs it and reports what comes back.
+# NOT RUN ON A GPU YET. Rehearsed on the CPU with tiny settings (below). The machine stays warm 30 s after a call and is
+# held 30 minutes at most: make the calls back to back; if it was given back, start again at `prepare`.
 #
-# Prepare here (repository root), as for tools/device_study.sh:
-#   ../shared/device/bundle.sh src/Snce.Cli/Snce.Cli.csproj                 # the snce CLI + .NET runtime → .device/
-#   bash tools/slim_device_bundle.sh                                         # drop ResNet18.onnx and ONNX Runtime from the bundle
-#   snce data fetch emoji-twitter && bash tools/pack_device_data.sh emoji-twitter    # .devdata/emoji-twitter.tar.xz (~8 MB)
+# Prepare here (repository root):
+#   ../shared/device/bundle.sh src/Snce.Cli/Snce.Cli.csproj && bash tools/slim_device_bundle.sh   # .device/ ≈ 31 MiB
+#   snce data fetch emoji && bash tools/pack_device_data.sh emoji-twitter                        # .devdata/ 7.3 MiB
 #   mkdir -p .devonnx && xz -T2 -6 -c ~/.nuget/packages/microsoft.ml.dnnimagefeaturizer.resnet18/0.23.1/tools/DnnImageModels/ResNet18Onnx/ResNet18.onnx > .devonnx/ResNet18.onnx.xz
-# Call 1 (carry .device, .devdata):  bash tools/device_edit.sh prepare     tokenizers, shards, classifier
-# Call 2a (carry .devonnx-a):        bash tools/device_study.sh onnx-a     half A of the ResNet-18 weights (bash tools/device_study.sh split-onnx here)
-# Call 2b (carry .devonnx-b):        bash tools/device_edit.sh train       the generator runs (FD curves as in the study); again, carrying nothing, to resume
-# Call 3 (no carry):                 bash tools/device_edit.sh edit        `snce eval --inpaint` per run and region, grids
-# Each call must come within the 30 s the machine stays warm, or /tmp is gone (the script says so).
-# Outputs under $OUT: prepare.tar.gz, study.tar.gz (as device_study.sh), edit.tar.gz (edit/RUN-REGION.json and .png, edit.log,
-# edit.md: one table row per run and region).
-# Knobs (environment): STUDY_ARGS, TIME_LIMIT_S (train, default 430), REGIONS ("center right bottom"), EDIT_N (1000 images
-# per evaluation), EDIT_SEED (0), CFG (2).
+#   bash tools/device_study.sh split-onnx                                                        # .devonnx-a/ 28.6 MiB, .devonnx-b/ 27.3 MiB
+#   bash tools/device_rehearse.sh carry .device .devdata                                         # each call's size, tree included (≈ 50.6 MiB here)
+# The calls (carry → command), in order, each ≤ 10 min:
+#   1  carry [.device, .devdata]  bash tools/device_edit.sh prepare    tokenizers, shards, classifier (again, carrying nothing, if its budget ran out)
+#   2  carry [.devonnx-a]         bash tools/device_study.sh onnx-a    half A of the ResNet-18 weights
+#   3  carry [.devonnx-b]         bash tools/device_edit.sh train      the generator runs (FD curves as in the study)
+#   4  carry []                   bash tools/device_edit.sh train      again until study.log says every run went through (the study resumes)
+#   5  carry []                   bash tools/device_edit.sh edit       `snce eval --inpaint` per run and region within EDIT_BUDGET_S; again for the rest
+# Outputs under $OUT: gpu.txt, prepare.log, prepare.tar.gz; study.log, study.tar.gz (as device_study.sh: STUDY.md, report/,
+# runs/NAME/{metrics.jsonl, config.json, checkpoint/checkpoint.json}); edit.tar.gz (RUN-REGION.json and .png, edit.log,
+# edit.md: one table row per run and region, every result so far). For docs/results/: unpack study.tar.gz and edit.tar.gz
+# into one folder; `snce report FOLDER/runs/* --out FOLDER/report` redraws the curves, edit.md is the inpainting table.
+# Knobs (environment): STUDY_ARGS (default below: 20 runs), PREP_TIMEOUT_S (540), TIME_LIMIT_S (train, 430), REGIONS
+# ("center right bottom"), EDIT_N (1000 images per evaluation), EDIT_SEED (0), CFG (2), EDIT_BATCH (250), EDIT_BUDGET_S (480),
+# LIMIT (images per split of the edit evaluations, rehearsals only).
+#
+# Device seconds, estimated (not measured): prepare ~300-540 s for three tokenizers (the gpu preset caps each at 100 s) plus
+# shards and the classifier (may need a second prepare call); train 430 s + ≤ 60 s per call, the default 20 runs × 1000
+# steps at --parallel 10 likely 2-3 calls; edit ~10-20 s per (run, region) at n = 1000: 60 evaluations ≈ 2 calls.
+#
+# CPU rehearsal, 2026-12-03 (2 shared cores; CPU timings with tiny settings, not device timings), each phase through
+# `bash tools/device_rehearse.sh call DIR "CARRY" "STUDY_ARGS='...' bash tools/device_edit.sh PHASE"` with STUDY_ARGS="--preset
+# quick --data emoji-twitter --codebooks 64 --objectives ar,mask --losses ce,snce --focus-losses none --sweep-perplexities none
+# --headline-seeds none --steps 20 --eval-every 10 --eval-images 20 --limit 200 --tokenizer-steps 20 --tokenizer-preset tiny
+# --generator-preset tiny --classifier-steps 20 --batch 8 --parallel 1":
+#   prepare [.devdata] 64 s (3 files back) · onnx-a [.devonnx-a] 0 s · train [.devonnx-b] 233 s (4 runs, 2 evaluations each;
+#   2 files back) · edit (EDIT_N=20) 456 s: stopped by its budget with 5 of 12 evaluations done (the first featurized all
+#   3,786 real images on the CPU, 337 s), packed them and said to call again · edit again (LIMIT=200) 142 s: the other 7;
+#   tokens changed outside the region 0 in every row · `snce report` over the study's runs/ wrote its curves and table.
 set -uo pipefail
 source "$(dirname "$0")/device_common.sh" || exit 1
 : "${OUT:?OUT must name the output folder}"

