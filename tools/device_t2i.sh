@@ -32,7 +32,8 @@
 #
 # Knobs (environment; defaults = the GPU settings): K (16384), TOK_PRESET (small), TOK_STEPS (1500), TOK_BATCH (128),
 # TOK_MAX_S (300, the tokenizer's cap), EVAL_STEPS (3000, the evaluator), PREP_TIMEOUT_S (560); KIND (ar), LOSSES ("ce snce"), SEED (0), PRESET (S), STEPS (4000),
-# BATCH (256), LR (1e-3), PERPLEXITY (8), VALIDATE_EVERY (250), TIME_LIMIT_S (450), GRID_N (8 per prompt); EVAL_N (100
+# BATCH (256), LR (1e-3), PERPLEXITY (8), VALIDATE_EVERY (250), TIME_LIMIT_S (450), TRAIN_CAP_S (520, a hard stop),
+# CALL_S (575: the grids end by then), GRID_N (8 per prompt); EVAL_N (100
 # prompts per set), CFG (4), EVAL_TIMEOUT_S (540, all runs); LIMIT (images per split, for rehearsals only).
 #
 # Device seconds per call, estimated (not measured; from the study's H200 logs of 2026-12-02, where AR S at batch 256 ran
@@ -149,18 +150,21 @@ PY
       if [ -f $run/checkpoint/checkpoint.json ]; then args=(--resume $run); else
         args=($KIND --tokens $root/shards-$K --text --preset ${PRESET:-S} --loss $loss $([ "$loss" = snce ] && echo "--perplexity ${PERPLEXITY:-8}") \
           --steps $STEPS --batch ${BATCH:-256} --lr ${LR:-1e-3} --seed $SEED --validate-every ${VALIDATE_EVERY:-250} --out $run); fi
-      snce train "${args[@]}" --device $DEV --time-limit ${TIME_LIMIT_S:-450} > "$log" 2>&1
+      # --time-limit stops the loop; the timeout (SIGTERM: the step finishes and a checkpoint is saved, exit 143; 124 if the
+      # timeout's own code shows) is the safety net that keeps the call, grids and archive inside the 10 minutes.
+      timeout -k 20 ${TRAIN_CAP_S:-520} $DN/dotnet $DN/app/snce.dll train "${args[@]}" --device $DEV --time-limit ${TIME_LIMIT_S:-450} > "$log" 2>&1
       echo "train $name: exit $? after $(( $(date +%s) - start )) s" | tee -a "$log"
       # What `snce report` reads (metrics.jsonl, checkpoint/checkpoint.json), in the run's own layout; then the grid.
       local back="$OUT/t/runs/$name"; mkdir -p "$back/checkpoint"
       cp $run/metrics.jsonl "$back/" && cp $run/checkpoint/checkpoint.json "$back/checkpoint/"
-      snce sample --checkpoint $run --device $DEV --n ${GRID_N:-8} --cfg ${CFG:-4} --out "$back/held-out.png" "${pargs[@]}" >> "$log" 2>&1
+      timeout -k 10 $(( ${CALL_S:-575} - ($(date +%s) - start) )) $DN/dotnet $DN/app/snce.dll sample --checkpoint $run --device $DEV --n ${GRID_N:-8} --cfg ${CFG:-4} \
+        --out "$back/held-out.png" "${pargs[@]}" >> "$log" 2>&1
       echo "grid $name: exit $? after $(( $(date +%s) - start )) s" | tee -a "$log"
     }
     mkdir -p "$OUT/t/logs" "$OUT/t/runs"
     for loss in $LOSSES; do one $loss & done
     wait
-    failed=$(grep -h '^\(train\|grid\) .*: exit' "$OUT"/t/logs/*.log | grep -vc ': exit 0 ')
+    failed=$(grep -h '^\(train\|grid\) .*: exit' "$OUT"/t/logs/*.log | grep -vc ': exit \(0\|124\|143\) ')   # 124/143: stopped, resumable
     a=train-$KIND-k$K-s$SEED.tar.gz
     (cd "$OUT/t" && tar -czf "$OUT/$a" logs runs) && rm -rf "$OUT/t"
     tar -tzf "$OUT/$a"
