@@ -22,7 +22,8 @@
 # runs/NAME/{metrics.jsonl, config.json, checkpoint/checkpoint.json}); edit.tar.gz (RUN-REGION.json and .png, edit.log,
 # edit.md: one table row per run and region, every result so far). For docs/results/: unpack study.tar.gz and edit.tar.gz
 # into one folder; `snce report FOLDER/runs/* --out FOLDER/report` redraws the curves, edit.md is the inpainting table.
-# Knobs (environment): STUDY_ARGS (default below: 20 runs), PREP_TIMEOUT_S (540), TIME_LIMIT_S (train, 430), REGIONS
+# Knobs (environment): STUDY_ARGS (default below: 20 runs), PREP_TIMEOUT_S (540), TIME_LIMIT_S (train, 430), STUDY_CAP_S
+# (545, a hard stop), REGIONS
 # ("center right bottom"), EDIT_N (1000 images per evaluation), EDIT_SEED (0), CFG (2), EDIT_BATCH (250), EDIT_BUDGET_S (480),
 # LIMIT (images per split of the edit evaluations, rehearsals only).
 #
@@ -65,7 +66,9 @@ case $phase in
   train)
     [ -x $DN/dotnet ] && [ -d $study/shards ] || { echo "the prepare call's files are gone (the machine was given back), or prepare did not finish: run 'prepare' again" >&2; exit 1; }
     device_resnet_weights || exit 1
-    snce study $STUDY_ARGS --data-dir $data --device $DEV --time-limit ${TIME_LIMIT_S:-430} --out $study > "$OUT/study.log" 2>&1
+    # --time-limit starts no job after 430 s and gives running ones 60 s more; the timeout (SIGTERM: the study stops its jobs,
+    # which save) keeps the call and the archive inside the 10 minutes if that overshoots.
+    timeout -k 20 ${STUDY_CAP_S:-545} $DN/dotnet $DN/app/snce.dll study $STUDY_ARGS --data-dir $data --device $DEV --time-limit ${TIME_LIMIT_S:-430} --out $study > "$OUT/study.log" 2>&1
     echo "study: exit $? after $(( $(date +%s) - start )) s" | tee -a "$OUT/study.log"
     # Globs expand inside the study folder; what `snce report` reads per run (metrics.jsonl, checkpoint/checkpoint.json) keeps its layout.
     (cd $study && tar -czf "$OUT/study.tar.gz" STUDY.md study.json study-config.json report samples logs classifier.json tokenizers/*.png \
