@@ -1,10 +1,10 @@
 # The preamble the tools/device_*.sh scripts share, for the GPU machine (Ubuntu, Python with a CUDA PyTorch, no .NET):
 # sourced, never run. Defines functions only; each script calls the ones it needs, from the repository root.
-#   device_unpack                 the .device/ bundle (../shared/device/bundle.sh) → /tmp/dn: the .NET runtime and the app
-#   device_dotnet_env             DOTNET_ROOT=/tmp/dn, .NET telemetry off
+#   device_unpack                 the .device/ bundle (../shared/device/bundle.sh) → $DN (/tmp/dn): the .NET runtime and the app
+#   device_dotnet_env             DOTNET_ROOT=$DN, .NET telemetry off
 #   device_libtorch_path          PyTorch's torch/lib (in $tl) and the CUDA toolkit's libraries first on LD_LIBRARY_PATH
 #   device_libtorch               the same, and SNCE_LIBTORCH=$tl (the libtorch Snce loads)
-#   snce ARGS...                  the unpacked CLI (/tmp/dn/app/snce.dll)
+#   snce ARGS...                  the unpacked CLI ($DN/app/snce.dll)
 #   device_require_bench_bundle LOG   fails, saying why on stdout and in LOG, without .device/run.sh (a bench bundle)
 #   device_resnet_weights         ResNet-18's ONNX weights into the unpacked app: from .devonnx/ (whole), or from half A staged by
 #                                 `device_study.sh onnx-a` plus .devonnx-b/ (halves: `device_study.sh split-onnx` here), or kept
