@@ -79,8 +79,8 @@ case $phase in
     mkdir -p /tmp/snce-data && tar -C /tmp/snce-data -xJf .devdata/fashion-mnist.tar.xz || exit 1
     echo "data staged in /tmp/snce-data; next: prepare, carrying .device"; exit 0 ;;
   onnx-a)
-    mkdir -p /tmp/onnx-parts && cp .devonnx-a/rn.00 /tmp/onnx-parts/ || exit 1
-    echo "half A staged in /tmp/onnx-parts; next: train, carrying .devonnx-b"; exit 0 ;;
+    mkdir -p $DT/onnx-parts && cp .devonnx-a/rn.00 $DT/onnx-parts/ || exit 1
+    echo "half A staged in $DT/onnx-parts; next: train, carrying .devonnx-b"; exit 0 ;;
   *) echo "unknown phase '$phase'; use data, prepare, onnx-a, train (or split-onnx here)" >&2; exit 2 ;;
 esac
 tail -n 25 "$OUT/$([ $phase = prepare ] && echo prepare || echo study).log"

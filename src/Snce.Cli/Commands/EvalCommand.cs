@@ -47,7 +47,7 @@ public static class EvalCommand
         backend.AcceptOnlyFromAmong("auto", "onnx", "torch");
         var threads = new Option<int>("--threads") { Description = "ONNX Runtime CPU threads (0: one per physical core).", DefaultValueFactory = _ => 0 };
         var cacheDir = new Option<string?>("--cache-dir") { Description = $"Where real-image statistics are cached (default: {RealFeatureCache.DefaultDir}).", HelpName = "DIR" };
-        var logTo = new Option<string?>("--log-to") { Description = "Also append the result as a record {step, split: \"eval\", fd, ...} to RUN/metrics.jsonl, at the checkpoint's step or, for --images, at --step.", HelpName = "RUN" };
+        var logTo = new Option<string?>("--log-to") { Description = "Also append the result as a record {step, split: \"eval\", fd, ...} to RUN/metrics.jsonl, at the checkpoint's step or, for --images, at --step; with --prompts: R@1, R@5, cosine and FD per prompt set (what 'snce report' shows as text alignment).", HelpName = "RUN" };
         var step = new Option<long?>("--step") { Description = "With --images and --log-to: the training step the images come from.", HelpName = "STEP" };
         var keepBest = new Option<string?>("--keep-best") { Description = $"With --checkpoint RUN: copy the run's checkpoint to RUN/best when this evaluation is its best so far by the rule ({BestRules.Allowed}; val-ce: the trainer's validation CE logged at the checkpoint's step).", HelpName = "val-ce|fd" };
         var skipMemo = new Option<bool>("--skip-memorization") { Description = "Skip the memorization metrics (FD against the training split, nearest-training-neighbour ratio, copied token sequences), which featurize the training split once (cached)." };
@@ -136,9 +136,10 @@ public static class EvalCommand
             {
                 if (run is null) throw new SnceUserException("--prompts needs --checkpoint (a text-to-image run to sample)");
                 var evaluatorDir = parse.GetValue(evaluator) ?? throw new SnceUserException("--prompts needs --evaluator DIR (train one with 'snce evaluator train --data emoji --out DIR')");
+                if (bestRule is not null) throw new SnceUserException("--keep-best ranks a run's FD or validation CE evaluations; it does not take --prompts (log the scores with --log-to RUN)");
                 var textOptions = SamplingOptions(run);
                 return TextEval.Run(run, evaluatorDir, promptSet, real, parse.GetValue(n), textOptions, parse.GetValue(weights) == "ema", parse.GetValue(tokenizer),
-                    parse.GetValue(seed), dev, parse.GetValue(json));
+                    parse.GetValue(seed), dev, parse.GetValue(json), parse.GetValue(logTo));
             }
             var clf = parse.GetValue(classifier) is { } dir ? ClassifierCheckpoint.Load(dir, dev) : null;
             if (clf is not null && clf.Info.Label != ClassifierLabel.Class)

@@ -214,7 +214,57 @@ public sealed class TextEvaluatorTests
         Assert.True(images.GetProperty("fd_evaluator").GetDouble() >= 0);
         var bad = CliRunner.Run("eval", "--checkpoint", dir["run"], "--prompts", "held-out", "--data", dir["images"], "--device", "cpu");
         Assert.Contains("--prompts needs --evaluator", bad.Stderr);
+        var best = CliRunner.Run("eval", "--checkpoint", dir["run"], "--prompts", "held-out", "--evaluator", dir["evaluator"], "--data", dir["images"],
+            "--channels", "1", "--size", "16", "--keep-best", "fd", "--device", "cpu");
+        Assert.Contains("--keep-best", best.Stderr);
+        Assert.Contains("does not take --prompts", best.Stderr);
         var plain = CliRunner.Run("eval", "--checkpoint", dir["run"], "--data", dir["images"], "--device", "cpu");
         Assert.Contains("is a text-to-image run; score it with --prompts", plain.Stderr);
+    }
+
+    /// <summary>
+    /// What tools/device_t2i.sh does per run: eval --prompts with --log-to, then 'snce report' over the run folders. The logged
+    /// record carries the same scores as the JSON (per set and, as text_* and fd, the first set's), and the report's text
+    /// alignment table shows them at the checkpoint's step.
+    /// </summary>
+    [Fact]
+    public void Eval_prompts_log_to_writes_the_scores_into_the_run_and_the_report_shows_them()
+    {
+        using var dir = new TempDir();
+        TextToImageCliTests.TokenizeInto(dir);
+        Assert.Equal(0, CliRunner.Run(TextToImageCliTests.TrainArgs("mask", dir, dir["run"], 10)).ExitCode);
+        var ev = CliRunner.Run("evaluator", "train", "--data", dir["images"], "--channels", "1", "--size", "16", "--steps", "20", "--batch", "16", "--width", "8",
+            "--device", "cpu", "--out", dir["evaluator"]);
+        Assert.True(ev.ExitCode == 0, ev.Stderr);
+        var r = CliRunner.Run("eval", "--checkpoint", dir["run"], "--prompts", "held-out", "--evaluator", dir["evaluator"], "--data", dir["images"],
+            "--channels", "1", "--size", "16", "--sampling-steps", "2", "--log-to", dir["run"], "--device", "cpu", "--json");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        var results = System.Text.Json.JsonDocument.Parse(r.Stdout).RootElement.GetProperty("results").EnumerateArray().ToList();
+        Assert.NotEmpty(results);                                    // sets of fewer than 2 prompts are skipped; the first set is in text_* and fd
+        var record = System.Text.Json.JsonDocument.Parse(File.ReadLines(Path.Combine(dir["run"], "metrics.jsonl")).Last()).RootElement;
+        Assert.Equal("eval", record.GetProperty("split").GetString());
+        Assert.Equal(10, record.GetProperty("step").GetInt64());
+        double Json(System.Text.Json.JsonElement e, string a, string b) => e.GetProperty(a).GetProperty(b).GetDouble();
+        foreach (var set in results)
+        {
+            var key = set.GetProperty("prompts").GetString() == "held-out phrasings" ? "phrasings" : "emoji";
+            Assert.Equal(Json(set, "generated", "r1"), record.GetProperty($"{key}_r1").GetDouble(), 6);
+            Assert.Equal(Json(set, "generated", "r5"), record.GetProperty($"{key}_r5").GetDouble(), 6);
+            Assert.Equal(Json(set, "real_ceiling", "r1"), record.GetProperty($"{key}_r1_real").GetDouble(), 6);
+            Assert.Equal(set.GetProperty("fd_resnet18").GetDouble(), record.GetProperty($"{key}_fd_resnet18").GetDouble(), 4);
+            Assert.Equal(set.GetProperty("count").GetInt32(), record.GetProperty($"{key}_n").GetInt32());
+        }
+        Assert.Equal(Json(results[0], "generated", "r1"), record.GetProperty("text_r1").GetDouble(), 6);
+        Assert.Equal(results[0].GetProperty("fd_resnet18").GetDouble(), record.GetProperty("fd").GetDouble(), 4);
+
+        var report = CliRunner.Run("report", dir["run"], "--out", dir["report"]);
+        Assert.True(report.ExitCode == 0, report.Stderr);
+        var md = File.ReadAllText(Path.Combine(dir["report"], "report.md"));
+        var ci = System.Globalization.CultureInfo.InvariantCulture;
+        var row = $"| {Path.GetFileName(dir["run"])} | 10 | {Json(results[0], "generated", "r1").ToString("P1", ci)} | {Json(results[0], "generated", "r5").ToString("P1", ci)} | " +
+                  $"{Json(results[0], "generated", "mean_cosine").ToString("F3", ci)} | {Json(results[0], "real_ceiling", "r1").ToString("P1", ci)} | " +
+                  $"{results[0].GetProperty("fd_resnet18").GetDouble().ToString("F2", ci)} |";
+        Assert.Contains("## Text alignment", md);
+        Assert.Contains(row, md);
     }
 }

@@ -55,6 +55,14 @@ public sealed record RunMetrics(RunInfo Info, IReadOnlyList<MetricPoint> Fd, IRe
     public IReadOnlyList<MetricPoint> NnRatio { get; init; } = [];
     /// <summary>Share in [0, 1] of generated token sequences identical to a training sequence.</summary>
     public IReadOnlyList<MetricPoint> CopyFraction { get; init; } = [];
+    /// <summary>Text-to-image runs (<c>snce eval --prompts ... --log-to</c>): R@1 of each prompt's own caption among the candidates, per evaluation step.</summary>
+    public IReadOnlyList<MetricPoint> TextR1 { get; init; } = [];
+    /// <summary>R@5 of the same evaluations.</summary>
+    public IReadOnlyList<MetricPoint> TextR5 { get; init; } = [];
+    /// <summary>Mean matched cosine of the same evaluations (the CLIP-score analogue).</summary>
+    public IReadOnlyList<MetricPoint> TextCosine { get; init; } = [];
+    /// <summary>R@1 of the real images of the same prompts: the evaluator's ceiling.</summary>
+    public IReadOnlyList<MetricPoint> TextR1Real { get; init; } = [];
     /// <summary>The run's final evaluations (last, then best), where it has them.</summary>
     public IReadOnlyList<FinalEvaluation> Finals { get; init; } = [];
 
@@ -72,7 +80,8 @@ public sealed record RunMetrics(RunInfo Info, IReadOnlyList<MetricPoint> Fd, IRe
 /// Reads a run folder: <c>metrics.jsonl</c> (one JSON object per line with <c>step</c>; FD from <c>fd</c>;
 /// validation CE from <c>val_ce</c>, or from <c>hard_ce</c> on records with <c>"split": "val"</c> as Snce's trainer
 /// writes them; training loss from <c>loss</c> on train records; <c>precision</c>, <c>recall</c>, <c>class_accuracy</c>
-/// from <c>snce eval --log-to</c> records; memorization from <c>fd_train</c>, <c>nn_ratio</c>, <c>copy_fraction</c>;
+/// from <c>snce eval --log-to</c> records; memorization from <c>fd_train</c>, <c>nn_ratio</c>, <c>copy_fraction</c>; text alignment
+/// from <c>text_r1</c>, <c>text_r5</c>, <c>text_cosine</c>, <c>text_r1_real</c> (<c>snce eval --prompts --log-to</c>);
 /// final evaluations from <c>final-last.json</c> and <c>final-best.json</c> next to the log) and the run's configuration: <c>config.json</c> (flat: <c>loss</c>,
 /// <c>codebook_size</c>, <c>objective</c>, <c>seed</c>) or else the trainer's <c>checkpoint/checkpoint.json</c>
 /// (<c>loss.kind</c>, or <c>loss.name</c> in snce-generator/1, <c>model.codebook_size</c>, <c>model.kind</c>, <c>training.seed</c>).
@@ -117,15 +126,19 @@ public static class RunReader
             Add("fd_train", (long)step, Number(record, "fd_train"));
             Add("nn_ratio", (long)step, Number(record, "nn_ratio"));
             Add("copy_fraction", (long)step, Number(record, "copy_fraction"));
+            foreach (var key in TextKeys) Add(key, (long)step, Number(record, key));
         }
         IReadOnlyList<MetricPoint> Points(string name) =>
             series.TryGetValue(name, out var s) ? s.Select(kv => new MetricPoint(kv.Key, kv.Value)).ToList() : [];
         return new RunMetrics(info, Points("fd"), Points("val_ce"), Points("loss"), Points("precision"), Points("recall"), Points("class_accuracy"))
         {
             FdTrain = Points("fd_train"), NnRatio = Points("nn_ratio"), CopyFraction = Points("copy_fraction"),
+            TextR1 = Points("text_r1"), TextR5 = Points("text_r5"), TextCosine = Points("text_cosine"), TextR1Real = Points("text_r1_real"),
             Finals = new[] { "last", "best" }.Select(w => ReadFinal(dir, w)).OfType<FinalEvaluation>().ToList(),
         };
     }
+
+    static readonly string[] TextKeys = ["text_r1", "text_r5", "text_cosine", "text_r1_real"];
 
     /// <summary>The file a final evaluation of the run is kept in.</summary>
     public static string FinalFile(string dir, string which) => Path.Combine(dir, $"final-{which}.json");

@@ -10,7 +10,8 @@ public sealed record ReportFiles(string Markdown, IReadOnlyList<string> Plots);
 /// A report over training runs: PNG plots (FD-ResNet18 and validation CE against steps, one line per loss with a
 /// ±1 std band over seeds; final FD against codebook size on a log2 axis) and a markdown table (final metrics per
 /// run and per group as mean ± std over seeds; the steps each loss needs to reach CE's final FD, as a ratio; memorization
-/// at the last and the best-FD evaluation; the final evaluations at a larger n, where the runs have them).
+/// at the last and the best-FD evaluation; text alignment (R@1, R@5, cosine) of text-to-image runs; the final evaluations at a
+/// larger n, where the runs have them).
 /// </summary>
 public static class RunReport
 {
@@ -88,6 +89,25 @@ public static class RunReport
                 var best = r.BestFd?.Step;
                 md.AppendLine($"| {r.Info.Name} | {Step(last)} | {At(r.Fd, last, "F2")} | {At(r.FdTrain, last, "F2")} | {At(r.NnRatio, last, "F3")} | {At(r.CopyFraction, last, "P1")} | " +
                               $"{Step(best)} | {At(r.Fd, best, "F2")} | {At(r.FdTrain, best, "F2")} | {At(r.NnRatio, best, "F3")} | {At(r.CopyFraction, best, "P1")} |");
+            }
+        }
+        if (runs.Any(r => r.TextR1.Count > 0))
+        {
+            md.AppendLine();
+            md.AppendLine("## Text alignment");
+            md.AppendLine();
+            md.AppendLine("Text-to-image runs at their last text evaluation ('snce eval --prompts ... --log-to'; the first prompt set, held-out phrasings " +
+                          "for --prompts held-out): R@1 / R@5 of each image's own prompt among the candidates and the mean matched cosine in the " +
+                          "text-alignment evaluator, next to R@1 of the real images of the same prompts (the evaluator's ceiling), and FD-ResNet18 " +
+                          "against those real images (few images: biased high).");
+            md.AppendLine();
+            md.AppendLine("| run | step | R@1 | R@5 | cosine | real R@1 | FD-ResNet18 |");
+            md.AppendLine("|---|---:|---:|---:|---:|---:|---:|");
+            foreach (var r in runs.Where(r => r.TextR1.Count > 0))
+            {
+                var at = r.TextR1[^1].Step;
+                md.AppendLine($"| {r.Info.Name} | {Step(at)} | {At(r.TextR1, at, "P1")} | {At(r.TextR5, at, "P1")} | {At(r.TextCosine, at, "F3")} | " +
+                              $"{At(r.TextR1Real, at, "P1")} | {At(r.Fd, at, "F2")} |");
             }
         }
         if (runs.Any(r => r.Finals.Count > 0))
