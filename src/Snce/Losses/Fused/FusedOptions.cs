@@ -85,6 +85,12 @@ public sealed record FusedOptions
     /// <summary>How the top-k path finds the k nearest codes (a neighbor table or the whole codebook).</summary>
     public TopKSearch TopKSearch { get; init; } = TopKSearch.Auto;
 
+    /// <summary>
+    /// The CUDA kernel's <see cref="TopKSearch.RowStep"/> selection as before issue 12 (a second read of the scores in
+    /// every row) instead of certifying the top-k from pass 1's per-thread candidates: for side-by-side benchmarks.
+    /// </summary>
+    internal bool RowStepGatherOnly { get; init; }
+
     /// <summary>Check that supervised tokens lie in [0, K) (one small device-to-host copy per call).</summary>
     public bool ValidateTokens { get; init; } = true;
 }
