@@ -54,6 +54,38 @@ public class FusedKernelEmulationTests(ITestOutputHelper output)
     }
 
     [Theory]
+    // metric, anchors (latent: near codes; code: the token's code), target, threads, the selection before issue 12
+    [InlineData("l2", "latent", "topk-rowstep", 32, false)]
+    [InlineData("dot", "latent", "topk-rowstep", 64, false)]
+    [InlineData("l2", "code", "topk-rowstep", 64, false)]
+    [InlineData("dot", "code", "topk-rowstep", 32, false)]
+    [InlineData("l2", "latent", "topk-rowstep", 32, true)]
+    [InlineData("dot", "code", "topk-rowstep", 64, true)]
+    [InlineData("l2", "code", "dense", 32, false)]
+    [InlineData("dot", "latent", "dense", 64, false)]
+    [InlineData("l2", "latent", "hard", 32, false)]
+    public void KernelMatchesTheFloat64ReferenceAndTorchRows(string metric, string anchors, string target, int threads, bool gatherOnly)
+    {
+        var emu = KernelEmulator.Create(out var why);
+        if (emu is null) { output.WriteLine($"not run: {why}"); return; }
+        var kind = Kind(target);
+        // 13 rows in blocks of 5 (masked rows and weights), K = 45: not a multiple of the vector width.
+        using var c = FusedCase.Make(metric, n: 13, k: 45);
+        if (anchors == "code") c.Anchors = c.Codebook.index_select(0, c.Tokens);
+        using var scope = NewDisposeScope();
+        var options = new FusedOptions { RowChunk = 5, CodeChunk = 16, ComputeDtype = ScalarType.Float32,
+            TopKSearch = target == "topk-rowstep" ? TopKSearch.RowStep : TopKSearch.Full };
+        int? topK = kind == TargetKind.TopK ? 5 : null;
+        var kernel = new FusedKernelRows(emu, threads, gatherOnly);
+        var actual = c.FusedLinear(topK, options, soft: kind != TargetKind.Hard, run: p => FusedEngine.Run(p, kernel));
+        Assert.Contains(emu.Kernels, n => n.Contains("topk") == (target == "topk-rowstep"));
+        var torch = c.FusedLinear(topK, options, soft: kind != TargetKind.Hard, run: p => FusedEngine.Run(p, TorchRows.Instance));
+        FusedCase.AssertClose(c.Reference(topK, soft: kind != TargetKind.Hard), actual, 1e-5);
+        FusedCase.AssertClose(torch, actual, 1e-5);
+        Assert.Equal(0, emu.Misaligned);
+    }
+
+    [Theory]
     // K, top-k, whether the kernel can select (K ≥ 8k or K ≤ 2,048 − k)
     [InlineData(40, 5, true)]
     [InlineData(2000, 5, true)]
