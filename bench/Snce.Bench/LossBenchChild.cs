@@ -29,7 +29,7 @@ public sealed record LossResult(string Status, double? TimeMs = null, double[]? 
 /// </summary>
 public static class LossBenchChild
 {
-    public const string Methods = "ce-reference,ce-fused,snce-reference,snce-fused-topk,snce-fused-topk-rowstep,snce-fused-topk-table,snce-fused";
+    public const string Methods = "ce-reference,ce-fused,snce-reference,snce-fused-topk,snce-fused-topk-rowstep,snce-fused-topk-rowstep-before,snce-fused-topk-table,snce-fused";
 
     public static LossResult Run(LossCase c, Device device)
     {
@@ -92,6 +92,9 @@ public static class LossBenchChild
                 options with { TopKSearch = TopKSearch.Full }, c.TopK).Loss.backward(),
             "snce-fused-topk-rowstep" => () => FusedSnce.ForwardLinear(hidden, weight, null, z, codebook, metric, c.Tau, tokens, null, null,
                 options with { TopKSearch = TopKSearch.RowStep }, c.TopK).Loss.backward(),
+            // The kernel's row-step selection before issue 12's per-thread candidates (a second read of the scores in every row).
+            "snce-fused-topk-rowstep-before" => () => FusedSnce.ForwardLinear(hidden, weight, null, z, codebook, metric, c.Tau, tokens, null, null,
+                options with { TopKSearch = TopKSearch.RowStep, RowStepGatherOnly = true }, c.TopK).Loss.backward(),
             "snce-fused-topk-table" => () => FusedSnce.ForwardLinear(hidden, weight, null, z, codebook, metric, c.Tau, tokens, null, null,
                 options with { TopKSearch = TopKSearch.Neighbors }, c.TopK, table).Loss.backward(),
             _ => throw new ArgumentException($"unknown method '{c.Method}'; use one of {Methods}"),
