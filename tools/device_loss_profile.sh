@@ -29,7 +29,7 @@ nvidia-smi --query-gpu=name,driver_version,memory.used,memory.total,clocks.sm,cl
 
 # 1. The before/after table.
 BENCH_BUDGET_S=${BENCH_BUDGET_S:-250}
-METHODS=ce-fused,snce-fused,snce-fused-topk,snce-fused-topk-rowstep-before,snce-fused-topk-rowstep
+METHODS=ce-fused-before,ce-fused,snce-fused-before,snce-fused,snce-fused-topk,snce-fused-topk-rowstep-before,snce-fused-topk-rowstep
 timeout $((BENCH_BUDGET_S + 60)) bash .device/run.sh loss --device cuda --dtypes bf16 --ks "${KS:-65536,262144}" --methods "$METHODS" \
   --budget-s "$BENCH_BUDGET_S" --name loss --out "$work" > "$work/loss_cs.log" 2>&1
 echo "snce-bench loss: exit $? after $(elapsed) s" | tee -a "$work/loss_cs.log"

@@ -18,12 +18,12 @@ internal interface IKernelLauncher
 /// </summary>
 /// <param name="launcher">Where the kernel runs (the GPU, or the CPU emulation in tests).</param>
 /// <param name="threads">Threads per block; null: <see cref="RowLaunch.Threads"/>.</param>
-/// <param name="gatherOnlySelect">
-/// Mode 3 as before issue 12's per-thread candidates: its first threshold from the threads' maxima and always a
-/// second read of the scores (the gather). For side-by-side benchmarks and tests; the default (false) certifies the
-/// top-k from pass 1's candidates and reads the scores once in most rows.
+/// <param name="previous">
+/// The kernel as before issue 12, for side-by-side benchmarks and tests: pass 2 in pass 1's order, and mode 3's first
+/// threshold from the threads' maxima with a second read of the scores (the gather) in every row. The default
+/// (false) walks pass 2 in reverse and certifies the top-k from pass 1's per-thread candidates.
 /// </param>
-internal sealed class FusedKernelRows(IKernelLauncher launcher, int? threads = null, bool gatherOnlySelect = false) : IRowKernel
+internal sealed class FusedKernelRows(IKernelLauncher launcher, int? threads = null, bool previous = false) : IRowKernel
 {
     /// <summary>Largest top-k the kernel takes (its shared-memory buffer).</summary>
     public const int MaxTopK = 1024;
@@ -32,7 +32,7 @@ internal sealed class FusedKernelRows(IKernelLauncher launcher, int? threads = n
     public const int MaxSelectK = 128;
 
     /// <summary>Mirror of <c>struct RowArgs</c> in SnceRows.cu: 8-byte fields, then 4-byte ones; 120 bytes.</summary>
-    /// <remarks><see cref="Flags"/>: SNCE_FLAG_* bits (1 = <see cref="FlagGatherOnly"/>), 0 for the default paths.</remarks>
+    /// <remarks><see cref="Flags"/>: SNCE_FLAG_* bits (<see cref="FlagGatherOnly"/>, <see cref="FlagForwardPass2"/>), 0 for the default paths.</remarks>
     [StructLayout(LayoutKind.Sequential)]
     internal struct RowArgs
     {
@@ -64,6 +64,9 @@ internal sealed class FusedKernelRows(IKernelLauncher launcher, int? threads = n
 
     /// <summary>RowArgs.Flags bit: mode 3's selection before issue 12's candidates (SNCE_FLAG_GATHER_ONLY).</summary>
     internal const int FlagGatherOnly = 1;
+
+    /// <summary>RowArgs.Flags bit: pass 2 in pass 1's order, as before issue 12 (SNCE_FLAG_FORWARD_PASS2).</summary>
+    internal const int FlagForwardPass2 = 2;
 
     /// <summary>Why the kernel cannot select the top-k from the scores itself (mode 3), or null when it can.</summary>
     /// <remarks>
@@ -103,7 +106,7 @@ internal sealed class FusedKernelRows(IKernelLauncher launcher, int? threads = n
             LdGrad = b.Grad?.stride(0) ?? 0,
             K = k,
             ScoreScale = (float)(1.0 / b.Tau),
-            Flags = gatherOnlySelect ? FlagGatherOnly : 0,
+            Flags = previous ? FlagGatherOnly | FlagForwardPass2 : 0,
         };
         switch (b.Target)
         {

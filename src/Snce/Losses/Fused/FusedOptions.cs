@@ -86,10 +86,10 @@ public sealed record FusedOptions
     public TopKSearch TopKSearch { get; init; } = TopKSearch.Auto;
 
     /// <summary>
-    /// The CUDA kernel's <see cref="TopKSearch.RowStep"/> selection as before issue 12 (a second read of the scores in
-    /// every row) instead of certifying the top-k from pass 1's per-thread candidates: for side-by-side benchmarks.
+    /// The CUDA row kernel as before issue 12 (pass 2 in pass 1's order; <see cref="TopKSearch.RowStep"/>'s selection
+    /// with a second read of the scores in every row): for side-by-side benchmarks.
     /// </summary>
-    internal bool RowStepGatherOnly { get; init; }
+    internal bool PreviousRowKernel { get; init; }
 
     /// <summary>Check that supervised tokens lie in [0, K) (one small device-to-host copy per call).</summary>
     public bool ValidateTokens { get; init; } = true;

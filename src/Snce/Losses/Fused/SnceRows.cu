@@ -18,7 +18,7 @@
 // Masked rows (mask[i] == 0) get zero gradient and zero statistics.
 // Both log-sum-exps are online and in fp32, in base 2: x = l * log2(e), so exp2f/log2f map to the
 // special-function unit. Pass 1 reads the row once (twice the bytes in mode 1: logits and scores),
-// pass 2 reads it again and writes the gradient.
+// pass 2 reads it again, in reverse order (see pass2), and writes the gradient.
 
 #include "Bf16.cuh"
 
@@ -26,6 +26,7 @@
 #define SNCE_CAND 2048          // mode 3: candidate slots per row (>= SNCE_THREAD_TOP * blockDim.x and >= 2 * topK)
 #define SNCE_THREAD_TOP 4       // mode 3: each thread's largest scores kept in registers during pass 1
 #define SNCE_FLAG_GATHER_ONLY 1 // RowArgs.flags: mode 3 as before issue 12's candidates (threshold from the threads' maxima, always a gather)
+#define SNCE_FLAG_FORWARD_PASS2 2 // RowArgs.flags: pass 2 in pass 1's order, as before issue 12 (default: reversed)
 #define SNCE_LOG2E 1.4426950408889634f
 #define SNCE_LN2 0.6931471805599453f
 #ifndef SNCE_ASSERT_ALIGNED
@@ -34,7 +35,8 @@
 
 // Field order: all 8-byte fields first, then 4-byte ones, so that the C# mirror (FusedKernelRows.RowArgs,
 // LayoutKind.Sequential) has the same layout without padding rules to reason about: 120 bytes.
-// flags (formerly a reserved 0): SNCE_FLAG_GATHER_ONLY selects mode 3's previous selection, for side-by-side benchmarks.
+// flags (formerly a reserved 0): SNCE_FLAG_GATHER_ONLY and SNCE_FLAG_FORWARD_PASS2 select the kernel's previous
+// behaviour (both set: the kernel before issue 12), for side-by-side benchmarks; 0 for the default paths.
 struct RowArgs {
     const void* logits;          // [R, ldLogits] TL
     void* grad;                  // [R, ldGrad] TL or null (statistics only)
@@ -408,14 +410,29 @@ __device__ inline void select_topk(const TS* srow, long long kv, long long K, fl
     bitonic_desc(cv, ci, SNCE_CAND);
 }
 
+// Pass 2. reverse: each thread walks its codes in the reverse of pass 1's order (the scalar tail first, then its
+// vectors from the last), so that it starts with what pass 1 read last, the part of the row most likely still in L2
+// (of 50 MB on the H100/H200, about 190 KB per resident row at 264 rows in flight). The same elements and values
+// either way; forward is the order before issue 12 (SNCE_FLAG_FORWARD_PASS2).
 template <typename TL, typename TS, int V, bool DENSE>
 __device__ inline void pass2(const TL* lrow, const TS* srow, TL* grow, long long kv, long long K, float sScale,
-                             float lse2, float lseS2, float coef) {
+                             float lse2, float lseS2, float coef, bool reverse) {
     const long long groups = kv / V;
+    const long long t = threadIdx.x, nt = blockDim.x;
+    if (reverse) {
+        for (long long k = kv + t; k < K; k += nt)
+            grad_step<TL, TS, 1, DENSE>(lrow, srow, grow, k, sScale, lse2, lseS2, coef);
+        if (t < groups) {
 #pragma unroll 2
-    for (long long j = threadIdx.x; j < groups; j += blockDim.x)
+            for (long long j = t + (groups - 1 - t) / nt * nt; j >= 0; j -= nt)
+                grad_step<TL, TS, V, DENSE>(lrow, srow, grow, j * V, sScale, lse2, lseS2, coef);
+        }
+        return;
+    }
+#pragma unroll 2
+    for (long long j = t; j < groups; j += nt)
         grad_step<TL, TS, V, DENSE>(lrow, srow, grow, j * V, sScale, lse2, lseS2, coef);
-    for (long long k = kv + threadIdx.x; k < K; k += blockDim.x)
+    for (long long k = kv + t; k < K; k += nt)
         grad_step<TL, TS, 1, DENSE>(lrow, srow, grow, k, sScale, lse2, lseS2, coef);
 }
 
@@ -512,17 +529,18 @@ __device__ inline void snce_rows(const RowArgs& a) {
     if (!grow) return;
 
     const float coef = a.coef[row];
+    const bool reverse = (a.flags & SNCE_FLAG_FORWARD_PASS2) == 0;
     if (dense) {
-        pass2<TL, TS, V, true>(lrow, srow, grow, kv, K, sScale, lse2, lseS2, coef);
+        pass2<TL, TS, V, true>(lrow, srow, grow, kv, K, sScale, lse2, lseS2, coef, reverse);
     } else if (select) {
-        pass2<TL, TS, V, false>(lrow, srow, grow, kv, K, sScale, lse2, lseS2, coef);
+        pass2<TL, TS, V, false>(lrow, srow, grow, kv, K, sScale, lse2, lseS2, coef, reverse);
         __syncthreads();   // every softmax term is written before the target entries are replaced
         for (int j = tid; j < a.topK; j += nt) {
             const float g = coef * (exp2f(topL[j] * SNCE_LOG2E - lse2) - exp2f(candV[j] - lseS2));
             Io<TL, 1>::store(grow + candI[j], &g);
         }
     } else {
-        pass2<TL, TS, V, false>(lrow, srow, grow, kv, K, sScale, lse2, lseS2, coef);
+        pass2<TL, TS, V, false>(lrow, srow, grow, kv, K, sScale, lse2, lseS2, coef, reverse);
         __syncthreads();   // every softmax term is written before the target entries are replaced
         for (int j = tid; j < nTop; j += nt) {
             const long long idx = a.mode == 0 ? a.tokens[row] : a.topIdx[row * a.topK + j];

@@ -54,7 +54,7 @@ public class FusedKernelEmulationTests(ITestOutputHelper output)
     }
 
     [Theory]
-    // metric, anchors (latent: near codes; code: the token's code), target, threads, the selection before issue 12
+    // metric, anchors (latent: near codes; code: the token's code), target, threads, the kernel as before issue 12
     [InlineData("l2", "latent", "topk-rowstep", 32, false)]
     [InlineData("dot", "latent", "topk-rowstep", 64, false)]
     [InlineData("l2", "code", "topk-rowstep", 64, false)]
@@ -64,7 +64,9 @@ public class FusedKernelEmulationTests(ITestOutputHelper output)
     [InlineData("l2", "code", "dense", 32, false)]
     [InlineData("dot", "latent", "dense", 64, false)]
     [InlineData("l2", "latent", "hard", 32, false)]
-    public void KernelMatchesTheFloat64ReferenceAndTorchRows(string metric, string anchors, string target, int threads, bool gatherOnly)
+    [InlineData("dot", "latent", "dense", 64, true)]
+    [InlineData("l2", "code", "hard", 32, true)]
+    public void KernelMatchesTheFloat64ReferenceAndTorchRows(string metric, string anchors, string target, int threads, bool previous)
     {
         var emu = KernelEmulator.Create(out var why);
         if (emu is null) { output.WriteLine($"not run: {why}"); return; }
@@ -76,7 +78,7 @@ public class FusedKernelEmulationTests(ITestOutputHelper output)
         var options = new FusedOptions { RowChunk = 5, CodeChunk = 16, ComputeDtype = ScalarType.Float32,
             TopKSearch = target == "topk-rowstep" ? TopKSearch.RowStep : TopKSearch.Full };
         int? topK = kind == TargetKind.TopK ? 5 : null;
-        var kernel = new FusedKernelRows(emu, threads, gatherOnly);
+        var kernel = new FusedKernelRows(emu, threads, previous);
         var actual = c.FusedLinear(topK, options, soft: kind != TargetKind.Hard, run: p => FusedEngine.Run(p, kernel));
         Assert.Contains(emu.Kernels, n => n.Contains("topk") == (target == "topk-rowstep"));
         var torch = c.FusedLinear(topK, options, soft: kind != TargetKind.Hard, run: p => FusedEngine.Run(p, TorchRows.Instance));
@@ -160,6 +162,15 @@ public class FusedKernelEmulationTests(ITestOutputHelper output)
         FusedCase.AssertGrad("stats", expected, actual, 1e-4);
         FusedCase.AssertGrad("gradient in place", expectedGrad, inPlace, 1e-6);
         Assert.Equal(0.0, inPlace[1].abs().max().Double()); // masked row
+        // 32 threads: 83 vectors of 4 and a tail of 1 per row, so each thread walks several vectors in pass 2 (in reverse
+        // by default, forward in the previous kernel): the same gradient either way.
+        foreach (var previous in new[] { false, true })
+        {
+            var narrow = logits.clone();
+            var s32 = new FusedKernelRows(emu, 32, previous).Run(Block(narrow, narrow));
+            FusedCase.AssertGrad($"stats, 32 threads, previous {previous}", expected, s32, 1e-4);
+            FusedCase.AssertGrad($"gradient, 32 threads, previous {previous}", expectedGrad, narrow, 1e-6);
+        }
         // Statistics only: no gradient written, same statistics.
         var untouched = logits.clone();
         var statsOnly = new FusedKernelRows(emu, 32).Run(Block(untouched, null));
@@ -190,13 +201,13 @@ public class FusedKernelEmulationTests(ITestOutputHelper output)
     }
 
     [Theory]
-    // logits dtype, score dtype, the selection before issue 12 (threads' maxima, always a gather)
+    // logits dtype, score dtype, the kernel as before issue 12 (top-k from the threads' maxima, always a gather; pass 2 forward)
     [InlineData(ScalarType.Float32, ScalarType.Float32, false)]
     [InlineData(ScalarType.BFloat16, ScalarType.BFloat16, false)]
     [InlineData(ScalarType.BFloat16, ScalarType.Float32, false)]
     [InlineData(ScalarType.Float32, ScalarType.Float32, true)]
     [InlineData(ScalarType.BFloat16, ScalarType.BFloat16, true)]
-    public void KernelSelectsTopKFromTheScoresLikeTorchRows(ScalarType logitsDtype, ScalarType scoreDtype, bool gatherOnly)
+    public void KernelSelectsTopKFromTheScoresLikeTorchRows(ScalarType logitsDtype, ScalarType scoreDtype, bool previous)
     {
         var emu = KernelEmulator.Create(out var why);
         if (emu is null) { output.WriteLine($"not run: {why}"); return; }
@@ -238,7 +249,7 @@ public class FusedKernelEmulationTests(ITestOutputHelper output)
         var expectedGrad = empty_like(logits);
         var expected = TorchRows.Instance.Run(Block(logits, expectedGrad));
         var inPlace = logits.clone();
-        var actual = new FusedKernelRows(emu, threads, gatherOnly).Run(Block(inPlace, inPlace));
+        var actual = new FusedKernelRows(emu, threads, previous).Run(Block(inPlace, inPlace));
         FusedCase.AssertGrad("stats", expected, actual, 1e-4);
         var tol = (logitsDtype == ScalarType.BFloat16 ? 1e-2 : 4e-6) * expectedGrad.abs().max().Double();
         FusedCase.AssertGrad("gradient in place", expectedGrad, inPlace, tol);
