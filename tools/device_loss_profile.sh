@@ -7,7 +7,7 @@
 #   bash tools/device_loss_profile.sh
 #
 # 1. snce-bench loss (check first, then each case in a fresh process), bf16, K = 65,536 and 262,144:
-#    ce-fused, snce-fused, snce-fused-topk (host search, TopKSearch.Full), snce-fused-topk-rowstep-before (the kernel's
+#    ce-fused(-before), snce-fused(-before), snce-fused-topk (host search), snce-fused-topk-rowstep-before (the kernel's
 #    row-step selection before the per-thread candidates: scores read twice in every row) and snce-fused-topk-rowstep
 #    (after: read once where pass 1's candidates certify the top-k). ce-fused and snce-fused run the same code before
 #    and after; they are the baselines of the ratios.
