@@ -76,6 +76,7 @@ public static class LossBench
         // 1. Correctness on this device before any timing.
         var backend = s.Backend;
         var rowStepOk = true;
+        var beforeOk = true;
         if (!s.Check) report.Notes.Add("CHECK SKIPPED (--check false, for profiling runs): the kernel was not compared with the reference in this run.");
         else
         {
@@ -84,8 +85,11 @@ public static class LossBench
             var checkRows = checkResult is { Error: null } ? checkResult : null;
             var checkPassed = checkRows is not null && checkRows.Rows.All(r => r.Passed);
             // The row step's own top-k selection (kernel mode 3) is gated on its own: a failure there skips only its method.
-            var kernelOk = checkRows is not null && checkRows.Rows.Where(r => r.Target != "snce-topk-rowstep").All(r => r.KernelOk);
+            // The kernel as before issue 12 ("-before" targets) is gated on its own too: a failure skips the "-before" methods.
+            static bool Before(LossCheck.Row r) => r.Target.EndsWith("-before", StringComparison.Ordinal);
+            var kernelOk = checkRows is not null && checkRows.Rows.Where(r => r.Target != "snce-topk-rowstep" && !Before(r)).All(r => r.KernelOk);
             rowStepOk = checkRows is not null && checkRows.Rows.Where(r => r.Target == "snce-topk-rowstep").All(r => r.KernelOk);
+            beforeOk = checkRows is not null && checkRows.Rows.Where(Before).All(r => r.KernelOk);
             report.Notes.Add(checkRows is null
                 ? $"CHECK FAILED TO RUN: {checkResult?.Error ?? check.Error}"
                 : $"Check before timing (N=300, H=64, D=32, τ = 10 (l2), 5 (dot), 0.1 (cosine), top-k 7, masked rows and weights, row blocks of 128): fused vs the dense float64 reference" +
@@ -103,7 +107,11 @@ public static class LossBench
                 backend = "torch";
                 report.Notes.Add("The CUDA kernel did not pass the check: it is NOT timed; fused rows below use the libtorch backend.");
             }
-            else if (!rowStepOk) report.Notes.Add("The kernel's own top-k selection (snce-topk-rowstep) did not pass the check: snce-fused-topk-rowstep is NOT timed.");
+            else
+            {
+                if (!rowStepOk) report.Notes.Add("The kernel's own top-k selection (snce-topk-rowstep) did not pass the check: snce-fused-topk-rowstep is NOT timed.");
+                if (!beforeOk) report.Notes.Add("The row kernel as before issue 12 (the -before check targets) did not pass the check: the -before methods are NOT timed.");
+            }
         }
         foreach (var line in report.Notes) Console.WriteLine(line);
 
@@ -112,12 +120,14 @@ public static class LossBench
             $"Anchors: {s.Anchors switch { "random" => "z ~ N(0, I), unrelated to the codes", "near" => $"z = a random code + {s.LatentNoise}·N(0, I)", _ => "z = the token's code (code-anchored)" }} (--anchors).");
         report.Notes.Add("snce-fused-topk searches every row's top-k over all K codes on the host side (TopKSearch.Full: chunked score matmuls and torch.topk, " +
             "the original path); snce-fused-topk-rowstep has the row step select it from the block's full scores in the pass that reads the logits " +
-            "(TopKSearch.RowStep: on the CUDA kernel no sort over K, on the libtorch backend torch.topk); snce-fused-topk-table takes it from a " +
+            "(TopKSearch.RowStep: on the CUDA kernel no sort over K, on the libtorch backend torch.topk; the kernel certifies it from each thread's 4 largest " +
+            "scores of that pass, reading the scores once where the certificate holds); snce-fused-topk-table takes it from a " +
             $"CodeNeighbors table of max(2k, k + 16) codes per code where certified (from_table = fraction of rows), searching the rest over all K; the table's " +
             "build (once per codebook) is setup_ms, not timed, and its memory is in mem_gib.");
         report.Notes.Add("Methods: ce-reference = logits = h·Wᵀ, cross_entropy(logits.float()); snce-reference = the same logits, q = softmax(−d/τ) [N, K] fp32, " +
             "−Σ q·log_softmax(logits.float()); *-fused = FusedCrossEntropy/FusedSnce.ForwardLinear (default options: row blocks of ≤ 2 GiB of [rows, K] buffers), " +
-            $"backend {backend}.");
+            $"backend {backend}; X-before = X with the row kernel as before issue 12 (pass 2 in pass 1's order, the row step's top-k read the scores twice " +
+            "in every row), for before/after in one run.");
         report.Notes.Add("time_ms: median over the timed steps (after warm-up) of one forward+backward, synchronized; bound_ms = 3·2·N·K·H FLOPs / 790 TFLOP/s " +
             "(bf16 rate of this GPU; for fp32 the same figure, unreachable in fp32) — matmul_ms is the three hidden-size matmuls alone, full size, in the dtype.");
         report.Notes.Add(cuda
@@ -138,6 +148,7 @@ public static class LossBench
                     LossResult r;
                     if (clock.Elapsed.TotalSeconds > s.BudgetS) r = new LossResult("skipped", Message: $"time budget of {s.BudgetS} s spent");
                     else if (method == "snce-fused-topk-rowstep" && !rowStepOk) r = new LossResult("skipped", Message: "the row step's top-k failed the check");
+                    else if (method.EndsWith("-before", StringComparison.Ordinal) && !beforeOk) r = new LossResult("skipped", Message: "the previous row kernel failed the check");
                     else
                     {
                         var run = Spawn(s, ["--child", "case", "--methods", method, "--dtypes", dtype, "--ks", k.ToString(CultureInfo.InvariantCulture),

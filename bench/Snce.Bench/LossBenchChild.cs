@@ -29,7 +29,7 @@ public sealed record LossResult(string Status, double? TimeMs = null, double[]? 
 /// </summary>
 public static class LossBenchChild
 {
-    public const string Methods = "ce-reference,ce-fused,snce-reference,snce-fused-topk,snce-fused-topk-rowstep,snce-fused-topk-table,snce-fused";
+    public const string Methods = "ce-reference,ce-fused,snce-reference,snce-fused-topk,snce-fused-topk-rowstep,snce-fused-topk-table,snce-fused,ce-fused-before,snce-fused-before,snce-fused-topk-rowstep-before";
 
     public static LossResult Run(LossCase c, Device device)
     {
@@ -92,6 +92,13 @@ public static class LossBenchChild
                 options with { TopKSearch = TopKSearch.Full }, c.TopK).Loss.backward(),
             "snce-fused-topk-rowstep" => () => FusedSnce.ForwardLinear(hidden, weight, null, z, codebook, metric, c.Tau, tokens, null, null,
                 options with { TopKSearch = TopKSearch.RowStep }, c.TopK).Loss.backward(),
+            // "-before": the same with the row kernel as before issue 12 (pass 2 in pass 1's order; the row step's top-k
+            // with a second read of the scores in every row), for before/after tables from one run.
+            "ce-fused-before" => () => FusedCrossEntropy.ForwardLinear(hidden, weight, null, tokens, null, null, options with { PreviousRowKernel = true }).Loss.backward(),
+            "snce-fused-before" => () => FusedSnce.ForwardLinear(hidden, weight, null, z, codebook, metric, c.Tau, tokens, null, null,
+                options with { PreviousRowKernel = true }).Loss.backward(),
+            "snce-fused-topk-rowstep-before" => () => FusedSnce.ForwardLinear(hidden, weight, null, z, codebook, metric, c.Tau, tokens, null, null,
+                options with { TopKSearch = TopKSearch.RowStep, PreviousRowKernel = true }, c.TopK).Loss.backward(),
             "snce-fused-topk-table" => () => FusedSnce.ForwardLinear(hidden, weight, null, z, codebook, metric, c.Tau, tokens, null, null,
                 options with { TopKSearch = TopKSearch.Neighbors }, c.TopK, table).Loss.backward(),
             _ => throw new ArgumentException($"unknown method '{c.Method}'; use one of {Methods}"),

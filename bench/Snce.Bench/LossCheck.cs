@@ -25,7 +25,7 @@ static class LossCheck
         var onCuda = device.type == DeviceType.CUDA;
         foreach (var dtype in new[] { ScalarType.Float32, ScalarType.BFloat16 })
             foreach (var k in new long[] { 1001, 1024 })
-                foreach (var target in new[] { "ce", "snce", "snce-topk", "snce-topk-rowstep", "snce-topk-table", "snce-topk-code" })
+                foreach (var target in new[] { "ce", "snce", "snce-topk", "snce-topk-rowstep", "snce-topk-table", "snce-topk-code", "ce-before", "snce-before", "snce-topk-rowstep-before" })
                     foreach (var form in new[] { "linear", "logits" })
                         foreach (var metric in target == "snce" && dtype == ScalarType.Float32 && k == 1001 && form == "linear" ? new[] { "l2", "dot", "cosine" } : ["l2"])
                             rows.Add(Compare(device, dtype, k, target, form, metric, onCuda ? backend : "torch"));
@@ -46,9 +46,12 @@ static class LossCheck
         return (rows, info);
     }
 
-    static Row Compare(Device device, ScalarType dtype, long k, string target, string form, string metricName, string backend)
+    static Row Compare(Device device, ScalarType dtype, long k, string checkTarget, string form, string metricName, string backend)
     {
         using var scope = NewDisposeScope();
+        // "X-before": target X with the row kernel as before issue 12 (FusedOptions.PreviousRowKernel).
+        var previous = checkTarget.EndsWith("-before", StringComparison.Ordinal);
+        var target = previous ? checkTarget[..^"-before".Length] : checkTarget;
         const long n = 300, h = 64, d = 32;
         const int topK = 7;
         var metric = Metric.Parse(metricName);
@@ -96,7 +99,8 @@ static class LossCheck
             var opt = new FusedOptions
             {
                 Backend = b == "cuda" ? FusedBackend.Cuda : FusedBackend.Torch, ComputeDtype = dtype, RowChunk = 128, CodeChunk = 300,
-                TopKSearch = table is not null ? TopKSearch.Neighbors : target == "snce-topk-rowstep" ? TopKSearch.RowStep : TopKSearch.Full,
+                TopKSearch = table is not null ? TopKSearch.Neighbors : target.StartsWith("snce-topk-rowstep", StringComparison.Ordinal) ? TopKSearch.RowStep : TopKSearch.Full,
+                PreviousRowKernel = previous,
             };
             int? tk = target.StartsWith("snce-topk", StringComparison.Ordinal) ? topK : null;
             var hl = hidden.detach().requires_grad_();
@@ -135,10 +139,10 @@ static class LossCheck
         // torch.topk in the libtorch backend (both pick a valid top-k; measured on the H200 2026-12-02: 0.017–0.023
         // kernel vs libtorch, 0.017–0.024 vs the float64 reference, the old host top-k 0.017–0.021): in bf16 it gets the
         // top-k tolerance against the libtorch backend too. The fp32 rows (no ties) still check its selection at 1e-4.
-        var kernelTol = f32 ? 1e-4 : target == "snce-topk-rowstep" ? 1e-1 : 1e-2;
+        var kernelTol = f32 ? 1e-4 : target.StartsWith("snce-topk-rowstep", StringComparison.Ordinal) ? 1e-1 : 1e-2;
         var kernelOk = (vsTorch is null || vsTorch <= kernelTol) && (!f32 || vsRef <= refTol);
         var passed = kernelOk && vsRef <= refTol;   // false for NaN too
-        return new Row(f32 ? "fp32" : "bf16", form, target, metricName, k, vsRef, vsTorch, passed, kernelOk);
+        return new Row(f32 ? "fp32" : "bf16", form, checkTarget, metricName, k, vsRef, vsTorch, passed, kernelOk);
     }
 
     /// <summary>max(|Δloss| / max(1, |loss|), ‖Δg‖ / ‖g‖ over the gradients): relative norms, as top-k boundaries may swap

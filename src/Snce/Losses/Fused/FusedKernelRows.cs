@@ -16,7 +16,14 @@ internal interface IKernelLauncher
 /// The row-wise step as one CUDA kernel (SnceRows.cu): one thread block per row, two passes over the row
 /// (statistics, then gradient written in place), both log-sum-exps online in fp32.
 /// </summary>
-internal sealed class FusedKernelRows(IKernelLauncher launcher, int? threads = null) : IRowKernel
+/// <param name="launcher">Where the kernel runs (the GPU, or the CPU emulation in tests).</param>
+/// <param name="threads">Threads per block; null: <see cref="RowLaunch.Threads"/>.</param>
+/// <param name="previous">
+/// The kernel as before issue 12, for side-by-side benchmarks and tests: pass 2 in pass 1's order, and mode 3's first
+/// threshold from the threads' maxima with a second read of the scores (the gather) in every row. The default
+/// (false) walks pass 2 in reverse and certifies the top-k from pass 1's per-thread candidates.
+/// </param>
+internal sealed class FusedKernelRows(IKernelLauncher launcher, int? threads = null, bool previous = false) : IRowKernel
 {
     /// <summary>Largest top-k the kernel takes (its shared-memory buffer).</summary>
     public const int MaxTopK = 1024;
@@ -25,13 +32,14 @@ internal sealed class FusedKernelRows(IKernelLauncher launcher, int? threads = n
     public const int MaxSelectK = 128;
 
     /// <summary>Mirror of <c>struct RowArgs</c> in SnceRows.cu: 8-byte fields, then 4-byte ones; 120 bytes.</summary>
+    /// <remarks><see cref="Flags"/>: SNCE_FLAG_* bits (<see cref="FlagGatherOnly"/>, <see cref="FlagForwardPass2"/>), 0 for the default paths.</remarks>
     [StructLayout(LayoutKind.Sequential)]
     internal struct RowArgs
     {
         public nint Logits, Grad, Scores, Tokens, TopIdx, TopQ, Coef, Mask, Stats;
         public long LdLogits, LdGrad, LdScores, K;
         public float ScoreScale;
-        public int Mode, TopK, Reserved;
+        public int Mode, TopK, Flags;
     }
 
     /// <summary>The kernel source, embedded in the assembly.</summary>
@@ -49,12 +57,21 @@ internal sealed class FusedKernelRows(IKernelLauncher launcher, int? threads = n
     }
 
     /// <summary>Candidate slots per row of mode 3 (SNCE_CAND in SnceRows.cu).</summary>
-    const int SelectSlots = 1024;
+    internal const int SelectSlots = 2048;
+
+    /// <summary>Scores each thread keeps from pass 1 in mode 3 (SNCE_THREAD_TOP in SnceRows.cu).</summary>
+    internal const int ThreadTop = 4;
+
+    /// <summary>RowArgs.Flags bit: mode 3's selection before issue 12's candidates (SNCE_FLAG_GATHER_ONLY).</summary>
+    internal const int FlagGatherOnly = 1;
+
+    /// <summary>RowArgs.Flags bit: pass 2 in pass 1's order, as before issue 12 (SNCE_FLAG_FORWARD_PASS2).</summary>
+    internal const int FlagForwardPass2 = 2;
 
     /// <summary>Why the kernel cannot select the top-k from the scores itself (mode 3), or null when it can.</summary>
     /// <remarks>
     /// Its first threshold is the k-th largest of the threads' maxima, so at least k threads must own a score (K ≥ 8k
-    /// with 8-wide vectors, k ≤ 128 threads), unless all K scores fit the candidate slots at once (K ≤ 1,024 − k).
+    /// with 8-wide vectors, k ≤ 128 threads), unless all K scores fit the candidate slots at once (K ≤ 2,048 − k).
     /// </remarks>
     public static string? UnsupportedSelect(ScalarType scores, int topK, long numCodes)
     {
@@ -89,6 +106,7 @@ internal sealed class FusedKernelRows(IKernelLauncher launcher, int? threads = n
             LdGrad = b.Grad?.stride(0) ?? 0,
             K = k,
             ScoreScale = (float)(1.0 / b.Tau),
+            Flags = previous ? FlagGatherOnly | FlagForwardPass2 : 0,
         };
         switch (b.Target)
         {
@@ -123,6 +141,8 @@ internal sealed class FusedKernelRows(IKernelLauncher launcher, int? threads = n
         var vector = RowLaunch.VectorWidth(L.dtype, scoreType);
         var blockThreads = threads ?? RowLaunch.Threads(k, vector);
         if (args.Mode == 3 && args.TopK > blockThreads) why ??= $"top-k {args.TopK} exceeds the block's {blockThreads} threads";
+        if (args.Mode == 3 && (long)ThreadTop * blockThreads > SelectSlots)
+            why ??= $"the top-k selection keeps {ThreadTop} candidates per thread in {SelectSlots} slots: at most {SelectSlots / ThreadTop} threads, not {blockThreads}";
         if (why is not null) throw new InvalidOperationException(why);
         launcher.Launch(RowLaunch.KernelName(L.dtype, scoreType, select: args.Mode == 3), checked((int)r), blockThreads, ref args);
         // The tensors behind the pointers may be released now: later work on the same stream is queued after the kernel.

@@ -85,6 +85,12 @@ public sealed record FusedOptions
     /// <summary>How the top-k path finds the k nearest codes (a neighbor table or the whole codebook).</summary>
     public TopKSearch TopKSearch { get; init; } = TopKSearch.Auto;
 
+    /// <summary>
+    /// The CUDA row kernel as before issue 12 (pass 2 in pass 1's order; <see cref="TopKSearch.RowStep"/>'s selection
+    /// with a second read of the scores in every row): for side-by-side benchmarks.
+    /// </summary>
+    internal bool PreviousRowKernel { get; init; }
+
     /// <summary>Check that supervised tokens lie in [0, K) (one small device-to-host copy per call).</summary>
     public bool ValidateTokens { get; init; } = true;
 }

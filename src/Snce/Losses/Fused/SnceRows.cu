@@ -9,19 +9,24 @@
 //   mode 1 (dense):  q = softmax(s), s = raw scores (K values) * scoreScale   (SNCE, full codebook)
 //   mode 2 (sparse): q given as topK (index, probability) pairs per row      (SNCE, top-k)
 //   mode 3 (top-k of the scores): q = softmax over the topK largest raw scores, selected here from the same
-//                    [R, K] scores as mode 1 (SNCE, top-k without a host-side sort/select; see select_topk)
+//                    [R, K] scores as mode 1 (SNCE, top-k without a host-side sort/select; see select_topk):
+//                    pass 1 keeps each thread's 4 largest scores, which certify the row's top-k in most rows,
+//                    so the scores are read once (a second gather read only where the certificate fails)
 // the kernel writes stats[i] = (lse(l) - sum_k q_k l_k, lse(l) - l_{t_i}, H(q), lse(l)) and, when grad is
 // set, grad[i, k] = coef_i * (softmax(l)_k - q_k). grad may alias logits: every element is read by the
 // thread that writes it, before it writes it, and the sparse targets' entries are replaced after a barrier.
 // Masked rows (mask[i] == 0) get zero gradient and zero statistics.
 // Both log-sum-exps are online and in fp32, in base 2: x = l * log2(e), so exp2f/log2f map to the
 // special-function unit. Pass 1 reads the row once (twice the bytes in mode 1: logits and scores),
-// pass 2 reads it again and writes the gradient.
+// pass 2 reads it again, in reverse order (see pass2), and writes the gradient.
 
 #include "Bf16.cuh"
 
 #define SNCE_MAX_TOPK 1024
-#define SNCE_CAND 1024          // mode 3: candidates kept per row before the final sort (>= 2 * topK)
+#define SNCE_CAND 2048          // mode 3: candidate slots per row (>= SNCE_THREAD_TOP * blockDim.x and >= 2 * topK)
+#define SNCE_THREAD_TOP 4       // mode 3: each thread's largest scores kept in registers during pass 1
+#define SNCE_FLAG_GATHER_ONLY 1 // RowArgs.flags: mode 3 as before issue 12's candidates (threshold from the threads' maxima, always a gather)
+#define SNCE_FLAG_FORWARD_PASS2 2 // RowArgs.flags: pass 2 in pass 1's order, as before issue 12 (default: reversed)
 #define SNCE_LOG2E 1.4426950408889634f
 #define SNCE_LN2 0.6931471805599453f
 #ifndef SNCE_ASSERT_ALIGNED
@@ -30,6 +35,8 @@
 
 // Field order: all 8-byte fields first, then 4-byte ones, so that the C# mirror (FusedKernelRows.RowArgs,
 // LayoutKind.Sequential) has the same layout without padding rules to reason about: 120 bytes.
+// flags (formerly a reserved 0): SNCE_FLAG_GATHER_ONLY and SNCE_FLAG_FORWARD_PASS2 select the kernel's previous
+// behaviour (both set: the kernel before issue 12), for side-by-side benchmarks; 0 for the default paths.
 struct RowArgs {
     const void* logits;          // [R, ldLogits] TL
     void* grad;                  // [R, ldGrad] TL or null (statistics only)
@@ -47,7 +54,7 @@ struct RowArgs {
     float scoreScale;            // 1 / tau
     int mode;                    // 0 hard, 1 dense, 2 sparse, 3 top-k of the scores
     int topK;                    // modes 2, 3: pairs per row, <= SNCE_MAX_TOPK (mode 3: <= blockDim.x and <= SNCE_CAND / 2)
-    int reserved;
+    int flags;                   // SNCE_FLAG_* bits; 0 for the default paths
 };
 
 __device__ inline float snce_neg_inf() { return __int_as_float(0xff800000); }
@@ -187,10 +194,34 @@ __device__ inline void acc_add_target(Acc& acc, float l, float y) {
     acc.ms = ms;
 }
 
+// Mode 3: a thread's SNCE_THREAD_TOP largest base-2 scores seen so far (v descending, -inf = empty) and their codes.
+// A score enters only when strictly larger than the smallest kept one, so every score the thread saw and did not
+// keep is <= v[SNCE_THREAD_TOP - 1] (the certificate in select_topk rests on this).
+struct ThreadTop { float v[SNCE_THREAD_TOP]; int i[SNCE_THREAD_TOP]; };
+
+__device__ inline ThreadTop top_empty() {
+    ThreadTop t;
+#pragma unroll
+    for (int j = 0; j < SNCE_THREAD_TOP; j++) { t.v[j] = snce_neg_inf(); t.i[j] = -1; }
+    return t;
+}
+
+__device__ inline void top_add(ThreadTop& t, float y, int code) {
+    if (!(y > t.v[SNCE_THREAD_TOP - 1])) return;   // also drops NaN
+    t.v[SNCE_THREAD_TOP - 1] = y; t.i[SNCE_THREAD_TOP - 1] = code;
+#pragma unroll
+    for (int j = SNCE_THREAD_TOP - 1; j > 0; j--) {
+        if (t.v[j] > t.v[j - 1]) {
+            const float tv = t.v[j]; t.v[j] = t.v[j - 1]; t.v[j - 1] = tv;
+            const int ti = t.i[j]; t.i[j] = t.i[j - 1]; t.i[j - 1] = ti;
+        }
+    }
+}
+
 // Pass 1 over V consecutive codes starting at k0. M: 0 logits only, 1 logits and dense scores, 3 logits and the
-// running maximum ymax of the base-2 scores (mode 3's first bound on the k-th largest).
+// thread's largest base-2 scores (mode 3's candidates; top.v[0] is its maximum).
 template <typename TL, typename TS, int V, int M>
-__device__ inline void stats_step(const TL* lrow, const TS* srow, long long k0, float sScale, Acc& acc, float& ymax) {
+__device__ inline void stats_step(const TL* lrow, const TS* srow, long long k0, float sScale, Acc& acc, ThreadTop& top) {
     constexpr bool DENSE = M == 1;
     float l[V];
     Io<TL, V>::load(lrow + k0, l);
@@ -226,7 +257,7 @@ __device__ inline void stats_step(const TL* lrow, const TS* srow, long long k0, 
         float s[V];
         Io<TS, V>::load(srow + k0, s);
 #pragma unroll
-        for (int i = 0; i < V; i++) ymax = fmaxf(ymax, s[i] * sScale);
+        for (int i = 0; i < V; i++) top_add(top, s[i] * sScale, (int)(k0 + i));
     }
 }
 
@@ -249,13 +280,13 @@ __device__ inline void grad_step(const TL* lrow, const TS* srow, TL* grow, long 
 }
 
 template <typename TL, typename TS, int V, int M>
-__device__ inline void pass1(const TL* lrow, const TS* srow, long long kv, long long K, float sScale, Acc& acc, float& ymax) {
+__device__ inline void pass1(const TL* lrow, const TS* srow, long long kv, long long K, float sScale, Acc& acc, ThreadTop& top) {
     const long long groups = kv / V;
 #pragma unroll 2
     for (long long j = threadIdx.x; j < groups; j += blockDim.x)
-        stats_step<TL, TS, V, M>(lrow, srow, j * V, sScale, acc, ymax);
+        stats_step<TL, TS, V, M>(lrow, srow, j * V, sScale, acc, top);
     for (long long k = kv + threadIdx.x; k < K; k += blockDim.x)
-        stats_step<TL, TS, 1, M>(lrow, srow, k, sScale, acc, ymax);
+        stats_step<TL, TS, 1, M>(lrow, srow, k, sScale, acc, top);
 }
 
 // Calls f(code, y) for this thread's share of the row's base-2 scores y = s * sScale (the expression pass 1 uses,
@@ -313,22 +344,37 @@ __device__ inline void bitonic_desc(float* v, int* idx, int n) {
 }
 
 // Mode 3: the topK largest base-2 scores of the row into cv[0, topK) (descending) and their codes into ci.
-// ymax is this thread's maximum from pass 1. T = the topK-th largest of the threads' maxima bounds the topK-th
-// largest score from below (topK threads each hold a score >= T), so the scores >= T include the top-k.
-// The candidates >= T are gathered (scores > T from the front, ties == T from the back), sorted, the first topK kept.
-// When more than SNCE_CAND - topK scores exceed T, T is raised by bisection towards the row's maximum, keeping
-// count(>= T) >= topK, and the gather repeated. Needs topK <= the number of threads that own a score, or
-// K <= SNCE_CAND (the host keeps topK <= 128 <= blockDim.x). Reads of the scores: pass 1 (with the logits) and one
-// gather; a row that needs the bisection adds one per step and a second gather.
+// top holds this thread's SNCE_THREAD_TOP largest scores from pass 1. They are gathered (C, SNCE_THREAD_TOP per
+// thread) and sorted; T = the topK-th largest of C. Certificate: a score outside C is <= its thread's smallest kept
+// score, so when no thread's smallest kept score exceeds T, no score outside C exceeds T and C's first topK are a
+// top-k of the row (ties at T aside): the scores are read once, by pass 1. Otherwise (some thread holds more than
+// SNCE_THREAD_TOP of the row's largest scores) the gather below runs from T, a lower bound of the topK-th largest
+// score (C has topK scores >= T): scores > T from the front of the slots, ties == T from the back, sorted, the first
+// topK kept. When more than SNCE_CAND - topK scores exceed T, T is raised by bisection towards the row's maximum,
+// keeping count(>= T) >= topK, and the gather repeated. With SNCE_FLAG_GATHER_ONLY, T is the topK-th largest of the
+// threads' maxima and the gather always runs (the selection before issue 12's candidates). Needs topK <= the number
+// of threads that own a score, or K <= SNCE_CAND - topK (the host keeps topK <= 128 <= blockDim.x), and
+// SNCE_THREAD_TOP * blockDim.x <= SNCE_CAND, a power of two.
 template <typename TS, int V>
-__device__ inline void select_topk(const TS* srow, long long kv, long long K, float sScale, int topK, float ymax,
-                                   float* cv, int* ci, float* red) {
-    __shared__ int nGt, nEq;
+__device__ inline void select_topk(const TS* srow, long long kv, long long K, float sScale, int topK, const ThreadTop& top,
+                                   bool gatherOnly, float* cv, int* ci, float* red) {
+    __shared__ int nGt, nEq, uncertain;
     const int tid = threadIdx.x, nt = blockDim.x;
-    cv[tid] = ymax;
-    ci[tid] = tid;
-    __syncthreads();
-    bitonic_desc(cv, ci, nt);
+    if (gatherOnly) {
+        cv[tid] = top.v[0];
+        ci[tid] = tid;
+        __syncthreads();
+        bitonic_desc(cv, ci, nt);
+    } else {
+#pragma unroll
+        for (int j = 0; j < SNCE_THREAD_TOP; j++) { cv[tid * SNCE_THREAD_TOP + j] = top.v[j]; ci[tid * SNCE_THREAD_TOP + j] = top.i[j]; }
+        if (tid == 0) uncertain = 0;
+        __syncthreads();
+        bitonic_desc(cv, ci, SNCE_THREAD_TOP * nt);
+        if (top.v[SNCE_THREAD_TOP - 1] > cv[topK - 1]) uncertain = 1;   // every writer writes 1
+        __syncthreads();
+        if (!uncertain) return;                                         // the same value in every thread
+    }
     float lo = cv[topK - 1], hi = cv[0];
     const int room = SNCE_CAND - topK;              // front slots for scores > T; the last topK slots take ties == T
     for (int attempt = 0;; attempt++) {
@@ -364,14 +410,29 @@ __device__ inline void select_topk(const TS* srow, long long kv, long long K, fl
     bitonic_desc(cv, ci, SNCE_CAND);
 }
 
+// Pass 2. reverse: each thread walks its codes in the reverse of pass 1's order (the scalar tail first, then its
+// vectors from the last), so that it starts with what pass 1 read last, the part of the row most likely still in L2
+// (of 50 MB on the H100/H200, about 190 KB per resident row at 264 rows in flight). The same elements and values
+// either way; forward is the order before issue 12 (SNCE_FLAG_FORWARD_PASS2).
 template <typename TL, typename TS, int V, bool DENSE>
 __device__ inline void pass2(const TL* lrow, const TS* srow, TL* grow, long long kv, long long K, float sScale,
-                             float lse2, float lseS2, float coef) {
+                             float lse2, float lseS2, float coef, bool reverse) {
     const long long groups = kv / V;
+    const long long t = threadIdx.x, nt = blockDim.x;
+    if (reverse) {
+        for (long long k = kv + t; k < K; k += nt)
+            grad_step<TL, TS, 1, DENSE>(lrow, srow, grow, k, sScale, lse2, lseS2, coef);
+        if (t < groups) {
 #pragma unroll 2
-    for (long long j = threadIdx.x; j < groups; j += blockDim.x)
+            for (long long j = t + (groups - 1 - t) / nt * nt; j >= 0; j -= nt)
+                grad_step<TL, TS, V, DENSE>(lrow, srow, grow, j * V, sScale, lse2, lseS2, coef);
+        }
+        return;
+    }
+#pragma unroll 2
+    for (long long j = t; j < groups; j += nt)
         grad_step<TL, TS, V, DENSE>(lrow, srow, grow, j * V, sScale, lse2, lseS2, coef);
-    for (long long k = kv + threadIdx.x; k < K; k += blockDim.x)
+    for (long long k = kv + t; k < K; k += nt)
         grad_step<TL, TS, 1, DENSE>(lrow, srow, grow, k, sScale, lse2, lseS2, coef);
 }
 
@@ -432,13 +493,13 @@ __device__ inline void snce_rows(const RowArgs& a) {
     }
 
     const float sScale = a.scoreScale * SNCE_LOG2E;
-    float ymax = snce_neg_inf();
-    if (dense) pass1<TL, TS, V, 1>(lrow, srow, kv, K, sScale, acc, ymax);
-    else if (select) pass1<TL, TS, V, 3>(lrow, srow, kv, K, sScale, acc, ymax);
-    else pass1<TL, TS, V, 0>(lrow, srow, kv, K, sScale, acc, ymax);
+    ThreadTop top = top_empty();   // mode 3 only (unused, and optimized away, in the others)
+    if (dense) pass1<TL, TS, V, 1>(lrow, srow, kv, K, sScale, acc, top);
+    else if (select) pass1<TL, TS, V, 3>(lrow, srow, kv, K, sScale, acc, top);
+    else pass1<TL, TS, V, 0>(lrow, srow, kv, K, sScale, acc, top);
     if constexpr (SELECT) {
         // The k codes, then their logits (saved before pass 2 may overwrite them) into the dense-target fields.
-        select_topk<TS, V>(srow, kv, K, sScale, a.topK, ymax, candV, candI, red);
+        select_topk<TS, V>(srow, kv, K, sScale, a.topK, top, (a.flags & SNCE_FLAG_GATHER_ONLY) != 0, candV, candI, red);
         for (int j = tid; j < a.topK; j += nt) {
             const float l = load_one<TL>(lrow + candI[j]);
             topL[j] = l;
@@ -468,17 +529,18 @@ __device__ inline void snce_rows(const RowArgs& a) {
     if (!grow) return;
 
     const float coef = a.coef[row];
+    const bool reverse = (a.flags & SNCE_FLAG_FORWARD_PASS2) == 0;
     if (dense) {
-        pass2<TL, TS, V, true>(lrow, srow, grow, kv, K, sScale, lse2, lseS2, coef);
+        pass2<TL, TS, V, true>(lrow, srow, grow, kv, K, sScale, lse2, lseS2, coef, reverse);
     } else if (select) {
-        pass2<TL, TS, V, false>(lrow, srow, grow, kv, K, sScale, lse2, lseS2, coef);
+        pass2<TL, TS, V, false>(lrow, srow, grow, kv, K, sScale, lse2, lseS2, coef, reverse);
         __syncthreads();   // every softmax term is written before the target entries are replaced
         for (int j = tid; j < a.topK; j += nt) {
             const float g = coef * (exp2f(topL[j] * SNCE_LOG2E - lse2) - exp2f(candV[j] - lseS2));
             Io<TL, 1>::store(grow + candI[j], &g);
         }
     } else {
-        pass2<TL, TS, V, false>(lrow, srow, grow, kv, K, sScale, lse2, lseS2, coef);
+        pass2<TL, TS, V, false>(lrow, srow, grow, kv, K, sScale, lse2, lseS2, coef, reverse);
         __syncthreads();   // every softmax term is written before the target entries are replaced
         for (int j = tid; j < nTop; j += nt) {
             const long long idx = a.mode == 0 ? a.tokens[row] : a.topIdx[row * a.topK + j];

@@ -54,7 +54,41 @@ public class FusedKernelEmulationTests(ITestOutputHelper output)
     }
 
     [Theory]
-    // K, top-k, whether the kernel can select (K ≥ 8k or K ≤ 1,024 − k)
+    // metric, anchors (latent: near codes; code: the token's code), target, threads, the kernel as before issue 12
+    [InlineData("l2", "latent", "topk-rowstep", 32, false)]
+    [InlineData("dot", "latent", "topk-rowstep", 64, false)]
+    [InlineData("l2", "code", "topk-rowstep", 64, false)]
+    [InlineData("dot", "code", "topk-rowstep", 32, false)]
+    [InlineData("l2", "latent", "topk-rowstep", 32, true)]
+    [InlineData("dot", "code", "topk-rowstep", 64, true)]
+    [InlineData("l2", "code", "dense", 32, false)]
+    [InlineData("dot", "latent", "dense", 64, false)]
+    [InlineData("l2", "latent", "hard", 32, false)]
+    [InlineData("dot", "latent", "dense", 64, true)]
+    [InlineData("l2", "code", "hard", 32, true)]
+    public void KernelMatchesTheFloat64ReferenceAndTorchRows(string metric, string anchors, string target, int threads, bool previous)
+    {
+        var emu = KernelEmulator.Create(out var why);
+        if (emu is null) { output.WriteLine($"not run: {why}"); return; }
+        var kind = Kind(target);
+        // 13 rows in blocks of 5 (masked rows and weights), K = 45: not a multiple of the vector width.
+        using var c = FusedCase.Make(metric, n: 13, k: 45);
+        if (anchors == "code") c.Anchors = c.Codebook.index_select(0, c.Tokens);
+        using var scope = NewDisposeScope();
+        var options = new FusedOptions { RowChunk = 5, CodeChunk = 16, ComputeDtype = ScalarType.Float32,
+            TopKSearch = target == "topk-rowstep" ? TopKSearch.RowStep : TopKSearch.Full };
+        int? topK = kind == TargetKind.TopK ? 5 : null;
+        var kernel = new FusedKernelRows(emu, threads, previous);
+        var actual = c.FusedLinear(topK, options, soft: kind != TargetKind.Hard, run: p => FusedEngine.Run(p, kernel));
+        Assert.Contains(emu.Kernels, n => n.Contains("topk") == (target == "topk-rowstep"));
+        var torch = c.FusedLinear(topK, options, soft: kind != TargetKind.Hard, run: p => FusedEngine.Run(p, TorchRows.Instance));
+        FusedCase.AssertClose(c.Reference(topK, soft: kind != TargetKind.Hard), actual, 1e-5);
+        FusedCase.AssertClose(torch, actual, 1e-5);
+        Assert.Equal(0, emu.Misaligned);
+    }
+
+    [Theory]
+    // K, top-k, whether the kernel can select (K ≥ 8k or K ≤ 2,048 − k)
     [InlineData(40, 5, true)]
     [InlineData(2000, 5, true)]
     [InlineData(1100, 200, false)]
@@ -128,6 +162,15 @@ public class FusedKernelEmulationTests(ITestOutputHelper output)
         FusedCase.AssertGrad("stats", expected, actual, 1e-4);
         FusedCase.AssertGrad("gradient in place", expectedGrad, inPlace, 1e-6);
         Assert.Equal(0.0, inPlace[1].abs().max().Double()); // masked row
+        // 32 threads: 83 vectors of 4 and a tail of 1 per row, so each thread walks several vectors in pass 2 (in reverse
+        // by default, forward in the previous kernel): the same gradient either way.
+        foreach (var previous in new[] { false, true })
+        {
+            var narrow = logits.clone();
+            var s32 = new FusedKernelRows(emu, 32, previous).Run(Block(narrow, narrow));
+            FusedCase.AssertGrad($"stats, 32 threads, previous {previous}", expected, s32, 1e-4);
+            FusedCase.AssertGrad($"gradient, 32 threads, previous {previous}", expectedGrad, narrow, 1e-6);
+        }
         // Statistics only: no gradient written, same statistics.
         var untouched = logits.clone();
         var statsOnly = new FusedKernelRows(emu, 32).Run(Block(untouched, null));
@@ -158,30 +201,45 @@ public class FusedKernelEmulationTests(ITestOutputHelper output)
     }
 
     [Theory]
-    [InlineData(ScalarType.Float32, ScalarType.Float32)]
-    [InlineData(ScalarType.BFloat16, ScalarType.BFloat16)]
-    [InlineData(ScalarType.BFloat16, ScalarType.Float32)]
-    public void KernelSelectsTopKFromTheScoresLikeTorchRows(ScalarType logitsDtype, ScalarType scoreDtype)
+    // logits dtype, score dtype, the kernel as before issue 12 (top-k from the threads' maxima, always a gather; pass 2 forward)
+    [InlineData(ScalarType.Float32, ScalarType.Float32, false)]
+    [InlineData(ScalarType.BFloat16, ScalarType.BFloat16, false)]
+    [InlineData(ScalarType.BFloat16, ScalarType.Float32, false)]
+    [InlineData(ScalarType.Float32, ScalarType.Float32, true)]
+    [InlineData(ScalarType.BFloat16, ScalarType.BFloat16, true)]
+    public void KernelSelectsTopKFromTheScoresLikeTorchRows(ScalarType logitsDtype, ScalarType scoreDtype, bool previous)
     {
         var emu = KernelEmulator.Create(out var why);
         if (emu is null) { output.WriteLine($"not run: {why}"); return; }
         using var scope = NewDisposeScope();
-        const int rows = 4, k = 10000, top = 9, threads = 32;
+        const int rows = 4, k = 20000, top = 20, threads = 32;
         var g = new Generator(11);
         var logits = randn([rows, k], generator: g).to(logitsDtype);
-        // Scores ≤ 4 except 20 per row at 5, 5.25, …, 9.75 (exact in bf16) at random codes: a unique top-k.
+        // Scores ≤ 4 except 20 per row at 5, 5.25, …, 9.75 (exact in bf16) at random codes: a unique top-k, which the
+        // threads' 4 candidates from pass 1 certify (no thread holds more than 4 of them).
         var raw = (randn([rows, k], generator: g) * 2).clamp_max(4);
         for (var r = 0; r < rows; r++)
-            raw[r].index_put_(arange(20, dtype: ScalarType.Float32) * 0.25 + 5, randperm(k, generator: g).narrow(0, 0, 20));
-        // Row 1: the codes of the first 8 threads' vectors (thread t reads vectors t, t + threads, …) score in [5, 20],
-        // nine of them 30 … 38, the rest ≤ 4. The threads' 9th largest maximum is then ≤ 4, and 2,500 scores lie above
-        // it, more than the 1,015 candidate slots: the kernel must raise its threshold by bisection to keep codes 30 … 38.
+            raw[r].index_put_(arange(top, dtype: ScalarType.Float32) * 0.25 + 5, randperm(k, generator: g).narrow(0, 0, top));
+        // Thread t reads vectors t, t + threads, … of the row.
         var width = RowLaunch.VectorWidth(logitsDtype, scoreDtype);
         var owner = arange(k, dtype: ScalarType.Int64).div(width, rounding_mode: RoundingMode.floor).remainder(threads);
-        var early = (owner < 8).nonzero().reshape(-1);
+        // Row 1: the codes of the first 4 threads score in [5, 20], twenty of them 30 … 49, the rest ≤ 4. Those threads'
+        // 16 candidates are fewer than 20, so the 20th largest candidate (and the 20th largest thread maximum) is ≤ 4, and
+        // 2,500 scores lie above it, more than the 2,028 free slots: the kernel must gather and raise its threshold by
+        // bisection to keep codes 30 … 49.
+        var early = (owner < 4).nonzero().reshape(-1);
         raw[1].index_put_((rand(early.shape[0], generator: g) * 15 + 5).to(ScalarType.Float32), early);
-        var best = early.index_select(0, randperm(early.shape[0], generator: g).narrow(0, 0, top));
-        raw[1].index_put_(arange(top, dtype: ScalarType.Float32) + 30, best);
+        var best1 = early.index_select(0, randperm(early.shape[0], generator: g).narrow(0, 0, top));
+        raw[1].index_put_(arange(top, dtype: ScalarType.Float32) + 30, best1);
+        // Row 3: thread 0 owns 5 of the 20 largest scores, one more than it keeps: its 4th candidate exceeds the 20th
+        // largest candidate, the certificate fails and the gather (no bisection: 20 scores above) must find the fifth.
+        var row3 = raw[3];
+        row3.clamp_max_(4);
+        var mine = (owner == 0).nonzero().reshape(-1);
+        var others = (owner != 0).nonzero().reshape(-1);
+        var best3 = cat([mine.index_select(0, randperm(mine.shape[0], generator: g).narrow(0, 0, 5)),
+            others.index_select(0, randperm(others.shape[0], generator: g).narrow(0, 0, top - 5))]);
+        row3.index_put_(arange(top, dtype: ScalarType.Float32) * 0.25 + 5, best3);
         raw = raw.to(scoreDtype);
         var tokens = randint(k, [rows], generator: g);
         var mask = tensor(new[] { true, true, false, true });
@@ -191,13 +249,16 @@ public class FusedKernelEmulationTests(ITestOutputHelper output)
         var expectedGrad = empty_like(logits);
         var expected = TorchRows.Instance.Run(Block(logits, expectedGrad));
         var inPlace = logits.clone();
-        var actual = new FusedKernelRows(emu, threads).Run(Block(inPlace, inPlace));
+        var actual = new FusedKernelRows(emu, threads, previous).Run(Block(inPlace, inPlace));
         FusedCase.AssertGrad("stats", expected, actual, 1e-4);
         var tol = (logitsDtype == ScalarType.BFloat16 ? 1e-2 : 4e-6) * expectedGrad.abs().max().Double();
         FusedCase.AssertGrad("gradient in place", expectedGrad, inPlace, tol);
-        // Row 1's targets are its codes scoring 30 … 38: their gradient carries −q (τ = 8: q ≥ 0.06 there, softmax(l) < 0.01).
-        var top1 = inPlace[1].to(ScalarType.Float32).topk(top, largest: false).indexes.sort().Values;
-        Assert.True((top1 == best.sort().Values).all().item<bool>(), $"row 1 selected {string.Join(", ", top1.data<long>().ToArray())}");
+        // Rows 1 and 3: their targets' gradient carries −q (τ = 8: q ≥ 0.01 there, softmax(l) < 1e-3).
+        foreach (var (r, best) in new[] { (1, best1), (3, best3) })
+        {
+            var picked = inPlace[r].to(ScalarType.Float32).topk(top, largest: false).indexes.sort().Values;
+            Assert.True((picked == best.sort().Values).all().item<bool>(), $"row {r} selected {string.Join(", ", picked.data<long>().ToArray())}");
+        }
         Assert.Equal(0, emu.Misaligned);
     }
 
