@@ -193,15 +193,22 @@ public sealed class TextEvaluatorTests
         Assert.Equal(1.0, same.R1);
     }
 
+    /// <summary>A tiny masked text run in dir["run"] and a text-alignment evaluator in dir["evaluator"]; returns the evaluator's CLI result.</summary>
+    static CliRunner.Result TrainRunAndEvaluator(TempDir dir, int evaluatorSteps)
+    {
+        TextToImageCliTests.TokenizeInto(dir);
+        Assert.Equal(0, CliRunner.Run(TextToImageCliTests.TrainArgs("mask", dir, dir["run"], 10)).ExitCode);
+        var ev = CliRunner.Run("evaluator", "train", "--data", dir["images"], "--channels", "1", "--size", "16", "--steps", $"{evaluatorSteps}", "--batch", "16",
+            "--width", "8", "--device", "cpu", "--out", dir["evaluator"]);
+        Assert.True(ev.ExitCode == 0, ev.Stderr);
+        return ev;
+    }
+
     [Fact]
     public void The_evaluator_trains_and_eval_prompts_scores_a_text_run_against_the_real_ceiling()
     {
         using var dir = new TempDir();
-        TextToImageCliTests.TokenizeInto(dir);
-        Assert.Equal(0, CliRunner.Run(TextToImageCliTests.TrainArgs("mask", dir, dir["run"], 10)).ExitCode);
-        var ev = CliRunner.Run("evaluator", "train", "--data", dir["images"], "--channels", "1", "--size", "16", "--steps", "30", "--batch", "16", "--width", "8",
-            "--device", "cpu", "--out", dir["evaluator"]);
-        Assert.True(ev.ExitCode == 0, ev.Stderr);
+        var ev = TrainRunAndEvaluator(dir, evaluatorSteps: 30);
         Assert.Contains("real held-out images: R@1", ev.Stdout);
         var r = CliRunner.Run("eval", "--checkpoint", dir["run"], "--prompts", "held-out", "--evaluator", dir["evaluator"], "--data", dir["images"],
             "--channels", "1", "--size", "16", "--sampling-steps", "2", "--device", "cpu", "--json");
@@ -231,11 +238,7 @@ public sealed class TextEvaluatorTests
     public void Eval_prompts_log_to_writes_the_scores_into_the_run_and_the_report_shows_them()
     {
         using var dir = new TempDir();
-        TextToImageCliTests.TokenizeInto(dir);
-        Assert.Equal(0, CliRunner.Run(TextToImageCliTests.TrainArgs("mask", dir, dir["run"], 10)).ExitCode);
-        var ev = CliRunner.Run("evaluator", "train", "--data", dir["images"], "--channels", "1", "--size", "16", "--steps", "20", "--batch", "16", "--width", "8",
-            "--device", "cpu", "--out", dir["evaluator"]);
-        Assert.True(ev.ExitCode == 0, ev.Stderr);
+        var ev = TrainRunAndEvaluator(dir, evaluatorSteps: 20);
         var r = CliRunner.Run("eval", "--checkpoint", dir["run"], "--prompts", "held-out", "--evaluator", dir["evaluator"], "--data", dir["images"],
             "--channels", "1", "--size", "16", "--sampling-steps", "2", "--log-to", dir["run"], "--device", "cpu", "--json");
         Assert.True(r.ExitCode == 0, r.Stderr);
