@@ -212,8 +212,8 @@ public class FusedAdamWTests(ITestOutputHelper output)
     public void TheCpuKeepsTheLibtorchPath()
     {
         using var flat = Flat(ScalarType.Float32);
-        Assert.Equal(Environment.GetEnvironmentVariable("SNCE_FUSED_OPTIMIZER") == "1", FusedOptimizer.Enabled);   // off until a GPU run checks it
-        Assert.Null(AdamWKernels.For(flat));                    // no override, CPU buffers: the exact CPU path (and resume) stays
+        Assert.Equal(Environment.GetEnvironmentVariable("SNCE_FUSED_OPTIMIZER") != "0", FusedOptimizer.Enabled);   // on by default (CUDA only)
+        Assert.Null(AdamWKernels.For(flat));                    // enabled or not, CPU buffers: the exact CPU path (and resume) stays
     }
 
     [Fact]
