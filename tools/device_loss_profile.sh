@@ -11,7 +11,8 @@
 #    row-step selection before the per-thread candidates: scores read twice in every row) and snce-fused-topk-rowstep
 #    (after: read once where pass 1's candidates certify the top-k). ce-fused and snce-fused run the same code before
 #    and after; they are the baselines of the ratios.
-# 2. nsys (CUDA trace only) of exactly one timed fwd+bwd step (SNCE_PROFILE_STEPS=1 brackets it with
+# 2. nsys (CUDA trace only; measured 2026-12-03: the device image has no nsys, so this part only says so — ncu per kernel is
+#    PART=profile bash tools/device_loss_bench.sh) of exactly one timed fwd+bwd step (SNCE_PROFILE_STEPS=1 brackets it with
 #    cuProfilerStart/Stop; capture-range=cudaProfilerApi) of snce-fused at K = 262,144, then of ce-fused and
 #    snce-fused-topk-rowstep while time is left: per-kernel summary (cuda_gpu_kern_sum) and the launch sequence
 #    (cuda_gpu_trace).
@@ -41,7 +42,7 @@ device_libtorch_path
 export SNCE_PROFILE_STEPS=1
 NSYS=$(command -v nsys || ls /usr/local/cuda/bin/nsys /opt/nvidia/nsight-systems/*/bin/nsys 2>/dev/null | head -1)
 STOP_AT_S=${STOP_AT_S:-430}
-if [ -z "$NSYS" ]; then echo "nsys not found on PATH, /usr/local/cuda/bin or /opt/nvidia/nsight-systems" | tee "$work/nsys.log"
+if [ -z "$NSYS" ]; then echo "nsys not found on PATH, /usr/local/cuda/bin or /opt/nvidia/nsight-systems (the device image has none: KINDS.md); per-kernel times: PART=profile bash tools/device_loss_bench.sh (ncu)" | tee "$work/nsys.log"
 else
   "$NSYS" --version > "$work/nsys.log" 2>&1
   NSYS_METHODS=${NSYS_METHODS:-snce-fused,ce-fused,snce-fused-topk-rowstep}
