@@ -212,11 +212,12 @@ public sealed class StudyExecutor(StudyConfig config, string outDir, string devi
     async Task FinalEval(StudyRun run, CancellationToken cancel)
     {
         var dir = Dir("runs", run.Name);
+        var folder = new RunFolder(dir);
         var which = new List<(string Name, string Checkpoint)> { ("last", dir) };
-        if (config.KeepBest is not null && Directory.Exists(Path.Combine(dir, "best"))) which.Add(("best", Path.Combine(dir, "best")));
+        if (config.KeepBest is not null && Directory.Exists(folder.Best)) which.Add(("best", folder.Best));
         foreach (var (name, checkpoint) in which)
         {
-            var result = Path.Combine(dir, $"final-{name}.json");
+            var result = folder.FinalEvaluation(name);
             if (File.Exists(result)) continue;
             await Job(run.Name, "run", ["eval", "--checkpoint", checkpoint, .. DataArgs(eval: true), "--classifier", Dir("classifier"), "--n", I(config.FinalEvalImages ?? config.EvalImages),
                 .. Guidance(), "--sampling-steps", I(config.SamplingSteps), "--seed", "0", "--device", device, "--json"], cancel, stdoutTo: result);

@@ -22,9 +22,6 @@ public sealed class MetricsLog
         board = tensorBoard ? utils.tensorboard.SummaryWriter(run.TensorBoard) : null;
     }
 
-    /// <summary>The metrics file of a run folder.</summary>
-    public static string FileOf(string runDir) => Path.Combine(runDir, "metrics.jsonl");
-
     /// <summary>
     /// A new run in a folder that holds logs but no checkpoint (a run killed before its first save): moves
     /// metrics.jsonl and tb/ aside to metrics.jsonl.stale and tb.stale (replacing older ones), so the new run starts
@@ -32,8 +29,8 @@ public sealed class MetricsLog
     /// </summary>
     public static long? SetAsideStale(string runDir)
     {
-        var file = FileOf(runDir);
-        var board = Path.Combine(runDir, "tb");
+        var run = new RunFolder(runDir);
+        var (file, board) = (run.Metrics, run.TensorBoard);
         if (!File.Exists(file) && !Directory.Exists(board)) return null;
         long records = 0;
         if (File.Exists(file))
@@ -56,7 +53,7 @@ public sealed class MetricsLog
     /// </summary>
     public static int DropAfter(string runDir, long step)
     {
-        var file = FileOf(runDir);
+        var file = new RunFolder(runDir).Metrics;
         if (!File.Exists(file)) return 0;
         var kept = new List<string>();
         var dropped = 0;

@@ -3,7 +3,8 @@ namespace Snce.Training;
 /// <summary>
 /// The layout of a generator run folder, the one place its paths are spelled: <c>metrics.jsonl</c> (<see cref="MetricsLog"/>),
 /// <c>tb/</c> (TensorBoard), <c>checkpoint/</c> (<see cref="GeneratorCheckpoint"/>: checkpoint.json and the weights), and
-/// <c>config.json</c> (a flat description: <c>snce study</c> writes one per run, which groups seeds by its label).
+/// <c>config.json</c> (a flat description: <c>snce study</c> writes one per run, which groups seeds by its label),
+/// <c>best/</c> (<see cref="BestCheckpoint"/>) and <c>final-last.json</c> / <c>final-best.json</c> (final evaluations).
 /// </summary>
 /// <param name="Root">The run folder.</param>
 public sealed record RunFolder(string Root)
@@ -23,6 +24,12 @@ public sealed record RunFolder(string Root)
     public string Manifest => Path.Combine(Checkpoint, GeneratorCheckpoint.ManifestFile);
     /// <summary>The flat run description (loss, codebook_size, objective, seed), where there is one.</summary>
     public string Config => Path.Combine(Root, ConfigFileName);
+
+    /// <summary>
+    /// A final evaluation of the run's <paramref name="which"/> checkpoint (<c>last</c>, <c>best</c>) at a larger sample count
+    /// than its curves: <c>final-WHICH.json</c>, as <c>snce study --final-eval-images</c> writes it.
+    /// </summary>
+    public string FinalEvaluation(string which) => Path.Combine(Root, $"final-{which}.json");
 
     /// <summary>Whether the run has logged anything.</summary>
     public bool HasMetrics => File.Exists(Metrics);

@@ -140,12 +140,9 @@ public static class RunReader
 
     static readonly string[] TextKeys = ["text_r1", "text_r5", "text_cosine", "text_r1_real"];
 
-    /// <summary>The file a final evaluation of the run is kept in.</summary>
-    public static string FinalFile(string dir, string which) => Path.Combine(dir, $"final-{which}.json");
-
     static FinalEvaluation? ReadFinal(string dir, string which)
     {
-        var path = FinalFile(dir, which);
+        var path = new RunFolder(dir).FinalEvaluation(which);
         if (!File.Exists(path)) return null;
         var o = Parse(path);
         return new FinalEvaluation(which, (long?)Number(o, "step"), (int?)Number(o, "n"), Number(o, "fd"), Number(o, "fd_train"), Number(o, "precision"),
