@@ -50,8 +50,8 @@ public static class TokenizerTrainCommand
                 Steps = parse.GetValue(steps), BatchSize = parse.GetValue(batch), LearningRate = parse.GetValue(lr),
                 Loss = parse.GetValue(loss) == "l1" ? ReconstructionLossKind.L1 : ReconstructionLossKind.L2,
                 Seed = parse.GetValue(seed), LogEvery = parse.GetValue(logEvery), CheckpointEvery = parse.GetValue(checkpointEvery),
-                MaxSeconds = Durations.Parse(parse.GetValue(maxSeconds), "--max-seconds")?.TotalSeconds,
             }.Validate();
+            var limits = new Snce.Training.RunLimits(TimeLimit: Durations.Parse(parse.GetValue(maxSeconds), "--max-seconds"));
             var isResume = parse.GetValue(resume);
             var existing = Snce.Training.CheckpointFolder.Resolve(outDir);
             if (!isResume && existing is not null && File.Exists(Path.Combine(existing, TokenizerCheckpoint.ConfigFile)))
@@ -92,7 +92,6 @@ public static class TokenizerTrainCommand
                     Loss = Given(parse, loss) ? options.Loss : saved.Loss,
                     LogEvery = Given(parse, logEvery) ? options.LogEvery : saved.LogEvery,
                     CheckpointEvery = Given(parse, checkpointEvery) ? options.CheckpointEvery : saved.CheckpointEvery,
-                    MaxSeconds = options.MaxSeconds,
                 })
                 : TokenizerTrainer.Create(config, options, dev);
             options = trainer.Options;
@@ -110,7 +109,7 @@ public static class TokenizerTrainCommand
                 try
                 {
                     summary = trainer.Train(images, DataReference(parse.GetValue(data.Data)!), outDir,
-                        p => bar.Report(p.Step, $"loss {p.Loss:F4} psnr {p.Psnr:F2} util {p.Utilization:P1} lr {p.LearningRate:G3}"), stop.Token);
+                        p => bar.Report(p.Step, $"loss {p.Loss:F4} psnr {p.Psnr:F2} util {p.Utilization:P1} lr {p.LearningRate:G3}"), stop.Token, limits);
                 }
                 catch (TrainingDivergedException e)
                 {

@@ -40,8 +40,6 @@ public sealed record TokenizerTrainOptions
     public int LogEvery { get; init; } = 25;
     /// <summary>Steps between checkpoints; 0 = only at the end.</summary>
     public int CheckpointEvery { get; init; } = 500;
-    /// <summary>Stop (and checkpoint) after this many seconds of training; null = no limit.</summary>
-    public double? MaxSeconds { get; init; }
 
     /// <summary>Throws <see cref="ArgumentException"/> naming the first bad value.</summary>
     public TokenizerTrainOptions Validate()
@@ -53,7 +51,6 @@ public sealed record TokenizerTrainOptions
         Check(WarmupSteps >= 0 && MinLearningRateRatio is >= 0 and <= 1, "warmup steps must be ≥ 0 and the minimum LR ratio in [0, 1]");
         Check(WeightDecay >= 0 && Beta1 is >= 0 and < 1 && Beta2 is >= 0 and < 1, "weight decay must be ≥ 0 and betas in [0, 1)");
         Check(LogEvery >= 1 && CheckpointEvery >= 0, $"log interval must be ≥ 1 and checkpoint interval ≥ 0, got {LogEvery} and {CheckpointEvery}");
-        Check(MaxSeconds is null or > 0, $"max seconds must be > 0, got {MaxSeconds}");
         return this;
     }
 

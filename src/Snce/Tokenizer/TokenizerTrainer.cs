@@ -70,11 +70,12 @@ public sealed class TokenizerTrainer : IDisposable
 
     /// <summary>
     /// Trains on <paramref name="images"/> (uint8 [M, C, H, W], the training split) from <see cref="Step"/> + 1 up to
-    /// <see cref="TokenizerTrainOptions.Steps"/> (or <paramref name="untilStep"/> if smaller). Writes checkpoints to
+    /// <see cref="TokenizerTrainOptions.Steps"/>, or until the invocation's <paramref name="limits"/> (the generator
+    /// trainer's <see cref="RunLimits"/>: a global step, a wall time of this call) stop it first. Writes checkpoints to
     /// <paramref name="checkpointDir"/> when given.
     /// </summary>
     public TokenizerTrainSummary Train(Tensor images, string dataName, string? checkpointDir = null,
-        Action<TokenizerProgress>? onProgress = null, CancellationToken cancel = default, long? untilStep = null)
+        Action<TokenizerProgress>? onProgress = null, CancellationToken cancel = default, RunLimits? limits = null)
     {
         if (images.dtype != ScalarType.Byte || images.dim() != 4)
             throw new ArgumentException($"expected uint8 images [M, C, H, W], got {images.dtype} [{string.Join(", ", images.shape)}]");
@@ -82,7 +83,7 @@ public sealed class TokenizerTrainer : IDisposable
         var o = Options;
         var device = Device;
         var first = Step + 1;
-        var end = Math.Min(o.Steps, untilStep ?? long.MaxValue);
+        var end = Math.Min(o.Steps, limits?.MaxSteps ?? long.MaxValue);
         var clock = Stopwatch.StartNew();
         var window = Model.Quantizer.UsageWindow((long)o.BatchSize * Model.TokensPerImage);
         TokenizerProgress? last = null;
@@ -123,8 +124,9 @@ public sealed class TokenizerTrainer : IDisposable
                 }
                 Step = step;
                 var elapsed = clock.Elapsed.TotalSeconds;
-                if (cancel.IsCancellationRequested) stop = StopReason.Cancelled;
-                else if (o.MaxSeconds is { } max && elapsed >= max) stop = StopReason.TimeLimit;
+                if (step == end && end < o.Steps) stop = StopReason.MaxSteps;                      // first, as the generator trainer checks
+                else if (cancel.IsCancellationRequested) stop = StopReason.Cancelled;
+                else if (limits?.TimeLimit is { } max && clock.Elapsed >= max) stop = StopReason.TimeLimit;
                 var checkpointDue = checkpointDir is not null &&
                     (step == end || stop != StopReason.Completed || (o.CheckpointEvery > 0 && step % o.CheckpointEvery == 0));
                 if (step % o.LogEvery == 0 || step == end || checkpointDue || stop != StopReason.Completed)

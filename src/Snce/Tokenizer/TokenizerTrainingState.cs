@@ -47,8 +47,9 @@ public sealed record TokenizerTrainingState
 /// <summary>What a call of <c>TokenizerTrainer.Train</c> did.</summary>
 /// <param name="FirstStep">The first step this call trained.</param>
 /// <param name="LastStep">The last step it trained.</param>
-/// <param name="Stop">Why it stopped: <see cref="StopReason.Completed"/> (the planned steps, or up to the caller's <c>untilStep</c>),
-/// <see cref="StopReason.TimeLimit"/> or <see cref="StopReason.Cancelled"/> (a checkpoint was written; resume continues). A loss
+/// <param name="Stop">Why it stopped: <see cref="StopReason.Completed"/> (the planned steps), <see cref="StopReason.MaxSteps"/>
+/// (the caller's <see cref="RunLimits.MaxSteps"/>), <see cref="StopReason.TimeLimit"/> or <see cref="StopReason.Cancelled"/>
+/// (a checkpoint was written; resume continues). A loss
 /// that is not finite throws <see cref="TrainingDivergedException"/> instead.</param>
 /// <param name="Seconds">Wall-clock seconds of the call.</param>
 /// <param name="ImagesPerSecond">Training throughput of the call.</param>

@@ -2,15 +2,15 @@ namespace Snce.Training;
 
 /// <summary>
 /// Why a trainer returned: the generator's <see cref="Trainer.Run"/> and the tokenizer's <c>TokenizerTrainer.Train</c> (which
-/// stops with Completed, TimeLimit or Cancelled; its non-finite loss throws <c>TrainingDivergedException</c>).
+/// stops with Completed, MaxSteps, TimeLimit or Cancelled; its non-finite loss throws <c>TrainingDivergedException</c>).
 /// </summary>
 public enum StopReason
 {
-    /// <summary>All configured steps are done (the tokenizer: or the caller's <c>untilStep</c>).</summary>
+    /// <summary>All configured steps are done.</summary>
     Completed,
-    /// <summary>The invocation's --max-steps was reached.</summary>
+    /// <summary>The invocation's --max-steps (<see cref="RunLimits.MaxSteps"/>) was reached.</summary>
     MaxSteps,
-    /// <summary>The invocation's time limit passed (--time-limit; the tokenizer's --max-seconds); a checkpoint was saved.</summary>
+    /// <summary>The invocation's time limit (<see cref="RunLimits.TimeLimit"/>) passed (--time-limit; the tokenizer's --max-seconds); a checkpoint was saved.</summary>
     TimeLimit,
     /// <summary>Cancelled (Ctrl-C, SIGTERM): the step in flight finished and a checkpoint was saved.</summary>
     Cancelled,

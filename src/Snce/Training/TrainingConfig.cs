@@ -56,7 +56,7 @@ public sealed record TrainingConfig
     }
 }
 
-/// <summary>Limits of one invocation of a (possibly resumed) run.</summary>
+/// <summary>Limits of one invocation of a (possibly resumed) run, for both trainers (<see cref="Trainer"/>, <c>TokenizerTrainer.Train</c>).</summary>
 /// <param name="MaxSteps">Stop when the global step reaches this (≤ the configured steps); null = run to the end.</param>
 /// <param name="TimeLimit">Stop (and save) once this much wall time has passed in this invocation.</param>
 public sealed record RunLimits(long? MaxSteps = null, TimeSpan? TimeLimit = null);

@@ -1,5 +1,6 @@
 using Snce.Tests.Support;
 using Snce.Tokenizer;
+using Snce.Training;
 using static TorchSharp.torch;
 
 namespace Snce.Tests.Tokenizer;
@@ -44,7 +45,7 @@ public class TokenizerTrainerTests : SingleThreadTests
         }
         using (var b = TokenizerTrainer.Create(config, options, CPU))
         {
-            var first = b.Train(images, "mnist-sample", dir["tok"], untilStep: 2);
+            var first = b.Train(images, "mnist-sample", dir["tok"], limits: new RunLimits(MaxSteps: 2));
             Assert.Equal((1L, 2L), (first.FirstStep, first.LastStep));
         }
         Assert.Equal(2L, TokenizerCheckpoint.LoadState(dir["tok"])!.Step);
@@ -82,7 +83,7 @@ public class TokenizerTrainerTests : SingleThreadTests
             a.Train(images, "mnist-sample");
             straight = TokenizerTestModels.Snapshot(a.Model);
         }
-        using (var b = TokenizerTrainer.Create(config, options, CPU)) b.Train(images, "mnist-sample", dir["tok"], untilStep: 3);
+        using (var b = TokenizerTrainer.Create(config, options, CPU)) b.Train(images, "mnist-sample", dir["tok"], limits: new RunLimits(MaxSteps: 3));
         manual_seed(12345); using (rand(1000)) { }                         // draws in between (another run, sampling) must not matter
         using var expected = rand(16);
         manual_seed(12345); using (rand(1000)) { }
@@ -119,8 +120,8 @@ public class TokenizerTrainerTests : SingleThreadTests
         using var b = TokenizerTrainer.Create(config, options[1], CPU);
         for (var step = 1; step <= steps; step++)
         {
-            a.Train(images, "mnist-sample", untilStep: step);
-            b.Train(images, "mnist-sample", untilStep: step);
+            a.Train(images, "mnist-sample", limits: new RunLimits(MaxSteps: step));
+            b.Train(images, "mnist-sample", limits: new RunLimits(MaxSteps: step));
         }
         using var after = rand(16);
         Assert.True(after.Equals(expected), "creating and training tokenizers moved the caller's CPU random stream");
@@ -138,11 +139,19 @@ public class TokenizerTrainerTests : SingleThreadTests
         using (var all = TokenizerTrainer.Create(TokenizerTestModels.Micro(), options, CPU))
             Assert.Equal(Snce.Training.StopReason.Completed, all.Train(images, "mnist-sample").Stop);
         // A time limit shorter than one step stops after the first, as the generator trainer's --time-limit does.
-        using (var timed = TokenizerTrainer.Create(TokenizerTestModels.Micro(), options with { MaxSeconds = 1e-6 }, CPU))
+        using (var timed = TokenizerTrainer.Create(TokenizerTestModels.Micro(), options, CPU))
         {
-            var s = timed.Train(images, "mnist-sample", dir["timed"]);
+            var s = timed.Train(images, "mnist-sample", dir["timed"], limits: new RunLimits(TimeLimit: TimeSpan.FromTicks(1)));
             Assert.Equal((Snce.Training.StopReason.TimeLimit, 1L), (s.Stop, s.LastStep));
             Assert.Equal(1L, TokenizerCheckpoint.LoadState(dir["timed"])!.Step);
+        }
+        // A step limit below the planned steps stops there with the generator trainer's reason, and saves.
+        using (var capped = TokenizerTrainer.Create(TokenizerTestModels.Micro(), options, CPU))
+        {
+            var s = capped.Train(images, "mnist-sample", dir["capped"], limits: new RunLimits(MaxSteps: 2));
+            Assert.Equal((Snce.Training.StopReason.MaxSteps, 2L), (s.Stop, s.LastStep));
+            Assert.Equal(2L, TokenizerCheckpoint.LoadState(dir["capped"])!.Step);
+            Assert.Equal((Snce.Training.StopReason.Completed, 5L), (capped.Train(images, "mnist-sample", limits: new RunLimits(MaxSteps: 9)).Stop, capped.Step));
         }
         using var cancelled = TokenizerTrainer.Create(TokenizerTestModels.Micro(), options, CPU);
         var c = cancelled.Train(images, "mnist-sample", dir["cancelled"], cancel: new CancellationToken(canceled: true));
@@ -159,7 +168,7 @@ public class TokenizerTrainerTests : SingleThreadTests
         using var dir = new TempDir();
         using var images = TokenizerTestModels.TrainImages();
         using var trainer = TokenizerTrainer.Create(TokenizerTestModels.Micro(), TokenizerTestModels.FewSteps(5) with { CheckpointEvery = 2, LogEvery = 2 }, CPU);
-        trainer.Train(images, "mnist-sample", dir["tok"], untilStep: 2);
+        trainer.Train(images, "mnist-sample", dir["tok"], limits: new RunLimits(MaxSteps: 2));
         using (no_grad()) trainer.Model.named_parameters().First(p => p.name.EndsWith("conv_in.weight")).parameter.fill_(float.NaN);
         var e = Assert.Throws<TrainingDivergedException>(() => trainer.Train(images, "mnist-sample", dir["tok"]));
         Assert.Equal(3L, e.Step);
@@ -177,7 +186,7 @@ public class TokenizerTrainerTests : SingleThreadTests
         foreach (var kind in new[] { QuantizerKind.Ibq, QuantizerKind.Ema })
         {
             using var trainer = TokenizerTrainer.Create(TokenizerTestModels.Micro(kind), TokenizerTestModels.FewSteps(100), CPU);
-            LeakCheck.AssertNoLeak(() => trainer.Train(images, "mnist-sample", untilStep: trainer.Step + 1), repeats: 3, what: $"{kind} training step");
+            LeakCheck.AssertNoLeak(() => trainer.Train(images, "mnist-sample", limits: new RunLimits(MaxSteps: trainer.Step + 1)), repeats: 3, what: $"{kind} training step");
         }
     }
 
