@@ -59,14 +59,14 @@ public class RunReportTests
         // first reached at step 1000, ratio 1.00. At K=4096 (SNCE 100 → 8; CE 20): 100, 77, 54, 31, 8 → step 1000.
         Assert.Contains("| ar | 1024 | snce | 11.000 | 1000 | 1000 | 1.00 |", md);
         Assert.Contains("| ce-k1024-s1 | ar | ce | 1024 | 1 | 1000 | 12.000 | 5.2000 | 0.500 | 0.400 | – |", md);
-        foreach (var name in new[] { "fd_vs_steps_ar_K1024.png", "val_ce_vs_steps_ar_K4096.png", "final_fd_vs_codebook.png" })
+        foreach (var name in new[] { "fd_vs_steps_ar_K1024.png", "val_ce_vs_steps_ar_K4096.png", "final_fd_vs_codebook.png", "best_fd_difference_vs_codebook.png" })
         {
             var png = Path.Combine(root["report"], name);
             Assert.True(File.Exists(png), $"{name} missing; wrote {string.Join(", ", files.Plots)}");
             Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], File.ReadAllBytes(png).Take(4).ToArray());
             Assert.True(new FileInfo(png).Length > 10_000, $"{name} is suspiciously small");
         }
-        Assert.Equal(6, files.Plots.Count); // 2 panels × (FD, val CE) + final FD and final val CE against K
+        Assert.Equal(7, files.Plots.Count); // 2 panels × (FD, val CE) + final FD, final val CE and the best-FD difference against K
     }
 
     [Fact]
@@ -100,6 +100,111 @@ public class RunReportTests
         Assert.Contains("| mem | last | 300 | 5000 | 55.50 | 50.25 | 0.700 | 0.300 | 0.950 | 0.900 | 25.0 % |", md);
         Assert.Contains("| mem | best | 200 | 5000 | 35.25 | – | 0.600 | – | – | – | – |", md);
         Assert.Contains(files.Plots, p => Path.GetFileName(p) == "nn_ratio_vs_steps.png");
+    }
+
+    /// <summary>
+    /// A fake run evaluated at steps 250, 500, ...: FD <paramref name="fds"/>, and at the last step val CE <paramref name="valCe"/>
+    /// and, when given, NN ratio and copy fraction.
+    /// </summary>
+    static string WriteRun(TempDir root, string loss, int k, int seed, double[] fds, double valCe, double? nn = null, double? copies = null)
+    {
+        var dir = root[$"{loss}-k{k}-s{seed}"];
+        Directory.CreateDirectory(dir);
+        var lines = new List<string>();
+        for (var i = 0; i < fds.Length; i++)
+        {
+            var step = 250 * (i + 1);
+            var last = i == fds.Length - 1;
+            lines.Add(JsonSerializer.Serialize(new { step, split = "eval", fd = fds[i], nn_ratio = last ? nn : null, copy_fraction = last ? copies : null, n = 1000 }));
+        }
+        lines.Add(JsonSerializer.Serialize(new { step = 250 * fds.Length, split = "val", hard_ce = valCe }));
+        File.WriteAllLines(Path.Combine(dir, "metrics.jsonl"), lines);
+        File.WriteAllText(Path.Combine(dir, "config.json"), JsonSerializer.Serialize(new { loss, codebook_size = k, objective = "ar", seed }));
+        return dir;
+    }
+
+    [Fact]
+    public void PairsSeedsForTheStepsToCesBestFdAndTheDifferences()
+    {
+        using var root = new TempDir();
+        // FD at steps 250..1000. CE seed-mean 85, 55, 35, 40 (best 35 at 750, final 40); SNCE mean 65, 41.5, 32, 32:
+        // first ≤ 35 at 750 (ratio 1.00), first ≤ 40 at 750 (0.75 of 1000). Per seed: CE s0's best 40 at 750, SNCE s0 ≤ 40 at
+        // 500 → 2/3; CE s1's best 30 at 750, SNCE s1 ≤ 30 at 750 → 1; mean 0.8333, std √(2/36) = 0.2357. CE seed 2 has no SNCE
+        // twin (its curve is the mean of the others', so the means stay): it is left out of every pair.
+        var dirs = new[]
+        {
+            WriteRun(root, "ce", 256, 0, [80, 50, 40, 45], 5.0, nn: 0.95, copies: 0.02),
+            WriteRun(root, "ce", 256, 1, [90, 60, 30, 35], 5.2, nn: 0.97, copies: 0.04),
+            WriteRun(root, "ce", 256, 2, [85, 55, 35, 40], 5.1, nn: 0.5, copies: 0.5),
+            WriteRun(root, "snce", 256, 0, [60, 38, 35, 36], 5.3, nn: 1.00, copies: 0.01),
+            WriteRun(root, "snce", 256, 1, [70, 45, 29, 28], 5.6, nn: 1.06, copies: 0.01),
+        };
+        var groups = RunGroup.Of(dirs.Select(RunReader.Read).ToList());
+        var best = Assert.Single(ConvergenceRatio.Of(groups, FdTarget.Best));
+        Assert.Equal((35.0, 750L, 750L, 1.0), (best.CeFd, best.CeStep, best.Step!.Value, best.Ratio!.Value));
+        Assert.Equal(2, best.SeedRatios.Count);
+        Assert.Equal(2.0 / 3, best.SeedRatios[0]!.Value, 12);
+        Assert.Equal(1.0, best.SeedRatios[1]!.Value, 12);
+        Assert.Equal(Math.Sqrt(2.0 / 36), best.SeedRatioSummary.Std!.Value, 12);
+        Assert.Equal(0.75, Assert.Single(ConvergenceRatio.Of(groups)).Ratio);
+
+        var comparison = Assert.Single(BaselineComparison.Of(groups));
+        Assert.Equal([0L, 1L], comparison.SeedPairs().Select(p => p.Seed!.Value));
+        // Best FD: s0 35 − 40, s1 28 − 30 → −5, −2; final: 36 − 45, 28 − 35 → −9, −7; val CE +0.3, +0.4.
+        Assert.Equal([-5.0, -2.0], comparison.Differences(PairedMetric.BestFd.Value).Select(d => d.Difference));
+
+        var md = File.ReadAllText(RunReport.Write(dirs, root["report"]).Markdown);
+        Assert.Contains("| ar | 256 | snce | 40.000 | 1000 | 750 | 0.75 |", md);           // the final-FD table is kept
+        Assert.Contains("| ar | 256 | snce | 35.000 | 750 | 750 | 1.00 | 0.83 ± 0.24 (2/2) |", md);
+        Assert.Contains("| ar | 256 | snce | 2 | 35.00 | 31.50 | -3.50 ± 2.12 | -8.00 ± 1.41 | +0.3500 ± 0.0707 |", md);
+        // NN ratio 0.95, 0.97 vs 1.00, 1.06 → +0.05, +0.09; copies 2 %, 4 % vs 1 %, 1 % → −1, −3 pp.
+        Assert.Contains("| ar | 256 | snce | 2 | 0.960 | 1.030 | +0.070 ± 0.028 | 3.00 | 1.00 | -2.00 ± 1.41 |", md);
+        Assert.Contains("| ar | snce | best FD, final FD, final val CE, NN ratio (last eval), copies % (last eval) | 2 | 1 | needs ≥ 3 points | – | – |", md);
+    }
+
+    [Fact]
+    public void FitsTheBestFdGapAgainstLog2K()
+    {
+        using var root = new TempDir();
+        // Best FD differences (SNCE − CE) by K and seed: K 256 −2, −4; K 1024 −6, −8; K 4096 −10, −12. Against x = log2 K
+        // (8, 10, 12) the means fall 4 per 2 doublings: slope −2; residuals ±1 → SSE 6, s² 6/4, Sxx 2·(4 + 0 + 4) = 16,
+        // SE √(1.5/16) = 0.3062, 95 %: −2 ± t(0.975, 4)·SE = −2 ± 2.7764·0.3062 → [−2.850, −1.150].
+        // Val CE: SNCE − CE = 0.1·log2 K − 0.5 exactly → slope +0.1, SE 0.
+        var dirs = new List<string>();
+        foreach (var (k, d) in new[] { (256, new[] { -2.0, -4.0 }), (1024, new[] { -6.0, -8.0 }), (4096, new[] { -10.0, -12.0 }) })
+            for (var seed = 0; seed < 2; seed++)
+            {
+                dirs.Add(WriteRun(root, "ce", k, seed, [100, 80, 60, 50], 5.0));
+                dirs.Add(WriteRun(root, "snce", k, seed, [100, 80, 60, 50 + d[seed]], 5.0 + 0.1 * Math.Log2(k) - 0.5));
+            }
+        var comparisons = BaselineComparison.Of(RunGroup.Of(dirs.Select(RunReader.Read).ToList()));
+        var fd = Assert.Single(KTrend.Of(comparisons, PairedMetric.BestFd));
+        Assert.Equal((6, 3), (fd.Points.Count, fd.Codebooks));
+        Assert.Equal(-2, fd.Fit!.Slope, 12);
+        Assert.Equal(Math.Sqrt(1.5 / 16), fd.Fit.SlopeStdError, 12);
+        Assert.Equal(-2 - 2.776445 * Math.Sqrt(1.5 / 16), fd.Fit.SlopeInterval95.Lower, 5);
+        var ce = Assert.Single(KTrend.Of(comparisons, PairedMetric.FinalValCe));
+        Assert.Equal(0.1, ce.Fit!.Slope, 12);
+        Assert.Equal(0, ce.Fit.SlopeStdError, 9);
+
+        var md = File.ReadAllText(RunReport.Write(dirs, root["report"]).Markdown);
+        Assert.Contains("| ar | snce | best FD | 6 | 3 | -2.00 | 0.31 | [-2.85, -1.15] |", md);
+        Assert.Contains("| ar | snce | final val CE | 6 | 3 | +0.1000 | 0.0000 | [+0.1000, +0.1000] |", md);
+        Assert.Contains("| ar | 4096 | snce | 2 | 50.00 | 39.00 | -11.00 ± 1.41 | -11.00 ± 1.41 | +0.7000 ± 0.0000 |", md);
+        Assert.True(File.Exists(Path.Combine(root["report"], "best_fd_difference_vs_codebook.png")));
+    }
+
+    [Fact]
+    public void OneSeedSaysItHasNoSpread()
+    {
+        using var root = new TempDir();
+        var dirs = new[] { MakeRun(root, "ce", 256, 0, 40, 5), MakeRun(root, "snce", 256, 0, 30, 5.25), MakeRun(root, "ce", 1024, 0, 50, 6), MakeRun(root, "snce", 1024, 0, 35, 6) };
+        var md = File.ReadAllText(RunReport.Write(dirs, root["report"]).Markdown);
+        Assert.Contains("| ar | 256 | snce | 1 | 40.00 | 30.00 | -10.00 (n = 1: no spread) | -10.00 (n = 1: no spread) | +0.2500 (n = 1: no spread) |", md);
+        // Linear curves reach their best at the end: SNCE 100 → 30 first ≤ CE's best 40 at step 1000.
+        Assert.Contains("| ar | 256 | snce | 40.000 | 1000 | 1000 | 1.00 | n = 1: no spread |", md);
+        Assert.Contains("| ar | snce | best FD, final FD, final val CE | 2 | 2 | needs ≥ 3 points | – | – |", md);
+        Assert.DoesNotContain("## Memorization difference", md);
     }
 
     [Fact]
@@ -148,7 +253,7 @@ public class RunReportTests
         Assert.Equal("baseline-lr1e-3", groups[0].Loss);                       // CE first in its cell
         var ratios = ConvergenceRatio.Of(groups);
         Assert.Equal(2, ratios.Count);
-        Assert.All(ratios, r => Assert.Equal(("baseline-lr1e-3", 40.0, 1000L), (r.Baseline, r.CeFinalFd, r.CeSteps)));
+        Assert.All(ratios, r => Assert.Equal(("baseline-lr1e-3", 40.0, 1000L), (r.Baseline, r.CeFd, r.CeStep)));
         var snce = Assert.Single(ratios, r => r.Loss == "snce-p4");
         Assert.Equal(0.75, snce.Ratio);
         Assert.Null(Assert.Single(ratios, r => r.Loss == "ce").Step);          // 60 never reaches 40

@@ -47,6 +47,7 @@ public static class ReportPlots
         }
         if (FinalVsCodebook(groups, withObjective, g => g.FinalFd, "FD-ResNet18", Path.Combine(outDir, "final_fd_vs_codebook.png")) is { } f) files.Add(f);
         if (FinalVsCodebook(groups, withObjective, g => g.FinalValCe, "validation CE (nats)", Path.Combine(outDir, "final_val_ce_vs_codebook.png")) is { } v) files.Add(v);
+        if (BestFdDifferenceVsCodebook(BaselineComparison.Of(groups), Path.Combine(outDir, "best_fd_difference_vs_codebook.png")) is { } d) files.Add(d);
         return files;
     }
 
@@ -131,6 +132,48 @@ public static class ReportPlots
         foreach (var k in ks) ticks.AddMajor(Math.Log2(k), k.ToString("N0", System.Globalization.CultureInfo.InvariantCulture));
         plot.Axes.Bottom.TickGenerator = ticks;
         Style(plot, $"Final {what} against codebook size", "codebook size K (log2 scale)", $"final {what}");
+        if (ks.Count == 1) plot.Axes.SetLimitsX(Math.Log2(ks.Min) - 1, Math.Log2(ks.Min) + 1);
+        else plot.Axes.SetLimitsX(Math.Log2(ks.Min) - 0.5, Math.Log2(ks.Max) + 0.5);
+        plot.SavePng(path, Width, Height);
+        return path;
+    }
+
+    /// <summary>
+    /// The paired best-FD difference (loss − CE, <see cref="PairedMetric.BestFd"/>) against log2 K: one line per (objective,
+    /// loss, baseline), mean over seeds with ±1 sample-std error bars, and a line at 0 (below it the loss has the lower FD).
+    /// </summary>
+    static string? BestFdDifferenceVsCodebook(IReadOnlyList<BaselineComparison> comparisons, string path)
+    {
+        var lines = comparisons.Where(c => c.Baseline.CodebookSize is > 0)
+            .Select(c => (c, d: Summary.Of(c.Differences(PairedMetric.BestFd.Value).Select(x => (double?)x.Difference))))
+            .Where(x => x.d.Mean is not null)
+            .GroupBy(x => (x.c.Baseline.Objective, x.c.Compared.Loss, Baseline: x.c.Baseline.Loss)).ToList();
+        if (lines.Count == 0) return null;
+        var plot = new Plot();
+        var ks = new SortedSet<int>();
+        for (var i = 0; i < lines.Count; i++)
+        {
+            var points = lines[i].OrderBy(x => x.c.Baseline.CodebookSize).ToList();
+            var xs = points.Select(x => Math.Log2(x.c.Baseline.CodebookSize!.Value)).ToArray();
+            var ys = points.Select(x => x.d.Mean!.Value).ToArray();
+            foreach (var x in points) ks.Add(x.c.Baseline.CodebookSize!.Value);
+            var color = Palette(i);
+            if (points.Any(x => x.d.Std is not null))
+                plot.Add.ErrorBar(xs, ys, points.Select(x => x.d.Std ?? 0).ToArray()).Color = color;
+            var line = plot.Add.Scatter(xs, ys);
+            line.Color = color;
+            line.LineWidth = 2;
+            line.MarkerSize = 7;
+            var seeds = points.Max(x => x.d.Count);
+            line.LegendText = $"{lines[i].Key.Objective} {lines[i].Key.Loss} − {lines[i].Key.Baseline}{(seeds > 1 ? " (mean ± std over seeds)" : "")}";
+        }
+        var zero = plot.Add.HorizontalLine(0);
+        zero.Color = Colors.Gray;
+        zero.LinePattern = LinePattern.Dashed;
+        var ticks = new ScottPlot.TickGenerators.NumericManual();
+        foreach (var k in ks) ticks.AddMajor(Math.Log2(k), k.ToString("N0", System.Globalization.CultureInfo.InvariantCulture));
+        plot.Axes.Bottom.TickGenerator = ticks;
+        Style(plot, "Best FD-ResNet18 difference (loss − CE, paired by seed) against codebook size", "codebook size K (log2 scale)", "best FD: loss − CE");
         if (ks.Count == 1) plot.Axes.SetLimitsX(Math.Log2(ks.Min) - 1, Math.Log2(ks.Min) + 1);
         else plot.Axes.SetLimitsX(Math.Log2(ks.Min) - 0.5, Math.Log2(ks.Max) + 0.5);
         plot.SavePng(path, Width, Height);

@@ -59,10 +59,28 @@ public static class RunReport
             md.AppendLine("| objective | K | loss | CE final FD | CE steps | step reached | ratio |");
             md.AppendLine("|---|---:|---|---:|---:|---:|---:|");
             foreach (var r in ratios)
-                md.AppendLine($"| {r.Objective ?? "–"} | {Int(r.CodebookSize)} | {r.Describe()} | {r.CeFinalFd.ToString("F3", ci)} | {r.CeSteps} | " +
+                md.AppendLine($"| {r.Objective ?? "–"} | {Int(r.CodebookSize)} | {r.Describe()} | {r.CeFd.ToString("F3", ci)} | {r.CeStep} | " +
                               $"{(r.Step is { } s ? s.ToString(ci) : "not reached")} | {(r.Ratio is { } x ? x.ToString("F2", ci) : "–")} |");
             md.AppendLine();
         }
+        var toBest = ConvergenceRatio.Of(groups, FdTarget.Best);
+        if (toBest.Count > 0)
+        {
+            md.AppendLine("## Steps to reach CE's best FD-ResNet18");
+            md.AppendLine();
+            md.AppendLine("First step at which the loss's seed-mean FD is at or below the lowest point of CE's seed-mean FD curve, over the step at which " +
+                          "CE's curve had it (< 1: faster than CE). Per seed: seed s of the loss against seed s of CE and that run's own best FD, " +
+                          "mean ± sample std over the seeds that got there (reached / paired seeds).");
+            md.AppendLine();
+            md.AppendLine("| objective | K | loss | CE best FD | CE step | step reached | ratio | per seed, paired |");
+            md.AppendLine("|---|---:|---|---:|---:|---:|---:|---:|");
+            foreach (var r in toBest)
+                md.AppendLine($"| {r.Objective ?? "–"} | {Int(r.CodebookSize)} | {r.Describe()} | {r.CeFd.ToString("F3", ci)} | {r.CeStep} | " +
+                              $"{(r.Step is { } s ? s.ToString(ci) : "not reached")} | {(r.Ratio is { } x ? x.ToString("F2", ci) : "–")} | {SeedRatios(r)} |");
+            md.AppendLine();
+        }
+        var comparisons = BaselineComparison.Of(groups);
+        PairedTables(md, comparisons);
         md.AppendLine("## Per run");
         md.AppendLine();
         md.AppendLine("| run | objective | loss | K | seed | last step | final FD-ResNet18 | final val CE | precision | recall | class acc. |");
@@ -137,11 +155,95 @@ public static class RunReport
         md.AppendLine("Runs: " + string.Join(", ", runs.Select(r => $"`{r.Info.Dir}`")));
         return md.ToString();
 
+        static string SeedRatios(ConvergenceRatio r)
+        {
+            var reached = r.SeedRatioSummary;
+            return r.SeedRatios.Count switch
+            {
+                0 => "–",
+                1 => "n = 1: no spread",
+                var n => reached.Count == 0 ? $"not reached (0/{n})" : $"{reached.Format("F2")} ({reached.Count}/{n})",
+            };
+        }
         static string Int(int? v) => v is { } x ? x.ToString(CultureInfo.InvariantCulture) : "–";
         static string Num(double? v, string f) => v is { } x ? x.ToString(f, CultureInfo.InvariantCulture) : "–";
         static string Last(IReadOnlyList<MetricPoint> s) => s.Count > 0 ? s[^1].Value.ToString("F3", CultureInfo.InvariantCulture) : "–";
         static string Step(long? step) => step is { } x ? x.ToString(CultureInfo.InvariantCulture) : "–";
         static string At(IReadOnlyList<MetricPoint> s, long? step, string f) =>
             step is { } at && s.Where(p => p.Step == at).Select(p => (double?)p.Value).FirstOrDefault() is { } v ? v.ToString(f, CultureInfo.InvariantCulture) : "–";
+    }
+
+    /// <summary>
+    /// The paired-by-seed tables: best and final FD and final val CE differences per (objective, K, loss), their trend against
+    /// log2 K, and the memorization differences at the last evaluation.
+    /// </summary>
+    static void PairedTables(StringBuilder md, IReadOnlyList<BaselineComparison> comparisons)
+    {
+        var fd = comparisons.Select(c => (c, Best: c.Differences(PairedMetric.BestFd.Value))).Where(x => x.Best.Count > 0).ToList();
+        if (fd.Count > 0)
+        {
+            md.AppendLine("## Best-FD difference");
+            md.AppendLine();
+            md.AppendLine("Each run's best FD is the minimum over its evaluations. Differences are loss − CE taken seed by seed (seed s of the loss " +
+                          "minus seed s of CE), mean ± sample std over the n paired seeds; below 0 the loss has the lower FD / val CE. " +
+                          "CE / loss best FD: the mean of those runs' own bests (the table above takes the minimum of the seed-mean curve instead).");
+            md.AppendLine();
+            md.AppendLine("| objective | K | loss | n | CE best FD | loss best FD | best FD: loss − CE | final FD: loss − CE | final val CE: loss − CE |");
+            md.AppendLine("|---|---:|---|---:|---:|---:|---:|---:|---:|");
+            foreach (var (c, best) in fd)
+                md.AppendLine($"| {c.Baseline.Objective ?? "–"} | {Int(c.Baseline.CodebookSize)} | {c.Describe()} | {best.Count} | " +
+                              $"{PairedMetric.BestFd.Format(best.Average(d => d.Baseline))} | {PairedMetric.BestFd.Format(best.Average(d => d.Compared))} | " +
+                              $"{PairedMetric.BestFd.FormatDifferences(best)} | {PairedMetric.FinalFd.FormatDifferences(c.Differences(PairedMetric.FinalFd.Value))} | " +
+                              $"{PairedMetric.FinalValCe.FormatDifferences(c.Differences(PairedMetric.FinalValCe.Value))} |");
+            md.AppendLine();
+        }
+        var trends = PairedMetric.Trended.SelectMany(m => KTrend.Of(comparisons, m)).OrderBy(t => t.Objective, StringComparer.Ordinal)
+            .ThenBy(t => t.Loss, StringComparer.Ordinal).ThenBy(t => t.Baseline, StringComparer.Ordinal).ToList();
+        if (trends.Count > 0)
+        {
+            md.AppendLine("## Does the gap grow with K?");
+            md.AppendLine();
+            md.AppendLine("Ordinary least-squares line of the paired difference (loss − CE; one point per seed and K, as in the tables above) against " +
+                          "log2 K: the slope is the change of the difference per doubling of K, with its standard error and 95 % interval " +
+                          "(t distribution with n − 2 degrees of freedom). An interval that excludes 0 says the gap changes with K; one that " +
+                          $"contains 0 says these runs cannot tell. A fit needs ≥ {LinearFit.MinPoints} points over ≥ 2 values of K.");
+            md.AppendLine();
+            md.AppendLine("| objective | loss | difference | points | K values | slope per doubling | SE | 95 % interval |");
+            md.AppendLine("|---|---|---|---:|---:|---:|---:|---|");
+            // Differences that cannot be fitted for the same reason share one row, so a single-K report stays short.
+            foreach (var row in trends.GroupBy(t => (t.Objective, t.Loss, t.Baseline, Fit: t.Fit is null ? "" : t.Metric.Name, t.Points.Count, t.Codebooks)))
+            {
+                var t = row.First();
+                var m = t.Metric;
+                var fit = t.Fit is { } f
+                    ? $"{m.FormatSigned(f.Slope)} | {m.Format(f.SlopeStdError)} | [{m.FormatSigned(f.SlopeInterval95.Lower)}, {m.FormatSigned(f.SlopeInterval95.Upper)}]"
+                    : $"{(t.Points.Count < LinearFit.MinPoints ? $"needs ≥ {LinearFit.MinPoints} points" : "needs ≥ 2 values of K")} | – | –";
+                md.AppendLine($"| {t.Objective ?? "–"} | {BaselineComparison.Describe(t.Loss, t.Baseline)} | {string.Join(", ", row.Select(x => x.Metric.Name))} | " +
+                              $"{t.Points.Count} | {t.Codebooks} | {fit} |");
+            }
+            md.AppendLine();
+        }
+        var memorization = comparisons.Select(c => (c, Nn: c.Differences(PairedMetric.NnRatio.Value), Copies: c.Differences(PairedMetric.CopiesPercent.Value)))
+            .Where(x => x.Nn.Count + x.Copies.Count > 0).ToList();
+        if (memorization.Count > 0)
+        {
+            md.AppendLine("## Memorization difference");
+            md.AppendLine();
+            md.AppendLine("NN ratio and copies (see Memorization below) at each run's last evaluation that measured them, loss − CE paired by seed, " +
+                          "mean ± sample std over the n paired seeds (NN ratio below 0 / copies above 0: the loss's samples sit closer to the training set). " +
+                          "Copies in percent, their difference in percentage points.");
+            md.AppendLine();
+            md.AppendLine("| objective | K | loss | n | CE NN ratio | loss NN ratio | NN ratio: loss − CE | CE copies % | loss copies % | copies: loss − CE (pp) |");
+            md.AppendLine("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|");
+            foreach (var (c, nn, copies) in memorization)
+                md.AppendLine($"| {c.Baseline.Objective ?? "–"} | {Int(c.Baseline.CodebookSize)} | {c.Describe()} | {Math.Max(nn.Count, copies.Count)} | " +
+                              $"{Mean(nn, d => d.Baseline, PairedMetric.NnRatio)} | {Mean(nn, d => d.Compared, PairedMetric.NnRatio)} | {PairedMetric.NnRatio.FormatDifferences(nn)} | " +
+                              $"{Mean(copies, d => d.Baseline, PairedMetric.CopiesPercent)} | {Mean(copies, d => d.Compared, PairedMetric.CopiesPercent)} | " +
+                              $"{PairedMetric.CopiesPercent.FormatDifferences(copies)} |");
+            md.AppendLine();
+        }
+
+        static string Int(int? v) => v is { } x ? x.ToString(CultureInfo.InvariantCulture) : "–";
+        static string Mean(IReadOnlyList<SeedDifference> d, Func<SeedDifference, double> arm, PairedMetric m) => d.Count > 0 ? m.Format(d.Average(arm)) : "–";
     }
 }
