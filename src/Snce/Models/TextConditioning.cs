@@ -95,6 +95,8 @@ public sealed class TextConditioning : nn.Module, IConditioning
     {
         using var scope = NewDisposeScope();
         Check(condition);
+        // The packed features are fp32; the MLPs run in the weights' dtype (bf16 when the generator trains in bf16 weights).
+        condition = condition.to_type(token_fc1.weight!.dtype);
         var (l, e) = (config.MaxTokens, config.EncoderDim);
         var valid = condition.narrow(1, 0, l).select(2, e).unsqueeze(2);                                     // [B, L, 1]
         var real = condition.select(1, l).select(1, e).unsqueeze(1);                                         // [B, 1]
