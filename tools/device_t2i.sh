@@ -33,7 +33,7 @@
 #
 # Knobs (environment; defaults = the GPU settings): K (16384), TOK_PRESET (small), TOK_STEPS (1500), TOK_BATCH (128),
 # TOK_MAX_S (300, the tokenizer's cap), EVAL_STEPS (3000, the evaluator), PREP_TIMEOUT_S (560); KIND (ar), LOSSES ("ce snce"), SEED (0), PRESET (S), STEPS (4000),
-# BATCH (256), LR (1e-3), PERPLEXITY (8), VALIDATE_EVERY (250), TIME_LIMIT_S (450), TRAIN_CAP_S (520, a hard stop),
+# BATCH (256), LR (1e-3), DROPOUT (0, the backbone's), PERPLEXITY (8), VALIDATE_EVERY (250), TIME_LIMIT_S (450), TRAIN_CAP_S (520, a hard stop),
 # CALL_S (575: the grids end by then), GRID_N (8 per prompt); EVAL_N (100
 # prompts per set), CFG (4), EVAL_TIMEOUT_S (540, all runs); LIMIT (images per split, for rehearsals only).
 #
@@ -153,7 +153,7 @@ PY
       local loss=$1 name=$KIND-$1-k$K-s$SEED; local run=$root/runs/$name log="$OUT/t/logs/train-$name.log" args
       if [ -f $run/checkpoint/checkpoint.json ]; then args=(--resume $run); else
         args=($KIND --tokens $root/shards-$K --text --preset ${PRESET:-S} --loss $loss $([ "$loss" = snce ] && echo "--perplexity ${PERPLEXITY:-8}") \
-          --steps $STEPS --batch ${BATCH:-256} --lr ${LR:-1e-3} --seed $SEED --validate-every ${VALIDATE_EVERY:-250} --out $run); fi
+          --steps $STEPS --batch ${BATCH:-256} --lr ${LR:-1e-3} --dropout ${DROPOUT:-0} --seed $SEED --validate-every ${VALIDATE_EVERY:-250} --out $run); fi
       # --time-limit stops the loop; the timeout (SIGTERM: the step finishes and a checkpoint is saved, exit 143; 124 if the
       # timeout's own code shows) is the safety net that keeps the call, grids and archive inside the 10 minutes.
       timeout -k 20 ${TRAIN_CAP_S:-520} $DN/dotnet $DN/app/snce.dll train "${args[@]}" --device $DEV --time-limit ${TIME_LIMIT_S:-450} > "$log" 2>&1
