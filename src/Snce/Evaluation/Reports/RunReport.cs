@@ -8,7 +8,8 @@ public sealed record ReportFiles(string Markdown, IReadOnlyList<string> Plots);
 
 /// <summary>
 /// A report over training runs: PNG plots (FD-ResNet18 and validation CE against steps, one line per loss with a
-/// ±1 std band over seeds; final FD against codebook size on a log2 axis) and a markdown table (final metrics per
+/// ±1 std band over seeds; final FD, the paired best-FD difference and the steps to CE's best FD against codebook size on a
+/// log2 axis) and a markdown table (final metrics per
 /// run and per group as mean ± std over seeds; the steps each loss needs to reach CE's final FD, as a ratio; memorization
 /// at the last and the best-FD evaluation; text alignment (R@1, R@5, cosine) of text-to-image runs; the final evaluations at a
 /// larger n, where the runs have them).
@@ -161,7 +162,7 @@ public static class RunReport
             return r.SeedRatios.Count switch
             {
                 0 => "–",
-                1 => "n = 1: no spread",
+                1 => reached.Count == 1 ? "n = 1: no spread" : "not reached (0/1)",
                 var n => reached.Count == 0 ? $"not reached (0/{n})" : $"{reached.Format("F2")} ({reached.Count}/{n})",
             };
         }
