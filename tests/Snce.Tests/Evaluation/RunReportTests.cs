@@ -155,6 +155,10 @@ public class RunReportTests
         Assert.Equal([-5.0, -2.0], comparison.Differences(PairedMetric.BestFd.Value).Select(d => d.Difference));
 
         var md = File.ReadAllText(RunReport.Write(dirs, root["report"]).Markdown);
+        Assert.Contains("## Steps to reach CE's final FD-ResNet18", md);
+        Assert.Contains("| objective | K | loss | CE final FD | CE steps | step reached | ratio |\n|---|---:|---|---:|---:|---:|---:|\n", md.ReplaceLineEndings("\n"));
+        Assert.Contains("## Steps to reach CE's best FD-ResNet18", md);
+        Assert.Contains("| objective | K | loss | CE best FD | CE step | step reached | ratio | per seed, paired |\n|---|---:|---|---:|---:|---:|---:|---:|\n", md.ReplaceLineEndings("\n"));
         Assert.Contains("| ar | 256 | snce | 40.000 | 1000 | 750 | 0.75 |", md);           // the final-FD table is kept
         Assert.Contains("| ar | 256 | snce | 35.000 | 750 | 750 | 1.00 | 0.83 ± 0.24 (2/2) |", md);
         Assert.Contains("| ar | 256 | snce | 2 | 35.00 | 31.50 | -3.50 ± 2.12 | -8.00 ± 1.41 | +0.3500 ± 0.0707 |", md);
