@@ -39,7 +39,7 @@ public static class TrainingBench
         var optimizers = a.List("optimizers", "flat,torchsharp");
         var blockModes = a.List("fused-blocks", cuda ? "on,off" : "off");
         var optimizerModes = a.List("fused-optimizer", cuda ? "on,off" : "off");
-        var losses = a.List("losses", "ce").Select(LossNames.ParseKind).ToList();
+        var losses = a.List("losses", "ce").Select(EnumNames<LossKind>.Parse).ToList();
         var implementations = a.List("loss-implementations", "reference");
         foreach (var l in losses) if (l is not (LossKind.CrossEntropy or LossKind.Snce)) throw new ArgumentException($"--losses takes ce,snce; got '{l.Name()}'");
         var lossImpls = implementations.Select(LossNames.ParseImplementation).ToList();
@@ -77,12 +77,12 @@ public static class TrainingBench
             report.Notes.Add($"{kind.Name()}: {config.ParameterCount:N0} parameters");
             using var shards = Synthetic(config, batch * 4);
             if (checkBlocks)
-                foreach (var precision in precisions.Select(Precisions.Parse))
+                foreach (var precision in precisions.Select(EnumNames<Precision>.Parse))
                     report.Add(BlocksCheck(config, precision, shards, Math.Min(batch, 16), device));
             if (checkOptimizer)
-                foreach (var precision in precisions.Select(Precisions.Parse))
+                foreach (var precision in precisions.Select(EnumNames<Precision>.Parse))
                     foreach (var row in OptimizerCheck(config, precision, device, warmup, steps)) report.Add(row);
-            foreach (var precision in precisions.Select(Precisions.Parse))
+            foreach (var precision in precisions.Select(EnumNames<Precision>.Parse))
                 foreach (var blocks in blockModes)
                 foreach (var fusedOptimizer in optimizerModes)
                 foreach (var optimizer in optimizers)

@@ -42,12 +42,12 @@ public static class CfgScheduleOption
             Description = prefix + "How the guidance scale varies over the decoding: constant (--cfg at every step) or linear (1 at the first step, " +
                 "--cfg at the last; the AR generator ramps over the token positions, the masked one over its decoding steps).",
             DefaultValueFactory = _ => "constant",
-            HelpName = Snce.Sampling.CfgSchedules.Allowed.Replace(", ", "|"),
+            HelpName = EnumNames<Snce.Sampling.CfgSchedule>.Allowed.Replace(", ", "|"),
         };
-        option.AcceptOnlyFromAmong(Snce.Sampling.CfgSchedules.Allowed.Split(", "));
+        option.AcceptOnlyFromAmong(EnumNames<Snce.Sampling.CfgSchedule>.Allowed.Split(", "));
         return option;
     }
 
     /// <summary>The parsed schedule.</summary>
-    public static Snce.Sampling.CfgSchedule Parse(ParseResult parse, Option<string> option) => Snce.Sampling.CfgSchedules.Parse(parse.GetValue(option)!);
+    public static Snce.Sampling.CfgSchedule Parse(ParseResult parse, Option<string> option) => EnumNames<Snce.Sampling.CfgSchedule>.Parse(parse.GetValue(option)!);
 }

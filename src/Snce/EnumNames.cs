@@ -1,3 +1,4 @@
+using System.ComponentModel;
 using System.Reflection;
 using System.Text.Json.Serialization;
 
@@ -5,7 +6,9 @@ namespace Snce;
 
 /// <summary>
 /// The names of an enum's members as its <see cref="JsonStringEnumMemberNameAttribute"/>s spell them: the one place a
-/// kind's name is written, read by JSON (manifests), by <see cref="Parse"/> (the command line) and by <see cref="Name"/>.
+/// kind's name is written, read by JSON (manifests), by <see cref="Parse"/> (the command line) and by <see cref="Name"/>
+/// (also as the extension <c>value.Name()</c>, <see cref="EnumNameExtensions.Name{T}"/>). The enum's
+/// <see cref="DescriptionAttribute"/> says what a value is called in <see cref="Parse"/>'s error ("mask schedule").
 /// </summary>
 public static class EnumNames<T> where T : struct, Enum
 {
@@ -33,7 +36,18 @@ public static class EnumNames<T> where T : struct, Enum
         return null;
     }
 
-    /// <summary>Name (case-insensitive) → value; throws naming <paramref name="what"/>, the bad name and the allowed ones.</summary>
-    public static T Parse(string name, string what) =>
-        TryParse(name) ?? throw new ArgumentException($"unknown {what} '{name}'; use one of {Allowed}");
+    /// <summary>What a value is called in messages: the enum's <see cref="DescriptionAttribute"/>.</summary>
+    public static string What => typeof(T).GetCustomAttribute<DescriptionAttribute>()?.Description
+        ?? throw new InvalidOperationException($"{typeof(T).Name} has no [Description] saying what its values are called");
+
+    /// <summary>Name (case-insensitive) → value; throws naming <see cref="What"/>, the bad name and the allowed ones.</summary>
+    public static T Parse(string name) =>
+        TryParse(name) ?? throw new ArgumentException($"unknown {What} '{name}'; use one of {Allowed}");
+}
+
+/// <summary>The name of any enum value whose members carry <see cref="JsonStringEnumMemberNameAttribute"/>s (<see cref="EnumNames{T}"/>).</summary>
+public static class EnumNameExtensions
+{
+    /// <summary>The value's JSON and command-line name (<c>LossKind.Snce.Name()</c> is "snce"); throws for a value outside the enum.</summary>
+    public static string Name<T>(this T value) where T : struct, Enum => EnumNames<T>.Name(value);
 }

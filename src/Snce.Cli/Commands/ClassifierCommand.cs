@@ -50,7 +50,7 @@ public static class ClassifierCommand
         cmd.SetAction(parse =>
         {
             var dir = parse.GetValue(output)!;
-            var kind = EnumNames<ClassifierLabel>.Parse(parse.GetValue(label)!, "--label");
+            var kind = EnumNames<ClassifierLabel>.Parse(parse.GetValue(label)!);
             var vendorList = VendorList(parse, kind, data, vendors);
             using var held = FolderLocks.Take(dir, "snce classifier train");              // one writer, and --out writable, before any work
             var dev = device.Resolve(parse);

@@ -49,7 +49,7 @@ public static class EvalCommand
         var cacheDir = new Option<string?>("--cache-dir") { Description = $"Where real-image statistics are cached (default: {RealFeatureCache.DefaultDir}).", HelpName = "DIR" };
         var logTo = new Option<string?>("--log-to") { Description = "Also append the result as a record {step, split: \"eval\", fd, ...} to RUN/metrics.jsonl, at the checkpoint's step or, for --images, at --step; with --prompts: R@1, R@5, cosine and FD per prompt set (what 'snce report' shows as text alignment).", HelpName = "RUN" };
         var step = new Option<long?>("--step") { Description = "With --images and --log-to: the training step the images come from.", HelpName = "STEP" };
-        var keepBest = new Option<string?>("--keep-best") { Description = $"With --checkpoint RUN: copy the run's checkpoint to RUN/best when this evaluation is its best so far by the rule ({BestRules.Allowed}; val-ce: the trainer's validation CE logged at the checkpoint's step).", HelpName = "val-ce|fd" };
+        var keepBest = new Option<string?>("--keep-best") { Description = $"With --checkpoint RUN: copy the run's checkpoint to RUN/best when this evaluation is its best so far by the rule ({EnumNames<BestRule>.Allowed}; val-ce: the trainer's validation CE logged at the checkpoint's step).", HelpName = "val-ce|fd" };
         var skipMemo = new Option<bool>("--skip-memorization") { Description = "Skip the memorization metrics (FD against the training split, nearest-training-neighbour ratio, copied token sequences), which featurize the training split once (cached)." };
         var trainTokens = new Option<string?>("--train-tokens") { Description = "With --checkpoint: the token shards the generator was trained on, for the copied-sequence fraction (default: the run's own).", HelpName = "DIR" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object." };
@@ -123,7 +123,7 @@ public static class EvalCommand
             if (run is not null && parse.GetValue(labels) is not null) throw new SnceUserException("--labels belongs to --images; a checkpoint's samples carry their classes");
             if (parse.GetValue(logTo) is not null && parse.GetValue(step) is null && run is null)
                 throw new SnceUserException("--log-to needs --step (the training step the images come from)");
-            var bestRule = parse.GetValue(keepBest) is { } ruleName ? BestRules.Parse(ruleName) : (BestRule?)null;
+            var bestRule = parse.GetValue(keepBest) is { } ruleName ? EnumNames<BestRule>.Parse(ruleName) : (BestRule?)null;
             if (bestRule is not null && run is null) throw new SnceUserException("--keep-best needs --checkpoint RUN (it copies the run's checkpoint)");
             // --log-to and --keep-best write into a run folder: one writer at a time (a training run there would mix its log with ours), checked before any work.
             var written = new[] { parse.GetValue(logTo), bestRule is null ? null : run }.OfType<string>().Select(Path.GetFullPath).Distinct().ToList();

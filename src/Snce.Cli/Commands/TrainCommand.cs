@@ -15,10 +15,10 @@ public static class TrainCommand
     public static Command Create()
     {
         var device = new DeviceOptions();
-        var kind = new Argument<string?>("generator") { Description = $"Which generator: {GeneratorKinds.Allowed} (taken from the checkpoint with --resume).", Arity = ArgumentArity.ZeroOrOne };
+        var kind = new Argument<string?>("generator") { Description = $"Which generator: {EnumNames<GeneratorKind>.Allowed} (taken from the checkpoint with --resume).", Arity = ArgumentArity.ZeroOrOne };
         var tokens = new Option<string?>("--tokens") { Description = "Token shard folder from 'snce tokenize' (with --resume: defaults to the checkpoint's; must match its K, grid and classes). Paired shards ('snce tokenize --pairs') train an image-to-image generator conditioned on each pair's source tokens; the loss's targets are the target image's.", HelpName = "DIR" };
         var preset = new Option<string>("--preset") { Description = $"Backbone size: {GeneratorPresets.Allowed}.", DefaultValueFactory = _ => "S", HelpName = "tiny|S|B" };
-        var loss = new Option<string>("--loss") { Description = $"Token loss: {LossNames.AllowedKinds}. Options a loss does not read are an error.", DefaultValueFactory = _ => "ce", HelpName = "NAME" };
+        var loss = new Option<string>("--loss") { Description = $"Token loss: {EnumNames<LossKind>.Allowed}. Options a loss does not read are an error.", DefaultValueFactory = _ => "ce", HelpName = "NAME" };
         var tau = new Option<double?>("--tau") { Description = "SNCE temperature τ > 0 (or --perplexity).", HelpName = "X" };
         var perplexity = new Option<double?>("--perplexity") { Description = "SNCE: calibrate one global τ so the mean target perplexity 2^H(q) on training anchors is P (once, when the run starts). Label smoothing: set ε to SNCE's mean off-target mass at this P.", HelpName = "P" };
         var topK = new Option<int?>("--top-k") { Description = "SNCE (and label smoothing with --perplexity): truncate targets to the k nearest codes.", HelpName = "k" };
@@ -42,9 +42,9 @@ public static class TrainCommand
         var ema = new Option<double>("--ema") { Description = "EMA decay of the weights (samplers use the EMA).", DefaultValueFactory = _ => 0.999, HelpName = "D" };
         var dropout = new Option<double>("--dropout") { Description = "Backbone dropout in training: attention weights and both residual branches of every block (0 = off; recorded in the checkpoint).", DefaultValueFactory = _ => 0.0, HelpName = "P" };
         var cfgDrop = new Option<double>("--cfg-dropout") { Description = "Probability of training on the null class (classifier-free guidance).", DefaultValueFactory = _ => 0.1, HelpName = "P" };
-        var schedule = new Option<string>("--schedule") { Description = $"Masked generator: masking schedule ({MaskSchedule.Allowed}).", DefaultValueFactory = _ => "cosine", HelpName = "NAME" };
-        var weighting = new Option<string>("--weighting") { Description = $"Masked generator: token weighting ({ObjectiveOptions.AllowedWeightings}; elbo = MDLM's −γ'/γ).", DefaultValueFactory = _ => "none", HelpName = "NAME" };
-        var precision = new Option<string>("--precision") { Description = $"{Precisions.Allowed}, or auto (bf16 on CUDA, fp32 on the CPU). bf16 = bf16 weights with fp32 master weights.", DefaultValueFactory = _ => "auto", HelpName = "NAME" };
+        var schedule = new Option<string>("--schedule") { Description = $"Masked generator: masking schedule ({EnumNames<MaskScheduleKind>.Allowed}).", DefaultValueFactory = _ => "cosine", HelpName = "NAME" };
+        var weighting = new Option<string>("--weighting") { Description = $"Masked generator: token weighting ({EnumNames<MaskWeighting>.Allowed}; elbo = MDLM's −γ'/γ).", DefaultValueFactory = _ => "none", HelpName = "NAME" };
+        var precision = new Option<string>("--precision") { Description = $"{EnumNames<Precision>.Allowed}, or auto (bf16 on CUDA, fp32 on the CPU). bf16 = bf16 weights with fp32 master weights.", DefaultValueFactory = _ => "auto", HelpName = "NAME" };
         var seed = new Option<long>("--seed") { Description = "Seeds initialization, data order and all random draws.", DefaultValueFactory = _ => 0, HelpName = "S" };
         var ckptEvery = new Option<long>("--checkpoint-every") { Description = "Save a checkpoint every N steps (and at exit).", DefaultValueFactory = _ => 1000, HelpName = "N" };
         var valEvery = new Option<long>("--validate-every") { Description = "Validate on the held-out split every N steps (and at the end); 0 = at the end only.", DefaultValueFactory = _ => 500, HelpName = "N" };
@@ -81,7 +81,7 @@ public static class TrainCommand
             var kindText = parse.GetValue(kind);
             if (resumeDir is null)
             {
-                if (kindText is null) throw new ArgumentException($"name the generator to train ({GeneratorKinds.Allowed}), or continue a run with --resume RUN");
+                if (kindText is null) throw new ArgumentException($"name the generator to train ({EnumNames<GeneratorKind>.Allowed}), or continue a run with --resume RUN");
                 if (parse.GetValue(tokens) is null) throw new ArgumentException("--tokens DIR is required for a new run");
                 if (parse.GetValue(output) is null) throw new ArgumentException("--out RUN is required for a new run");
             }
@@ -101,13 +101,13 @@ public static class TrainCommand
             DistributedTraining.CheckDevice(env, dev.type);                                  // NCCL is GPU-only
             if (env.Launched && DeviceRequest.Parse(parse.GetValue(device.Device)!).Index is null)
                 dev = new torch.Device(DeviceType.CUDA, DistributedTraining.CudaDeviceFor(env, torch.cuda.device_count()));
-            var lossKind = LossNames.ParseKind(parse.GetValue(loss)!);
+            var lossKind = EnumNames<LossKind>.Parse(parse.GetValue(loss)!);
             var implementationText = parse.GetValue(implementation)!;
             var lossSpec = resumeDir is not null ? null : new LossSpec
             {
                 Kind = lossKind, Tau = parse.GetValue(tau), Perplexity = parse.GetValue(perplexity), TopK = parse.GetValue(topK),
                 Epsilon = parse.GetValue(epsilon), Alpha = parse.GetValue(alpha), Delta = parse.GetValue(delta),
-                Anchor = anchorText.Equals("auto", StringComparison.OrdinalIgnoreCase) ? null : LossNames.ParseAnchor(anchorText),
+                Anchor = anchorText.Equals("auto", StringComparison.OrdinalIgnoreCase) ? null : EnumNames<NeighborAnchor>.Parse(anchorText),
                 Implementation = LossNames.ResolveImplementation(implementationText, lossKind, dev.type),
             }.Validate();                                                                    // options the loss does not read fail here too
             if (resumeDir is not null && writer) GeneratorCheckpoint.Resolve(resumeDir);               // a mistyped --resume fails before a lock file is made
@@ -134,10 +134,10 @@ public static class TrainCommand
                     MinLrRatio = parse.GetValue(minLr),
                     AdamW = new AdamWOptions(Beta2: parse.GetValue(beta2), WeightDecay: parse.GetValue(wd), MaxGradNorm: parse.GetValue(clip)),
                     EmaDecay = parse.GetValue(ema),
-                    Precision = parse.GetValue(precision) is "auto" ? (dev.type == DeviceType.CUDA ? Precision.Bf16 : Precision.Fp32) : Precisions.Parse(parse.GetValue(precision)!),
+                    Precision = parse.GetValue(precision) is "auto" ? (dev.type == DeviceType.CUDA ? Precision.Bf16 : Precision.Fp32) : EnumNames<Precision>.Parse(parse.GetValue(precision)!),
                     CheckpointEvery = parse.GetValue(ckptEvery), ValidateEvery = parse.GetValue(valEvery), ValidationBatches = parse.GetValue(valBatches),
                     LogEvery = parse.GetValue(logEvery), Seed = parse.GetValue(seed),
-                    Objective = new ObjectiveOptions(parse.GetValue(cfgDrop), MaskSchedule.Parse(parse.GetValue(schedule)!), ObjectiveOptions.ParseWeighting(parse.GetValue(weighting)!)),
+                    Objective = new ObjectiveOptions(parse.GetValue(cfgDrop), EnumNames<MaskScheduleKind>.Parse(parse.GetValue(schedule)!), ObjectiveOptions.ParseWeighting(parse.GetValue(weighting)!)),
                 };
                 if (parse.GetValue(warmup) is { } w) training = training with { WarmupSteps = w };   // unset: the library's TrainingConfig.DefaultWarmupSteps
                 run = RunSetup.New(new NewRun(parsedKind!.Value, parse.GetValue(tokens)!, presetName, lossSpec!, training, parse.GetValue(output)!, Dropout: parse.GetValue(dropout), Text: parse.GetValue(text)), dev, writer);

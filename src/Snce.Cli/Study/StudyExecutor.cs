@@ -178,7 +178,7 @@ public sealed class StudyExecutor(StudyConfig config, string outDir, string devi
         {
             ["loss"] = run.Label, ["loss_name"] = run.Loss, ["objective"] = run.Objective == "mask" ? "masked" : "autoregressive",
             ["codebook_size"] = run.CodebookSize, ["seed"] = run.Seed, ["perplexity"] = run.Perplexity, ["preset"] = config.Preset,
-            ["steps"] = config.Steps, ["batch"] = config.Batch, ["eval_images"] = config.EvalImages, ["cfg"] = config.Cfg, ["cfg_schedule"] = Snce.Sampling.CfgSchedules.Name(config.CfgSchedule),
+            ["steps"] = config.Steps, ["batch"] = config.Batch, ["eval_images"] = config.EvalImages, ["cfg"] = config.Cfg, ["cfg_schedule"] = config.CfgSchedule.Name(),
             ["lr"] = run.Lr, ["warmup"] = config.Warmup, ["weight_decay"] = config.WeightDecay, ["dropout"] = run.Dropout, ["keep_best"] = config.KeepBest,
         };
         AtomicFile.WriteAllText(new RunFolder(dir).Config, flat.ToJsonString(Json.Options));
@@ -227,7 +227,7 @@ public sealed class StudyExecutor(StudyConfig config, string outDir, string devi
     static string D(double v) => v.ToString(CultureInfo.InvariantCulture);
 
     /// <summary>The guidance arguments of every evaluation and grid.</summary>
-    string[] Guidance() => ["--cfg", D(config.Cfg), "--cfg-schedule", Snce.Sampling.CfgSchedules.Name(config.CfgSchedule)];
+    string[] Guidance() => ["--cfg", D(config.Cfg), "--cfg-schedule", config.CfgSchedule.Name()];
 
     async Task Grid(StudyRun run, CancellationToken cancel)
     {

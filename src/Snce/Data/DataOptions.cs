@@ -1,8 +1,10 @@
+using System.ComponentModel;
 using System.Text.Json.Serialization;
 
 namespace Snce.Data;
 
 /// <summary>Emoji artwork sets (npm emoji-datasource-VENDOR, whose image folder is img/VENDOR/). Apple's images are not licensed for commercial use.</summary>
+[Description("emoji vendor")]
 public enum EmojiVendor
 {
     /// <summary>Twemoji (emoji-datasource-twitter), CC-BY 4.0: samples must credit Twitter.</summary>

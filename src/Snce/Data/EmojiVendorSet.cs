@@ -17,7 +17,7 @@ public static class EmojiVendorSet
     public static EmojiVendor[] Parse(string list)
     {
         var vendors = list.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
-            .Select(v => EnumNames<EmojiVendor>.Parse(v, "emoji vendor")).ToArray();
+            .Select(v => EnumNames<EmojiVendor>.Parse(v)).ToArray();
         if (vendors.Distinct().Count() != vendors.Length) throw new ArgumentException($"vendors '{list}' name a vendor twice");
         if (vendors.Length < 2) throw new ArgumentException($"a vendor classifier tells at least 2 vendors apart; got '{list}' (e.g. twitter,google)");
         return vendors;

@@ -1,3 +1,4 @@
+using System.ComponentModel;
 using System.Text.Json.Serialization;
 using Snce.Data;
 using Snce.Training;
@@ -40,7 +41,7 @@ public readonly record struct ClassifierStep(int Step, int Steps, double Loss);
 public sealed record TrainedClassifier(ImageClassifier Model, ClassifierInfo Info);
 
 /// <summary>What a classifier's labels stand for.</summary>
-[JsonConverter(typeof(JsonStringEnumConverter<ClassifierLabel>))]
+[JsonConverter(typeof(JsonStringEnumConverter<ClassifierLabel>)), Description("--label")]
 public enum ClassifierLabel
 {
     /// <summary>The data set's classes (class accuracy of class-conditional samples).</summary>

@@ -1,9 +1,10 @@
+using System.ComponentModel;
 using System.Text.Json.Serialization;
 
 namespace Snce.Losses;
 
 /// <summary>Which token loss: the JSON names are the command line's and the manifest's.</summary>
-[JsonConverter(typeof(JsonStringEnumConverter<LossKind>))]
+[JsonConverter(typeof(JsonStringEnumConverter<LossKind>)), Description("loss")]
 public enum LossKind
 {
     /// <summary>Cross-entropy on the ground-truth token.</summary>
@@ -17,7 +18,7 @@ public enum LossKind
 }
 
 /// <summary>Which implementation of a loss runs (both compute the same loss to rounding).</summary>
-[JsonConverter(typeof(JsonStringEnumConverter<LossImplementation>))]
+[JsonConverter(typeof(JsonStringEnumConverter<LossImplementation>)), Description("loss implementation")]
 public enum LossImplementation
 {
     /// <summary>Materializes the [N, K] targets with plain libtorch ops; every loss has it.</summary>
@@ -26,29 +27,9 @@ public enum LossImplementation
     [JsonStringEnumMemberName("fused")] Fused,
 }
 
-/// <summary>Names and parsing of <see cref="LossKind"/>, <see cref="NeighborAnchor"/> and <see cref="LossImplementation"/>.</summary>
+/// <summary>The "auto" of <see cref="LossImplementation"/> (other names parse through <see cref="EnumNames{T}"/>).</summary>
 public static class LossNames
 {
-    /// <summary>The accepted loss names.</summary>
-    public static string AllowedKinds => EnumNames<LossKind>.Allowed;
-    /// <summary>The accepted anchors.</summary>
-    public static string AllowedAnchors => EnumNames<NeighborAnchor>.Allowed;
-    /// <summary>The accepted implementations.</summary>
-    public static string AllowedImplementations => EnumNames<LossImplementation>.Allowed;
-
-    /// <summary>The loss's name (ce, label-smoothing, snce, stochastic).</summary>
-    public static string Name(this LossKind kind) => EnumNames<LossKind>.Name(kind);
-    /// <summary>The anchor's name (latent, code).</summary>
-    public static string Name(this NeighborAnchor anchor) => EnumNames<NeighborAnchor>.Name(anchor);
-    /// <summary>The implementation's name (reference, fused).</summary>
-    public static string Name(this LossImplementation implementation) => EnumNames<LossImplementation>.Name(implementation);
-
-    /// <summary>Loss name (case-insensitive) → kind; throws naming the allowed ones.</summary>
-    public static LossKind ParseKind(string name) => EnumNames<LossKind>.Parse(name, "loss");
-
-    /// <summary>latent | code (case-insensitive); throws naming the allowed ones.</summary>
-    public static NeighborAnchor ParseAnchor(string name) => EnumNames<NeighborAnchor>.Parse(name, "anchor");
-
     /// <summary>
     /// <c>snce train --loss-implementation</c>: "auto" is <see cref="LossImplementation.Fused"/> on CUDA for ce and snce (the
     /// faster training step, measured on an H200) and <see cref="LossImplementation.Reference"/> otherwise; any other
@@ -66,5 +47,5 @@ public static class LossNames
     public static LossImplementation ParseImplementation(string name) =>
         string.Equals(name.Trim(), "auto", StringComparison.OrdinalIgnoreCase)
             ? LossImplementation.Reference
-            : EnumNames<LossImplementation>.Parse(name, "loss implementation");
+            : EnumNames<LossImplementation>.Parse(name);
 }

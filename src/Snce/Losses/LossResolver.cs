@@ -54,7 +54,7 @@ public abstract class LossResolver
         LossKind.LabelSmoothing => LabelSmoothingResolver.Instance,
         LossKind.Snce => SnceResolver.Instance,
         LossKind.Stochastic => StochasticResolver.Instance,
-        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, $"unknown loss kind; use one of {LossNames.AllowedKinds}"),
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, $"unknown loss kind; use one of {EnumNames<LossKind>.Allowed}"),
     };
 
     /// <summary>

@@ -1,10 +1,11 @@
+using System.ComponentModel;
 using System.Text.Json.Serialization;
 using static TorchSharp.torch;
 
 namespace Snce.Losses;
 
 /// <summary>Where the neighbor target is anchored.</summary>
-[JsonConverter(typeof(JsonStringEnumConverter<NeighborAnchor>))]
+[JsonConverter(typeof(JsonStringEnumConverter<NeighborAnchor>)), Description("anchor")]
 public enum NeighborAnchor
 {
     /// <summary>z = the encoder's continuous latent of each position (TokenTargets.Latents).</summary>

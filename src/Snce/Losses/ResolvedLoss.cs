@@ -55,7 +55,7 @@ public sealed record ResolvedLoss
                 ? new Fused.FusedSnceLoss(codebook, metric, Required(Tau, "tau"), Required(Anchor, "anchor"), TopK) { Calibration = Calibration }
                 : new SnceLoss(codebook, metric, Required(Tau, "tau"), Required(Anchor, "anchor"), TopK, codeNeighbors) { Calibration = Calibration },
             LossKind.Stochastic => new StochasticQuantizationLoss(codebook, metric, Required(Alpha, "alpha"), Required(Delta, "delta"), Required(Anchor, "anchor")),
-            _ => throw new ArgumentOutOfRangeException(nameof(Kind), Kind, $"unknown loss kind; use one of {LossNames.AllowedKinds}"),
+            _ => throw new ArgumentOutOfRangeException(nameof(Kind), Kind, $"unknown loss kind; use one of {EnumNames<LossKind>.Allowed}"),
         };
     }
 

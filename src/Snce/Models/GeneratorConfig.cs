@@ -1,9 +1,10 @@
+using System.ComponentModel;
 using System.Text.Json.Serialization;
 
 namespace Snce.Models;
 
 /// <summary>Which generator: next-token in raster order, or masked discrete diffusion (MaskGIT/MDLM).</summary>
-[JsonConverter(typeof(JsonStringEnumConverter<GeneratorKind>))]
+[JsonConverter(typeof(JsonStringEnumConverter<GeneratorKind>)), Description("generator")]
 public enum GeneratorKind
 {
     /// <summary>Causal transformer, next token in raster order (LlamaGen).</summary>
@@ -15,24 +16,11 @@ public enum GeneratorKind
 /// <summary>Parses the command line's generator names.</summary>
 public static class GeneratorKinds
 {
-    /// <summary>The accepted names.</summary>
-    public const string Allowed = "ar, mask";
-
-    /// <summary>ar | mask → kind; throws naming the allowed values.</summary>
-    public static GeneratorKind Parse(string name) => name.ToLowerInvariant() switch
-    {
-        "ar" => GeneratorKind.Autoregressive,
-        "mask" or "masked" => GeneratorKind.Masked,
-        _ => throw new ArgumentException($"unknown generator '{name}'; use one of {Allowed}"),
-    };
-
-    /// <summary>The command-line name of a kind.</summary>
-    public static string Name(this GeneratorKind kind) => kind switch
-    {
-        GeneratorKind.Autoregressive => "ar",
-        GeneratorKind.Masked => "mask",
-        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
-    };
+    /// <summary>ar | mask (case-insensitive; "masked" also reads as mask) → kind; throws naming the allowed values.</summary>
+    public static GeneratorKind Parse(string name) =>
+        string.Equals(name.Trim(), "masked", StringComparison.OrdinalIgnoreCase)
+            ? GeneratorKind.Masked
+            : EnumNames<GeneratorKind>.Parse(name);
 }
 
 /// <summary>

@@ -1,3 +1,4 @@
+using System.ComponentModel;
 using System.Text.Json.Serialization;
 using static TorchSharp.torch;
 
@@ -13,7 +14,7 @@ namespace Snce.Objectives;
 /// The ELBO weight of a masked token (MDLM, Sahoo et al. 2024: −α'_t/(1−α_t) with α_t = 1 − γ(1−t)) is
 /// w(r) = −γ'(r)/γ(r): 1/t for linear, (π/2)·tan(πr/2) for cosine.
 /// </remarks>
-[JsonConverter(typeof(JsonStringEnumConverter<MaskScheduleKind>))]
+[JsonConverter(typeof(JsonStringEnumConverter<MaskScheduleKind>)), Description("mask schedule")]
 public enum MaskScheduleKind
 {
     /// <summary>γ(r) = cos(πr/2) (MaskGIT).</summary>
@@ -25,12 +26,6 @@ public enum MaskScheduleKind
 /// <summary>Evaluates a <see cref="MaskScheduleKind"/> on the host (sampler) and on tensors (training).</summary>
 public static class MaskSchedule
 {
-    /// <summary>The accepted names.</summary>
-    public static string Allowed => EnumNames<MaskScheduleKind>.Allowed;
-
-    /// <summary>Name (case-insensitive) → kind; throws naming the allowed values.</summary>
-    public static MaskScheduleKind Parse(string name) => EnumNames<MaskScheduleKind>.Parse(name, "mask schedule");
-
     /// <summary>γ(r) for a scalar progress r ∈ [0, 1].</summary>
     public static double MaskRatio(this MaskScheduleKind kind, double r) => kind switch
     {

@@ -1,9 +1,10 @@
+using System.ComponentModel;
 using System.Text.Json.Serialization;
 
 namespace Snce.Objectives;
 
 /// <summary>How masked positions are weighted in the masked objective's loss.</summary>
-[JsonConverter(typeof(JsonStringEnumConverter<MaskWeighting>))]
+[JsonConverter(typeof(JsonStringEnumConverter<MaskWeighting>)), Description("mask weighting")]
 public enum MaskWeighting
 {
     /// <summary>Every masked token counts once: mean loss over masked tokens (MaskGIT).</summary>
@@ -23,14 +24,11 @@ public sealed record ObjectiveOptions(
     [property: JsonPropertyName("weighting")] MaskWeighting Weighting = MaskWeighting.None,
     [property: JsonPropertyName("min_progress")] double MinProgress = 1e-3)
 {
-    /// <summary>The accepted weighting names.</summary>
-    public static string AllowedWeightings => EnumNames<MaskWeighting>.Allowed;
-
     /// <summary>none | elbo (case-insensitive; "mdlm" also reads as elbo) → weighting; throws naming the allowed values.</summary>
     public static MaskWeighting ParseWeighting(string name) =>
         string.Equals(name.Trim(), "mdlm", StringComparison.OrdinalIgnoreCase)
             ? MaskWeighting.Elbo
-            : EnumNames<MaskWeighting>.Parse(name, "mask weighting");
+            : EnumNames<MaskWeighting>.Parse(name);
 
     /// <summary>Throws naming the bad value.</summary>
     public void Validate()

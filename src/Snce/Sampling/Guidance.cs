@@ -1,3 +1,4 @@
+using System.ComponentModel;
 using System.Text.Json.Serialization;
 using static TorchSharp.torch;
 
@@ -63,7 +64,7 @@ public static class Guidance
 /// A scale of exactly 1 is the conditional model: the masked decoder skips the unconditional pass at that step; the AR
 /// sampler still feeds the unconditional sequence (its KV cache must see every token) but uses the conditional logits alone.
 /// </remarks>
-[JsonConverter(typeof(JsonStringEnumConverter<CfgSchedule>))]
+[JsonConverter(typeof(JsonStringEnumConverter<CfgSchedule>)), Description("CFG schedule")]
 public enum CfgSchedule
 {
     /// <summary>s_i = s at every step.</summary>
@@ -75,15 +76,6 @@ public enum CfgSchedule
 /// <summary>Evaluates a <see cref="CfgSchedule"/>.</summary>
 public static class CfgSchedules
 {
-    /// <summary>The accepted names.</summary>
-    public static string Allowed => EnumNames<CfgSchedule>.Allowed;
-
-    /// <summary>The schedule's name (constant, linear).</summary>
-    public static string Name(this CfgSchedule schedule) => EnumNames<CfgSchedule>.Name(schedule);
-
-    /// <summary>Name → schedule; throws naming the allowed ones.</summary>
-    public static CfgSchedule Parse(string name) => EnumNames<CfgSchedule>.Parse(name, "CFG schedule");
-
     /// <summary>The guidance scale at step <paramref name="step"/> (0-based) of <paramref name="steps"/> for the final scale <paramref name="scale"/>.</summary>
     public static double ScaleAt(this CfgSchedule schedule, double scale, int step, int steps)
     {

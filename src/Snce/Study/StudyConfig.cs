@@ -142,11 +142,11 @@ public sealed record StudyConfig
     public void Validate()
     {
         if (Codebooks.Length == 0) throw new ArgumentException("--codebooks: give at least one codebook size");
-        if (!Losses.Any(l => LossNames.ParseKind(l) == LossKind.CrossEntropy)) throw new ArgumentException("--losses must include ce: every comparison is against it");
+        if (!Losses.Any(l => EnumNames<LossKind>.Parse(l) == LossKind.CrossEntropy)) throw new ArgumentException("--losses must include ce: every comparison is against it");
         foreach (var o in Objectives)
             if (o is not ("ar" or "mask")) throw new ArgumentException($"unknown objective '{o}'; use ar, mask");
         foreach (var l in Losses.Concat(FocusLosses))
-            LossNames.ParseKind(l);                                          // unknown names fail naming the allowed ones
+            EnumNames<LossKind>.Parse(l);                                          // unknown names fail naming the allowed ones
         if (Steps < 1 || EvalEvery < 1 || EvalEvery > Steps) throw new ArgumentException($"need 1 ≤ --eval-every ({EvalEvery}) ≤ --steps ({Steps})");
         if (EvalImages < 2) throw new ArgumentException("--eval-images must be at least 2");
         if (FocusCodebook is { } f && !Codebooks.Contains(f)) throw new ArgumentException($"--focus-codebook {f} is not one of --codebooks");
@@ -164,7 +164,7 @@ public sealed record StudyConfig
         if (Batch < 1) throw new ArgumentException($"--batch must be at least 1 (got {Batch})");
         global::Snce.Sampling.Guidance.CheckScale(Cfg);
         if (ClassifierSteps < 1) throw new ArgumentException($"--classifier-steps must be at least 1 (got {ClassifierSteps})");
-        if (KeepBest is not null) global::Snce.Training.BestRules.Parse(KeepBest);
+        if (KeepBest is not null) EnumNames<global::Snce.Training.BestRule>.Parse(KeepBest);
         if (FinalEvalImages is < 2) throw new ArgumentException("--final-eval-images must be at least 2");
     }
 
@@ -180,13 +180,13 @@ public sealed record StudyConfig
         }
         double? P(LossKind loss) => loss is LossKind.Snce or LossKind.LabelSmoothing ? Perplexity : null;
         // Losses by kind, so 'CE' or 'Snce' on the command line name the same runs (and labels) as ce and snce.
-        var losses = Losses.Select(LossNames.ParseKind).Distinct().ToList();
+        var losses = Losses.Select(EnumNames<LossKind>.Parse).Distinct().ToList();
         foreach (var seed in Seeds)
             foreach (var k in Codebooks.OrderBy(k => k == Focus ? 0 : 1))
                 foreach (var o in Objectives)
                     foreach (var l in losses) Add(o, l.Name(), k, seed, P(l));
         foreach (var o in Objectives)
-            foreach (var l in FocusLosses.Select(LossNames.ParseKind)) Add(o, l.Name(), Focus, Seeds[0], P(l));
+            foreach (var l in FocusLosses.Select(EnumNames<LossKind>.Parse)) Add(o, l.Name(), Focus, Seeds[0], P(l));
         foreach (var p in SweepPerplexities)
             Add(Objectives[0], Snce, Focus, Seeds[0], p, $"{Snce}-p{p:0.##}");
         foreach (var seed in HeadlineSeeds)

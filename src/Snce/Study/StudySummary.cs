@@ -48,7 +48,7 @@ public static class StudySummary
         md.AppendLine();
         md.AppendLine($"Data `{config.Data}`{(config.Limit is { } l ? $" ({l} images of each split, a fixed subset)" : "")}; tokenizers `{config.TokenizerPreset}` ({config.Quantizer}, {config.Metric}), " +
                       $"{config.TokenizerSteps} steps × {config.TokenizerBatch}; generators `{config.Preset}`, {config.Steps} steps × {config.Batch}, lr {config.Lr.ToString(ci)}, " +
-                      $"FD-ResNet18 on {config.EvalImages} samples (cfg {config.Cfg.ToString(ci)}, {Sampling.CfgSchedules.Name(config.CfgSchedule)}) every {config.EvalEvery} steps; SNCE perplexity {config.Perplexity.ToString(ci)}. " +
+                      $"FD-ResNet18 on {config.EvalImages} samples (cfg {config.Cfg.ToString(ci)}, {config.CfgSchedule.Name()}) every {config.EvalEvery} steps; SNCE perplexity {config.Perplexity.ToString(ci)}. " +
                       $"Wall time {elapsed:hh\\:mm\\:ss}. Config: `study-config.json`; every run and job: `study.json`.");
         md.AppendLine();
         md.AppendLine("## Tokenizers (validation split)");

@@ -1,29 +1,17 @@
+using System.ComponentModel;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
 namespace Snce.Training;
 
 /// <summary>Which evaluation decides the best checkpoint of a run; lower is better for both.</summary>
-[JsonConverter(typeof(JsonStringEnumConverter<BestRule>))]
+[JsonConverter(typeof(JsonStringEnumConverter<BestRule>)), Description("--keep-best rule")]
 public enum BestRule
 {
     /// <summary>Hard cross-entropy of the true tokens on the validation split (the trainer's logged value at the checkpoint's step).</summary>
     [JsonStringEnumMemberName("val-ce")] ValCe,
     /// <summary>FD-ResNet18 of the samples against the validation split (from <c>snce eval</c> at the checkpoint's step).</summary>
     [JsonStringEnumMemberName("fd")] Fd,
-}
-
-/// <summary>Parses and names <see cref="BestRule"/>.</summary>
-public static class BestRules
-{
-    /// <summary>The accepted names.</summary>
-    public static string Allowed => EnumNames<BestRule>.Allowed;
-
-    /// <summary>val-ce | fd (case-insensitive) → rule; throws naming the allowed values.</summary>
-    public static BestRule Parse(string name) => EnumNames<BestRule>.Parse(name, "--keep-best rule");
-
-    /// <summary>The command-line name of a rule.</summary>
-    public static string Name(this BestRule rule) => EnumNames<BestRule>.Name(rule);
 }
 
 /// <summary>best/best.json: which rule chose the copy, at which step, with which value.</summary>

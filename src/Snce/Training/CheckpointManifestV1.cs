@@ -39,8 +39,8 @@ static class CheckpointManifestV1
         var old = manifest["loss"]?.Deserialize<LossOptionsV1>(GeneratorCheckpoint.JsonOptions)
             ?? throw new InvalidDataException($"{file}: a {Format} manifest without 'loss'");
         var tau = manifest["loss_tau"]?.GetValue<double?>();
-        var kind = LossNames.ParseKind(old.Name);
-        var anchor = LossNames.ParseAnchor(old.Anchor);
+        var kind = EnumNames<LossKind>.Parse(old.Name);
+        var anchor = EnumNames<NeighborAnchor>.Parse(old.Anchor);
         var implementation = LossNames.ParseImplementation(old.Implementation);
         var loss = kind switch
         {

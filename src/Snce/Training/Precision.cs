@@ -1,3 +1,4 @@
+using System.ComponentModel;
 using System.Text.Json.Serialization;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -9,7 +10,7 @@ namespace Snce.Training;
 /// with fp32 master weights and optimizer state (the flat optimizer keeps both); tf32 keeps fp32 weights and
 /// lets CUDA matmuls use TF32 tensor cores.
 /// </summary>
-[JsonConverter(typeof(JsonStringEnumConverter<Precision>))]
+[JsonConverter(typeof(JsonStringEnumConverter<Precision>)), Description("precision")]
 public enum Precision
 {
     /// <summary>fp32 everywhere, TF32 off.</summary>
@@ -20,18 +21,9 @@ public enum Precision
     [JsonStringEnumMemberName("bf16")] Bf16,
 }
 
-/// <summary>Parsing and applying <see cref="Precision"/>.</summary>
+/// <summary>Applying a <see cref="Precision"/> (its names: <see cref="EnumNames{T}"/>).</summary>
 public static class Precisions
 {
-    /// <summary>The accepted names.</summary>
-    public static string Allowed => EnumNames<Precision>.Allowed;
-
-    /// <summary>Name → precision; throws naming the allowed values.</summary>
-    public static Precision Parse(string name) => EnumNames<Precision>.Parse(name, "precision");
-
-    /// <summary>The command-line name.</summary>
-    public static string Name(this Precision p) => EnumNames<Precision>.Name(p);
-
     /// <summary>dtype of the model's weights and activations.</summary>
     public static ScalarType WeightDtype(this Precision p) => p == Precision.Bf16 ? ScalarType.BFloat16 : ScalarType.Float32;
 

@@ -77,8 +77,7 @@ public static class RunSetup
         if (TryManifest(run.RunDir) is { } existing)
             throw new ArgumentException($"'{run.RunDir}' already holds a {existing.Model.Kind.Name()} checkpoint at step {existing.State.Step}; continue it with --resume {run.RunDir}, or choose another --out");
         var shards = TokenShards.Load(run.TokensDir);
-        Tensor? codebook = null;
-        try
+        return Owning(shards, device, codebook =>
         {
             var info = shards.Info;
             if (run.Text && info.Pairs is not null && !Text.CaptionShards.Exists(run.TokensDir))
@@ -100,7 +99,6 @@ public static class RunSetup
                           "(reference implementation); this run is code-anchored");
             CheckLabels(shards, tokensDir, notes);
             var metric = Metric.Parse(info.Metric);
-            codebook = Codebook(shards, device);
             ResolvedLoss loss;
             using (var sample = needs.AnchorSample > 0 ? SampleAnchors(shards, needs.SampleLatents, needs.SampleLatentNeighbors, needs.AnchorSample, run.Training.Seed, device) : null)
                 loss = resolver.Resolve(spec, needs, codebook, metric, sample);
@@ -109,13 +107,7 @@ public static class RunSetup
             if (writesRunFolder && MetricsLog.SetAsideStale(run.RunDir) is { } stale)
                 notes.Add($"'{run.RunDir}' held the log of a run that never saved a checkpoint ({stale} records); starting clean, the old log is in metrics.jsonl.stale (and tb.stale)");
             return prepared;
-        }
-        catch
-        {
-            codebook?.Dispose();
-            shards.Dispose();
-            throw;
-        }
+        });
     }
 
     /// <summary>
@@ -128,8 +120,7 @@ public static class RunSetup
         var m = GeneratorCheckpoint.ReadManifest(runDir);
         var dir = tokensDir ?? m.Data.Tokens;
         var shards = TokenShards.Load(dir);
-        Tensor? codebook = null;
-        try
+        return Owning(shards, device, codebook =>
         {
             CheckCompatible(m.Model, shards.Info, dir, runDir);
             CheckSameTokenizer(m.Data, shards.Info, dir, runDir);
@@ -138,19 +129,12 @@ public static class RunSetup
                 throw new ArgumentException($"the run '{runDir}' trains latent-anchored {m.Loss.Kind.Name()}, but '{full}' stores '{shards.Info.Latents}' latents; resume with the shards it was trained on (--tokens)");
             var notes = new List<string>();
             CheckLabels(shards, full, notes);
-            codebook = Codebook(shards, device);
             var prepared = Prepare(m.Model, m.Training, m.Loss, shards, codebook, full, runDir, device, notes,
                 tokenizerSha256: m.Data.TokenizerSha256 ?? shards.Info.TokenizerSha256);
             if (writesRunFolder && MetricsLog.DropAfter(runDir, m.State.Step) is > 0 and var dropped)
                 notes.Add($"dropped {dropped} metrics records logged after the checkpoint's step {m.State.Step} (by an invocation that stopped without saving); those steps are trained again");
             return prepared;
-        }
-        catch
-        {
-            codebook?.Dispose();
-            shards.Dispose();
-            throw;
-        }
+        });
     }
 
     /// <summary>The text conditioning the captions of a shard folder call for (MiniLM's size and word-piece limit).</summary>
@@ -282,6 +266,26 @@ public static class RunSetup
         return $"--anchor latent needs per-token latents, but '{tokensDir}' stores '{info.Latents}'" +
                (stored > 0 ? $" (each position's {stored} nearest codes, which only top-k SNCE reads)" : "") +
                "; re-run 'snce tokenize --latents full', or use --anchor code";
+    }
+
+    /// <summary>
+    /// Runs <paramref name="prepare"/> with the shards' codebook on <paramref name="device"/>; the prepared run owns the shards and
+    /// the codebook, and when anything throws before it exists both are disposed here.
+    /// </summary>
+    static PreparedRun Owning(TokenShards shards, Device device, Func<Tensor, PreparedRun> prepare)
+    {
+        Tensor? codebook = null;
+        try
+        {
+            codebook = Codebook(shards, device);
+            return prepare(codebook);
+        }
+        catch
+        {
+            codebook?.Dispose();
+            shards.Dispose();
+            throw;
+        }
     }
 
     /// <summary>The shards' codebook, float32 on the device, held by the prepared run.</summary>

@@ -66,7 +66,7 @@ public class RunReportTests
             Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], File.ReadAllBytes(png).Take(4).ToArray());
             Assert.True(new FileInfo(png).Length > 10_000, $"{name} is suspiciously small");
         }
-        Assert.Equal(7, files.Plots.Count); // 2 panels × (FD, val CE) + final FD, final val CE and the best-FD difference against K
+        Assert.Equal(8, files.Plots.Count); // 2 panels × (FD, val CE) + final FD, final val CE, best-FD difference and steps to CE's best against K
     }
 
     [Fact]
@@ -106,9 +106,10 @@ public class RunReportTests
     /// A fake run evaluated at steps 250, 500, ...: FD <paramref name="fds"/>, and at the last step val CE <paramref name="valCe"/>
     /// and, when given, NN ratio and copy fraction.
     /// </summary>
-    static string WriteRun(TempDir root, string loss, int k, int seed, double[] fds, double valCe, double? nn = null, double? copies = null)
+    static string WriteRun(TempDir root, string loss, int k, int seed, double[] fds, double valCe, double? nn = null, double? copies = null,
+        string objective = "ar")
     {
-        var dir = root[$"{loss}-k{k}-s{seed}"];
+        var dir = root[$"{objective}-{loss}-k{k}-s{seed}"];
         Directory.CreateDirectory(dir);
         var lines = new List<string>();
         for (var i = 0; i < fds.Length; i++)
@@ -119,7 +120,7 @@ public class RunReportTests
         }
         lines.Add(JsonSerializer.Serialize(new { step = 250 * fds.Length, split = "val", hard_ce = valCe }));
         File.WriteAllLines(Path.Combine(dir, "metrics.jsonl"), lines);
-        File.WriteAllText(Path.Combine(dir, "config.json"), JsonSerializer.Serialize(new { loss, codebook_size = k, objective = "ar", seed }));
+        File.WriteAllText(Path.Combine(dir, "config.json"), JsonSerializer.Serialize(new { loss, codebook_size = k, objective, seed }));
         return dir;
     }
 
@@ -154,6 +155,10 @@ public class RunReportTests
         Assert.Equal([-5.0, -2.0], comparison.Differences(PairedMetric.BestFd.Value).Select(d => d.Difference));
 
         var md = File.ReadAllText(RunReport.Write(dirs, root["report"]).Markdown);
+        Assert.Contains("## Steps to reach CE's final FD-ResNet18", md);
+        Assert.Contains("| objective | K | loss | CE final FD | CE steps | step reached | ratio |\n|---|---:|---|---:|---:|---:|---:|\n", md.ReplaceLineEndings("\n"));
+        Assert.Contains("## Steps to reach CE's best FD-ResNet18", md);
+        Assert.Contains("| objective | K | loss | CE best FD | CE step | step reached | ratio | per seed, paired |\n|---|---:|---|---:|---:|---:|---:|---:|\n", md.ReplaceLineEndings("\n"));
         Assert.Contains("| ar | 256 | snce | 40.000 | 1000 | 750 | 0.75 |", md);           // the final-FD table is kept
         Assert.Contains("| ar | 256 | snce | 35.000 | 750 | 750 | 1.00 | 0.83 ± 0.24 (2/2) |", md);
         Assert.Contains("| ar | 256 | snce | 2 | 35.00 | 31.50 | -3.50 ± 2.12 | -8.00 ± 1.41 | +0.3500 ± 0.0707 |", md);
@@ -205,6 +210,57 @@ public class RunReportTests
         Assert.Contains("| ar | 256 | snce | 40.000 | 1000 | 1000 | 1.00 | n = 1: no spread |", md);
         Assert.Contains("| ar | snce | best FD, final FD, final val CE | 2 | 2 | needs ≥ 3 points | – | – |", md);
         Assert.DoesNotContain("## Memorization difference", md);
+    }
+
+    [Fact]
+    public void PlotsTheTablesStepsToCesBestAndDrawsNeverOnItsOwnRow()
+    {
+        using var root = new TempDir();
+        // FD at steps 250..1000. AR, K 256: CE s0 best 40 at 750 (SNCE s0 ≤ 40 at 500 → 2/3), CE s1 best 30 at 750 (SNCE s1
+        // never ≤ 30) → seeds 2/3 and never, mean of the one that got there 2/3. AR, K 1024: CE best 50 at 1000, SNCE ≤ 50 at
+        // 250 → 1/4 (one seed). Masked, K 256: CE best 20 at 500, SNCE never below 20 → never, and its mean too.
+        var dirs = new[]
+        {
+            WriteRun(root, "ce", 256, 0, [80, 50, 40, 45], 5.0), WriteRun(root, "snce", 256, 0, [60, 38, 35, 36], 5.0),
+            WriteRun(root, "ce", 256, 1, [90, 60, 30, 35], 5.0), WriteRun(root, "snce", 256, 1, [70, 45, 31, 33], 5.0),
+            WriteRun(root, "ce", 1024, 0, [90, 70, 60, 50], 5.0), WriteRun(root, "snce", 1024, 0, [50, 45, 40, 35], 5.0),
+            WriteRun(root, "ce", 256, 0, [60, 20, 30, 40], 5.0, objective: "mask"), WriteRun(root, "snce", 256, 0, [70, 50, 40, 30], 5.0, objective: "mask"),
+        };
+        var ratios = ConvergenceRatio.Of(RunGroup.Of(dirs.Select(RunReader.Read).ToList()), FdTarget.Best);
+        var layout = StepsToBestLayout.Of(ratios)!;
+        Assert.Equal(["ar", "mask"], layout.Series.Select(s => s.Objective));
+        Assert.Equal([256, 1024], layout.Codebooks);
+        var ar = layout.Series[0];
+        Assert.Equal([256, 256, 1024], ar.Seeds.Select(m => m.CodebookSize));
+        Assert.Equal(2.0 / 3, ar.Seeds[0].Ratio!.Value, 12);
+        Assert.Equal(ar.Seeds[0].Ratio, ar.Seeds[0].Y);
+        Assert.Null(ar.Seeds[1].Ratio);
+        Assert.Equal(0.25, ar.Seeds[2].Ratio);
+        Assert.Equal((2.0 / 3, 1, 2), (ar.Means[0].Ratio!.Value, ar.Means[0].Reached, ar.Means[0].Paired));
+        var mask = Assert.Single(layout.Series[1].Means);
+        Assert.Equal((null, 0, 1), (mask.Ratio, mask.Reached, mask.Paired));
+        // Every mark without a ratio, and only those, sits on the "never" row; it lies above every number and above 1, and its
+        // tick is the only one that is not a number.
+        var marks = layout.Series.SelectMany(s => s.Seeds.Concat(s.Means)).ToList();
+        Assert.All(marks, m => Assert.Equal(m.Ratio is null, m.Y == layout.NeverY));
+        Assert.All(marks.Where(m => m.Ratio is not null), m => Assert.Equal(m.Ratio!.Value, m.Y));
+        Assert.True(layout.NeverY > Math.Max(1, marks.Where(m => m.Ratio is not null).Max(m => m.Y)));
+        Assert.Equal((layout.NeverY, StepsToBestLayout.Never), layout.Ticks[^1]);
+        Assert.All(layout.Ticks.SkipLast(1), t => Assert.Equal(t.Y, double.Parse(t.Label, System.Globalization.CultureInfo.InvariantCulture), 9));
+        Assert.True(layout.Ticks.SkipLast(1).Max(t => t.Y) >= 1);                 // the dashed line at 1 has numbers around it
+        // Seeds at one K are drawn side by side, around the mean's x.
+        Assert.NotEqual(ar.Seeds[0].X, ar.Seeds[1].X);
+        Assert.Equal(ar.Means[0].X, (ar.Seeds[0].X + ar.Seeds[1].X) / 2, 12);
+
+        // The table prints the same numbers: the seed-mean curve's ratio, and the paired seeds' mean with reached / paired.
+        var files = RunReport.Write(dirs, root["report"]);
+        var md = File.ReadAllText(files.Markdown);
+        Assert.Contains("| ar | 256 | snce | 35.000 | 750 | 750 | 1.00 | 0.67 (1/2) |", md);
+        Assert.Contains("| ar | 1024 | snce | 50.000 | 1000 | 250 | 0.25 | n = 1: no spread |", md);
+        Assert.Contains("| mask | 256 | snce | 20.000 | 500 | not reached | – | not reached (0/1) |", md);
+        var png = Assert.Single(files.Plots, p => Path.GetFileName(p) == ReportPlots.StepsToBestFile);
+        Assert.True(new FileInfo(png).Length > 10_000, "the plot is suspiciously small");
+        Assert.Contains($"]({ReportPlots.StepsToBestFile})", md);
     }
 
     [Fact]

@@ -53,14 +53,14 @@ public class GoldenLossTests
 
         if (latents is not null && !metric.Quantize(latents, codebook).equal(tokens).all().item<bool>())
             failures.Add($"{name}: Metric.Quantize disagrees with PyTorch's argmin");
-        var kind = LossNames.ParseKind(c.GetProperty("loss").GetString()!);
+        var kind = EnumNames<LossKind>.Parse(c.GetProperty("loss").GetString()!);
         var options = new LossSpec
         {
             Kind = kind,
             Tau = kind == LossKind.Snce ? Number("tau") : null,
             TopK = kind == LossKind.Snce && c.GetProperty("top_k").ValueKind != JsonValueKind.Null ? c.GetProperty("top_k").GetInt32() : null,
             Epsilon = kind == LossKind.LabelSmoothing ? Number("epsilon") ?? 0.1 : null,
-            Anchor = kind == LossKind.Snce ? LossNames.ParseAnchor(c.GetProperty("anchor").GetString()!) : null,
+            Anchor = kind == LossKind.Snce ? EnumNames<NeighborAnchor>.Parse(c.GetProperty("anchor").GetString()!) : null,
         };
         var loss = LossFactory.Create(options, codebook, metric);
         try

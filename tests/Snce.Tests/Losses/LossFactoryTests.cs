@@ -18,7 +18,7 @@ public class LossFactoryTests
     [InlineData("stochastic", typeof(StochasticQuantizationLoss))]
     public void BuildsEveryNamedLoss(string name, Type type)
     {
-        var kind = LossNames.ParseKind(name);
+        var kind = EnumNames<LossKind>.Parse(name);
         var loss = LossFactory.Create(new LossSpec { Kind = kind, Tau = kind == LossKind.Snce ? 1 : null }, Codebook, Metric.L2);
         Assert.IsType(type, loss);
         Assert.Equal(name.ToLowerInvariant(), loss.Name);
@@ -47,7 +47,7 @@ public class LossFactoryTests
     [Fact]
     public void EveryInvalidOptionFailsAtConstructionNamingTheValue()
     {
-        Assert.Contains("unknown loss 'focal'; use one of ce, label-smoothing, snce, stochastic", Assert.Throws<ArgumentException>(() => LossNames.ParseKind("focal")).Message);
+        Assert.Contains("unknown loss 'focal'; use one of ce, label-smoothing, snce, stochastic", Assert.Throws<ArgumentException>(() => EnumNames<LossKind>.Parse("focal")).Message);
         Assert.Contains("got -0.5", Error(new() { Kind = LossKind.Snce, Tau = -0.5 }));
         Assert.Contains("got 0", Error(new() { Kind = LossKind.Snce, Tau = 0 }));
         Assert.Contains("not both", Error(new() { Kind = LossKind.Snce, Tau = 1, Perplexity = 4 }));
@@ -59,7 +59,7 @@ public class LossFactoryTests
         Assert.Contains("[0, 1], got 1.5", Error(new() { Kind = LossKind.Stochastic, Alpha = 1.5 }));
         Assert.Contains("[2, K = 10]", Error(new() { Kind = LossKind.Stochastic, Delta = 1 }));
         Assert.Contains("got 11", Error(new() { Kind = LossKind.Stochastic, Delta = 11 }));
-        Assert.Contains("unknown anchor 'pixel'; use one of latent, code", Assert.Throws<ArgumentException>(() => LossNames.ParseAnchor("pixel")).Message);
+        Assert.Contains("unknown anchor 'pixel'; use one of latent, code", Assert.Throws<ArgumentException>(() => EnumNames<NeighborAnchor>.Parse("pixel")).Message);
         Assert.Contains("calibrationAnchors", Error(new() { Kind = LossKind.Snce, Perplexity = 4 }));
         using var z = randn(20, 4);
         Assert.Contains("(1, 10)", Error(new() { Kind = LossKind.Snce, Perplexity = 10 }, z));
@@ -87,7 +87,7 @@ public class LossFactoryTests
     [InlineData("fused", "ce", TorchSharp.DeviceType.CPU, LossImplementation.Fused)]
     public void AutoImplementationIsFusedOnCudaForLossesThatHaveOne(string text, string loss, TorchSharp.DeviceType device, LossImplementation expected)
     {
-        var kind = LossNames.ParseKind(loss);
+        var kind = EnumNames<LossKind>.Parse(loss);
         Assert.Equal(expected, LossNames.ResolveImplementation(text, kind, device));
     }
 
@@ -121,11 +121,11 @@ public class LossFactoryTests
             var json = System.Text.Json.JsonSerializer.Serialize(kind);
             Assert.Equal($"\"{kind.Name()}\"", json);
             Assert.Equal(kind, System.Text.Json.JsonSerializer.Deserialize<LossKind>(json));
-            Assert.Equal(kind, LossNames.ParseKind(kind.Name().ToUpperInvariant()));
+            Assert.Equal(kind, EnumNames<LossKind>.Parse(kind.Name().ToUpperInvariant()));
         }
         Assert.Equal("\"code\"", System.Text.Json.JsonSerializer.Serialize(NeighborAnchor.Code));
         Assert.Equal("\"fused\"", System.Text.Json.JsonSerializer.Serialize(LossImplementation.Fused));
-        Assert.Equal("ce, label-smoothing, snce, stochastic", LossNames.AllowedKinds);
+        Assert.Equal("ce, label-smoothing, snce, stochastic", EnumNames<LossKind>.Allowed);
     }
 
     public static TheoryData<string> AllLosses => ["ce", "label-smoothing", "snce", "stochastic"];
@@ -133,12 +133,12 @@ public class LossFactoryTests
     /// <summary>Latent-anchored full SNCE; the code-anchored variant uses SNCE's precomputed top-k table.</summary>
     static ITokenLoss Create(string name, string anchor = "latent")
     {
-        var kind = LossNames.ParseKind(name);
+        var kind = EnumNames<LossKind>.Parse(name);
         bool snce = kind == LossKind.Snce, stochastic = kind == LossKind.Stochastic;
         return LossFactory.Create(new LossSpec
         {
             Kind = kind, Tau = snce ? 0.5 : null, TopK = snce && anchor == "code" ? 4 : null, Delta = stochastic ? 3 : null,
-            Anchor = snce || stochastic ? LossNames.ParseAnchor(anchor) : null,
+            Anchor = snce || stochastic ? EnumNames<NeighborAnchor>.Parse(anchor) : null,
         }, Codebook, Metric.L2);
     }
 

@@ -15,7 +15,7 @@ public class MaskAndWeightTests
         "snce-code" => LossFactory.Create(new LossSpec { Kind = LossKind.Snce, Tau = 0.5, Anchor = NeighborAnchor.Code }, codebook, Metric.L2),
         "snce" => LossFactory.Create(new LossSpec { Kind = LossKind.Snce, Tau = 0.5 }, codebook, Metric.L2),
         "label-smoothing" => LossFactory.Create(new LossSpec { Kind = LossKind.LabelSmoothing, Epsilon = 0.2 }, codebook, Metric.L2),
-        _ => LossFactory.Create(new LossSpec { Kind = LossNames.ParseKind(name) }, codebook, Metric.L2),
+        _ => LossFactory.Create(new LossSpec { Kind = EnumNames<LossKind>.Parse(name) }, codebook, Metric.L2),
     };
 
     [Theory]

@@ -36,9 +36,9 @@ public class CfgScheduleTests
     [Fact]
     public void NamesParseAndBadNamesFailClearly()
     {
-        Assert.Equal(CfgSchedule.Linear, CfgSchedules.Parse("Linear"));
+        Assert.Equal(CfgSchedule.Linear, EnumNames<CfgSchedule>.Parse("Linear"));
         Assert.Equal("constant", CfgSchedule.Constant.Name());
-        Assert.Contains("constant, linear", Assert.Throws<ArgumentException>(() => CfgSchedules.Parse("cosine")).Message);
+        Assert.Contains("constant, linear", Assert.Throws<ArgumentException>(() => EnumNames<CfgSchedule>.Parse("cosine")).Message);
     }
 
     /// <summary>

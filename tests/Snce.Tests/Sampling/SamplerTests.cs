@@ -134,6 +134,6 @@ public class SamplerTests
     {
         Assert.Contains("top-p", Assert.Throws<ArgumentException>(() => new TokenSamplingOptions(TopP: 0).Validate()).Message);
         Assert.Contains("temperature", Assert.Throws<ArgumentException>(() => new TokenSamplingOptions(Temperature: -1).Validate()).Message);
-        Assert.Contains("cosine, linear", Assert.Throws<ArgumentException>(() => MaskSchedule.Parse("sqrt")).Message);
+        Assert.Contains("cosine, linear", Assert.Throws<ArgumentException>(() => EnumNames<MaskScheduleKind>.Parse("sqrt")).Message);
     }
 }

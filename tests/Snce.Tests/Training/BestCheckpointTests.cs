@@ -32,6 +32,6 @@ public class BestCheckpointTests
         Assert.Throws<ArgumentException>(() => BestCheckpoint.Offer(dir["run"], BestRule.ValCe, 6, 1.0));     // one rule per run
         Assert.Throws<InvalidOperationException>(() => BestCheckpoint.Offer(dir["run"], BestRule.Fd, 4, 1.0)); // the checkpoint is at 6
         Assert.Throws<ArgumentException>(() => BestCheckpoint.Offer(dir["run"], BestRule.Fd, 6, double.NaN));
-        Assert.Throws<ArgumentException>(() => BestRules.Parse("psnr"));
+        Assert.Throws<ArgumentException>(() => EnumNames<BestRule>.Parse("psnr"));
     }
 }

@@ -209,8 +209,8 @@ public class RunSetupTests
         // Label smoothing reads an anchor only when matched to a perplexity, so it gets one here (auto resolves to latent for it too).
         var options = new LossSpec
         {
-            Kind = LossNames.ParseKind(loss), Perplexity = loss is "snce" or "label-smoothing" ? 3 : null,
-            Anchor = anchor == "auto" ? null : LossNames.ParseAnchor(anchor),
+            Kind = EnumNames<LossKind>.Parse(loss), Perplexity = loss is "snce" or "label-smoothing" ? 3 : null,
+            Anchor = anchor == "auto" ? null : EnumNames<NeighborAnchor>.Parse(anchor),
         };
         using var run = RunSetup.New(new NewRun(kind, dir["tokens"], "tiny", options, GeneratorFixtures.Training(steps: 4) with { ValidateEvery = 4 }, dir["run"]), CPU);
         using var trainer = new Trainer(run.Setup);
@@ -250,7 +250,7 @@ public class RunSetupTests
         {
             var options = new LossSpec
             {
-                Kind = LossNames.ParseKind(loss), Perplexity = loss == "snce" ? 3 : null, Anchor = anchor is null ? null : LossNames.ParseAnchor(anchor),
+                Kind = EnumNames<LossKind>.Parse(loss), Perplexity = loss == "snce" ? 3 : null, Anchor = anchor is null ? null : EnumNames<NeighborAnchor>.Parse(anchor),
                 Implementation = LossNames.ParseImplementation(implementation),
             };
             var training = GeneratorFixtures.Training(steps: 6) with { LogEvery = 1, ValidateEvery = 6 };

@@ -28,6 +28,9 @@ public static class ReportPlots
         return null;
     }
 
+    /// <summary>The file name of the steps-to-CE's-best-FD plot.</summary>
+    public const string StepsToBestFile = "steps_to_ce_best_fd_vs_codebook.png";
+
     /// <summary>Writes the plots into <paramref name="outDir"/> and returns their paths.</summary>
     public static IReadOnlyList<string> Draw(IReadOnlyList<RunGroup> groups, string outDir)
     {
@@ -48,6 +51,8 @@ public static class ReportPlots
         if (FinalVsCodebook(groups, withObjective, g => g.FinalFd, "FD-ResNet18", Path.Combine(outDir, "final_fd_vs_codebook.png")) is { } f) files.Add(f);
         if (FinalVsCodebook(groups, withObjective, g => g.FinalValCe, "validation CE (nats)", Path.Combine(outDir, "final_val_ce_vs_codebook.png")) is { } v) files.Add(v);
         if (BestFdDifferenceVsCodebook(BaselineComparison.Of(groups), Path.Combine(outDir, "best_fd_difference_vs_codebook.png")) is { } d) files.Add(d);
+        if (StepsToBestLayout.Of(ConvergenceRatio.Of(groups, FdTarget.Best)) is { } layout)
+            files.Add(StepsToBestVsCodebook(layout, Path.Combine(outDir, StepsToBestFile)));
         return files;
     }
 
@@ -176,6 +181,61 @@ public static class ReportPlots
         Style(plot, "Best FD-ResNet18 difference (loss − CE, paired by seed) against codebook size", "codebook size K (log2 scale)", "best FD: loss − CE");
         if (ks.Count == 1) plot.Axes.SetLimitsX(Math.Log2(ks.Min) - 1, Math.Log2(ks.Min) + 1);
         else plot.Axes.SetLimitsX(Math.Log2(ks.Min) - 0.5, Math.Log2(ks.Max) + 0.5);
+        plot.SavePng(path, Width, Height);
+        return path;
+    }
+
+    /// <summary>
+    /// Steps to reach CE's best FD over CE's steps against log2 K (<see cref="StepsToBestLayout"/>): per series the paired
+    /// seeds as open circles and their mean (over the seeds that got there, ±1 sample std) as a line; a dashed line at 1
+    /// (as many steps as CE); runs that never got there on the "never" row (a cell none of whose seeds got there: a cross).
+    /// </summary>
+    static string StepsToBestVsCodebook(StepsToBestLayout layout, string path)
+    {
+        var plot = new Plot();
+        for (var i = 0; i < layout.Series.Count; i++)
+        {
+            var s = layout.Series[i];
+            var color = Palette(i);
+            var seeds = plot.Add.Scatter(s.Seeds.Select(m => m.X).ToArray(), s.Seeds.Select(m => m.Y).ToArray());
+            seeds.Color = color;
+            seeds.LineWidth = 0;
+            seeds.MarkerShape = MarkerShape.OpenCircle;
+            seeds.MarkerSize = 9;
+            var reached = s.Means.Where(m => m.Ratio is not null).ToArray();
+            if (reached.Any(m => m.Std is not null))
+                plot.Add.ErrorBar(reached.Select(m => m.X).ToArray(), reached.Select(m => m.Y).ToArray(), reached.Select(m => m.Std ?? 0).ToArray()).Color = color;
+            // The mean's line joins neighbouring K only; a cell that never got there is a cross on the "never" row, not a point of the line.
+            var legend = $"{s.Label}: {(s.Means.Max(m => m.Paired) > 1 ? "mean of the seeds that got there (± std); circles: seeds" : "one seed")}";
+            for (var start = 0; start < s.Means.Count;)
+            {
+                var end = start;
+                while (end + 1 < s.Means.Count && (s.Means[end + 1].Ratio is null) == (s.Means[start].Ratio is null)) end++;
+                var run = s.Means.Skip(start).Take(end - start + 1).ToArray();
+                var mark = plot.Add.Scatter(run.Select(m => m.X).ToArray(), run.Select(m => m.Y).ToArray());
+                mark.Color = color;
+                mark.MarkerSize = run[0].Ratio is null ? 11 : 7;
+                mark.MarkerShape = run[0].Ratio is null ? MarkerShape.Eks : MarkerShape.FilledCircle;
+                mark.LineWidth = run[0].Ratio is null ? 0 : 2;
+                if (start == 0) mark.LegendText = legend;
+                start = end + 1;
+            }
+        }
+        var one = plot.Add.HorizontalLine(1);
+        one.Color = Colors.Gray;
+        one.LinePattern = LinePattern.Dashed;
+        var yTicks = new ScottPlot.TickGenerators.NumericManual();
+        foreach (var (y, label) in layout.Ticks) yTicks.AddMajor(y, label);
+        plot.Axes.Left.TickGenerator = yTicks;
+        var xTicks = new ScottPlot.TickGenerators.NumericManual();
+        foreach (var k in layout.Codebooks) xTicks.AddMajor(Math.Log2(k), k.ToString("N0", System.Globalization.CultureInfo.InvariantCulture));
+        plot.Axes.Bottom.TickGenerator = xTicks;
+        Style(plot, "Steps to reach CE's best FD-ResNet18, over CE's steps, against codebook size", "codebook size K (log2 scale)",
+            "steps to CE's best FD / CE's steps");
+        plot.Axes.SetLimitsY(0, layout.NeverY + (layout.Ticks[1].Y - layout.Ticks[0].Y));
+        var (lo, hi) = (Math.Log2(layout.Codebooks[0]), Math.Log2(layout.Codebooks[^1]));
+        if (lo == hi) plot.Axes.SetLimitsX(lo - 1, hi + 1);
+        else plot.Axes.SetLimitsX(lo - 0.5, hi + 0.5);
         plot.SavePng(path, Width, Height);
         return path;
     }

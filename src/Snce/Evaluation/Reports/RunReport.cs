@@ -8,7 +8,8 @@ public sealed record ReportFiles(string Markdown, IReadOnlyList<string> Plots);
 
 /// <summary>
 /// A report over training runs: PNG plots (FD-ResNet18 and validation CE against steps, one line per loss with a
-/// ±1 std band over seeds; final FD against codebook size on a log2 axis) and a markdown table (final metrics per
+/// ±1 std band over seeds; final FD, the paired best-FD difference and the steps to CE's best FD against codebook size on a
+/// log2 axis) and a markdown table (final metrics per
 /// run and per group as mean ± std over seeds; the steps each loss needs to reach CE's final FD, as a ratio; memorization
 /// at the last and the best-FD evaluation; text alignment (R@1, R@5, cosine) of text-to-image runs; the final evaluations at a
 /// larger n, where the runs have them).
@@ -49,36 +50,14 @@ public static class RunReport
         foreach (var g in groups)
             md.AppendLine($"| {g.Objective ?? "–"} | {g.Loss} | {Int(g.CodebookSize)} | {g.Runs.Count} | {g.FinalFd.Format("F3")} | {g.FinalValCe.Format("F4")} |");
         md.AppendLine();
-        var ratios = ConvergenceRatio.Of(groups);
-        if (ratios.Count > 0)
-        {
-            md.AppendLine("## Steps to reach CE's final FD-ResNet18");
-            md.AppendLine();
-            md.AppendLine("First step at which the loss's seed-mean FD is at or below CE's seed-mean final FD, over CE's steps (< 1: faster than CE).");
-            md.AppendLine();
-            md.AppendLine("| objective | K | loss | CE final FD | CE steps | step reached | ratio |");
-            md.AppendLine("|---|---:|---|---:|---:|---:|---:|");
-            foreach (var r in ratios)
-                md.AppendLine($"| {r.Objective ?? "–"} | {Int(r.CodebookSize)} | {r.Describe()} | {r.CeFd.ToString("F3", ci)} | {r.CeStep} | " +
-                              $"{(r.Step is { } s ? s.ToString(ci) : "not reached")} | {(r.Ratio is { } x ? x.ToString("F2", ci) : "–")} |");
-            md.AppendLine();
-        }
-        var toBest = ConvergenceRatio.Of(groups, FdTarget.Best);
-        if (toBest.Count > 0)
-        {
-            md.AppendLine("## Steps to reach CE's best FD-ResNet18");
-            md.AppendLine();
-            md.AppendLine("First step at which the loss's seed-mean FD is at or below the lowest point of CE's seed-mean FD curve, over the step at which " +
-                          "CE's curve had it (< 1: faster than CE). Per seed: seed s of the loss against seed s of CE and that run's own best FD, " +
-                          "mean ± sample std over the seeds that got there (reached / paired seeds).");
-            md.AppendLine();
-            md.AppendLine("| objective | K | loss | CE best FD | CE step | step reached | ratio | per seed, paired |");
-            md.AppendLine("|---|---:|---|---:|---:|---:|---:|---:|");
-            foreach (var r in toBest)
-                md.AppendLine($"| {r.Objective ?? "–"} | {Int(r.CodebookSize)} | {r.Describe()} | {r.CeFd.ToString("F3", ci)} | {r.CeStep} | " +
-                              $"{(r.Step is { } s ? s.ToString(ci) : "not reached")} | {(r.Ratio is { } x ? x.ToString("F2", ci) : "–")} | {SeedRatios(r)} |");
-            md.AppendLine();
-        }
+        StepsToReach(md, ConvergenceRatio.Of(groups), "final",
+            "First step at which the loss's seed-mean FD is at or below CE's seed-mean final FD, over CE's steps (< 1: faster than CE).",
+            "| objective | K | loss | CE final FD | CE steps | step reached | ratio |");
+        StepsToReach(md, ConvergenceRatio.Of(groups, FdTarget.Best), "best",
+            "First step at which the loss's seed-mean FD is at or below the lowest point of CE's seed-mean FD curve, over the step at which " +
+            "CE's curve had it (< 1: faster than CE). Per seed: seed s of the loss against seed s of CE and that run's own best FD, " +
+            "mean ± sample std over the seeds that got there (reached / paired seeds).",
+            "| objective | K | loss | CE best FD | CE step | step reached | ratio | per seed, paired |", perSeed: true);
         var comparisons = BaselineComparison.Of(groups);
         PairedTables(md, comparisons);
         md.AppendLine("## Per run");
@@ -155,13 +134,30 @@ public static class RunReport
         md.AppendLine("Runs: " + string.Join(", ", runs.Select(r => $"`{r.Info.Dir}`")));
         return md.ToString();
 
+        // The steps-to-CE's-FD table for one target (final or best), with the per-seed column for the best one; nothing without ratios.
+        static void StepsToReach(StringBuilder md, IReadOnlyList<ConvergenceRatio> ratios, string target, string intro, string header, bool perSeed = false)
+        {
+            if (ratios.Count == 0) return;
+            var ci = CultureInfo.InvariantCulture;
+            md.AppendLine($"## Steps to reach CE's {target} FD-ResNet18");
+            md.AppendLine();
+            md.AppendLine(intro);
+            md.AppendLine();
+            md.AppendLine(header);
+            md.AppendLine("|---|---:|---|---:|---:|---:|---:|" + (perSeed ? "---:|" : ""));
+            foreach (var r in ratios)
+                md.AppendLine($"| {r.Objective ?? "–"} | {Int(r.CodebookSize)} | {r.Describe()} | {r.CeFd.ToString("F3", ci)} | {r.CeStep} | " +
+                              $"{(r.Step is { } s ? s.ToString(ci) : "not reached")} | {(r.Ratio is { } x ? x.ToString("F2", ci) : "–")} |" +
+                              (perSeed ? $" {SeedRatios(r)} |" : ""));
+            md.AppendLine();
+        }
         static string SeedRatios(ConvergenceRatio r)
         {
             var reached = r.SeedRatioSummary;
             return r.SeedRatios.Count switch
             {
                 0 => "–",
-                1 => "n = 1: no spread",
+                1 => reached.Count == 1 ? "n = 1: no spread" : "not reached (0/1)",
                 var n => reached.Count == 0 ? $"not reached (0/{n})" : $"{reached.Format("F2")} ({reached.Count}/{n})",
             };
         }

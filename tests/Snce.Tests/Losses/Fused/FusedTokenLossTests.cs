@@ -24,7 +24,7 @@ public class FusedTokenLossTests
             var snce = name == "snce";
             var loss = LossFactory.Create(new LossSpec
             {
-                Kind = LossNames.ParseKind(name), Tau = snce ? c.Tau : null, TopK = snce ? topK : null, Anchor = snce ? LossNames.ParseAnchor(anchor) : null,
+                Kind = EnumNames<LossKind>.Parse(name), Tau = snce ? c.Tau : null, TopK = snce ? topK : null, Anchor = snce ? EnumNames<NeighborAnchor>.Parse(anchor) : null,
                 Implementation = LossNames.ParseImplementation(implementation),
             }, c.Codebook, c.Metric);
             var x = logits.clone().requires_grad_();

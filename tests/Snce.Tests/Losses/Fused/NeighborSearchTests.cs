@@ -135,7 +135,7 @@ public class NeighborSearchTests
         using var scope = NewDisposeScope();
         var logits = c.Hidden.detach().matmul(c.Weight.detach().t());
         var targets = new TokenTargets(c.Tokens.masked_fill(c.Mask!.logical_not(), 0), c.Anchors, c.Mask, c.RowWeights);
-        var a = LossNames.ParseAnchor(anchor);
+        var a = EnumNames<NeighborAnchor>.Parse(anchor);
         (double Loss, Tensor Grad) Run(ITokenLoss loss)
         {
             var x = logits.clone().requires_grad_();
