@@ -22,7 +22,7 @@
 # runs/NAME/{metrics.jsonl, config.json, checkpoint/checkpoint.json}); edit.tar.gz (RUN-REGION.json and .png, edit.log,
 # edit.md: one table row per run and region, every result so far). For docs/results/: unpack study.tar.gz and edit.tar.gz
 # into one folder; `snce report FOLDER/runs/* --out FOLDER/report` redraws the curves, edit.md is the inpainting table.
-# Knobs (environment): STUDY_ARGS (default below: 20 runs), PREP_TIMEOUT_S (540), TIME_LIMIT_S (train, 430), STUDY_CAP_S
+# Knobs (environment): STUDY_DIR ($DT/edit-study), DATA (emoji-twitter; the edit phase), STUDY_ARGS (default below: 20 runs), PREP_TIMEOUT_S (540), TIME_LIMIT_S (train, 430), STUDY_CAP_S
 # (545, a hard stop), REGIONS
 # ("center right bottom"), EDIT_N (1000 images per evaluation), EDIT_SEED (0), CFG (2), EDIT_BATCH (250), EDIT_BUDGET_S (480),
 # LIMIT (images per split of the edit evaluations, rehearsals only).
@@ -45,8 +45,9 @@ source "$(dirname "$0")/device_common.sh" || exit 1
 : "${OUT:?OUT must name the output folder}"
 cd "$(dirname "$0")/.."
 phase=${1:?usage: device_edit.sh prepare|train|edit}
-study=$DT/edit-study
+study=${STUDY_DIR:-$DT/edit-study}   # STUDY_DIR=/tmp/study: score the runs tools/device_study.sh trained in this lease
 data=$DT/snce-data
+DATA=${DATA:-emoji-twitter}          # the data set the edit phase evaluates on (fashion-mnist for device_study.sh's runs)
 STUDY_ARGS=${STUDY_ARGS:-"--preset gpu --data emoji-twitter --codebooks 1024,16384,65536 --objectives ar,mask --losses ce,snce --focus-losses none --sweep-perplexities none --headline-seeds 1,2 --steps 1000 --eval-every 250 --eval-images 1000 --parallel 10"}
 device_dotnet_env
 export PYTHONUNBUFFERED=1
@@ -88,7 +89,7 @@ case $phase in
         remaining=$(( budget - ($(date +%s) - start) ))
         [ $remaining -gt 30 ] || { left=$((left + 1)); continue; }
         timeout $remaining bash -c "$(declare -f snce); snce eval --checkpoint '$run' --inpaint $region --n ${EDIT_N:-1000} --seed ${EDIT_SEED:-0} --cfg ${CFG:-2} \
-          --sample-batch ${EDIT_BATCH:-250} --data emoji-twitter --data-dir $data ${LIMIT:+--limit $LIMIT} --classifier $study/classifier --features torch --skip-memorization --device $DEV \
+          --sample-batch ${EDIT_BATCH:-250} --data $DATA --data-dir $data ${LIMIT:+--limit $LIMIT} --classifier $study/classifier --features torch --skip-memorization --device $DEV \
           --grid $eo/$name-$region.png --json" > "$j.part" 2>> $eo/edit.log \
           && mv "$j.part" "$j" || { echo "$name $region: exit $? after $(( $(date +%s) - start )) s" >> $eo/edit.log; rm -f "$j.part"; left=$((left + 1)); }
       done
