@@ -57,7 +57,7 @@ public static class EvalCommand
         var evaluator = new Option<string?>("--evaluator") { Description = "With --prompts: the text-alignment evaluator from 'snce evaluator train'.", HelpName = "DIR" };
         var inpaint = new Option<string?>("--inpaint")
         {
-            Description = "With --checkpoint: score inpainting instead of sampling. The first --n validation images (default: all, at most 10000) are edited in this region, " +
+            Description = "With --checkpoint: score inpainting instead of sampling. --n validation images spread evenly over the split (default: all, at most 10000) are edited in this region, " +
                 $"each conditioned on its own class ({EditRegionCli.Allowed}; left..bottom outpaint that half): PSNR/L1 in the region (next to the tokenizer's own " +
                 "reconstruction), tokens changed outside it (0), FD-ResNet18 of the edited images, and class accuracy as classifier consistency.",
             HelpName = "REGION",
@@ -164,8 +164,8 @@ public static class EvalCommand
                 var options = SamplingOptions(run);
                 using var editor = new CheckpointEditor(run, dev, parse.GetValue(weights) == "ema", parse.GetValue(tokenizer));
                 var region = EditRegionCli.ParseNamed(spec, editor.Tokenizer.Config.ImageSize);
-                using var rows = real.IndicesOf(Snce.Data.ImageDataset.ValidationSplit);
-                var count = parse.GetValue(n) ?? (int)Math.Min(10_000, rows.shape[0]);
+                using var validation = real.IndicesOf(Snce.Data.ImageDataset.ValidationSplit);
+                var count = parse.GetValue(n) ?? (int)Math.Min(10_000, validation.shape[0]);
                 if (count < 2) throw new SnceUserException($"--n must be at least 2 (a covariance needs two images); got {count}");
                 using var g = new Generator((ulong)parse.GetValue(seed));
                 InpaintingEvaluationSet set;
@@ -174,6 +174,7 @@ public static class EvalCommand
                 (generated, conditioning, inpainting) = (set.Edited, set.Labels, set.Scores);
                 if (parse.GetValue(grid) is { } gridPath)
                 {
+                    using var rows = InpaintingEvaluation.Rows(real, count);
                     using var rowsShown = rows.narrow(0, 0, Math.Min(8, count));
                     using var sources = real.Images.index_select(0, rowsShown);
                     using var edits = set.Edited.narrow(0, 0, rowsShown.shape[0]);

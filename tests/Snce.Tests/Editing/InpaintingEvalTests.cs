@@ -1,3 +1,4 @@
+using Snce.Data;
 using System.Text.Json;
 using Snce.Editing;
 using Snce.Evaluation;
@@ -26,6 +27,22 @@ public class InpaintingEvalTests
         Assert.Equal(-20 * Math.Log10(0.2), psnr[1].item<float>(), 3);
         Assert.Equal(100, InpaintingQuality.Psnr(y, y, box)[0].item<float>(), 3);           // identical: the MSE floor
         Assert.Contains("no pixels", Assert.Throws<ArgumentException>(() => InpaintingQuality.L1(x, y, new PixelMask(new bool[64], 8, 8))).Message);
+    }
+
+    [Fact]
+    public void EvaluationRowsSpreadOverAClassOrderedValidationSplit()
+    {
+        using var scope = NewDisposeScope();
+        // 24 images stored class by class (6 each of 4 classes); rows 0 and 1 of each class are training images, so the
+        // validation split is 16 rows, 4 per class. The first 4 validation rows would be class 0 only.
+        var labels = arange(24, ScalarType.Int64).div(6, rounding_mode: RoundingMode.floor);
+        var split = tensor(Enumerable.Range(0, 24).Select(i => i % 6 < 2 ? ImageDataset.TrainSplit : ImageDataset.ValidationSplit).ToArray());
+        using var real = new ImageDataset { Name = "ordered", Images = zeros(24, 1, 4, 4, ScalarType.Byte), Labels = labels, Split = split, Classes = ["a", "b", "c", "d"] };
+        var rows = InpaintingEvaluation.Rows(real, 4);
+        Assert.Equal(new long[] { 2, 8, 14, 20 }, rows.data<long>().ToArray());                 // validation rows 0, 4, 8, 12 of 16
+        Assert.Equal(new long[] { 0, 1, 2, 3 }, real.Labels.index_select(0, rows).data<long>().ToArray());
+        Assert.Equal(real.IndicesOf(ImageDataset.ValidationSplit).data<long>().ToArray(), InpaintingEvaluation.Rows(real, 16).data<long>().ToArray());
+        Assert.Contains("16 validation images; --n 17", Assert.Throws<ArgumentException>(() => InpaintingEvaluation.Rows(real, 17)).Message);
     }
 
     [Fact]
