@@ -62,11 +62,11 @@ public static class EvalCommand
                 "reconstruction), tokens changed outside it (0), FD-ResNet18 of the edited images, and class accuracy as classifier consistency.",
             HelpName = "REGION",
         };
-        var grid = new Option<string?>("--grid") { Description = "With --inpaint: a PNG of the first 8 sources, the regenerated region tinted, and their edits (3 rows). With a paired run: the first 8 held-out sources, their targets and the translations (3 rows).", HelpName = "FILE" };
+        var grid = new Option<string?>("--grid") { Description = "With --inpaint: a PNG of the first 8 sources, the regenerated region tinted, and their edits (3 rows). With a paired run: the first 8 of the scored held-out sources, their targets and the translations (3 rows).", HelpName = "FILE" };
         var pairs = new Option<string?>("--pairs")
         {
             Description = "With --checkpoint of a paired run (trained on 'snce tokenize --pairs' shards; then --data is not needed): where the pairs' images are, " +
-                $"default the ones its shards were made from ({PairedData.Syntax}). A paired run is scored on its held-out pairs (--n: the first N): PSNR, SSIM, L1 " +
+                $"default the ones its shards were made from ({PairedData.Syntax}). A paired run is scored on its held-out pairs (--n: N spread evenly over them): PSNR, SSIM, L1 " +
                 "against the ground-truth target and target-token accuracy, next to 'copy the source', 'nearest training target' (by source tokens) and the tokenizer's reconstruction.",
             HelpName = "SRC:DST|DIR",
         };

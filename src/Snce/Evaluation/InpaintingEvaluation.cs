@@ -29,9 +29,12 @@ public static class InpaintingEvaluation
         var total = rows.shape[0];
         if (n < 1) throw new ArgumentException($"--n must be at least 1; got {n}");
         if (total < n) throw new ArgumentException($"{real.Name} has {total} validation images; --n {n} asks for more");
-        using var picks = tensor(Enumerable.Range(0, n).Select(i => (long)((double)i * total / n)).ToArray());
+        using var picks = tensor(Spread(total, n));
         return rows.index_select(0, picks);
     }
+
+    /// <summary>Positions ⌊i·<paramref name="total"/>/<paramref name="n"/>⌋ for i = 0 … n − 1: n of total, in order, spread evenly (n ≤ total).</summary>
+    public static long[] Spread(long total, int n) => Enumerable.Range(0, n).Select(i => (long)((double)i * total / n)).ToArray();
 
     /// <summary>
     /// Edits <paramref name="n"/> validation images of <paramref name="real"/> (the <see cref="Rows"/>; the first eight are the grid's) (it must have the tokenizer's size and

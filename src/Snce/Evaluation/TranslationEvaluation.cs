@@ -39,7 +39,8 @@ public sealed record TranslationEvaluationSet(TranslationEvaluationScores Scores
 public static class TranslationEvaluation
 {
     /// <summary>
-    /// Translates the first <paramref name="n"/> held-out pairs of <paramref name="shards"/> (all when null) with <paramref name="editor"/>;
+    /// Translates <paramref name="n"/> held-out pairs of <paramref name="shards"/> (all when null), spread evenly over the held-out split
+    /// (pairs ⌊i·V/n⌋ of the V, in stored order), with <paramref name="editor"/>;
     /// the pixels come from <paramref name="pairs"/> (the shards' pairs reloaded: matched by name).
     /// </summary>
     /// <remarks>
@@ -71,7 +72,9 @@ public static class TranslationEvaluation
         if (train.shape[0] == 0) throw new ArgumentException($"the paired shards of {shards.Info.Pairs} hold no training pairs (the nearest-target baseline needs them)");
         var count = (int)Math.Min(n ?? held.shape[0], held.shape[0]);
         if (count < 1) throw new ArgumentException($"--n must be ≥ 1 (got {count})");
-        held = held.narrow(0, 0, count);
+        // Spread over the held-out split (rows ⌊i·V/n⌋), not its first n: emoji are stored by category (InpaintingEvaluation.Rows).
+        using (var picks = tensor(InpaintingEvaluation.Spread(held.shape[0], count)))
+            held = held.index_select(0, picks);
         var rowOf = new Dictionary<string, long>(StringComparer.Ordinal);
         for (var i = 0; i < pairs.Count; i++) rowOf.TryAdd(pairs.Names[i], i);
         Tensor Rows(Tensor shardRows) => tensor(shardRows.data<long>().ToArray().Select(r =>

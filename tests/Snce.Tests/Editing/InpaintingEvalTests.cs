@@ -43,6 +43,7 @@ public class InpaintingEvalTests
         Assert.Equal(new long[] { 0, 1, 2, 3 }, real.Labels.index_select(0, rows).data<long>().ToArray());
         Assert.Equal(real.IndicesOf(ImageDataset.ValidationSplit).data<long>().ToArray(), InpaintingEvaluation.Rows(real, 16).data<long>().ToArray());
         Assert.Contains("16 validation images; --n 17", Assert.Throws<ArgumentException>(() => InpaintingEvaluation.Rows(real, 17)).Message);
+        Assert.Equal(new long[] { 0, 2, 5, 7 }, InpaintingEvaluation.Spread(10, 4));                 // what the paired evaluation picks of 10 held-out pairs
     }
 
     [Fact]
