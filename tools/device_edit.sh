@@ -3,7 +3,11 @@
 # CE vs SNCE generators on emoji (64 px, 16×16 tokens with the small tokenizer) at K ∈ {1,024; 16,384; 65,536}, AR and
 # masked, trained with `snce study`, then every run scored with `snce eval --inpaint` on the same held-out images and
 # seed (center box, right half, bottom half) with a grid of the same inputs per run.
-# NOT RUN ON A GPU YET. Rehearsed on the CPU with tiny settings (below). The machine stays warm 30 s after a call and is
+# The emoji prepare/train phases have not run on a GPU yet (rehearsed on the CPU with tiny settings, below). The edit phase
+# has: 2026-12-04 on one H200, STUDY_DIR=/tmp/study DATA=fashion-mnist (the runs tools/device_study.sh had just trained in the
+# lease, K = 16,384, seed 1) scored 12 evaluations (4 runs × center/right/bottom, n = 1,000, CFG 2) in 61 s; results in
+# docs/results/h200-study-k16384-seeds-1-2-dropout-edit-2026-12-04/edit/ (their FD column predates the fix that spreads
+# the evaluated rows over the validation split; see docs/editing.md). The machine stays warm 30 s after a call and is
 # held 30 minutes at most: make the calls back to back; if it was given back, start again at `prepare`.
 #
 # Prepare here (repository root):
