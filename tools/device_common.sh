@@ -1,7 +1,7 @@
 # The preamble the tools/device_*.sh scripts share, for the GPU machine (Ubuntu, Python with a CUDA PyTorch, no .NET):
 # sourced, never run. Defines functions only; each script calls the ones it needs, from the repository root.
 #   device_unpack                 the .device/ bundle (../shared/device/bundle.sh) → $DN (/tmp/dn): the .NET runtime and the app
-#   device_dotnet_env             DOTNET_ROOT=$DN, .NET telemetry off
+#   device_dotnet_env             DOTNET_ROOT=$DN, .NET telemetry off, SNCE_FONT (matplotlib's DejaVuSans) when unset
 #   device_libtorch_path          PyTorch's torch/lib (in $tl) and the CUDA toolkit's libraries first on LD_LIBRARY_PATH
 #   device_libtorch               the same, and SNCE_LIBTORCH=$tl (the libtorch Snce loads)
 #   snce ARGS...                  the unpacked CLI ($DN/app/snce.dll)
@@ -44,6 +44,13 @@ device_gpu_info() {
 
 device_dotnet_env() {
   export DOTNET_ROOT=$DN DOTNET_CLI_TELEMETRY_OPTOUT=1
+  # The device has no system fonts (grid captions and plot labels came out blank, 2026-12-04): use matplotlib's DejaVuSans
+  # when the machine's Python has it and SNCE_FONT is not set already.
+  if [ -z "${SNCE_FONT:-}" ] && [ -z "${DEVICE_REHEARSAL:-}" ]; then
+    f=$(python3 -c 'import matplotlib,os;print(os.path.join(os.path.dirname(matplotlib.__file__),"mpl-data/fonts/ttf/DejaVuSans.ttf"))' 2>/dev/null)
+    [ -f "$f" ] && export SNCE_FONT=$f
+  fi
+  return 0
 }
 
 device_libtorch_path() {
