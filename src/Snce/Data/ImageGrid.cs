@@ -60,7 +60,7 @@ public static class ImageGrid
 
     /// <summary>
     /// A typeface that renders: the system default, or where the machine has no fonts (seen on the GPU machine) the .ttf
-    /// <see cref="FontFiles"/> finds; null when there is none (the strip stays blank).
+    /// <see cref="FontFiles"/> finds; null when there is none (labels then use the built-in <see cref="BitmapFont"/>).
     /// </summary>
     static readonly Lazy<SkiaSharp.SKTypeface?> Typeface = new(() =>
     {
@@ -72,7 +72,31 @@ public static class ImageGrid
     /// <summary>Draws <paramref name="text"/> in white into the strip of <see cref="LabelHeight"/> rows at <paramref name="top"/>.</summary>
     static void DrawLabel(byte[] grid, int width, int channels, int top, string text)
     {
-        if (Typeface.Value is not { } typeface || text.Length == 0) return;
+        if (text.Length == 0) return;
+        var pixels = LabelStrip(width, text, Typeface.Value is null);
+        for (var y = 0; y < LabelHeight; y++)
+            for (var x = 0; x < width; x++)
+                for (var ch = 0; ch < channels; ch++)
+                    grid[((top + y) * width + x) * channels + ch] = pixels[y * width + x];
+    }
+
+    /// <summary>
+    /// One label strip: <paramref name="width"/> × <see cref="LabelHeight"/> gray pixels (row-major) of <see cref="GutterLevel"/>
+    /// with <paramref name="text"/> in white from the left gutter, cut with "…" to fit. Drawn with the typeface found (the system's,
+    /// <c>SNCE_FONT</c>'s or an installed .ttf), or with the built-in <see cref="BitmapFont"/> when there is none or
+    /// <paramref name="bitmapFont"/> asks for it.
+    /// </summary>
+    public static byte[] LabelStrip(int width, string text, bool bitmapFont = false)
+    {
+        var strip = new byte[width * LabelHeight];
+        Array.Fill(strip, GutterLevel);
+        if (bitmapFont || Typeface.Value is not { } typeface)
+        {
+            var fitted = text;
+            while (fitted.Length > 1 && BitmapFont.MeasureWidth(fitted) - 1 > width - 2 * Gutter) fitted = fitted[..^2] + "…";
+            BitmapFont.Draw(strip, width, LabelHeight, Gutter, (LabelHeight - BitmapFont.Height) / 2, fitted);
+            return strip;
+        }
         using var bitmap = new SkiaSharp.SKBitmap(width, LabelHeight, SkiaSharp.SKColorType.Gray8, SkiaSharp.SKAlphaType.Opaque);
         bitmap.Erase(new SkiaSharp.SKColor(GutterLevel, GutterLevel, GutterLevel));
         using (var canvas = new SkiaSharp.SKCanvas(bitmap))
@@ -85,9 +109,8 @@ public static class ImageGrid
         }
         var pixels = bitmap.Bytes;                                              // Gray8, row stride = RowBytes
         for (var y = 0; y < LabelHeight; y++)
-            for (var x = 0; x < width; x++)
-                for (var ch = 0; ch < channels; ch++)
-                    grid[((top + y) * width + x) * channels + ch] = pixels[y * bitmap.RowBytes + x];
+            Array.Copy(pixels, y * bitmap.RowBytes, strip, y * width, width);
+        return strip;
     }
 
     /// <summary>Writes one uint8 [C, H, W] image (C = 1 or 3) as a PNG of exactly W × H pixels (no gutter), atomically.</summary>

@@ -108,6 +108,29 @@ public class ImageTests
     }
 
     [Fact]
+    public void WithoutAFontLabelsAreDrawnWithTheBuiltInBitmapFont()
+    {
+        // "l1" on a 20-pixel strip: lower case is drawn in capitals, glyphs start at the left gutter, 3 rows down.
+        var strip = ImageGrid.LabelStrip(20, "l1", bitmapFont: true);
+        Assert.Equal(20 * ImageGrid.LabelHeight, strip.Length);
+        bool Lit(int x, int y) => strip[y * 20 + x] == 255;
+        int left = ImageGrid.Gutter, top = (ImageGrid.LabelHeight - BitmapFont.Height) / 2;
+        for (var y = 0; y < BitmapFont.Height; y++)
+        {
+            Assert.True(Lit(left, top + y), $"L's stem, row {y}");                                  // L: the left column all on
+            Assert.Equal(y == BitmapFont.Height - 1, Lit(left + 4, top + y));                      // its right column only at the foot
+            Assert.Equal(BitmapFont.On('1', 2, y), Lit(left + 6 + 2, top + y));                    // '1' drawn one advance later
+        }
+        Assert.False(BitmapFont.Has('\u00e9'));
+        Assert.Equal(20, Enumerable.Range(0, BitmapFont.Width).Sum(x => Enumerable.Range(0, BitmapFont.Height).Count(y => BitmapFont.On('\u00e9', x, y))));  // a missing glyph: the hollow box's 20 border pixels
+        Assert.All(Enumerable.Range(0, ImageGrid.LabelHeight), y => Assert.Equal(ImageGrid.GutterLevel, strip[y * 20]));   // the gutter stays gray
+        // An over-long label is cut with "…": nothing lit in the last gutter column, and fewer glyphs than characters.
+        var cut = ImageGrid.LabelStrip(40, "WWWWWWWWWWWWWWWWWWWW", bitmapFont: true);
+        Assert.All(Enumerable.Range(0, ImageGrid.LabelHeight), y => Assert.NotEqual(255, cut[y * 40 + 39]));
+        Assert.True(cut.Count(p => p == 255) > 20, "the cut label still shows its first glyphs");
+    }
+
+    [Fact]
     public void RowLabelsAreDrawnInAStripAboveEachRowAndMoveTheRowsDown()
     {
         using var tmp = new TempDir();
