@@ -14,7 +14,7 @@ public sealed class DataOptionsCli
 {
     public Option<string> Data { get; } = new("--data")
     {
-        Description = $"Images to use: a data set name ({BuiltInDataSets.Allowed}) or an image folder with one subfolder per class.",
+        Description = $"Images to use: a data set name ({BuiltInDataSets.Allowed}), several joined with + (emoji-twitter+emoji-google: both vendors, the same held-out emoji), or an image folder with one subfolder per class.",
         HelpName = "NAME|DIR",
         Required = true,
     };

@@ -21,6 +21,7 @@ public static class DataSets
     public static ImageDataset Load(string nameOrDir, DataOptions options, IPackageSource? packages = null, IProgress<DataProgress>? progress = null)
     {
         Check(options);
+        if (UnionParts(nameOrDir) is { } parts) return LoadUnion(parts, options, packages, progress);
         if (!BuiltInDataSets.IsBuiltInName(nameOrDir))
         {
             if (!Directory.Exists(nameOrDir))
@@ -46,6 +47,60 @@ public static class DataSets
         return Shape(DataCache.Read(cache), options, DataCache.ReadManifest(cache).Split.Key);
     }
 
+    /// <summary>Separates a union of built-in data sets, e.g. <c>emoji-twitter+emoji-google</c>, into its parts; null for one name or a folder.</summary>
+    public static string[]? UnionParts(string nameOrDir) =>
+        nameOrDir.Contains('+') && !Directory.Exists(nameOrDir)
+            ? nameOrDir.Split('+', StringSplitOptions.TrimEntries)
+            : null;
+
+    /// <summary>
+    /// Several built-in data sets as one, stacked in the order given (<c>emoji-twitter+emoji-google</c>: both vendors' artwork of
+    /// the same emoji, twice the images). Each part is loaded and shaped by <paramref name="options"/> on its own (its split,
+    /// limit, size); the parts must have the same classes, channels and size. Emoji splits are keyed by the base code point, so
+    /// an emoji held out in one vendor is held out in all. Attributes are those every part has, plus <c>source</c> (the part's name).
+    /// </summary>
+    static ImageDataset LoadUnion(string[] parts, DataOptions options, IPackageSource? packages, IProgress<DataProgress>? progress)
+    {
+        var joined = string.Join("+", parts);
+        if (parts.Length < 2 || parts.Any(p => !BuiltInDataSets.IsBuiltInName(p)))
+            throw new ArgumentException($"'{joined}': a union joins built-in data sets with '+' ({BuiltInDataSets.Allowed}), e.g. emoji-twitter+emoji-google");
+        if (options.Vendor is not null) throw new ArgumentException($"--vendor picks one emoji vendor; '{joined}' names its parts itself");
+        var names = parts.Select(p => BuiltInDataSets.Resolve(p, null).Name).ToArray();
+        if (names.Distinct().Count() != names.Length) throw new ArgumentException($"'{joined}' names a data set twice");
+        var loaded = new List<ImageDataset>();
+        try
+        {
+            foreach (var name in names) loaded.Add(Load(name, options, packages, progress));
+            var first = loaded[0];
+            foreach (var other in loaded.Skip(1))
+            {
+                if (!other.Classes.SequenceEqual(first.Classes))
+                    throw new ArgumentException($"'{joined}': {other.Name} has other classes than {first.Name} ([{string.Join(", ", other.Classes)}] vs [{string.Join(", ", first.Classes)}]); a union needs the same classes");
+                if (other.Channels != first.Channels || other.Size != first.Size)
+                    throw new ArgumentException($"'{joined}': {other.Name} is {other.Channels}×{other.Size}×{other.Size}, {first.Name} {first.Channels}×{first.Size}×{first.Size}; give --size/--channels");
+            }
+            using var scope = NewDisposeScope();
+            var attributes = first.Attributes.Keys.Where(k => loaded.All(d => d.Attributes.ContainsKey(k)))
+                .ToDictionary(k => k, k => loaded.SelectMany(d => d.Attributes[k]).ToArray());
+            attributes["source"] = loaded.SelectMany((d, i) => Enumerable.Repeat(names[i], d.Count)).ToArray();
+            static string? Join(IEnumerable<string?> texts) => texts.OfType<string>().Distinct().ToArray() is { Length: > 0 } a ? string.Join("; ", a) : null;
+            return new ImageDataset
+            {
+                Name = string.Join("+", names),
+                Images = cat(loaded.Select(d => d.Images).ToArray(), 0).MoveToOuterDisposeScope(),
+                Labels = cat(loaded.Select(d => d.Labels).ToArray(), 0).MoveToOuterDisposeScope(),
+                Split = cat(loaded.Select(d => d.Split).ToArray(), 0).MoveToOuterDisposeScope(),
+                Classes = first.Classes, Attributes = attributes,
+                Credit = Join(loaded.Select(d => d.Credit)), Notice = Join(loaded.Select(d => d.Notice)),
+                Skipped = loaded.SelectMany(d => d.Skipped).ToArray(),
+            };
+        }
+        finally
+        {
+            foreach (var d in loaded) d.Dispose();
+        }
+    }
+
     /// <summary>Loads a data set (as <see cref="Load"/>) and summarizes it: counts per split and class, origin, licence.</summary>
     public static DataSetSummary Describe(string nameOrDir, DataOptions options, IPackageSource? packages = null, IProgress<DataProgress>? progress = null)
     {
@@ -57,6 +112,7 @@ public static class DataSets
     /// <summary>The cache folder a name or path refers to; null for an image folder.</summary>
     static string? CacheDirOf(string nameOrDir, DataOptions options)
     {
+        if (UnionParts(nameOrDir) is not null) return null;
         if (BuiltInDataSets.IsBuiltInName(nameOrDir))
             return Path.GetFullPath(Path.Combine(options.DataDir ?? DefaultDataDir, BuiltInDataSets.Resolve(nameOrDir, options.Vendor).Name));
         return File.Exists(Path.Combine(nameOrDir, DataCache.ManifestFile)) ? Path.GetFullPath(nameOrDir) : null;

@@ -15,13 +15,13 @@ namespace Snce.Tests.Evaluation;
 /// </summary>
 public class VendorClassifierTests
 {
-    const int EmojiCount = 40;
+    internal const int EmojiCount = 40;
     static readonly ClassifierTrainOptions Tiny = new() { Steps = 40, BatchSize = 32, Width = 8, LearningRate = 3e-3, Seed = 1, Label = ClassifierLabel.Vendor };
 
     static string Unified(int k) => $"1F{0x600 + k:X3}";
 
     /// <summary>Fetches fixture emoji-twitter and emoji-google (the same code points; twitter's colors in 20..100, google's in 150..230) into DIR/data.</summary>
-    static string FetchTwoVendors(TempDir dir)
+    internal static string FetchTwoVendors(TempDir dir)
     {
         foreach (var (vendor, name, low) in new[] { (EmojiVendor.Twitter, "twitter", 20), (EmojiVendor.Google, "google", 150) })
         {
