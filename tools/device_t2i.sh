@@ -34,7 +34,10 @@
 # lease, then its last eval.tar.gz (its runs/*/metrics.jsonl are the newer, with the eval records) into one folder, then
 #   snce report FOLDER/runs/* --out FOLDER/report     (val CE curves; FD and R@1 at each evaluated step from eval's records)
 #
-# Knobs (environment; defaults = the GPU settings): K (16384), TOK_PRESET (small), TOK_STEPS (1500), TOK_BATCH (128),
+# Knobs (environment; defaults = the GPU settings): DATA (emoji; emoji-twitter+emoji-google trains on both vendors' artwork,
+# carry both packs: bash tools/pack_device_data.sh emoji-twitter emoji-google; rehearsed on the CPU 2026-12-07: prepare
+# [.device .devdata] 62.9 MiB of 64 with the tree, 87 s with the tiny settings below; .devdata must hold only the emoji
+# packs then, and pack-text now makes three parts .devtext-a/b/c, one `text` call each), K (16384), TOK_PRESET (small), TOK_STEPS (1500), TOK_BATCH (128),
 # TOK_MAX_S (300, the tokenizer's cap), EVAL_STEPS (3000, the evaluator), PREP_TIMEOUT_S (560); KIND (ar), LOSSES ("ce snce"), SEED (0), PRESET (S), STEPS (4000),
 # BATCH (256), LR (1e-3), DROPOUT (0, the backbone's), PERPLEXITY (8), VALIDATE_EVERY (250), TIME_LIMIT_S (450), TRAIN_CAP_S (520, a hard stop),
 # CALL_S (575: the grids end by then), GRID_N (8 per prompt); EVAL_N (100
@@ -66,6 +69,7 @@ cd "$(dirname "$0")/.."
 phase=${1:?usage: device_t2i.sh pack-text|text|prepare|train|eval}
 root=$DT/t2i
 K=${K:-16384}
+DATA=${DATA:-emoji}
 limit=${LIMIT:+--limit $LIMIT}
 device_dotnet_env
 export SNCE_CACHE=$root/cache
@@ -109,14 +113,17 @@ case $phase in
     rm -rf $root/parts; echo "text encoder unpacked in $root/text: $(ls $root/text | tr '\n' ' ')" ;;
   prepare)
     [ -d $root/text ] || { echo "run the 'text' calls first (the text encoder travels in parts)" >&2; exit 1; }
-    [ -f .devdata/emoji-twitter.tar.xz ] || [ -f $root/data/emoji-twitter/dataset.json ] || { echo "no data: carry .devdata (bash tools/pack_device_data.sh emoji-twitter)" >&2; exit 1; }
     mkdir -p $root/data $OUT/prepare
+    for f in .devdata/emoji-*.tar.xz; do [ -f "$f" ] && { tar -C $root/data -xJf "$f" || exit 1; }; done
+    for part in ${DATA//+/ }; do
+      [ "$part" = emoji ] && part=emoji-twitter
+      [ -f $root/data/$part/dataset.json ] || { echo "no $part: carry .devdata (bash tools/pack_device_data.sh $part)" >&2; exit 1; }
+    done
     device_unpack || exit 1
     cp $root/text/* $DN/app/
-    [ -f .devdata/emoji-twitter.tar.xz ] && { tar -C $root/data -xJf .devdata/emoji-twitter.tar.xz || exit 1; }
     device_gpu_info "$OUT/gpu.txt"
     o=$OUT/prepare; tok=$root/tok-$K
-    d="--data emoji --data-dir $root/data $limit --device $DEV"
+    d="--data $DATA --data-dir $root/data $limit --device $DEV"
     # One time budget for the whole phase (the call has 10 minutes); the tokenizer also stops itself at its share.
     timeout ${PREP_TIMEOUT_S:-560} bash -c "$(declare -f snce); set -e
       snce tokenizer train $d --preset ${TOK_PRESET:-small} --codebook $K --steps ${TOK_STEPS:-1500} --batch ${TOK_BATCH:-128} \
@@ -189,7 +196,7 @@ PY
     # `snce report` merges it with the curves, and the run's log comes back with it.
     timeout ${EVAL_TIMEOUT_S:-540} bash -c "$(declare -f snce)
       for run in $root/runs/*/; do name=\$(basename \$run)
-        snce eval --checkpoint \$run --prompts held-out --n ${EVAL_N:-100} --evaluator $root/evaluator --data emoji --data-dir $root/data $limit \
+        snce eval --checkpoint \$run --prompts held-out --n ${EVAL_N:-100} --evaluator $root/evaluator --data $DATA --data-dir $root/data $limit \
           --cfg ${CFG:-4} --device $DEV --log-to \$run --json > $OUT/e/eval-\$name.json 2> $OUT/e/eval-\$name.log
         echo \"eval \$name: exit \$? after \$(( \$(date +%s) - $start )) s\" | tee -a $OUT/e/eval.log
         mkdir -p $OUT/e/runs/\$name/checkpoint && cp \$run/metrics.jsonl $OUT/e/runs/\$name/ && cp \$run/checkpoint/checkpoint.json $OUT/e/runs/\$name/checkpoint/
