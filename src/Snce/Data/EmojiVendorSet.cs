@@ -34,38 +34,23 @@ public static class EmojiVendorSet
         if (options.Vendor is not null) throw new ArgumentException("--vendor picks one emoji vendor; a vendor classifier takes several: --vendors twitter,google");
         if (vendors.Count < 2 || vendors.Distinct().Count() != vendors.Count)
             throw new ArgumentException($"a vendor classifier needs at least 2 distinct vendors; got [{string.Join(", ", vendors)}]");
-        var parts = new List<ImageDataset>();
-        try
+        // The vendors' emoji sets stacked by the data-set union (DataSets.Load("emoji-twitter+emoji-google")), relabelled by vendor.
+        var names = vendors.Select(EnumNames<EmojiVendor>.Name).ToArray();
+        var parts = vendors.Select(v => BuiltInDataSets.Emoji(v).Name).ToArray();
+        var both = DataSets.Load(string.Join("+", parts), options, packages, progress);
+        both.Labels.Dispose();
+        var vendorOf = both.Attributes["source"].Select(s => Array.IndexOf(parts, s)).ToArray();
+        return new ImageDataset
         {
-            foreach (var v in vendors) parts.Add(DataSets.Load("emoji", options with { Vendor = v }, packages, progress));
-            using var scope = NewDisposeScope();
-            var images = cat(parts.Select(p => p.Images).ToArray(), 0);
-            var split = cat(parts.Select(p => p.Split).ToArray(), 0);
-            var labels = cat(parts.Select((p, i) => full(p.Count, (long)i, dtype: ScalarType.Int64)).ToArray(), 0);
-            var names = vendors.Select(EnumNames<EmojiVendor>.Name).ToArray();
-            string[] Attr(string key) => parts.SelectMany(p => p.Attributes.TryGetValue(key, out var a) ? a : Enumerable.Repeat("", p.Count)).ToArray();
-            return new ImageDataset
+            Name = $"emoji ({string.Join(", ", names)})",
+            Images = both.Images, Split = both.Split, Labels = tensor(vendorOf.Select(i => (long)i).ToArray(), ScalarType.Int64),
+            Classes = names,
+            Attributes = new Dictionary<string, string[]>
             {
-                Name = $"emoji ({string.Join(", ", names)})",
-                Images = images.MoveToOuterDisposeScope(), Labels = labels.MoveToOuterDisposeScope(), Split = split.MoveToOuterDisposeScope(),
-                Classes = names,
-                Attributes = new Dictionary<string, string[]>
-                {
-                    ["unified"] = Attr("unified"), ["base_unified"] = Attr("base_unified"),
-                    ["vendor"] = parts.SelectMany((p, i) => Enumerable.Repeat(names[i], p.Count)).ToArray(),
-                },
-                Credit = Join(parts.Select(p => p.Credit)), Notice = Join(parts.Select(p => p.Notice)),
-            };
-        }
-        finally
-        {
-            foreach (var p in parts) p.Dispose();
-        }
-    }
-
-    static string? Join(IEnumerable<string?> lines)
-    {
-        var present = lines.OfType<string>().Distinct().ToArray();
-        return present.Length == 0 ? null : string.Join("; ", present);
+                ["unified"] = both.Attributes["unified"], ["base_unified"] = both.Attributes["base_unified"],
+                ["vendor"] = vendorOf.Select(i => names[i]).ToArray(),
+            },
+            Credit = both.Credit, Notice = both.Notice,
+        };
     }
 }

@@ -73,7 +73,7 @@ public static class ImageGrid
     static void DrawLabel(byte[] grid, int width, int channels, int top, string text)
     {
         if (text.Length == 0) return;
-        var pixels = LabelStrip(width, text, Typeface.Value is null);
+        var pixels = LabelStrip(width, text);
         for (var y = 0; y < LabelHeight; y++)
             for (var x = 0; x < width; x++)
                 for (var ch = 0; ch < channels; ch++)
