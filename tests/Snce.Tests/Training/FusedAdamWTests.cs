@@ -1,3 +1,4 @@
+using Snce.Native.Cuda;
 using Snce.Models;
 using Snce.Tests.Support;
 using Snce.Training;
@@ -10,7 +11,7 @@ using static TorchSharp.torch;
 namespace Snce.Tests.Training;
 
 /// <summary>Runs AdamWKernels.cu on the CPU through <see cref="KernelEmulation"/> (g++), so the fused optimizer step's arithmetic is checked in CI.</summary>
-sealed class AdamWKernelEmulator : IAdamWLauncher
+sealed class AdamWKernelEmulator : IKernelLauncher<AdamWKernels.Args>
 {
     readonly KernelEmulation emulation;
 
@@ -59,7 +60,7 @@ public class FusedAdamWTests(ITestOutputHelper output)
 
     sealed record Run(Tensor Master, Tensor Values, Tensor ExpAvg, Tensor ExpAvgSq, Tensor Ema, Tensor Norms, long Steps);
 
-    static Run Train(ScalarType dtype, AdamWOptions o, bool withEma, IAdamWLauncher? launcher, int steps, double gradScale)
+    static Run Train(ScalarType dtype, AdamWOptions o, bool withEma, IKernelLauncher<AdamWKernels.Args>? launcher, int steps, double gradScale)
     {
         AdamWKernels.UseLauncher(launcher);
         try
@@ -176,7 +177,7 @@ public class FusedAdamWTests(ITestOutputHelper output)
         using var dir = new TempDir();
         using var shards = GeneratorFixtures.Shards();
         var cfg = GeneratorFixtures.Training(steps: 10);
-        (Tensor Master, Tensor Ema) Steps(IAdamWLauncher? launcher, string run)
+        (Tensor Master, Tensor Ema) Steps(IKernelLauncher<AdamWKernels.Args>? launcher, string run)
         {
             AdamWKernels.UseLauncher(launcher);
             try

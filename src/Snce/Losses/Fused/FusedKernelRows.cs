@@ -5,13 +5,6 @@ using static TorchSharp.torch;
 
 namespace Snce.Losses.Fused;
 
-/// <summary>Launches the row kernel: on a GPU through the driver API, or (in tests) through a CPU emulation.</summary>
-internal interface IKernelLauncher
-{
-    /// <summary>Queues <paramref name="kernel"/> with <paramref name="grid"/> blocks of <paramref name="block"/> threads.</summary>
-    void Launch(string kernel, int grid, int block, ref FusedKernelRows.RowArgs args);
-}
-
 /// <summary>
 /// The row-wise step as one CUDA kernel (SnceRows.cu): one thread block per row, two passes over the row
 /// (statistics, then gradient written in place), both log-sum-exps online in fp32.
@@ -23,7 +16,7 @@ internal interface IKernelLauncher
 /// threshold from the threads' maxima with a second read of the scores (the gather) in every row. The default
 /// (false) walks pass 2 in reverse and certifies the top-k from pass 1's per-thread candidates.
 /// </param>
-internal sealed class FusedKernelRows(IKernelLauncher launcher, int? threads = null, bool previous = false) : IRowKernel
+internal sealed class FusedKernelRows(IKernelLauncher<FusedKernelRows.RowArgs> launcher, int? threads = null, bool previous = false) : IRowKernel
 {
     /// <summary>Largest top-k the kernel takes (its shared-memory buffer).</summary>
     public const int MaxTopK = 1024;
@@ -182,24 +175,4 @@ internal static class RowLaunch
         ScalarType.Float32 => "f32",
         _ => throw new ArgumentException($"no row kernel for dtype {t}"),
     };
-}
-
-/// <summary>Launches the row kernel on a CUDA device (module compiled once per process, loaded once per device).</summary>
-internal sealed class CudaRowLauncher : IKernelLauncher
-{
-    readonly CudaModule module;
-
-    CudaRowLauncher(CudaModule module) => this.module = module;
-
-    /// <summary>The compiled module (for reporting registers, occupancy, options).</summary>
-    public CudaModule Module => module;
-
-    /// <summary>
-    /// The launcher for a device (CudaModule's launcher cache); throws <see cref="SnceSetupException"/> naming why when
-    /// NVRTC or the driver is missing (the fused loss reports it when the CUDA backend was asked for).
-    /// </summary>
-    public static CudaRowLauncher For(int device) =>
-        CudaModule.LauncherOrThrow(device, () => new CudaRowLauncher(CudaModule.Get("snce_rows", FusedKernelRows.Source, device)));
-
-    public void Launch(string kernel, int grid, int block, ref FusedKernelRows.RowArgs args) => module.Launch(kernel, grid, block, ref args);
 }

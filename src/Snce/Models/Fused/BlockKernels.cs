@@ -6,13 +6,6 @@ using static TorchSharp.torch;
 
 namespace Snce.Models.Fused;
 
-/// <summary>Queues one of BlockKernels.cu's kernels: on a GPU through the driver API, or (in tests) through a CPU emulation.</summary>
-internal interface IBlockLauncher
-{
-    /// <summary>Queues <paramref name="kernel"/> with <paramref name="grid"/> blocks of <paramref name="block"/> threads.</summary>
-    void Launch(string kernel, int grid, int block, ref BlockKernels.Args args);
-}
-
 /// <summary>
 /// The fused transformer-block kernels (BlockKernels.cu: RMSNorm, rotary on the fused q/k/v projection, SwiGLU gate,
 /// each forward and backward) and the policy that picks them: on CUDA while <see cref="FusedBlocks.Enabled"/>, never on the CPU, where the libtorch path stays (and with it the bit-exact CPU resume).
@@ -39,27 +32,22 @@ internal static class BlockKernels
     /// <summary>The kernel source, embedded in the assembly.</summary>
     public static string Source { get; } = CudaModule.EmbeddedSource("BlockKernels.cu");
 
-    static readonly AsyncLocal<IBlockLauncher?> Override = new();
+    static readonly AsyncLocal<IKernelLauncher<Args>?> Override = new();
 
     /// <summary>Tests: route every fused-capable op of this async flow through <paramref name="launcher"/> (null: back to the policy).</summary>
-    public static void UseLauncher(IBlockLauncher? launcher) => Override.Value = launcher;
+    public static void UseLauncher(IKernelLauncher<Args>? launcher) => Override.Value = launcher;
 
     /// <summary>The launcher for ops on <paramref name="x"/>, or null when the libtorch path should run.</summary>
-    public static IBlockLauncher? For(Tensor x)
+    public static IKernelLauncher<Args>? For(Tensor x)
     {
         if (x.dtype is not (ScalarType.Float32 or ScalarType.BFloat16)) return null;
         if (Override.Value is { } l) return l;
         if (!FusedBlocks.Enabled || x.device.type != DeviceType.CUDA) return null;
-        return CudaBlockLauncher.For(x.device.index < 0 ? 0 : x.device.index);
+        return CudaLauncher<Args>.OrNull("snce_blocks", Source, x.device.index < 0 ? 0 : x.device.index);
     }
 
     /// <summary>Kernel name for a dtype: <c>name_f32</c> or <c>name_bf16</c>.</summary>
-    public static string Kernel(string name, ScalarType dtype) => dtype switch
-    {
-        ScalarType.Float32 => name + "_f32",
-        ScalarType.BFloat16 => name + "_bf16",
-        _ => throw new ArgumentException($"the block kernels take fp32 or bf16, not {dtype}"),
-    };
+    public static string Kernel(string name, ScalarType dtype) => CudaModule.KernelFor(name, dtype, "the block kernels");
 
     /// <summary>Blocks for a grid-stride elementwise kernel over <paramref name="total"/> items.</summary>
     public static int ElementwiseGrid(long total) => (int)Math.Clamp((total + Threads - 1) / Threads, 1, 132 * 16);
@@ -83,17 +71,4 @@ internal static class BlockKernels
         (pending ??= []).Add(t.DetachFromDisposeScope());
         return t;
     }
-}
-
-/// <summary>Launches the block kernels on a CUDA device (compiled once per process, loaded once per device).</summary>
-internal sealed class CudaBlockLauncher : IBlockLauncher
-{
-    readonly CudaModule module;
-
-    CudaBlockLauncher(CudaModule module) => this.module = module;
-
-    /// <summary>The launcher for a device, or null when NVRTC or the driver is missing (the libtorch path then runs).</summary>
-    public static CudaBlockLauncher? For(int device) => CudaModule.LauncherOrNull(device, () => new CudaBlockLauncher(CudaModule.Get("snce_blocks", BlockKernels.Source, device)));
-
-    public void Launch(string kernel, int grid, int block, ref BlockKernels.Args args) => module.Launch(kernel, grid, block, ref args);
 }

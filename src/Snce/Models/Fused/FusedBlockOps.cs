@@ -18,17 +18,17 @@ namespace Snce.Models.Fused;
 internal static class FusedBlockOps
 {
     /// <summary>RMSNorm over the last dimension: x [..., d], weight [d] (same dtype) → [..., d].</summary>
-    public static Tensor RmsNorm(Tensor x, Tensor weight, double eps, IBlockLauncher launcher) => FusedRmsNorm.apply(x, weight, eps, launcher);
+    public static Tensor RmsNorm(Tensor x, Tensor weight, double eps, IKernelLauncher<BlockKernels.Args> launcher) => FusedRmsNorm.apply(x, weight, eps, launcher);
 
     /// <summary>qkv [B, S, 3, H, hd] → (q, k, v) [B, H, S, hd], q and k rotated for slots [start, start+S).</summary>
-    public static (Tensor Q, Tensor K, Tensor V) RotaryQkv(Tensor qkv, Tensor cos, Tensor sin, long start, IBlockLauncher launcher)
+    public static (Tensor Q, Tensor K, Tensor V) RotaryQkv(Tensor qkv, Tensor cos, Tensor sin, long start, IKernelLauncher<BlockKernels.Args> launcher)
     {
         var o = FusedRotaryQkv.apply(qkv, cos, sin, start, launcher);
         return (o[0], o[1], o[2]);
     }
 
     /// <summary>gate|value [..., 2h] → silu(gate) ⊙ value [..., h].</summary>
-    public static Tensor SwiGluGate(Tensor gv, long hidden, IBlockLauncher launcher) => FusedSwiGlu.apply(gv, hidden, launcher);
+    public static Tensor SwiGluGate(Tensor gv, long hidden, IKernelLauncher<BlockKernels.Args> launcher) => FusedSwiGlu.apply(gv, hidden, launcher);
 
     /// <summary>Whether the kernels take an RMSNorm of this width and dtypes.</summary>
     public static bool Takes(Tensor x, Tensor weight) => x.dtype == weight.dtype && x.shape[^1] <= BlockKernels.MaxNormDim && weight.is_contiguous();
@@ -45,7 +45,7 @@ internal sealed class FusedRmsNorm : SingleTensorFunction<FusedRmsNorm>
 
     public override Tensor forward(AutogradContext ctx, params object[] vars)
     {
-        var (x, w, eps, launcher) = ((Tensor)vars[0], (Tensor)vars[1], (double)vars[2], (IBlockLauncher)vars[3]);
+        var (x, w, eps, launcher) = ((Tensor)vars[0], (Tensor)vars[1], (double)vars[2], (IKernelLauncher<BlockKernels.Args>)vars[3]);
         var xc = x.contiguous();
         var d = x.shape[^1];
         var rows = xc.numel() / d;
@@ -64,7 +64,7 @@ internal sealed class FusedRmsNorm : SingleTensorFunction<FusedRmsNorm>
         using var scope = NewDisposeScope();
         var saved = FusedBlockOps.Saved(ctx);
         var (x, w, rstd) = (saved[0], saved[1], saved[2]);
-        var launcher = (IBlockLauncher)ctx.get_data("launcher");
+        var launcher = (IKernelLauncher<BlockKernels.Args>)ctx.get_data("launcher");
         var gy = gradOutput.to_type(x.dtype).contiguous();
         var d = x.shape[^1];
         var rows = x.numel() / d;
@@ -90,7 +90,7 @@ internal sealed class FusedRotaryQkv : MultiTensorFunction<FusedRotaryQkv>
 
     public override List<Tensor> forward(AutogradContext ctx, params object[] vars)
     {
-        var (qkv, cos, sin, start, launcher) = ((Tensor)vars[0], (Tensor)vars[1], (Tensor)vars[2], (long)vars[3], (IBlockLauncher)vars[4]);
+        var (qkv, cos, sin, start, launcher) = ((Tensor)vars[0], (Tensor)vars[1], (Tensor)vars[2], (long)vars[3], (IKernelLauncher<BlockKernels.Args>)vars[4]);
         var x = qkv.contiguous();
         var (b, s, h, hd) = (x.shape[0], x.shape[1], x.shape[3], x.shape[4]);
         if (x.shape[2] != 3) throw new ArgumentException($"fused rotary takes the q/k/v projection [B, S, 3, H, d_h], got [{string.Join(", ", x.shape)}]");
@@ -117,7 +117,7 @@ internal sealed class FusedRotaryQkv : MultiTensorFunction<FusedRotaryQkv>
         using var scope = NewDisposeScope();
         var saved = FusedBlockOps.Saved(ctx);
         var (cos, sin) = (saved[0], saved[1]);
-        var launcher = (IBlockLauncher)ctx.get_data("launcher");
+        var launcher = (IKernelLauncher<BlockKernels.Args>)ctx.get_data("launcher");
         var shape = (long[])ctx.get_data("shape");
         var dtype = (ScalarType)ctx.get_data("dtype");
         var g = grads.Select(t => t.to_type(dtype).contiguous()).ToArray();
@@ -140,7 +140,7 @@ internal sealed class FusedSwiGlu : SingleTensorFunction<FusedSwiGlu>
 
     public override Tensor forward(AutogradContext ctx, params object[] vars)
     {
-        var (gv, hidden, launcher) = ((Tensor)vars[0], (long)vars[1], (IBlockLauncher)vars[2]);
+        var (gv, hidden, launcher) = ((Tensor)vars[0], (long)vars[1], (IKernelLauncher<BlockKernels.Args>)vars[2]);
         var x = gv.contiguous();
         if (x.shape[^1] != 2 * hidden) throw new ArgumentException($"fused SwiGLU expects a last dimension of 2·{hidden}, got {x.shape[^1]}");
         var shape = x.shape.ToArray();
@@ -159,7 +159,7 @@ internal sealed class FusedSwiGlu : SingleTensorFunction<FusedSwiGlu>
         BlockKernels.ReleasePending();
         using var scope = NewDisposeScope();
         var x = FusedBlockOps.Saved(ctx)[0];
-        var launcher = (IBlockLauncher)ctx.get_data("launcher");
+        var launcher = (IKernelLauncher<BlockKernels.Args>)ctx.get_data("launcher");
         var gy = gradOutput.to_type(x.dtype).contiguous();
         var hidden = x.shape[^1] / 2;
         var rows = x.numel() / (2 * hidden);

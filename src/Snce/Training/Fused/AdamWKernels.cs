@@ -6,13 +6,6 @@ using static TorchSharp.torch;
 
 namespace Snce.Training.Fused;
 
-/// <summary>Queues one of AdamWKernels.cu's kernels: on a GPU through the driver API, or (in tests) through a CPU emulation.</summary>
-internal interface IAdamWLauncher
-{
-    /// <summary>Queues <paramref name="kernel"/> with <paramref name="grid"/> blocks of <paramref name="block"/> threads.</summary>
-    void Launch(string kernel, int grid, int block, ref AdamWKernels.Args args);
-}
-
 /// <summary>
 /// The fused optimizer step (AdamWKernels.cu): <c>adamw_sumsq</c> writes per-block sums of g², <c>adamw_update</c>
 /// reduces them to the norm on the device and applies clip, AdamW, the bf16 weight copy and the EMA in one pass.
@@ -39,28 +32,23 @@ internal static class AdamWKernels
     /// <summary>The kernel source, embedded in the assembly.</summary>
     public static string Source { get; } = CudaModule.EmbeddedSource("AdamWKernels.cu");
 
-    static readonly AsyncLocal<IAdamWLauncher?> Override = new();
+    static readonly AsyncLocal<IKernelLauncher<Args>?> Override = new();
 
     /// <summary>Tests: route every optimizer step of this async flow through <paramref name="launcher"/> (null: back to the policy).</summary>
-    public static void UseLauncher(IAdamWLauncher? launcher) => Override.Value = launcher;
+    public static void UseLauncher(IKernelLauncher<Args>? launcher) => Override.Value = launcher;
 
     /// <summary>The launcher for a step over <paramref name="flat"/>, or null when the libtorch path should run.</summary>
-    public static IAdamWLauncher? For(FlatParameters flat)
+    public static IKernelLauncher<Args>? For(FlatParameters flat)
     {
         if (flat.Grads.dtype is not (ScalarType.Float32 or ScalarType.BFloat16) || flat.Grads.dtype != flat.Values.dtype) return null;
         if (Override.Value is { } l) return l;
         var device = flat.Master.device;
         if (!FusedOptimizer.Enabled || device.type != DeviceType.CUDA) return null;
-        return CudaAdamWLauncher.For(device.index < 0 ? 0 : device.index);
+        return CudaLauncher<Args>.OrNull("snce_adamw", Source, device.index < 0 ? 0 : device.index);
     }
 
     /// <summary>Kernel name for the gradient dtype: <c>name_f32</c> or <c>name_bf16</c>.</summary>
-    public static string Kernel(string name, ScalarType dtype) => dtype switch
-    {
-        ScalarType.Float32 => name + "_f32",
-        ScalarType.BFloat16 => name + "_bf16",
-        _ => throw new ArgumentException($"the optimizer kernels take fp32 or bf16 gradients, not {dtype}"),
-    };
+    public static string Kernel(string name, ScalarType dtype) => CudaModule.KernelFor(name, dtype, "the optimizer kernels' gradients");
 
     /// <summary>
     /// One step t (already counted) with learning rate <paramref name="lr"/>: updates the master weights, the moments,
@@ -68,7 +56,7 @@ internal static class AdamWKernels
     /// clipping as a device scalar. The gradient buffer is left unclipped (the libtorch path clips fp32 gradients in
     /// place; nothing reads them after the step).
     /// </summary>
-    public static Tensor Step(FlatParameters flat, Tensor expAvg, Tensor expAvgSq, Ema? ema, AdamWOptions o, long t, double lr, IAdamWLauncher launcher)
+    public static Tensor Step(FlatParameters flat, Tensor expAvg, Tensor expAvgSq, Ema? ema, AdamWOptions o, long t, double lr, IKernelLauncher<Args> launcher)
     {
         var n = flat.Size;
         var grid = (int)Math.Clamp((n + Threads - 1) / Threads, 1, MaxBlocks);
@@ -101,17 +89,4 @@ internal static class AdamWKernels
         if (!t.is_contiguous()) throw new ArgumentException("the optimizer kernels take contiguous flat buffers");
         return TensorMemory.DataPointer(t);
     }
-}
-
-/// <summary>Launches the optimizer kernels on a CUDA device (compiled once per process, loaded once per device).</summary>
-internal sealed class CudaAdamWLauncher : IAdamWLauncher
-{
-    readonly CudaModule module;
-
-    CudaAdamWLauncher(CudaModule module) => this.module = module;
-
-    /// <summary>The launcher for a device, or null when NVRTC or the driver is missing (the libtorch path then runs).</summary>
-    public static CudaAdamWLauncher? For(int device) => CudaModule.LauncherOrNull(device, () => new CudaAdamWLauncher(CudaModule.Get("snce_adamw", AdamWKernels.Source, device)));
-
-    public void Launch(string kernel, int grid, int block, ref AdamWKernels.Args args) => module.Launch(kernel, grid, block, ref args);
 }

@@ -1,3 +1,4 @@
+using Snce.Native.Cuda;
 using Snce.Losses.Fused;
 using Snce.Tests.Support;
 
@@ -8,7 +9,7 @@ namespace Snce.Tests.Losses.Fused;
 /// Launches go through the same <see cref="IKernelLauncher"/> seam as on the GPU, with CPU tensors' pointers;
 /// misaligned vector accesses are counted.
 /// </summary>
-sealed class KernelEmulator : IKernelLauncher
+sealed class KernelEmulator : IKernelLauncher<FusedKernelRows.RowArgs>
 {
     readonly KernelEmulation emulation;
 

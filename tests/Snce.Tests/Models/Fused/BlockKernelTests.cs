@@ -1,3 +1,4 @@
+using Snce.Native.Cuda;
 using Snce.Models;
 using Snce.Models.Fused;
 using Snce.Tests.Support;
@@ -8,7 +9,7 @@ using static TorchSharp.torch;
 namespace Snce.Tests.Models.Fused;
 
 /// <summary>Runs BlockKernels.cu on the CPU through <see cref="KernelEmulation"/> (g++), so the CUDA kernels' arithmetic is checked in CI.</summary>
-sealed class BlockKernelEmulator : IBlockLauncher
+sealed class BlockKernelEmulator : IKernelLauncher<BlockKernels.Args>
 {
     readonly KernelEmulation emulation;
 
@@ -37,7 +38,7 @@ public class BlockKernelTests(ITestOutputHelper output)
     }
 
     /// <summary>Runs <paramref name="f"/> on fresh leaf copies of <paramref name="inputs"/>, with or without the emulated kernels; returns the output and the input and parameter gradients.</summary>
-    static List<Tensor> Run(nn.Module module, Func<Tensor[], Tensor> f, Tensor[] inputs, Tensor upstream, IBlockLauncher? launcher)
+    static List<Tensor> Run(nn.Module module, Func<Tensor[], Tensor> f, Tensor[] inputs, Tensor upstream, IKernelLauncher<BlockKernels.Args>? launcher)
     {
         BlockKernels.UseLauncher(launcher);
         try
@@ -136,7 +137,7 @@ public class BlockKernelTests(ITestOutputHelper output)
             foreach (var p in model.parameters()) p.add_(randn(p.shape, generator: g) * 0.1);   // the head starts at zero: give every path a gradient
         var tokens = randint(32, [4, 4], generator: g);
         var labels = randint(3, [4], generator: g);
-        List<Tensor> Grads(IBlockLauncher? l)
+        List<Tensor> Grads(IKernelLauncher<BlockKernels.Args>? l)
         {
             BlockKernels.UseLauncher(l);
             try
