@@ -9,22 +9,42 @@
 #   PART=py bash tools/device_profile_training.sh   # PyTorch twin: profiles and eager/compile step times  (~5 min)
 #   PART=fused bash tools/device_profile_training.sh  # fused block kernels: GPU check, on/off step times, leak check,
 #                                                     # 8 concurrent runs, ncu breakdown, torch.compile in the same call (~8 min)
+#   PART=gap bash tools/device_profile_training.sh    # today's full-fused step (blocks, loss, optimizer) at the study's shape
+#                                                     # (S, batch 256, 8x8, K 65,536, AR, CE): GPU checks + step time, its ncu
+#                                                     # breakdown, and torch.compile (bf16 weights) profiled in the same
+#                                                     # categories: where the remaining gap to torch.compile is (~5 min)
 # Writes under $OUT one archive profile-<part>.tar.gz (logs, JSON, markdown) and prints the tables.
 set -uo pipefail
 source "$(dirname "$0")/device_common.sh" || exit 1
 : "${OUT:?OUT must name the output folder}"
 cd "$(dirname "$0")/.."
-part=${PART:?PART=cs, py or fused}
+part=${PART:?PART=cs, py, fused or gap}
 w=/tmp/prof-$part; mkdir -p $w
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm --format=csv > $w/gpu.txt 2>&1
 start=$(date +%s)
 S="--preset S --batch 256 --grid 8 --classes 10"
 B="--preset B --batch 64 --grid 16 --classes 1000 --k 16384"
-if [ "$part" = cs ] || [ "$part" = fused ]; then
+if [ "$part" = cs ] || [ "$part" = fused ] || [ "$part" = gap ]; then
   device_unpack || exit 1
   device_dotnet_env
   device_libtorch
   bench() { /tmp/dn/dotnet /tmp/dn/app/snce-bench.dll training --device cuda --precisions bf16 --optimizers flat --sampling false --e2e false "$@"; }
+fi
+if [ "$part" = gap ]; then
+  G="$S --k 65536 --kinds ar --losses ce --loss-implementations fused --fused-blocks on --fused-optimizer on --optimizers flat --precisions bf16 --sampling false --e2e false"
+  timeout 120 /tmp/dn/dotnet /tmp/dn/app/snce-bench.dll training --device cuda $G --out $w/step > $w/step.log 2>&1
+  echo "step + checks: exit $? after $(( $(date +%s) - start )) s"
+  ms=$(python3 -c "import json;print(min(r['ms'] for r in json.load(open('$w/step/training.json'))['rows'] if r.get('what')=='train step'))" 2>/dev/null || echo 0)
+  timeout 150 ncu --csv --metrics gpu__time_duration.sum --clock-control none --target-processes all --log-file $w/ncu-gap.csv \
+    /tmp/dn/dotnet /tmp/dn/app/snce-bench.dll training --device cuda $G --check-blocks false --check-optimizer false --warmup 1 --steps 3 --out $w/ncu-bench > $w/ncu-gap.log 2>&1
+  echo "ncu: exit $? after $(( $(date +%s) - start )) s"
+  python3 tools/profile_training.py --preset S --k 65536 --ncu $w/ncu-gap.csv --ncu-steps 4 --ncu-wall-ms $ms --out $w/ncu-gap.json > $w/ncu-gap.md 2>&1
+  export PYTHONUNBUFFERED=1
+  timeout 170 python3 tools/profile_training.py $S --k 65536 --cases compile:bf16-weights:fused --out $w/py-gap.json > $w/py-gap.md 2> $w/py-gap.log
+  echo "torch.compile profile: exit $? after $(( $(date +%s) - start )) s"
+  tar -C /tmp --exclude="*.csv" -czf $OUT/profile-$part.tar.gz prof-$part
+  { grep '^|' $w/step/training.md | grep -i "check\|train step" | cut -c1-200; cat $w/ncu-gap.md $w/py-gap.md; } 2>/dev/null | tail -c 11000
+  exit 0
 fi
 if [ "$part" = fused ]; then
   fb() { /tmp/dn/dotnet /tmp/dn/app/snce-bench.dll training --device cuda --optimizers flat --sampling false --e2e false "$@"; }
