@@ -34,11 +34,13 @@ if [ "$part" = gap ]; then
   G="$S --k 65536 --kinds ar --losses ce --loss-implementations fused --fused-blocks on --fused-optimizer on --optimizers flat --precisions bf16 --sampling false --e2e false"
   timeout 120 /tmp/dn/dotnet /tmp/dn/app/snce-bench.dll training --device cuda $G --out $w/step > $w/step.log 2>&1
   echo "step + checks: exit $? after $(( $(date +%s) - start )) s"
+  cp $w/step/training.md $OUT/step.md 2>/dev/null   # each phase's table comes back even when a later one runs out of time
   ms=$(python3 -c "import json;print(min(r['ms'] for r in json.load(open('$w/step/training.json'))['rows'] if r.get('what')=='train step'))" 2>/dev/null || echo 0)
   timeout 150 ncu --csv --metrics gpu__time_duration.sum --clock-control none --target-processes all --log-file $w/ncu-gap.csv \
     /tmp/dn/dotnet /tmp/dn/app/snce-bench.dll training --device cuda $G --check-blocks false --check-optimizer false --warmup 1 --steps 3 --out $w/ncu-bench > $w/ncu-gap.log 2>&1
   echo "ncu: exit $? after $(( $(date +%s) - start )) s"
   python3 tools/profile_training.py --preset S --k 65536 --ncu $w/ncu-gap.csv --ncu-steps 4 --ncu-wall-ms $ms --out $w/ncu-gap.json > $w/ncu-gap.md 2>&1
+  cp $w/ncu-gap.md $w/ncu-gap.json $OUT/ 2>/dev/null
   export PYTHONUNBUFFERED=1
   timeout 170 python3 tools/profile_training.py $S --k 65536 --cases compile:bf16-weights:fused --out $w/py-gap.json > $w/py-gap.md 2> $w/py-gap.log
   echo "torch.compile profile: exit $? after $(( $(date +%s) - start )) s"
