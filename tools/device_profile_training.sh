@@ -12,7 +12,8 @@
 #   PART=gap bash tools/device_profile_training.sh    # today's full-fused step (blocks, loss, optimizer) at the study's shape
 #                                                     # (S, batch 256, 8x8, K 65,536, AR, CE): GPU checks + step time, its ncu
 #                                                     # breakdown, and torch.compile (bf16 weights) profiled in the same
-#                                                     # categories: where the remaining gap to torch.compile is (~5 min)
+#                                                     # categories: where the remaining gap to torch.compile is (~5 min,
+#                                                     # estimated: written 2026-12-07, not yet run: no machine started)
 # Writes under $OUT one archive profile-<part>.tar.gz (logs, JSON, markdown) and prints the tables.
 set -uo pipefail
 source "$(dirname "$0")/device_common.sh" || exit 1
