@@ -32,7 +32,7 @@ static class LossCheck
         var info = new List<string>();
         if (onCuda && backend == "cuda")
         {
-            var module = CudaLauncher<FusedKernelRows.RowArgs>.OrThrow("snce_rows", FusedKernelRows.Source, device.index < 0 ? 0 : device.index).Module;
+            var module = CudaLauncher<FusedKernelRows.RowArgs>.OrThrow("snce_rows", FusedKernelRows.Source, device).Module;
             info.Add($"kernel: NVRTC {Nvrtc.Load().Version.Major}.{Nvrtc.Load().Version.Minor} ({Nvrtc.Load().LibraryPath}), options [{string.Join(' ', module.Options)}], PTX from {module.PtxOrigin}");
             foreach (var name in new[] { "snce_rows_bf16_bf16", "snce_rows_bf16_f32", "snce_rows_f32_bf16", "snce_rows_f32_f32",
                          "snce_rows_topk_bf16_bf16", "snce_rows_topk_bf16_f32", "snce_rows_topk_f32_bf16", "snce_rows_topk_f32_f32" })

@@ -220,7 +220,7 @@ internal static class FusedEngine
             : FusedKernelRows.Unsupported(logitsDtype, p.Kind, computeDtype, p.TopK);
         if (why is null)
         {
-            try { return new FusedKernelRows(CudaLauncher<FusedKernelRows.RowArgs>.OrThrow("snce_rows", FusedKernelRows.Source, device.index < 0 ? 0 : device.index), previous: p.Options.PreviousRowKernel); }
+            try { return new FusedKernelRows(CudaLauncher<FusedKernelRows.RowArgs>.OrThrow("snce_rows", FusedKernelRows.Source, device), previous: p.Options.PreviousRowKernel); }
             catch (SnceSetupException e) { why = e.Message; }
         }
         if (backend == FusedBackend.Cuda) throw new InvalidOperationException($"the CUDA backend of the fused loss cannot run here: {why}");

@@ -43,7 +43,7 @@ internal static class BlockKernels
         if (x.dtype is not (ScalarType.Float32 or ScalarType.BFloat16)) return null;
         if (Override.Value is { } l) return l;
         if (!FusedBlocks.Enabled || x.device.type != DeviceType.CUDA) return null;
-        return CudaLauncher<Args>.OrNull("snce_blocks", Source, x.device.index < 0 ? 0 : x.device.index);
+        return CudaLauncher<Args>.OrNull("snce_blocks", Source, x.device);
     }
 
     /// <summary>Kernel name for a dtype: <c>name_f32</c> or <c>name_bf16</c>.</summary>

@@ -157,13 +157,13 @@ public sealed class CudaModule
 
     /// <summary>
     /// The kernel compiled for a dtype, <c>name_f32</c> or <c>name_bf16</c> (the convention of the embedded .cu files);
-    /// for any other dtype throws "<paramref name="family"/> take fp32 or bf16, not DTYPE".
+    /// for any other dtype throws "<paramref name="family"/>: fp32 or bf16 only, not DTYPE".
     /// </summary>
     public static string KernelFor(string name, TorchSharp.torch.ScalarType dtype, string family) => dtype switch
     {
         TorchSharp.torch.ScalarType.Float32 => name + "_f32",
         TorchSharp.torch.ScalarType.BFloat16 => name + "_bf16",
-        _ => throw new ArgumentException($"{family} take fp32 or bf16, not {dtype}"),
+        _ => throw new ArgumentException($"{family}: fp32 or bf16 only, not {dtype}"),
     };
 
     /// <summary>Queues <paramref name="kernel"/> on stream 0 with one by-value parameter; see <see cref="CudaDriver.Launch{T}"/>.</summary>

@@ -1,3 +1,5 @@
+using static TorchSharp.torch;
+
 namespace Snce.Native.Cuda;
 
 /// <summary>
@@ -18,16 +20,24 @@ internal sealed class CudaLauncher<TArgs> : IKernelLauncher<TArgs> where TArgs :
     /// <summary>The compiled module (for reporting registers, occupancy, options).</summary>
     public CudaModule Module { get; }
 
-    /// <summary>The launcher of module <paramref name="name"/> for a device, or null when NVRTC or the driver is missing (the libtorch path then runs).</summary>
-    public static CudaLauncher<TArgs>? OrNull(string name, string source, int device) =>
-        CudaModule.LauncherOrNull(device, () => new CudaLauncher<TArgs>(CudaModule.Get(name, source, device)));
+    /// <summary>The launcher of module <paramref name="name"/> for a CUDA device (no index: device 0), or null when NVRTC or the driver is missing (the libtorch path then runs).</summary>
+    public static CudaLauncher<TArgs>? OrNull(string name, string source, Device device)
+    {
+        var d = Ordinal(device);
+        return CudaModule.LauncherOrNull(d, () => new CudaLauncher<TArgs>(CudaModule.Get(name, source, d)));
+    }
 
     /// <summary>
     /// The same, for callers that were asked for the CUDA path: throws <see cref="SnceSetupException"/> naming why
     /// NVRTC or the driver is missing.
     /// </summary>
-    public static CudaLauncher<TArgs> OrThrow(string name, string source, int device) =>
-        CudaModule.LauncherOrThrow(device, () => new CudaLauncher<TArgs>(CudaModule.Get(name, source, device)));
+    public static CudaLauncher<TArgs> OrThrow(string name, string source, Device device)
+    {
+        var d = Ordinal(device);
+        return CudaModule.LauncherOrThrow(d, () => new CudaLauncher<TArgs>(CudaModule.Get(name, source, d)));
+    }
+
+    static int Ordinal(Device device) => device.index < 0 ? 0 : device.index;
 
     /// <inheritdoc/>
     public void Launch(string kernel, int grid, int block, ref TArgs args) => Module.Launch(kernel, grid, block, ref args);

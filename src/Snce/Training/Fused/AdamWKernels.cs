@@ -44,7 +44,7 @@ internal static class AdamWKernels
         if (Override.Value is { } l) return l;
         var device = flat.Master.device;
         if (!FusedOptimizer.Enabled || device.type != DeviceType.CUDA) return null;
-        return CudaLauncher<Args>.OrNull("snce_adamw", Source, device.index < 0 ? 0 : device.index);
+        return CudaLauncher<Args>.OrNull("snce_adamw", Source, device);
     }
 
     /// <summary>Kernel name for the gradient dtype: <c>name_f32</c> or <c>name_bf16</c>.</summary>
