@@ -25,6 +25,8 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm --format=csv >
 start=$(date +%s)
 S="--preset S --batch 256 --grid 8 --classes 10"
 B="--preset B --batch 64 --grid 16 --classes 1000 --k 16384"
+# Nsight Compute's per-kernel time of a command, stopped after $1 seconds, as CSV into $2 (clocks as they run, every process).
+ncu_times() { local s=$1 csv=$2; shift 2; timeout "$s" ncu --csv --metrics gpu__time_duration.sum --clock-control none --target-processes all --log-file "$csv" "$@"; }
 if [ "$part" = cs ] || [ "$part" = fused ] || [ "$part" = gap ]; then
   device_unpack || exit 1
   device_dotnet_env
@@ -37,7 +39,7 @@ if [ "$part" = gap ]; then
   echo "step + checks: exit $? after $(( $(date +%s) - start )) s"
   cp $w/step/training.md $OUT/step.md 2>/dev/null   # each phase's table comes back even when a later one runs out of time
   ms=$(python3 -c "import json;print(min(r['ms'] for r in json.load(open('$w/step/training.json'))['rows'] if r.get('what')=='train step'))" 2>/dev/null || echo 0)
-  timeout 150 ncu --csv --metrics gpu__time_duration.sum --clock-control none --target-processes all --log-file $w/ncu-gap.csv \
+  ncu_times 150 $w/ncu-gap.csv \
     /tmp/dn/dotnet /tmp/dn/app/snce-bench.dll training --device cuda $G --check-blocks false --check-optimizer false --warmup 1 --steps 3 --out $w/ncu-bench > $w/ncu-gap.log 2>&1
   echo "ncu: exit $? after $(( $(date +%s) - start )) s"
   python3 tools/profile_training.py --preset S --k 65536 --ncu $w/ncu-gap.csv --ncu-steps 4 --ncu-wall-ms $ms --out $w/ncu-gap.json > $w/ncu-gap.md 2>&1
@@ -62,7 +64,7 @@ if [ "$part" = fused ]; then
   done
   wait
   echo "8 concurrent: after $(( $(date +%s) - start )) s"
-  timeout 100 ncu --csv --metrics gpu__time_duration.sum --clock-control none --target-processes all --log-file $w/ncu-fused-s.csv \
+  ncu_times 100 $w/ncu-fused-s.csv \
     /tmp/dn/dotnet /tmp/dn/app/snce-bench.dll training --device cuda --precisions bf16 --optimizers flat --fused-blocks on --check-blocks false --sampling false --e2e false \
     $S --k 16384 --kinds ar --warmup 1 --steps 3 --out $w/ncu-fused-bench > $w/ncu-fused.log 2>&1
   python3 tools/profile_training.py --ncu $w/ncu-fused-s.csv --ncu-steps 4 --out $w/ncu-fused-s.json > $w/ncu-fused-s.md 2>&1
@@ -92,7 +94,7 @@ if [ "$part" = cs ]; then
   # 2. Kernel breakdown of the C# step with Nsight Compute (4 steps: 1 warmup + 3 timed; setup kernels included).
   for shape in s b; do
     args=$S; [ $shape = b ] && args=$B; k=""; [ $shape = s ] && k="--k 16384"
-    timeout 150 ncu --csv --metrics gpu__time_duration.sum --clock-control none --target-processes all --log-file $w/ncu-$shape.csv \
+    ncu_times 150 $w/ncu-$shape.csv \
       /tmp/dn/dotnet /tmp/dn/app/snce-bench.dll training --device cuda --precisions bf16 --optimizers flat --sampling false --e2e false \
       $args $k --kinds ar --warmup 1 --steps 3 --out $w/ncu-$shape-bench > $w/ncu-$shape.log 2>&1
     echo "ncu $shape: exit $? after $(( $(date +%s) - start )) s"
