@@ -185,7 +185,7 @@ public static class LossBenchChild
 
     static long DeviceMemoryInUse(Device device)
     {
-        CudaDriver.UsePrimaryContext(device.index < 0 ? 0 : device.index);
+        CudaDriver.UsePrimaryContext(CudaDriver.Ordinal(device));
         var (free, total) = CudaDriver.MemoryInfo();
         return total - free;
     }

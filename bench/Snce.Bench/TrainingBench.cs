@@ -442,7 +442,7 @@ public static class TrainingBench
 
     static long DeviceMemoryInUse(Device device)
     {
-        Snce.Native.Cuda.CudaDriver.UsePrimaryContext(device.index < 0 ? 0 : device.index);
+        Snce.Native.Cuda.CudaDriver.UsePrimaryContext(Snce.Native.Cuda.CudaDriver.Ordinal(device));
         var (free, total) = Snce.Native.Cuda.CudaDriver.MemoryInfo();
         return total - free;
     }

@@ -145,7 +145,7 @@ public static class TrainCommand
             using (run)
             {
                 if (writer) foreach (var note in run.Notes) Console.Error.WriteLine($"snce: note: {note}");
-                using var sync = env.Launched ? NcclGradientSync.Create(env, dev.index < 0 ? 0 : dev.index, DistributedTraining.RendezvousTimeout(vars)) : null;
+                using var sync = env.Launched ? NcclGradientSync.Create(env, Snce.Native.Cuda.CudaDriver.Ordinal(dev), DistributedTraining.RendezvousTimeout(vars)) : null;
                 return Train(run, limits, resumeDir is not null, sync);
             }
         });

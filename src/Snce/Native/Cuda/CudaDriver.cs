@@ -68,6 +68,9 @@ public static partial class CudaDriver
         return list;
     }
 
+    /// <summary>The CUDA ordinal of a TorchSharp device: "cuda" without an index is device 0, as libtorch reads it.</summary>
+    public static int Ordinal(TorchSharp.torch.Device device) => device.index < 0 ? 0 : device.index;
+
     /// <summary>
     /// Makes the device's primary context (the one libtorch uses) current on this thread. The context is
     /// retained once per device and process (it lives as long as the process), so calling this often is cheap.

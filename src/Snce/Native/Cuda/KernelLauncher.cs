@@ -23,7 +23,7 @@ internal sealed class CudaLauncher<TArgs> : IKernelLauncher<TArgs> where TArgs :
     /// <summary>The launcher of module <paramref name="name"/> for a CUDA device (no index: device 0), or null when NVRTC or the driver is missing (the libtorch path then runs).</summary>
     public static CudaLauncher<TArgs>? OrNull(string name, string source, Device device)
     {
-        var d = Ordinal(device);
+        var d = CudaDriver.Ordinal(device);
         return CudaModule.LauncherOrNull(d, () => new CudaLauncher<TArgs>(CudaModule.Get(name, source, d)));
     }
 
@@ -33,11 +33,9 @@ internal sealed class CudaLauncher<TArgs> : IKernelLauncher<TArgs> where TArgs :
     /// </summary>
     public static CudaLauncher<TArgs> OrThrow(string name, string source, Device device)
     {
-        var d = Ordinal(device);
+        var d = CudaDriver.Ordinal(device);
         return CudaModule.LauncherOrThrow(d, () => new CudaLauncher<TArgs>(CudaModule.Get(name, source, d)));
     }
-
-    static int Ordinal(Device device) => device.index < 0 ? 0 : device.index;
 
     /// <inheritdoc/>
     public void Launch(string kernel, int grid, int block, ref TArgs args) => Module.Launch(kernel, grid, block, ref args);
