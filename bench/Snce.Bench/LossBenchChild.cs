@@ -175,20 +175,13 @@ public static class LossBenchChild
     /// <summary>Memory in use now; on the CPU also resets the process's peak resident set to it.</summary>
     static long MemoryBaseline(Device device)
     {
-        if (device.type == DeviceType.CUDA) return DeviceMemoryInUse(device);
+        if (device.type == DeviceType.CUDA) return CudaDriver.MemoryInUse(device);
         try { File.WriteAllText("/proc/self/clear_refs", "5"); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         return StatusKb("VmRSS") * 1024;
     }
 
     /// <summary>Peak since <see cref="MemoryBaseline"/>: device memory in use now (the caching allocator kept it), or peak RSS.</summary>
-    static long MemoryPeak(Device device) => device.type == DeviceType.CUDA ? DeviceMemoryInUse(device) : StatusKb("VmHWM") * 1024;
-
-    static long DeviceMemoryInUse(Device device)
-    {
-        CudaDriver.UsePrimaryContext(CudaDriver.Ordinal(device));
-        var (free, total) = CudaDriver.MemoryInfo();
-        return total - free;
-    }
+    static long MemoryPeak(Device device) => device.type == DeviceType.CUDA ? CudaDriver.MemoryInUse(device) : StatusKb("VmHWM") * 1024;
 
     static long StatusKb(string key)
     {

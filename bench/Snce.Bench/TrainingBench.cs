@@ -109,7 +109,7 @@ public static class TrainingBench
                         ["what"] = "train step", ["kind"] = kind.Name(), ["precision"] = precision.Name(), ["step"] = optimizer == "flat" ? "snce" : "torchsharp",
                         ["blocks"] = blocks == "on" ? "fused" : "libtorch",
                         ["optimizer"] = optimizer != "flat" ? "torchsharp" : fusedOptimizer == "on" && cuda ? "fused" : "libtorch", ["loss"] = lossKind.Name(), ["loss_impl"] = impl.Name(),
-                        ["device_mem_gib"] = cuda ? DeviceMemoryInUse(device) / (double)(1L << 30) : null,
+                        ["device_mem_gib"] = cuda ? Snce.Native.Cuda.CudaDriver.MemoryInUse(device) / (double)(1L << 30) : null,
                         ["ms"] = ms, ["tokens_per_s"] = batch * config.SequenceLength / (ms / 1e3), ["model_tflops"] = tflops, ["mfu"] = tflops / peak,
                     });
                 }
@@ -438,13 +438,6 @@ public static class TrainingBench
             best = Math.Min(best, sw.Elapsed.TotalMilliseconds / per);
         }
         return best;
-    }
-
-    static long DeviceMemoryInUse(Device device)
-    {
-        Snce.Native.Cuda.CudaDriver.UsePrimaryContext(Snce.Native.Cuda.CudaDriver.Ordinal(device));
-        var (free, total) = Snce.Native.Cuda.CudaDriver.MemoryInfo();
-        return total - free;
     }
 
     static void Sync(Device device)

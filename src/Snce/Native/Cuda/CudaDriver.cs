@@ -175,6 +175,14 @@ public static partial class CudaDriver
         return ((long)free, (long)total);
     }
 
+    /// <summary>Bytes in use on a CUDA device (all processes, libtorch's cached blocks included): total minus free, read in its primary context.</summary>
+    public static long MemoryInUse(TorchSharp.torch.Device device)
+    {
+        UsePrimaryContext(Ordinal(device));
+        var (free, total) = MemoryInfo();
+        return total - free;
+    }
+
     /// <summary>Throws with the driver's own text when <paramref name="result"/> is not CUDA_SUCCESS.</summary>
     public static void Check(int result, string call)
     {
