@@ -54,17 +54,21 @@ public sealed class PeerLiveness : IDisposable
 
     void Watch(int peer, TcpClient client)
     {
-        var stream = client.GetStream();
+        // The session may be disposed before this thread first runs (a short test, a rank failing at start): a client
+        // without a stream reads as the end of the stream, which the flags below tell from a failure.
+        NetworkStream? stream = null;
+        try { stream = client.GetStream(); }
+        catch (Exception e) when (e is ObjectDisposedException or InvalidOperationException) { }
         var buffer = new byte[4];
         while (true)
         {
             int b;
-            try { b = stream.ReadByte(); }
+            try { b = stream?.ReadByte() ?? -1; }
             catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or InvalidOperationException) { b = -1; }
             if (b == Bye) { lock (gate) saidBye.Add(peer); continue; }
             if (b == Failed && rank != 0)
             {
-                try { stream.ReadExactly(buffer); }
+                try { stream!.ReadExactly(buffer); }
                 catch (Exception e) when (e is IOException or EndOfStreamException or ObjectDisposedException) { }
                 var failed = BinaryPrimitives.ReadInt32LittleEndian(buffer);
                 Report($"rank 0 reports that rank {failed} ended without finishing (it exited, crashed or was killed), so rank {rank} stops too; see rank {failed}'s log");
