@@ -101,6 +101,29 @@ __device__ void rmsnorm_bwd(const BlockArgs& a) {
     }
 }
 
+// Where rotary thread t reads and writes: its element i < hd/2 of q in the packed [B, S, 3, H, hd] layout, of q in the
+// split [B, H, S, hd] layout, the q -> k -> v stride of the packed one, and the slot's cos/sin.
+struct RopeIndex {
+    long long packed, split, g;
+    float c, sn;
+};
+
+__device__ inline RopeIndex rope_index(const BlockArgs& a, long long t) {
+    const long long half = a.headDim / 2;
+    const long long i = t % half;
+    long long rest = t / half;
+    const long long h = rest % a.heads; rest /= a.heads;
+    const long long s = rest % a.dim;
+    const long long b = rest / a.dim;
+    RopeIndex r;
+    r.packed = ((b * a.dim + s) * 3) * a.heads * a.headDim + h * a.headDim + i;
+    r.split = ((b * a.heads + h) * a.dim + s) * a.headDim + i;
+    r.g = a.heads * a.headDim;
+    r.c = a.cosT[(a.start + s) * half + i];
+    r.sn = a.sinT[(a.start + s) * half + i];
+    return r;
+}
+
 // Rotary on the fused projection, forward: qkv [B, S, 3, H, hd] (contiguous) -> q, k rotated and v copied, each
 // [B, H, S, hd] contiguous (the layout attention reads). One thread per (b, s, h, i < hd/2): the pair (i, i + hd/2)
 // of q and of k rotates by the slot's angle ("rotate half": y1 = x1 cos - x2 sin, y2 = x2 cos + x1 sin).
@@ -109,15 +132,9 @@ __device__ void rope_fwd(const BlockArgs& a) {
     const long long half = a.headDim / 2;
     const long long total = a.rows * a.dim * a.heads * half;
     for (long long t = (long long)blockIdx.x * blockDim.x + threadIdx.x; t < total; t += (long long)gridDim.x * blockDim.x) {
-        const long long i = t % half;
-        long long rest = t / half;
-        const long long h = rest % a.heads; rest /= a.heads;
-        const long long s = rest % a.dim;
-        const long long b = rest / a.dim;
-        const long long in = ((b * a.dim + s) * 3) * a.heads * a.headDim + h * a.headDim + i;   // q's element i
-        const long long g = a.heads * a.headDim;                                                 // q -> k -> v stride
-        const long long out = ((b * a.heads + h) * a.dim + s) * a.headDim + i;
-        const float c = a.cosT[(a.start + s) * half + i], sn = a.sinT[(a.start + s) * half + i];
+        const RopeIndex r = rope_index(a, t);
+        const long long in = r.packed, g = r.g, out = r.split;
+        const float c = r.c, sn = r.sn;
         void* outs[2] = {a.y, a.y2};
         for (int q = 0; q < 2; q++) {
             const float x1 = Elem<T>::load(a.x, in + q * g), x2 = Elem<T>::load(a.x, in + q * g + half);
@@ -136,15 +153,9 @@ __device__ void rope_bwd(const BlockArgs& a) {
     const long long half = a.headDim / 2;
     const long long total = a.rows * a.dim * a.heads * half;
     for (long long t = (long long)blockIdx.x * blockDim.x + threadIdx.x; t < total; t += (long long)gridDim.x * blockDim.x) {
-        const long long i = t % half;
-        long long rest = t / half;
-        const long long h = rest % a.heads; rest /= a.heads;
-        const long long s = rest % a.dim;
-        const long long b = rest / a.dim;
-        const long long out = ((b * a.dim + s) * 3) * a.heads * a.headDim + h * a.headDim + i;
-        const long long g = a.heads * a.headDim;
-        const long long in = ((b * a.heads + h) * a.dim + s) * a.headDim + i;
-        const float c = a.cosT[(a.start + s) * half + i], sn = a.sinT[(a.start + s) * half + i];
+        const RopeIndex r = rope_index(a, t);
+        const long long out = r.packed, g = r.g, in = r.split;
+        const float c = r.c, sn = r.sn;
         const void* ins[2] = {a.gy, a.gy2};
         for (int q = 0; q < 2; q++) {
             const float y1 = Elem<T>::load(ins[q], in), y2 = Elem<T>::load(ins[q], in + half);
