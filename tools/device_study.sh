@@ -40,6 +40,9 @@ study=/tmp/study
 # summed, as two runs at --parallel 2), but one run's evaluations overlap the others' training, so four runs with their
 # finals took 470 + 136 s and 455 + 125 s (two train calls each): ~150 s per run against ~180 s at --parallel 2.
 # The gpu preset trains with dropout 0.1 since 2026-12-03; add --dropout 0 to reproduce the cells run before.
+# On one H100 (2026-12-08, K = 4,096 then 1,024, --objectives ar,mask --parallel 4): four runs with finals in ONE train call
+# (479 s and 426 s at K = 4,096 / 1,024). A second cell on the same warm machine: prepare (carry .device) then train carrying
+# nothing: the ResNet-18 weights stay in the unpacked app.
 STUDY_ARGS=${STUDY_ARGS:-"--preset gpu --codebooks 16384 --objectives ar --focus-losses none --sweep-perplexities none --headline-seeds none --parallel 2"}
 device_dotnet_env
 export PYTHONUNBUFFERED=1
