@@ -14,12 +14,15 @@
 #                                                     # breakdown, and torch.compile (bf16 weights) profiled in the same
 #                                                     # categories: where the remaining gap to torch.compile is (~5 min,
 #                                                     # estimated: written 2026-12-07, not yet run: no machine started)
+#   PART=conc bash tools/device_profile_training.sh   # summed images/s of 1 and 8 concurrent study-shaped runs, 2026-12-01's
+#                                                     # step (the issue's baseline) and today's, then 8 under CUDA MPS
+#                                                     # (~5 min, estimated: written 2026-12-08, not yet run)
 # Writes under $OUT one archive profile-<part>.tar.gz (logs, JSON, markdown) and prints the tables.
 set -uo pipefail
 source "$(dirname "$0")/device_common.sh" || exit 1
 : "${OUT:?OUT must name the output folder}"
 cd "$(dirname "$0")/.."
-part=${PART:?PART=cs, py, fused or gap}
+part=${PART:?PART=cs, py, fused, gap or conc}
 w=/tmp/prof-$part; mkdir -p $w
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm --format=csv > $w/gpu.txt 2>&1
 start=$(date +%s)
@@ -27,7 +30,7 @@ S="--preset S --batch 256 --grid 8 --classes 10"
 B="--preset B --batch 64 --grid 16 --classes 1000 --k 16384"
 # Nsight Compute's per-kernel time of a command, stopped after $1 seconds, as CSV into $2 (clocks as they run, every process).
 ncu_times() { local s=$1 csv=$2; shift 2; timeout "$s" ncu --csv --metrics gpu__time_duration.sum --clock-control none --target-processes all --log-file "$csv" "$@"; }
-if [ "$part" = cs ] || [ "$part" = fused ] || [ "$part" = gap ]; then
+if [ "$part" = cs ] || [ "$part" = fused ] || [ "$part" = gap ] || [ "$part" = conc ]; then
   device_unpack || exit 1
   device_dotnet_env
   device_libtorch
@@ -49,6 +52,52 @@ if [ "$part" = gap ]; then
   echo "torch.compile profile: exit $? after $(( $(date +%s) - start )) s"
   tar -C /tmp --exclude="*.csv" -czf $OUT/profile-$part.tar.gz prof-$part
   { grep '^|' $w/step/training.md | grep -i "check\|train step" | cut -c1-200; cat $w/ncu-gap.md $w/py-gap.md; } 2>/dev/null | tail -c 11000
+  exit 0
+fi
+if [ "$part" = conc ]; then
+  # Issue #11's "many small runs at once": summed images/s of N concurrent study-shaped training processes (S, batch 256,
+  # 8x8, K 16,384, AR, CE, bf16), for the step of 2026-12-01's main (libtorch blocks, reference loss, libtorch optimizer:
+  # the issue's baseline, 6,448 images/s for 8 runs on an H200 that day) and today's (fused blocks, loss, optimizer), both
+  # in this call; then N = 8 again under CUDA MPS (kernels of different processes share the GPU instead of time-slicing;
+  # a user-space daemon, quit at the end; skipped if the binary is missing). Each process times the fastest of 3 blocks of
+  # its steps (the bench's rule, as on 2026-12-01); the wall time of each batch of N is printed beside it as a cross-check.
+  declare -A cfg=([base]="--fused-blocks off --loss-implementations reference --fused-optimizer off"
+                  [now]="--fused-blocks on --loss-implementations fused --fused-optimizer on")
+  C="$S --k 16384 --kinds ar --losses ce --check-blocks false --check-optimizer false --warmup 5 --steps ${CONC_STEPS:-240}"
+  batch() {  # batch NAME N CONFIG
+    local t0=$(date +%s)
+    for i in $(seq $2); do
+      timeout ${CONC_TIMEOUT_S:-150} bash -c "$(declare -f bench); bench $C ${cfg[$3]} --out $w/$1-$i" > $w/$1-$i.log 2>&1 &
+    done
+    wait
+    echo "$1: $2 x $3 in $(( $(date +%s) - t0 )) s (after $(( $(date +%s) - start )) s)" | tee -a $w/walls.txt
+  }
+  for c in base now; do batch $c-1 1 $c; batch $c-8 8 $c; done
+  if command -v nvidia-cuda-mps-control > /dev/null; then
+    export CUDA_MPS_PIPE_DIRECTORY=/tmp/mps-pipe CUDA_MPS_LOG_DIRECTORY=/tmp/mps-log
+    mkdir -p $CUDA_MPS_PIPE_DIRECTORY $CUDA_MPS_LOG_DIRECTORY
+    trap 'echo quit | nvidia-cuda-mps-control > /dev/null 2>&1' EXIT
+    nvidia-cuda-mps-control -d && echo "MPS daemon started" | tee -a $w/walls.txt
+    for c in now base; do batch mps-$c-8 8 $c; done
+    echo quit | nvidia-cuda-mps-control; trap - EXIT
+    cp -r $CUDA_MPS_LOG_DIRECTORY $w/mps-log 2>/dev/null
+  else
+    echo "no nvidia-cuda-mps-control on this machine: MPS rows skipped" | tee -a $w/walls.txt
+  fi
+  python3 - $w <<'PY' > $w/concurrent.md
+import json, sys, glob, re
+w = sys.argv[1]
+walls = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\S+): \d+ x \S+ in (\d+) s", open(f"{w}/walls.txt").read(), re.M)}
+print("| batch | runs reported | step ms (fastest block per process) | summed images/s | wall of the batch (s) |")
+print("|---|---:|---|---:|---:|")
+for name in ("base-1", "base-8", "now-1", "now-8", "mps-base-8", "mps-now-8"):
+    ms = [r["ms"] for f in sorted(glob.glob(f"{w}/{name}-*/training.json")) for r in json.load(open(f))["rows"] if r.get("what") == "train step"]
+    if not ms and name not in walls: continue
+    print(f"| {name} | {len(ms)} | " + ", ".join(f"{m:.1f}" for m in ms) + f" | {sum(256 / (m / 1e3) for m in ms):.0f} | {walls.get(name, '–')} |")
+PY
+  cp $w/concurrent.md $w/walls.txt $OUT/ 2>/dev/null
+  tar -C /tmp -czf $OUT/profile-$part.tar.gz prof-$part
+  cat $w/walls.txt $w/concurrent.md
   exit 0
 fi
 if [ "$part" = fused ]; then
