@@ -71,6 +71,14 @@ case $phase in
   train)
     [ -x /tmp/dn/dotnet ] && [ -d $study/shards ] || { echo "the prepare call's files are gone (the machine was given back): run 'prepare' again" >&2; exit 1; }
     device_resnet_weights || exit 1
+    # MPS=1: the --parallel runs share the GPU through CUDA MPS (a user-space daemon, quit when the call ends) instead of
+    # time-slicing it; written 2026-12-08 beside PART=conc of device_profile_training.sh, which measures whether it pays.
+    if [ "${MPS:-0}" = 1 ] && command -v nvidia-cuda-mps-control > /dev/null; then
+      export CUDA_MPS_PIPE_DIRECTORY=$DT/mps-pipe CUDA_MPS_LOG_DIRECTORY=$DT/mps-log
+      mkdir -p $CUDA_MPS_PIPE_DIRECTORY $CUDA_MPS_LOG_DIRECTORY
+      trap 'echo quit | nvidia-cuda-mps-control > /dev/null 2>&1' EXIT
+      nvidia-cuda-mps-control -d && echo "MPS daemon started" | tee "$OUT/mps.txt"
+    fi
     snce study $STUDY_ARGS --data-dir /tmp/snce-data --device cuda --time-limit ${TIME_LIMIT_S:-430} --out $study > "$OUT/study.log" 2>&1
     echo "study: exit $? after $(( $(date +%s) - start )) s" | tee -a "$OUT/study.log"
     # Globs expand inside the study folder (a first GPU run lost runs/*/metrics.jsonl by expanding them in the repo).
