@@ -200,6 +200,41 @@ public class RunReportTests
     }
 
     [Fact]
+    public void PairsTheFinalEvaluationsAndFitsTheirGapAgainstLog2K()
+    {
+        using var root = new TempDir();
+        // Final evaluations (n = 5,000), last / best checkpoint FD by K and seed, CE then SNCE:
+        // K 256:  last CE 60, 62 vs SNCE 55, 58 → −5, −4 (−4.50 ± 0.71); best CE 58, 59 vs 54, 57 → −4, −2 (−3.00 ± 1.41).
+        // K 1024: last CE 70, 72 vs 68, 71 → −2, −1 (−1.50 ± 0.71); best CE 66, 67 vs 65, 66 → −1, −1 (−1.00 ± 0.00).
+        // Last-checkpoint gap against x = log2 K (8, 10): slope (−1.5 − −4.5) / 2 = +1.5, residuals ±0.5 → SSE 1, s² 1/2,
+        // Sxx 4, SE √(0.5/4) = 0.354, 95 %: 1.5 ± t(0.975, 2) 4.3027 · 0.354 → [−0.02, +3.02].
+        var finals = new Dictionary<(string, int), (double[] Last, double[] Best)>
+        {
+            [("ce", 256)] = ([60, 62], [58, 59]), [("snce", 256)] = ([55, 58], [54, 57]),
+            [("ce", 1024)] = ([70, 72], [66, 67]), [("snce", 1024)] = ([68, 71], [65, 66]),
+        };
+        var dirs = new List<string>();
+        foreach (var ((loss, k), (last, best)) in finals)
+            for (var seed = 0; seed < 2; seed++)
+            {
+                var dir = WriteRun(root, loss, k, seed, [100, 80], 5.0);
+                File.WriteAllText(Path.Combine(dir, "final-last.json"), JsonSerializer.Serialize(new { n = 5000, step = 500, fd = last[seed] }));
+                File.WriteAllText(Path.Combine(dir, "final-best.json"), JsonSerializer.Serialize(new { n = 5000, step = 500, fd = best[seed] }));
+                dirs.Add(dir);
+            }
+        var comparisons = BaselineComparison.Of(RunGroup.Of(dirs.Select(RunReader.Read).ToList()));
+        var trend = Assert.Single(KTrend.Of(comparisons, PairedMetric.LastCheckpointFd));
+        Assert.Equal(1.5, trend.Fit!.Slope, 12);
+        Assert.Equal(Math.Sqrt(0.5 / 4), trend.Fit.SlopeStdError, 12);
+
+        var md = File.ReadAllText(RunReport.Write(dirs, root["report"]).Markdown);
+        Assert.Contains("## Final-evaluation difference", md);
+        Assert.Contains("| ar | 256 | snce | 2 | 5000 | 61.00 | 56.50 | -4.50 ± 0.71 | 58.50 | 55.50 | -3.00 ± 1.41 |", md);
+        Assert.Contains("| ar | 1024 | snce | 2 | 5000 | 71.00 | 69.50 | -1.50 ± 0.71 | 66.50 | 65.50 | -1.00 ± 0.00 |", md);
+        Assert.Contains("| ar | snce | final-eval FD, last ckpt | 4 | 2 | +1.50 | 0.35 | [-0.02, +3.02] |", md);
+    }
+
+    [Fact]
     public void OneSeedSaysItHasNoSpread()
     {
         using var root = new TempDir();

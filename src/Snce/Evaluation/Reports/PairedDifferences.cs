@@ -10,6 +10,10 @@ public sealed record PairedMetric(string Name, int Decimals, Func<RunMetrics, do
     public static readonly PairedMetric BestFd = new("best FD", 2, r => r.BestFd?.Value);
     /// <summary>The FD-ResNet18 of the run's last evaluation.</summary>
     public static readonly PairedMetric FinalFd = new("final FD", 2, r => r.FinalFd);
+    /// <summary>The FD-ResNet18 of the last checkpoint's final evaluation (final-last.json: more samples than the curves).</summary>
+    public static readonly PairedMetric LastCheckpointFd = new("final-eval FD, last ckpt", 2, r => r.Final("last")?.Fd);
+    /// <summary>The FD-ResNet18 of the best checkpoint's final evaluation (final-best.json).</summary>
+    public static readonly PairedMetric BestCheckpointFd = new("final-eval FD, best ckpt", 2, r => r.Final("best")?.Fd);
     /// <summary>The run's last validation cross-entropy (nats per token).</summary>
     public static readonly PairedMetric FinalValCe = new("final val CE", 4, r => r.FinalValCe);
     /// <summary>The nearest-training-neighbour distance ratio at the run's last evaluation that measured it.</summary>
@@ -18,7 +22,7 @@ public sealed record PairedMetric(string Name, int Decimals, Func<RunMetrics, do
     public static readonly PairedMetric CopiesPercent = new("copies % (last eval)", 2, r => r.CopyFraction.Count > 0 ? 100 * r.CopyFraction[^1].Value : null);
 
     /// <summary>The metrics whose difference the report fits against log2 K, in the report's order.</summary>
-    public static IReadOnlyList<PairedMetric> Trended { get; } = [BestFd, FinalFd, FinalValCe, NnRatio, CopiesPercent];
+    public static IReadOnlyList<PairedMetric> Trended { get; } = [BestFd, FinalFd, LastCheckpointFd, BestCheckpointFd, FinalValCe, NnRatio, CopiesPercent];
 
     /// <summary>"12.34" at this metric's decimals.</summary>
     public string Format(double v) => v.ToString("F" + Decimals, System.Globalization.CultureInfo.InvariantCulture);

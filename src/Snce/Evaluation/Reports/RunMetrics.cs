@@ -66,6 +66,8 @@ public sealed record RunMetrics(RunInfo Info, IReadOnlyList<MetricPoint> Fd, IRe
     /// <summary>The run's final evaluations (last, then best), where it has them.</summary>
     public IReadOnlyList<FinalEvaluation> Finals { get; init; } = [];
 
+    /// <summary>The final evaluation of the <paramref name="which"/> checkpoint ("last" or "best"), or null when the run has none.</summary>
+    public FinalEvaluation? Final(string which) => Finals.FirstOrDefault(f => f.Which == which);
     /// <summary>The FD of the last evaluation, or null when none was logged.</summary>
     public double? FinalFd => Fd.Count > 0 ? Fd[^1].Value : null;
     /// <summary>The lowest FD of the curve and its step.</summary>

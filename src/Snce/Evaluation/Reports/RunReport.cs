@@ -170,8 +170,8 @@ public static class RunReport
     }
 
     /// <summary>
-    /// The paired-by-seed tables: best and final FD and final val CE differences per (objective, K, loss), their trend against
-    /// log2 K, and the memorization differences at the last evaluation.
+    /// The paired-by-seed tables: best and final FD and final val CE differences per (objective, K, loss), the final evaluations'
+    /// FD differences (last and best checkpoint), their trend against log2 K, and the memorization differences at the last evaluation.
     /// </summary>
     static void PairedTables(StringBuilder md, IReadOnlyList<BaselineComparison> comparisons)
     {
@@ -191,6 +191,30 @@ public static class RunReport
                               $"{PairedMetric.BestFd.Format(best.Average(d => d.Baseline))} | {PairedMetric.BestFd.Format(best.Average(d => d.Compared))} | " +
                               $"{PairedMetric.BestFd.FormatDifferences(best)} | {PairedMetric.FinalFd.FormatDifferences(c.Differences(PairedMetric.FinalFd.Value))} | " +
                               $"{PairedMetric.FinalValCe.FormatDifferences(c.Differences(PairedMetric.FinalValCe.Value))} |");
+            md.AppendLine();
+        }
+        var finals = comparisons.Select(c => (c, Last: c.Differences(PairedMetric.LastCheckpointFd.Value), Best: c.Differences(PairedMetric.BestCheckpointFd.Value)))
+            .Where(x => x.Last.Count + x.Best.Count > 0).ToList();
+        if (finals.Count > 0)
+        {
+            md.AppendLine("## Final-evaluation difference");
+            md.AppendLine();
+            md.AppendLine("The same pairing for the final evaluations (final-last.json / final-best.json: the last checkpoint and the one kept by " +
+                          "--keep-best, scored on more samples than the curves, so less noisy). n: the sample counts of the paired evaluations " +
+                          "(FD is biased upwards at small n: a row mixing counts compares unlike numbers).");
+            md.AppendLine();
+            md.AppendLine("| objective | K | loss | pairs | n | CE last ckpt | loss last ckpt | last ckpt: loss − CE | CE best ckpt | loss best ckpt | best ckpt: loss − CE |");
+            md.AppendLine("|---|---:|---|---:|---|---:|---:|---:|---:|---:|---:|");
+            var m = PairedMetric.LastCheckpointFd;
+            foreach (var (c, last, best) in finals)
+            {
+                var counts = string.Join(", ", c.SeedPairs().SelectMany(p => new[] { p.Baseline, p.Compared }).SelectMany(r => r.Finals).Select(f => f.N)
+                    .OfType<int>().Distinct().Order().Select(n => n.ToString(CultureInfo.InvariantCulture)));
+                md.AppendLine($"| {c.Baseline.Objective ?? "–"} | {Int(c.Baseline.CodebookSize)} | {c.Describe()} | {Math.Max(last.Count, best.Count)} | " +
+                              $"{(counts.Length > 0 ? counts : "–")} | " +
+                              $"{Mean(last, d => d.Baseline, m)} | {Mean(last, d => d.Compared, m)} | {m.FormatDifferences(last)} | " +
+                              $"{Mean(best, d => d.Baseline, m)} | {Mean(best, d => d.Compared, m)} | {m.FormatDifferences(best)} |");
+            }
             md.AppendLine();
         }
         var trends = PairedMetric.Trended.SelectMany(m => KTrend.Of(comparisons, m)).OrderBy(t => t.Objective, StringComparer.Ordinal)
