@@ -62,10 +62,20 @@ public sealed class CliProcess : IDisposable
     /// <summary>Waits for the process to end; its exit code and whole output.</summary>
     public async Task<CliRunner.Result> ExitAsync(int seconds = 120)
     {
-        using (var wait = new CancellationTokenSource(TimeSpan.FromSeconds(seconds))) await process.WaitForExitAsync(wait.Token);
+        using (var wait = new CancellationTokenSource(TimeSpan.FromSeconds(seconds)))
+            try { await process.WaitForExitAsync(wait.Token); }
+            catch (OperationCanceledException)
+            {
+                // Say where it stood (a run that hung once in CI after SIGHUP left only "a task was canceled"), then kill it.
+                string said;
+                lock (stdout) lock (stderr) said = $"stdout:\n{Tail(stdout.ToString())}\nstderr:\n{Tail(stderr.ToString())}";
+                Assert.Fail($"the process did not exit within {seconds} s; {said}");
+            }
         process.WaitForExit();                                                  // the output events are drained
         lock (stdout) lock (stderr) return new CliRunner.Result(process.ExitCode, stdout.ToString(), stderr.ToString());
     }
+
+    static string Tail(string text, int chars = 4000) => text.Length <= chars ? text : "…" + text[^chars..];
 
     public void Dispose()
     {
