@@ -14,6 +14,25 @@ public sealed class CliProcess : IDisposable
 
     CliProcess(Process process) => this.process = process;
 
+    // A child inherits ignored signals, and .NET keeps ignoring a signal that was ignored when the process started (as it
+    // should: that is what nohup and a non-interactive shell's '&' ask for). A test runner started under nohup or as a
+    // background job ('(cmd &)' ignores SIGINT and SIGQUIT) thus made SIGHUP / SIGINT never reach the CLI (CI stop tests
+    // hung on 2026-12-08). The tests are about the CLI's handling, so they start it with default dispositions where coreutils'
+    // env can (--default-signal, coreutils 8.31+).
+    const string ResetSignals = "--default-signal=HUP,INT,TERM";
+    static readonly bool DefaultSignals = EnvResets();
+
+    static bool EnvResets()
+    {
+        try
+        {
+            using var p = Process.Start(new ProcessStartInfo("env", [ResetSignals, "true"]) { UseShellExecute = false, RedirectStandardError = true })!;
+            p.WaitForExit();
+            return p.ExitCode == 0;
+        }
+        catch (System.ComponentModel.Win32Exception) { return false; }
+    }
+
     public int Id => process.Id;
 
     /// <summary>Standard error so far.</summary>
@@ -24,7 +43,8 @@ public sealed class CliProcess : IDisposable
     /// <summary>As <see cref="Start(IDictionary{string, string}?, string[])"/>; with <paramref name="pipeInput"/> its standard input is a pipe (<see cref="Input"/>).</summary>
     public static CliProcess Start(IDictionary<string, string>? env, bool pipeInput, params string[] args)
     {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = pipeInput, UseShellExecute = false };
+        var psi = new ProcessStartInfo(DefaultSignals ? "env" : "dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = pipeInput, UseShellExecute = false };
+        if (DefaultSignals) { psi.ArgumentList.Add(ResetSignals); psi.ArgumentList.Add("dotnet"); }     // env execs dotnet: the same pid
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "snce.dll"));
         foreach (var a in args) psi.ArgumentList.Add(a);
         if (env is not null) foreach (var (k, v) in env) psi.Environment[k] = v;
