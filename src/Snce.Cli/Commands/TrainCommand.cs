@@ -41,6 +41,7 @@ public static class TrainCommand
         var clip = new Option<double>("--grad-clip") { Description = "Clip the global gradient norm (0 = off).", DefaultValueFactory = _ => 1.0, HelpName = "C" };
         var ema = new Option<double>("--ema") { Description = "EMA decay of the weights (samplers use the EMA).", DefaultValueFactory = _ => 0.999, HelpName = "D" };
         var dropout = new Option<double>("--dropout") { Description = "Backbone dropout in training: attention weights and both residual branches of every block (0 = off; recorded in the checkpoint).", DefaultValueFactory = _ => 0.0, HelpName = "P" };
+        var initEmbeddings = new Option<string>("--init-embeddings") { Description = $"How the input token embeddings start: {EnumNames<EmbeddingInit>.Allowed} (codebook: a fixed random projection of the tokenizer's codebook scaled to the init std, so nearby codes start nearby; recorded in the checkpoint).", DefaultValueFactory = _ => "random", HelpName = "NAME" };
         var cfgDrop = new Option<double>("--cfg-dropout") { Description = "Probability of training on the null class (classifier-free guidance).", DefaultValueFactory = _ => 0.1, HelpName = "P" };
         var schedule = new Option<string>("--schedule") { Description = $"Masked generator: masking schedule ({EnumNames<MaskScheduleKind>.Allowed}).", DefaultValueFactory = _ => "cosine", HelpName = "NAME" };
         var weighting = new Option<string>("--weighting") { Description = $"Masked generator: token weighting ({EnumNames<MaskWeighting>.Allowed}; elbo = MDLM's −γ'/γ).", DefaultValueFactory = _ => "none", HelpName = "NAME" };
@@ -71,7 +72,7 @@ public static class TrainCommand
             $"{DistributedTraining.ModeVariable}=nccl trains one process through NCCL. Only rank 0 writes the run folder.\n" +
             "Presets (parameters at K = 16,384, 1,000 classes):\n  " + string.Join("\n  ", GeneratorPresets.Describe()));
         cmd.Arguments.Add(kind);
-        foreach (var o in new Option[] { tokens, preset, loss, tau, perplexity, topK, epsilon, alpha, delta, anchor, implementation, steps, batch, lr, warmup, minLr, wd, beta2, clip, ema, dropout, cfgDrop, schedule, weighting, precision, seed, ckptEvery, valEvery, valBatches, logEvery, maxSteps, timeLimit, resume, output, text, gpus })
+        foreach (var o in new Option[] { tokens, preset, loss, tau, perplexity, topK, epsilon, alpha, delta, anchor, implementation, steps, batch, lr, warmup, minLr, wd, beta2, clip, ema, dropout, initEmbeddings, cfgDrop, schedule, weighting, precision, seed, ckptEvery, valEvery, valBatches, logEvery, maxSteps, timeLimit, resume, output, text, gpus })
             cmd.Options.Add(o);
         device.AddTo(cmd);
         cmd.SetAction(parse =>
@@ -102,6 +103,7 @@ public static class TrainCommand
             if (env.Launched && DeviceRequest.Parse(parse.GetValue(device.Device)!).Index is null)
                 dev = new torch.Device(DeviceType.CUDA, DistributedTraining.CudaDeviceFor(env, torch.cuda.device_count()));
             var lossKind = EnumNames<LossKind>.Parse(parse.GetValue(loss)!);
+            var embeddingInit = EnumNames<EmbeddingInit>.Parse(parse.GetValue(initEmbeddings)!);          // a mistyped name fails before any loading
             var implementationText = parse.GetValue(implementation)!;
             var lossSpec = resumeDir is not null ? null : new LossSpec
             {
@@ -117,7 +119,7 @@ public static class TrainCommand
             PreparedRun run;
             if (resumeDir is not null)
             {
-                var ignored = new Option[] { preset, loss, tau, perplexity, topK, epsilon, alpha, delta, anchor, implementation, steps, batch, lr, warmup, minLr, wd, beta2, clip, ema, dropout, cfgDrop, schedule, weighting, precision, seed, ckptEvery, valEvery, valBatches, logEvery, text }
+                var ignored = new Option[] { preset, loss, tau, perplexity, topK, epsilon, alpha, delta, anchor, implementation, steps, batch, lr, warmup, minLr, wd, beta2, clip, ema, dropout, initEmbeddings, cfgDrop, schedule, weighting, precision, seed, ckptEvery, valEvery, valBatches, logEvery, text }
                     .Where(o => parse.GetResult(o) is { Implicit: false }).Select(o => o.Name).ToList();
                 if (ignored.Count > 0 && writer)
                     Console.Error.WriteLine($"snce: note: a resumed run keeps its own settings; ignoring {string.Join(", ", ignored)}");
@@ -140,7 +142,7 @@ public static class TrainCommand
                     Objective = new ObjectiveOptions(parse.GetValue(cfgDrop), EnumNames<MaskScheduleKind>.Parse(parse.GetValue(schedule)!), ObjectiveOptions.ParseWeighting(parse.GetValue(weighting)!)),
                 };
                 if (parse.GetValue(warmup) is { } w) training = training with { WarmupSteps = w };   // unset: the library's TrainingConfig.DefaultWarmupSteps
-                run = RunSetup.New(new NewRun(parsedKind!.Value, parse.GetValue(tokens)!, presetName, lossSpec!, training, parse.GetValue(output)!, Dropout: parse.GetValue(dropout), Text: parse.GetValue(text)), dev, writer);
+                run = RunSetup.New(new NewRun(parsedKind!.Value, parse.GetValue(tokens)!, presetName, lossSpec!, training, parse.GetValue(output)!, Dropout: parse.GetValue(dropout), Text: parse.GetValue(text), EmbeddingInit: embeddingInit), dev, writer);
             }
             using (run)
             {

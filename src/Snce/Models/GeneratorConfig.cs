@@ -65,6 +65,10 @@ public sealed record GeneratorConfig(
         _ => "class",
     };
 
+    /// <summary>How the input token embeddings start (absent from manifests written before it, and when random: random).</summary>
+    [JsonPropertyName("embedding_init"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public EmbeddingInit EmbeddingInit { get; init; }
+
     /// <summary>Tokens per image T = H·W.</summary>
     [JsonIgnore] public int SequenceLength => GridHeight * GridWidth;
 

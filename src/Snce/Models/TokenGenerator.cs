@@ -60,6 +60,19 @@ public sealed class TokenGenerator : nn.Module
         RegisterComponents();
     }
 
+    /// <summary>
+    /// Sets the first K rows of the input token embeddings to <see cref="CodebookEmbeddings.Project"/> of <paramref name="codebook"/>
+    /// [K, D] (the masked network's [MASK] row keeps its random init). Called on a fresh network before training.
+    /// </summary>
+    public void InitTokenEmbeddingsFromCodebook(Tensor codebook, long seed)
+    {
+        if (codebook.dim() != 2 || codebook.shape[0] != Config.CodebookSize)
+            throw new ArgumentException($"the codebook is [{string.Join(", ", codebook.shape)}], the generator predicts K = {Config.CodebookSize} codes");
+        var w = tok_embeddings.Weight;
+        using var e = CodebookEmbeddings.Project(codebook, w.shape[1], Config.Transformer.InitStd, seed);
+        using (no_grad()) w.narrow(0, 0, Config.CodebookSize).copy_(e);
+    }
+
     /// <summary>The configuration the network was built from.</summary>
     public GeneratorConfig Config { get; }
 

@@ -15,8 +15,9 @@ namespace Snce.Training;
 /// <param name="CalibrationSamples">Anchors sampled from the training split to calibrate τ from a perplexity.</param>
 /// <param name="Dropout">Backbone dropout in training (recorded in the generator config); 0 = none.</param>
 /// <param name="Text">Condition on the shards' captions (made with <c>snce tokenize --text</c>) instead of class labels.</param>
+/// <param name="EmbeddingInit">How the input token embeddings start (recorded in the generator config).</param>
 public sealed record NewRun(GeneratorKind Kind, string TokensDir, string Preset, LossSpec Loss, TrainingConfig Training,
-    string RunDir, int CalibrationSamples = 65_536, double Dropout = 0, bool Text = false);
+    string RunDir, int CalibrationSamples = 65_536, double Dropout = 0, bool Text = false, EmbeddingInit EmbeddingInit = EmbeddingInit.Random);
 
 /// <summary>A run ready to train, with everything it holds open.</summary>
 public sealed class PreparedRun : IDisposable
@@ -87,7 +88,7 @@ public static class RunSetup
             // with --text also on each pair's instruction ([text | source], InstructionConditioning).
             var source = info.Pairs is null ? null : new SourceConditioningConfig(info.SequenceLength);
             var model = new GeneratorConfig(run.Kind, GeneratorPresets.CanonicalName(run.Preset), preset, info.CodebookSize, info.Grid[0], info.Grid[1],
-                text is null ? info.Classes.Length : 0, text, source);
+                text is null ? info.Classes.Length : 0, text, source) { EmbeddingInit = run.EmbeddingInit };
             var tokensDir = Path.GetFullPath(run.TokensDir);
             var resolver = LossResolver.For(spec.Kind);
             var needs = resolver.Needs(spec, shards.Latents is not null, run.CalibrationSamples, StoredLatentNeighbors(shards));
@@ -212,7 +213,8 @@ public static class RunSetup
             Tokens = tokensDir, Tokenizer = info.Tokenizer, Metric = info.Metric, CodeDim = info.CodeDim, Classes = info.Classes,
             ImageSize = info.ImageSize, Channels = info.Channels, TokenizerSha256 = tokenizerSha256 ?? info.TokenizerSha256, Pairs = info.Pairs,
         };
-        var setup = new TrainerSetup(model, training, loss, () => loss.Create(codebook, metric, codeTable), train, validation, data, runDir, device);
+        var setup = new TrainerSetup(model, training, loss, () => loss.Create(codebook, metric, codeTable), train, validation, data, runDir, device,
+            Codebook: codebook);
         return new PreparedRun(setup, shards, codebook, notes, captions, codeTable);
     }
 

@@ -42,7 +42,10 @@ public sealed class Trainer : IDisposable
         sync = setup.Sync ?? SingleProcess.Instance;
         cfg.Precision.Apply(setup.Device);
         // Initialized on the CPU from the run's seed (the same weights on every device); the caller's CPU stream is given back.
-        Model = DeviceRandom.WithSeededDefault(cfg.Seed, CPU, () => new TokenGenerator(setup.Model)).to(setup.Device);
+        var model = DeviceRandom.WithSeededDefault(cfg.Seed, CPU, () => new TokenGenerator(setup.Model));
+        if (setup.Model.EmbeddingInit == EmbeddingInit.Codebook)        // a resumed run overwrites these weights from its checkpoint
+            model.InitTokenEmbeddingsFromCodebook(setup.Codebook ?? throw new ArgumentException("embedding init 'codebook' needs the tokenizer's codebook (TrainerSetup.Codebook)"), cfg.Seed);
+        Model = model.to(setup.Device);
         if (cfg.Precision == Precision.Bf16) Model.bfloat16();
         flat = new FlatParameters(Model.ParameterGroups());
         using (no_grad())

@@ -15,6 +15,7 @@ namespace Snce.Training;
 /// <param name="RunDir">Where checkpoint/, metrics.jsonl and tb/ go.</param>
 /// <param name="Device">The device everything runs on.</param>
 /// <param name="Sync">Gradient synchronization (data parallel); null = one process.</param>
+/// <param name="Codebook">The tokenizer's codebook [K, D], for <see cref="EmbeddingInit.Codebook"/>; null when the model does not need it.</param>
 public sealed record TrainerSetup(
     GeneratorConfig Model,
     TrainingConfig Training,
@@ -25,4 +26,5 @@ public sealed record TrainerSetup(
     GeneratorDataInfo Data,
     string RunDir,
     Device Device,
-    IGradientSync? Sync = null);
+    IGradientSync? Sync = null,
+    Tensor? Codebook = null);
