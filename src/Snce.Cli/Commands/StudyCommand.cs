@@ -28,8 +28,9 @@ public static class StudyCommand
         var sweep = new Option<string?>("--sweep-perplexities") { Description = "Other SNCE perplexities at the focus K (first objective); 'none' for none.", HelpName = "P,P" };
         var seeds = new Option<string?>("--seeds") { Description = "Seeds of every cell.", HelpName = "S,S" };
         var tuneLrs = new Option<string?>("--tune-lrs") { Description = "Tuning: other peak learning rates, each run for every loss × objective × K at the first seed (the same effort for every arm); labelled e.g. ce-lr5e-4.", HelpName = "LR,LR" };
-        var onlyTuning = new Option<bool>("--only-tuning") { Description = "Run only the --tune-lrs/--tune-dropouts runs, not the main cells (trained in an earlier lease; merge with snce report)." };
+        var onlyTuning = new Option<bool>("--only-tuning") { Description = "Run only the --tune-lrs/--tune-dropouts/--tune-codebook-embeddings runs, not the main cells (trained in an earlier lease; merge with snce report)." };
         var tuneDropouts = new Option<string?>("--tune-dropouts") { Description = "Tuning: other backbone dropouts, run like --tune-lrs; labelled e.g. snce-do0.1.", HelpName = "P,P" };
+        var tuneEmbeddings = new Option<bool>("--tune-codebook-embeddings") { Description = "Tuning: also run every loss × objective × K at the first seed with token embeddings from the codebook ('snce train --init-embeddings codebook'); labelled e.g. snce-cbemb." };
         var headline = new Option<string?>("--headline-seeds") { Description = "Extra seeds for ce and snce at the focus K; 'none' for none.", HelpName = "S,S" };
         var tokPreset = new Option<string?>("--tokenizer-preset") { Description = "Tokenizer preset (tiny, small, base).", HelpName = "NAME" };
         var tokSteps = new Option<int?>("--tokenizer-steps") { Description = "Tokenizer training steps.", HelpName = "N" };
@@ -57,7 +58,7 @@ public static class StudyCommand
         var timeLimit = new Option<string?>("--time-limit") { Description = $"Time after which no job starts ({Durations.Syntax}; running ones get 60 s more); the report covers what finished, every run at the same steps.", HelpName = "T" };
         var output = new Option<string>("--out") { Description = "Study folder (re-running with the same folder resumes).", DefaultValueFactory = _ => "study", HelpName = "DIR" };
         var cmd = new Command("study", "Run the CE-vs-SNCE study with Snce's own verbs: tokenizers per codebook size, generators per loss, FD-ResNet18 curves, plots and STUDY.md.");
-        foreach (var o in new Option[] { preset, data, dataDir, limit, evalLimit, codebooks, objectives, losses, focusLosses, focus, perplexity, sweep, seeds, headline, tuneLrs, tuneDropouts, onlyTuning,
+        foreach (var o in new Option[] { preset, data, dataDir, limit, evalLimit, codebooks, objectives, losses, focusLosses, focus, perplexity, sweep, seeds, headline, tuneLrs, tuneDropouts, tuneEmbeddings, onlyTuning,
                      tokPreset, tokSteps, tokSeconds, classifierSteps, genPreset, steps, batch, lr, warmup, minLr, wd, dropout, ema, cfgDropout, cfgScale, cfgSchedule, keepBest, evalEvery, evalImages, finalImages, parallel, prepareOnly, timeLimit, device, output })
             cmd.Options.Add(o);
         cmd.SetAction(async parse =>
@@ -79,6 +80,7 @@ public static class StudyCommand
                 HeadlineSeeds = List(parse.GetValue(headline))?.Select(long.Parse).ToArray() ?? c.HeadlineSeeds,
                 TuneLrs = List(parse.GetValue(tuneLrs))?.Select(s => double.Parse(s, CultureInfo.InvariantCulture)).ToArray() ?? c.TuneLrs,
                 TuneDropouts = List(parse.GetValue(tuneDropouts))?.Select(s => double.Parse(s, CultureInfo.InvariantCulture)).ToArray() ?? c.TuneDropouts,
+                TuneCodebookEmbeddings = parse.GetValue(tuneEmbeddings) || c.TuneCodebookEmbeddings,
                 OnlyTuning = parse.GetValue(onlyTuning) || c.OnlyTuning,
                 TokenizerPreset = parse.GetValue(tokPreset) ?? c.TokenizerPreset,
                 TokenizerSteps = parse.GetValue(tokSteps) ?? c.TokenizerSteps,

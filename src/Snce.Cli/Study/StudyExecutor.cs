@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Snce.Models;
 using Snce.Study;
 using Snce.Training;
 
@@ -180,6 +181,7 @@ public sealed class StudyExecutor(StudyConfig config, string outDir, string devi
             ["codebook_size"] = run.CodebookSize, ["seed"] = run.Seed, ["perplexity"] = run.Perplexity, ["preset"] = config.Preset,
             ["steps"] = config.Steps, ["batch"] = config.Batch, ["eval_images"] = config.EvalImages, ["cfg"] = config.Cfg, ["cfg_schedule"] = config.CfgSchedule.Name(),
             ["lr"] = run.Lr, ["warmup"] = config.Warmup, ["weight_decay"] = config.WeightDecay, ["dropout"] = run.Dropout, ["keep_best"] = config.KeepBest,
+            ["embedding_init"] = run.EmbeddingInit.Name(),
         };
         AtomicFile.WriteAllText(new RunFolder(dir).Config, flat.ToJsonString(Json.Options));
     }
@@ -197,6 +199,7 @@ public sealed class StudyExecutor(StudyConfig config, string outDir, string devi
                .. config.Warmup is { } w ? ["--warmup", w.ToString(CultureInfo.InvariantCulture)] : Array.Empty<string>(),
                "--min-lr-ratio", D(config.MinLrRatio), "--weight-decay", D(config.WeightDecay), "--dropout", D(run.Dropout),
                "--ema", D(config.EmaDecay), "--cfg-dropout", D(config.CfgDropout),
+               .. run.EmbeddingInit == EmbeddingInit.Random ? Array.Empty<string>() : ["--init-embeddings", run.EmbeddingInit.Name()],
                "--seed", run.Seed.ToString(CultureInfo.InvariantCulture), "--validate-every", I(config.EvalEvery),
                "--checkpoint-every", I(config.EvalEvery), "--max-steps", I(step), "--device", device, "--out", dir];
         if (train.Length > 0 && !await Job(run.Name, "run", train, cancel)) return false;

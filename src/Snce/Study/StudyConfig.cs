@@ -1,4 +1,5 @@
 using Snce.Losses;
+using Snce.Models;
 
 namespace Snce.Study;
 
@@ -43,7 +44,12 @@ public sealed record StudyConfig
     /// <summary>Tuning: other backbone dropouts, run like <see cref="TuneLrs"/>; labelled e.g. snce-do0.1.</summary>
     public double[] TuneDropouts { get; init; } = [];
     /// <summary>
-    /// Run only the tuning runs (<see cref="TuneLrs"/>, <see cref="TuneDropouts"/>), not the main cells they are compared
+    /// An arm of every main cell at the first seed whose token embeddings start from the codebook (<c>snce train
+    /// --init-embeddings codebook</c>), run like <see cref="TuneLrs"/> for every loss alike; labelled e.g. snce-cbemb.
+    /// </summary>
+    public bool TuneCodebookEmbeddings { get; init; }
+    /// <summary>
+    /// Run only the tuning runs (<see cref="TuneLrs"/>, <see cref="TuneDropouts"/>, <see cref="TuneCodebookEmbeddings"/>), not the main cells they are compared
     /// with: for a lease whose main cells were trained in an earlier one (merge both with <c>snce report</c>).
     /// </summary>
     public bool OnlyTuning { get; init; }
@@ -173,10 +179,11 @@ public sealed record StudyConfig
     {
         Validate();
         var runs = new List<StudyRun>();
-        void Add(string objective, string loss, int k, long seed, double? perplexity, string? label = null, double? lr = null, double? dropout = null)
+        void Add(string objective, string loss, int k, long seed, double? perplexity, string? label = null, double? lr = null, double? dropout = null,
+            EmbeddingInit embeddings = EmbeddingInit.Random)
         {
             var name = $"{objective}-{label ?? loss}-K{k}-s{seed}";
-            if (runs.All(r => r.Name != name)) runs.Add(new StudyRun(name, objective, loss, label ?? loss, k, seed, perplexity, lr ?? Lr, dropout ?? Dropout));
+            if (runs.All(r => r.Name != name)) runs.Add(new StudyRun(name, objective, loss, label ?? loss, k, seed, perplexity, lr ?? Lr, dropout ?? Dropout, embeddings));
         }
         double? P(LossKind loss) => loss is LossKind.Snce or LossKind.LabelSmoothing ? Perplexity : null;
         // Losses by kind, so 'CE' or 'Snce' on the command line name the same runs (and labels) as ce and snce.
@@ -202,11 +209,18 @@ public sealed record StudyConfig
             foreach (var k in Codebooks)
                 foreach (var o in Objectives)
                     foreach (var l in losses) Add(o, l.Name(), k, Seeds[0], P(l), $"{l.Name()}-do{Short(d)}", dropout: d);
+        if (TuneCodebookEmbeddings)
+            foreach (var k in Codebooks)
+                foreach (var o in Objectives)
+                    foreach (var l in losses) Add(o, l.Name(), k, Seeds[0], P(l), $"{l.Name()}{CodebookEmbeddingsSuffix}", embeddings: EmbeddingInit.Codebook);
         if (!OnlyTuning) return runs;
         if (runs.Count == untuned)
-            throw new ArgumentException("--only-tuning needs --tune-lrs or --tune-dropouts with a value other than the study's own --lr / --dropout");
+            throw new ArgumentException("--only-tuning needs --tune-lrs or --tune-dropouts with a value other than the study's own --lr / --dropout, or --tune-codebook-embeddings");
         return runs.Skip(untuned).ToList();
     }
+
+    /// <summary>The label suffix of the <see cref="TuneCodebookEmbeddings"/> arm (snce-cbemb).</summary>
+    public const string CodebookEmbeddingsSuffix = "-cbemb";
 
     /// <summary>A value as run labels show it: 0.0005 → 5e-4, 0.002 → 2e-3, 0.1 → 0.1.</summary>
     public static string Short(double v)
@@ -237,4 +251,6 @@ public sealed record StudyConfig
 /// <param name="Perplexity">SNCE's target perplexity, or label smoothing's matched one; null for ce and stochastic.</param>
 /// <param name="Lr">Peak learning rate (the study's, or a tuning value).</param>
 /// <param name="Dropout">Backbone dropout (the study's, or a tuning value).</param>
-public sealed record StudyRun(string Name, string Objective, string Loss, string Label, int CodebookSize, long Seed, double? Perplexity, double Lr, double Dropout);
+/// <param name="EmbeddingInit">How the run's token embeddings start (codebook in the <see cref="StudyConfig.TuneCodebookEmbeddings"/> arm).</param>
+public sealed record StudyRun(string Name, string Objective, string Loss, string Label, int CodebookSize, long Seed, double? Perplexity, double Lr, double Dropout,
+    EmbeddingInit EmbeddingInit = EmbeddingInit.Random);

@@ -367,6 +367,12 @@ public class RunReportTests
         Assert.Equal(2, ratios.Count);
         Assert.Equal(("ce-lr5e-4", 0.75), Assert.Single(ratios, r => r.Loss == "snce-lr5e-4") is var t ? (t.Baseline, t.Ratio) : default);
         Assert.Equal(("ce", 1.0), Assert.Single(ratios, r => r.Loss == "snce") is var p ? (p.Baseline, p.Ratio) : default);
+        // The codebook-embedding arm (`--tune-codebook-embeddings`): snce-cbemb against ce-cbemb, never against plain ce.
+        var withArm = runs.Concat(new[] { MakeLabelledRun(root, "ce-cbemb", "ce", 40, inManifest: false), MakeLabelledRun(root, "snce-cbemb", "snce", 0, inManifest: false) }
+            .Select(RunReader.Read)).ToList();
+        var armRatios = ConvergenceRatio.Of(RunGroup.Of(withArm));
+        Assert.Equal(3, armRatios.Count);
+        Assert.Equal("ce-cbemb", Assert.Single(armRatios, r => r.Loss == "snce-cbemb").Baseline);
     }
 
     [Fact]

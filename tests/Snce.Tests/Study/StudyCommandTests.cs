@@ -19,7 +19,7 @@ public class StudyCommandTests
         var env = new Dictionary<string, string> { ["SNCE_CACHE"] = dir["cache"], ["OMP_NUM_THREADS"] = "1" };
         string[] args = ["study", "--preset", "quick", "--data", MnistSample.Dir, "--limit", "100", "--codebooks", "64", "--tokenizer-steps", "30", "--classifier-steps", "20",
             "--steps", "20", "--eval-every", "10", "--eval-images", "24", "--lr", "2e-3", "--warmup", "2", "--weight-decay", "0.01", "--dropout", "0.1",
-            "--keep-best", "fd", "--final-eval-images", "30", "--device", "cpu", "--out", dir["study"]];
+            "--keep-best", "fd", "--final-eval-images", "30", "--tune-codebook-embeddings", "--device", "cpu", "--out", dir["study"]];
 
         var tokLog = dir["study/logs/tokenizer-K64.log"];
         string TokLog() => File.Exists(tokLog) ? ReadShared(tokLog) : "";
@@ -67,6 +67,14 @@ public class StudyCommandTests
                 Assert.Equal(30, final.RootElement.GetProperty("n").GetInt32());
                 Assert.Equal(which == "last" ? 20 : best.Step, final.RootElement.GetProperty("step").GetInt64());
             }
+        }
+        // The codebook-embedding arm trained with --init-embeddings codebook (the main cells with the random init) and was evaluated.
+        foreach (var (run, init) in new[] { ("ar-ce-cbemb-K64-s0", "codebook"), ("ar-snce-cbemb-K64-s0", "codebook"), ("ar-ce-K64-s0", null) })
+        {
+            using var manifest = JsonDocument.Parse(File.ReadAllText(dir[$"study/runs/{run}/checkpoint/checkpoint.json"]));
+            var model = manifest.RootElement.GetProperty("model");
+            Assert.Equal(init, model.TryGetProperty("embedding_init", out var e) ? e.GetString() : null);
+            Assert.True(File.Exists(dir[$"study/runs/{run}/final-last.json"]), run);
         }
         var md = File.ReadAllText(dir["study/STUDY.md"]);
         Assert.Contains("| autoregressive | 64 |", md);

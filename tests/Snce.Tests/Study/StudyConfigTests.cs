@@ -1,3 +1,4 @@
+using Snce.Models;
 using Snce.Study;
 
 namespace Snce.Tests.Study;
@@ -96,5 +97,23 @@ public class StudyConfigTests
         // --only-tuning: exactly the tuning runs, none of the main cells; refused when there is nothing to tune.
         Assert.Equal(tuning.Select(r => r.Name), (c with { OnlyTuning = true }).Runs().Select(r => r.Name));
         Assert.Throws<ArgumentException>(() => (c with { OnlyTuning = true, TuneLrs = [1e-3], TuneDropouts = [] }).Runs());
+    }
+
+    [Fact]
+    public void TheCodebookEmbeddingArmRunsEveryLossAlikeAtTheFirstSeed()
+    {
+        var c = StudyConfig.Gpu with
+        {
+            Codebooks = [65536], FocusCodebook = 65536, FocusLosses = [], SweepPerplexities = [], HeadlineSeeds = [], Seeds = [0, 1],
+            TuneCodebookEmbeddings = true,
+        };
+        var runs = c.Runs();
+        var arm = runs.Where(r => r.EmbeddingInit == EmbeddingInit.Codebook).ToList();
+        // main: 2 seeds × 2 objectives × 2 losses = 8 random-init runs; the arm: 2 objectives × 2 losses at seed 0.
+        Assert.Equal(8, runs.Count(r => r.EmbeddingInit == EmbeddingInit.Random));
+        Assert.Equal(["ar-ce-cbemb-K65536-s0", "ar-snce-cbemb-K65536-s0", "mask-ce-cbemb-K65536-s0", "mask-snce-cbemb-K65536-s0"], arm.Select(r => r.Name).Order());
+        Assert.All(arm, r => Assert.Equal((c.Lr, c.Dropout, 0L), (r.Lr, r.Dropout, r.Seed)));
+        Assert.Equal(arm.Select(r => r.Name), (c with { OnlyTuning = true }).Runs().Select(r => r.Name));
+        Assert.DoesNotContain((c with { TuneCodebookEmbeddings = false }).Runs(), r => r.EmbeddingInit != EmbeddingInit.Random);
     }
 }

@@ -55,10 +55,11 @@ public sealed record BaselineComparison(RunGroup Baseline, RunGroup Compared)
 
     /// <summary>
     /// A study tuning run's suffix: "-lr5e-4" of a group labelled ce-lr5e-4 that trained CE, "-do0.1" of snce-do0.1 that
-    /// trained SNCE (`snce study --tune-lrs/--tune-dropouts`); "" for any other label (snce-p4, a user's own name). A tuned CE
-    /// group is compared only with the groups tuned alike, plain CE only with untuned ones.
+    /// trained SNCE, "-cbemb" of snce-cbemb (`snce study --tune-lrs/--tune-dropouts/--tune-codebook-embeddings`); "" for any
+    /// other label (snce-p4, a user's own name). A tuned CE group is compared only with the groups tuned alike, plain CE only
+    /// with untuned ones.
     /// </summary>
     public static string TuningSuffix(RunGroup group) =>
-        group.Kind is { } kind && System.Text.RegularExpressions.Regex.Match(group.Loss, $@"^{System.Text.RegularExpressions.Regex.Escape(kind.Name())}(-(lr|do)[0-9.]+(e-?[0-9]+)?)$")
+        group.Kind is { } kind && System.Text.RegularExpressions.Regex.Match(group.Loss, $@"^{System.Text.RegularExpressions.Regex.Escape(kind.Name())}(-(lr|do)[0-9.]+(e-?[0-9]+)?|-cbemb)$")
             is { Success: true } m ? m.Groups[1].Value : "";
 }
