@@ -60,6 +60,6 @@ public sealed record BaselineComparison(RunGroup Baseline, RunGroup Compared)
     /// with untuned ones.
     /// </summary>
     public static string TuningSuffix(RunGroup group) =>
-        group.Kind is { } kind && System.Text.RegularExpressions.Regex.Match(group.Loss, $@"^{System.Text.RegularExpressions.Regex.Escape(kind.Name())}(-(lr|do)[0-9.]+(e-?[0-9]+)?|-cbemb)$")
+        group.Kind is { } kind && System.Text.RegularExpressions.Regex.Match(group.Loss, $@"^{System.Text.RegularExpressions.Regex.Escape(kind.Name())}(-(lr|do)[0-9.]+(e-?[0-9]+)?|{System.Text.RegularExpressions.Regex.Escape(Snce.Study.StudyConfig.CodebookEmbeddingsSuffix)})$")
             is { Success: true } m ? m.Groups[1].Value : "";
 }

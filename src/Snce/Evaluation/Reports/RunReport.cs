@@ -205,15 +205,12 @@ public static class RunReport
             md.AppendLine();
             md.AppendLine("| objective | K | loss | pairs | n | CE last ckpt | loss last ckpt | last ckpt: loss − CE | CE best ckpt | loss best ckpt | best ckpt: loss − CE |");
             md.AppendLine("|---|---:|---|---:|---|---:|---:|---:|---:|---:|---:|");
-            var m = PairedMetric.LastCheckpointFd;
             foreach (var (c, last, best) in finals)
             {
                 var counts = string.Join(", ", c.SeedPairs().SelectMany(p => new[] { p.Baseline, p.Compared }).SelectMany(r => r.Finals).Select(f => f.N)
                     .OfType<int>().Distinct().Order().Select(n => n.ToString(CultureInfo.InvariantCulture)));
                 md.AppendLine($"| {c.Baseline.Objective ?? "–"} | {Int(c.Baseline.CodebookSize)} | {c.Describe()} | {Math.Max(last.Count, best.Count)} | " +
-                              $"{(counts.Length > 0 ? counts : "–")} | " +
-                              $"{Mean(last, d => d.Baseline, m)} | {Mean(last, d => d.Compared, m)} | {m.FormatDifferences(last)} | " +
-                              $"{Mean(best, d => d.Baseline, m)} | {Mean(best, d => d.Compared, m)} | {m.FormatDifferences(best)} |");
+                              $"{(counts.Length > 0 ? counts : "–")} | {Arms(last, PairedMetric.LastCheckpointFd)} | {Arms(best, PairedMetric.BestCheckpointFd)} |");
             }
             md.AppendLine();
         }
@@ -257,13 +254,14 @@ public static class RunReport
             md.AppendLine("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|");
             foreach (var (c, nn, copies) in memorization)
                 md.AppendLine($"| {c.Baseline.Objective ?? "–"} | {Int(c.Baseline.CodebookSize)} | {c.Describe()} | {Math.Max(nn.Count, copies.Count)} | " +
-                              $"{Mean(nn, d => d.Baseline, PairedMetric.NnRatio)} | {Mean(nn, d => d.Compared, PairedMetric.NnRatio)} | {PairedMetric.NnRatio.FormatDifferences(nn)} | " +
-                              $"{Mean(copies, d => d.Baseline, PairedMetric.CopiesPercent)} | {Mean(copies, d => d.Compared, PairedMetric.CopiesPercent)} | " +
-                              $"{PairedMetric.CopiesPercent.FormatDifferences(copies)} |");
+                              $"{Arms(nn, PairedMetric.NnRatio)} | {Arms(copies, PairedMetric.CopiesPercent)} |");
             md.AppendLine();
         }
 
         static string Int(int? v) => v is { } x ? x.ToString(CultureInfo.InvariantCulture) : "–";
+        // "CE mean | loss mean | loss − CE" of one paired metric: three table cells.
+        static string Arms(IReadOnlyList<SeedDifference> d, PairedMetric m) =>
+            $"{Mean(d, x => x.Baseline, m)} | {Mean(d, x => x.Compared, m)} | {m.FormatDifferences(d)}";
         static string Mean(IReadOnlyList<SeedDifference> d, Func<SeedDifference, double> arm, PairedMetric m) => d.Count > 0 ? m.Format(d.Average(arm)) : "–";
     }
 }
