@@ -9,6 +9,9 @@
 #   device_resnet_weights         ResNet-18's ONNX weights into the unpacked app: from .devonnx/ (whole), or from half A staged by
 #                                 `device_study.sh onnx-a` plus .devonnx-b/ (halves: `device_study.sh split-onnx` here), or kept
 #   device_gpu_info FILE          nvidia-smi's name, driver and memory as CSV into FILE
+#   device_mps_start              CUDA MPS (processes share the GPU instead of time-slicing it): a user-space daemon with its pipe
+#                                 and logs under $DT/mps-*, quit at exit; fails (status 1, nothing started) without the binary
+#   device_mps_stop               quits the daemon device_mps_start started
 #   $DT, $DN, $DEV                the device's scratch root (/tmp), the unpacked bundle ($DT/dn) and the --device of every verb (cuda)
 #
 # CPU rehearsal (here, not on the device): DEVICE_REHEARSAL=DIR, made by `bash tools/device_rehearse.sh setup DIR`, runs a
@@ -36,6 +39,16 @@ device_unpack() {
   fi
   mkdir -p $DN && tar -C $DN -xJf .device/dotnet.tar.xz && tar -C $DN -xJf .device/app.tar.xz
 }
+
+device_mps_start() {
+  command -v nvidia-cuda-mps-control > /dev/null || return 1
+  export CUDA_MPS_PIPE_DIRECTORY=$DT/mps-pipe CUDA_MPS_LOG_DIRECTORY=$DT/mps-log
+  mkdir -p $CUDA_MPS_PIPE_DIRECTORY $CUDA_MPS_LOG_DIRECTORY
+  trap device_mps_stop EXIT
+  nvidia-cuda-mps-control -d
+}
+
+device_mps_stop() { echo quit | nvidia-cuda-mps-control > /dev/null 2>&1; trap - EXIT; }
 
 device_gpu_info() {
   if [ -n "${DEVICE_REHEARSAL:-}" ]; then echo "name,driver_version,memory.total"$'\n'"CPU rehearsal ($(nproc) cores),none,none" > "$1"

@@ -73,13 +73,10 @@ if [ "$part" = conc ]; then
     echo "$1: $2 x $3 in $(( $(date +%s) - t0 )) s (after $(( $(date +%s) - start )) s)" | tee -a $w/walls.txt
   }
   for c in base now; do batch $c-1 1 $c; batch $c-8 8 $c; done
-  if command -v nvidia-cuda-mps-control > /dev/null; then
-    export CUDA_MPS_PIPE_DIRECTORY=/tmp/mps-pipe CUDA_MPS_LOG_DIRECTORY=/tmp/mps-log
-    mkdir -p $CUDA_MPS_PIPE_DIRECTORY $CUDA_MPS_LOG_DIRECTORY
-    trap 'echo quit | nvidia-cuda-mps-control > /dev/null 2>&1' EXIT
-    nvidia-cuda-mps-control -d && echo "MPS daemon started" | tee -a $w/walls.txt
+  if device_mps_start; then
+    echo "MPS daemon started" | tee -a $w/walls.txt
     for c in now base; do batch mps-$c-8 8 $c; done
-    echo quit | nvidia-cuda-mps-control; trap - EXIT
+    device_mps_stop
     cp -r $CUDA_MPS_LOG_DIRECTORY $w/mps-log 2>/dev/null
   else
     echo "no nvidia-cuda-mps-control on this machine: MPS rows skipped" | tee -a $w/walls.txt

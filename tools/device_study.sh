@@ -73,11 +73,8 @@ case $phase in
     device_resnet_weights || exit 1
     # MPS=1: the --parallel runs share the GPU through CUDA MPS (a user-space daemon, quit when the call ends) instead of
     # time-slicing it; written 2026-12-08 beside PART=conc of device_profile_training.sh, which measures whether it pays.
-    if [ "${MPS:-0}" = 1 ] && command -v nvidia-cuda-mps-control > /dev/null; then
-      export CUDA_MPS_PIPE_DIRECTORY=$DT/mps-pipe CUDA_MPS_LOG_DIRECTORY=$DT/mps-log
-      mkdir -p $CUDA_MPS_PIPE_DIRECTORY $CUDA_MPS_LOG_DIRECTORY
-      trap 'echo quit | nvidia-cuda-mps-control > /dev/null 2>&1' EXIT
-      nvidia-cuda-mps-control -d && echo "MPS daemon started" | tee "$OUT/mps.txt"
+    if [ "${MPS:-0}" = 1 ]; then
+      if device_mps_start; then echo "MPS daemon started" | tee "$OUT/mps.txt"; else echo "MPS=1: no nvidia-cuda-mps-control, running without" | tee "$OUT/mps.txt"; fi
     fi
     snce study $STUDY_ARGS --data-dir /tmp/snce-data --device cuda --time-limit ${TIME_LIMIT_S:-430} --out $study > "$OUT/study.log" 2>&1
     echo "study: exit $? after $(( $(date +%s) - start )) s" | tee -a "$OUT/study.log"
